@@ -1,0 +1,38 @@
+// Asynchronous file I/O through io_uring (liburing), one engine per reactor thread. The reactor
+// watches event_fd() and calls reap() when it is readable; completions run on the reactor thread,
+// so the data path never blocks on storage (DESIGN.md, "Concurrency and the data path").
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "core/bytes.hpp"
+
+namespace iscsikit {
+
+// res: bytes transferred (>= 0) or -errno, exactly as io_uring reports it. The engine itself
+// resubmits short transfers, so a callback sees either the full length or an error.
+using IoCallback = std::function<void(int res)>;
+
+class IoEngine {
+public:
+    virtual ~IoEngine() = default;
+    virtual void read(int fd, std::uint64_t offset, ByteSpan dst, IoCallback done) = 0;
+    virtual void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) = 0;
+    virtual void fsync(int fd, bool data_only, IoCallback done) = 0;
+    // An eventfd that becomes readable when completions are waiting, or -1 for engines that
+    // complete inline (the synchronous fallback).
+    virtual int event_fd() const = 0;
+    // Runs the callbacks of every completion that has arrived; returns how many ran.
+    virtual unsigned reap() = 0;
+    // Submits what has been queued (called once per reactor turn, batching submissions).
+    virtual void submit() = 0;
+};
+
+// The io_uring engine with `queue_depth` entries; when the kernel refuses io_uring, a synchronous
+// engine (pread/pwrite on the calling thread) with a warning in the log.
+std::unique_ptr<IoEngine> make_io_engine(unsigned queue_depth = 256);
+std::unique_ptr<IoEngine> make_sync_io_engine();
+
+}  // namespace iscsikit

@@ -1,0 +1,32 @@
+// One SCSI command as the device layer sees it: the CDB, the I_T nexus it came from, the data-out
+// bytes the transport gathered, and the outcome. Transport-neutral: scsi/ knows nothing of iSCSI.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "scsi/sense.hpp"
+
+namespace iscsikit::scsi {
+
+// SAM-5 task attributes
+enum class TaskAttribute : std::uint8_t { simple = 0, ordered = 1, head_of_queue = 2, aca = 3 };
+
+struct Command {
+    std::array<std::uint8_t, 16> cdb{};
+    std::uint64_t lun = 0;        // the LUN number (SAM "flat"/peripheral addressing decoded)
+    std::uint64_t nexus = 0;      // identifies the I_T nexus (unit attentions, reservations)
+    TaskAttribute attribute = TaskAttribute::simple;
+    std::uint32_t expected_transfer_length = 0;  // what the transport says will move, in bytes
+
+    // Data-out: the bytes the transport received (at most expected_transfer_length).
+    // Data-in: the LU resizes it and fills it; data_in_length says how much is valid.
+    std::vector<std::byte> buffer;
+
+    Status status = Status::good;
+    Sense sense;
+    std::uint32_t data_in_length = 0;
+};
+
+}  // namespace iscsikit::scsi

@@ -1,0 +1,89 @@
+// A direct-access block device (SBC-3) with the SPC-4 commands every LU answers, on top of a
+// backstore. Commands dispatch through one opcode table that also answers REPORT SUPPORTED
+// OPERATION CODES (STYLE.md rule 3).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "backstore/backstore.hpp"
+#include "core/io_engine.hpp"
+#include "scsi/command.hpp"
+
+namespace iscsikit::scsi {
+
+// What INQUIRY and the device-identification VPD page say about this LU and the port it is seen
+// through.
+struct LuIdentity {
+    std::string vendor = "ISCSIKIT";        // 8 characters, space padded on the wire
+    std::string product = "VIRTUAL-DISK";   // 16
+    std::string revision = "0001";          // 4
+    std::string serial;                     // unit serial number (VPD 80h); unique per LU
+    std::uint64_t naa = 0;                  // NAA IEEE Registered (type 5) identifier, VPD 83h
+    std::string target_port_name;           // SCSI name string of the target port, "iqn...,t,0x0001"
+    std::uint16_t relative_target_port = 1;
+    std::uint16_t target_port_group = 1;
+};
+
+using CommandDone = std::function<void()>;
+
+class LogicalUnit {
+public:
+    LogicalUnit(LuIdentity identity, std::unique_ptr<backstore::Backstore> store);
+    ~LogicalUnit();
+
+    // Executes `cmd` and calls `done` exactly once, on this thread: inline for commands that need no
+    // storage, from `io`'s completion otherwise. `cmd` must stay alive until then. Sets status,
+    // sense, and for data-in commands buffer/data_in_length (never more than the CDB's
+    // allocation or transfer length; the transport trims to its expected length and reports
+    // residuals).
+    void execute(Command& cmd, IoEngine& io, CommandDone done);
+
+    // Bytes of data-out the CDB asks for (0 for commands without data-out), or nullopt when the CDB
+    // is not a data-out command this LU knows. The transport solicits this much (bounded by its
+    // expected transfer length).
+    std::optional<std::uint32_t> data_out_length(const std::array<std::uint8_t, 16>& cdb) const;
+
+    // Unit attentions (SAM-5 §5.14, SPC-4 §5.11). Each I_T nexus sees POWER ON, RESET OR BUS DEVICE
+    // RESET OCCURRED (29h/00h) on its first command after it first appears.
+    void unit_attention_all(std::uint8_t asc, std::uint8_t ascq, std::optional<std::uint64_t> except_nexus = std::nullopt);
+    void forget_nexus(std::uint64_t nexus);
+    // LOGICAL UNIT RESET (SAM-5 §7.7): mode pages back to saved values, prevent-allow cleared, UA
+    // 29h/03h for every nexus.
+    void reset();
+
+    std::uint64_t block_count() const;
+    std::uint32_t block_size() const;
+    const LuIdentity& identity() const { return identity_; }
+    backstore::Backstore& store() { return *store_; }
+
+private:
+    struct State;
+    LuIdentity identity_;
+    std::unique_ptr<backstore::Backstore> store_;
+    std::unique_ptr<State> state_;  // mode pages, UA queues, prevent-allow, started; guarded inside
+};
+
+// The SCSI target device: LUNs by number, REPORT LUNS, and what a command to an absent LUN gets
+// (INQUIRY: peripheral qualifier 011b; others: ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED 25h/00h).
+class Device {
+public:
+    void add(std::uint64_t lun, std::shared_ptr<LogicalUnit> unit);
+    LogicalUnit* find(std::uint64_t lun) const;
+    std::vector<std::uint64_t> luns() const;
+
+    void execute(Command& cmd, IoEngine& io, CommandDone done);
+    // TARGET WARM/COLD RESET: every LU resets (cold: also as if power cycled, UA 29h/02h or 29h/01h).
+    void reset(bool cold);
+
+private:
+    std::map<std::uint64_t, std::shared_ptr<LogicalUnit>> units_;
+};
+
+}  // namespace iscsikit::scsi

@@ -1,0 +1,79 @@
+// SCSI status and sense data (SPC-4 §4.5). A SCSI failure is a Sense value returned up to the
+// task, never an exception (STYLE.md rule 6).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace iscsikit::scsi {
+
+// SAM-5 status codes
+enum class Status : std::uint8_t {
+    good = 0x00,
+    check_condition = 0x02,
+    condition_met = 0x04,
+    busy = 0x08,
+    reservation_conflict = 0x18,
+    task_set_full = 0x28,
+    aca_active = 0x30,
+    task_aborted = 0x40,
+};
+
+enum class SenseKey : std::uint8_t {
+    no_sense = 0x0,
+    recovered_error = 0x1,
+    not_ready = 0x2,
+    medium_error = 0x3,
+    hardware_error = 0x4,
+    illegal_request = 0x5,
+    unit_attention = 0x6,
+    data_protect = 0x7,
+    blank_check = 0x8,
+    copy_aborted = 0xa,
+    aborted_command = 0xb,
+    volume_overflow = 0xd,
+    miscompare = 0xe,
+};
+
+struct Sense {
+    SenseKey key = SenseKey::no_sense;
+    std::uint8_t asc = 0;
+    std::uint8_t ascq = 0;
+    std::optional<std::uint64_t> information;  // VALID bit + INFORMATION field
+    // Sense-key specific field pointer (SPC-4 §4.5.2.4.2): which CDB (cd=true) or parameter-list
+    // byte, and optionally which bit, is wrong.
+    std::optional<std::uint16_t> field_pointer;
+    bool field_in_cdb = true;
+    std::optional<std::uint8_t> bit_pointer;
+
+    // Fixed-format sense data (response code 70h), 18 bytes.
+    std::vector<std::uint8_t> encode_fixed() const;
+
+    // The ones every command path needs.
+    static Sense invalid_opcode() { return {SenseKey::illegal_request, 0x20, 0x00}; }
+    static Sense lba_out_of_range() { return {SenseKey::illegal_request, 0x21, 0x00}; }
+    static Sense invalid_field_in_cdb(std::uint16_t byte, std::optional<std::uint8_t> bit = std::nullopt) {
+        Sense s{SenseKey::illegal_request, 0x24, 0x00};
+        s.field_pointer = byte;
+        s.field_in_cdb = true;
+        s.bit_pointer = bit;
+        return s;
+    }
+    static Sense invalid_field_in_parameter_list(std::uint16_t byte, std::optional<std::uint8_t> bit = std::nullopt) {
+        Sense s{SenseKey::illegal_request, 0x26, 0x00};
+        s.field_pointer = byte;
+        s.field_in_cdb = false;
+        s.bit_pointer = bit;
+        return s;
+    }
+    static Sense parameter_list_length_error() { return {SenseKey::illegal_request, 0x1a, 0x00}; }
+    static Sense lun_not_supported() { return {SenseKey::illegal_request, 0x25, 0x00}; }
+    static Sense write_protected() { return {SenseKey::data_protect, 0x27, 0x00}; }
+    static Sense medium_not_present() { return {SenseKey::not_ready, 0x3a, 0x00}; }
+    static Sense unrecovered_read_error() { return {SenseKey::medium_error, 0x11, 0x00}; }
+    static Sense write_error() { return {SenseKey::medium_error, 0x0c, 0x00}; }
+    static Sense internal_target_failure() { return {SenseKey::hardware_error, 0x44, 0x00}; }
+};
+
+}  // namespace iscsikit::scsi

@@ -1,0 +1,68 @@
+// The daemon's configuration: targets, their portals and LUNs, and the service knobs. Built from
+// the command line's quick flags or from a TOML file; a wrong file is an error that names the line
+// and the key, and the daemon does not start.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.hpp"
+
+namespace iscsikit::target {
+
+struct PortalAddress {
+    std::string host;        // IPv4 dotted quad, IPv6 literal without brackets, or a host name
+    std::uint16_t port = 3260;
+    std::string to_string() const;  // "127.0.0.1:3260", "[::1]:3260"
+};
+
+struct LunSpec {
+    enum class Kind { ram, file, blockdev };
+    Kind kind = Kind::ram;
+    std::string path;             // file and blockdev
+    std::uint64_t size = 0;       // bytes; ram: required; file: size when the file is created
+    std::uint32_t block_size = 512;
+    bool read_only = false;
+    bool thin = false;
+    bool removable = false;
+    std::string to_string() const;
+};
+
+struct TargetSpec {
+    std::string iqn;
+    std::string alias;
+    std::vector<PortalAddress> portals;
+    std::vector<LunSpec> luns;    // LUN 0, 1, ... in order
+};
+
+struct DaemonConfig {
+    std::vector<TargetSpec> targets;
+    unsigned reactors = 0;                // 0: one per CPU
+    std::string log_level = "info";
+    std::uint32_t nop_interval_seconds = 30;  // ping an idle initiator after this long
+    std::uint32_t nop_timeout_seconds = 30;   // drop the connection when the ping goes unanswered
+    std::uint32_t login_timeout_seconds = 15; // a login that does not finish by then is dropped
+    std::uint32_t max_connections = 1024;     // beyond this, new TCP connections are refused
+    std::uint32_t max_queued_commands = 128;  // CmdSN window per session
+};
+
+inline constexpr const char* kDefaultTargetIqn = "iqn.2026-11.org.iscsikit:default";
+
+// The embedded default: one target with a 1 GiB RAM LUN on 127.0.0.1:3260.
+DaemonConfig default_config();
+
+// "127.0.0.1:3260", "[::1]:3260", "[::1]", "host" (port 3260).
+Result<PortalAddress> parse_portal(const std::string& text);
+// "ram:1G", "file:/path,readonly=true,block_size=4096", "blockdev:/dev/sdb". Sizes take K, M, G, T
+// suffixes (powers of 1024) or plain bytes.
+Result<LunSpec> parse_lun_spec(const std::string& text);
+Result<std::uint64_t> parse_size(const std::string& text);
+// Reads a TOML file; errors say "FILE:LINE: key 'x': what is wrong".
+Result<DaemonConfig> load_config_file(const std::string& path);
+// Checks the whole configuration (every target has an IQN that is a valid iSCSI name, at least
+// one LUN and one portal, no duplicate IQNs, block sizes 512 or 4096, ram sizes multiples of the
+// block size, ...).
+Result<void> validate(const DaemonConfig& config);
+
+}  // namespace iscsikit::target

@@ -1,0 +1,1 @@
+// placeholder so the layer has a translation unit; removed when target/ has real sources
