@@ -1,2 +1,101 @@
-// placeholder until the daemon lands
-int main() { return 0; }
+// iscsikit-target: the iSCSI target daemon. With no arguments it serves the embedded default (one
+// target with a 1 GiB RAM LUN on 127.0.0.1:3260); quick flags or a TOML file configure more.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/log.hpp"
+#include "target/config.hpp"
+#include "target/server.hpp"
+
+using namespace iscsikit;
+
+namespace {
+
+int fail(const std::string& message) {
+    std::cerr << "iscsikit-target: " << message << "\n";
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"iscsikit-target: a user-space iSCSI target"};
+    std::vector<std::string> portals, luns;
+    std::string target_iqn, config_file, log_level = "info";
+    unsigned reactors = 0;
+    std::optional<std::uint32_t> nop_interval, nop_timeout;
+    app.add_option("--portal", portals, "HOST:PORT to listen on (repeatable; [::1]:3260 for IPv6)");
+    app.add_option("--target", target_iqn, "IQN of the target (default " + std::string(target::kDefaultTargetIqn) + ")");
+    app.add_option("--lun", luns,
+                   "LUN 0, 1, ... in order: ram:SIZE | file:PATH | blockdev:PATH, each optionally followed by "
+                   ",readonly=true,block_size=4096,size=1G,thin=true,removable=true");
+    app.add_option("--config", config_file, "TOML configuration file (see docs/configuration.md)");
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+    app.add_option("--reactors", reactors, "reactor threads (0: one per CPU)")->capture_default_str();
+    app.add_option("--nop-interval", nop_interval, "seconds of silence before the target pings an initiator (0: never)");
+    app.add_option("--nop-timeout", nop_timeout, "seconds an unanswered ping may wait before the connection is dropped");
+    CLI11_PARSE(app, argc, argv);
+
+    if (!setup_logging(log_level)) return fail("unknown log level '" + log_level + "'");
+
+    target::DaemonConfig config;
+    if (!config_file.empty()) {
+        if (!portals.empty() || !luns.empty() || !target_iqn.empty())
+            return fail("--config cannot be combined with --portal, --target or --lun");
+        auto loaded = target::load_config_file(config_file);
+        if (!loaded) return fail(loaded.error().message);
+        config = std::move(*loaded);
+        if (!app.get_option("--log-level")->empty()) config.log_level = log_level;
+        setup_logging(config.log_level);
+    } else {
+        config = target::default_config();
+        auto& node = config.targets.front();
+        if (!target_iqn.empty()) node.iqn = target_iqn;
+        if (!portals.empty()) {
+            node.portals.clear();
+            for (const auto& text : portals) {
+                auto portal = target::parse_portal(text);
+                if (!portal) return fail("--portal " + text + ": " + portal.error().message);
+                node.portals.push_back(*portal);
+            }
+        }
+        if (!luns.empty()) {
+            node.luns.clear();
+            for (const auto& text : luns) {
+                auto lun = target::parse_lun_spec(text);
+                if (!lun) return fail("--lun " + text + ": " + lun.error().message);
+                node.luns.push_back(*lun);
+            }
+        }
+        config.log_level = log_level;
+    }
+    if (reactors) config.reactors = reactors;
+    if (nop_interval) config.nop_interval_seconds = *nop_interval;
+    if (nop_timeout) config.nop_timeout_seconds = *nop_timeout;
+    if (auto valid = target::validate(config); !valid) return fail(valid.error().message);
+
+    // SIGINT/SIGTERM are taken synchronously by this thread; reactor threads inherit the mask.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    std::unique_ptr<target::Server> server;
+    try {
+        server = std::make_unique<target::Server>(config);
+        server->start();
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+    int signal = 0;
+    sigwait(&signals, &signal);
+    spdlog::info("received {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    server->stop();
+    return 0;
+}

@@ -1,0 +1,46 @@
+#include "target/discovery.hpp"
+
+#include <fmt/format.h>
+
+#include "iscsi/text.hpp"
+#include "target/connection.hpp"
+#include "target/server.hpp"
+
+namespace iscsikit::target {
+
+namespace {
+
+std::string format_address(const std::string& host, std::uint16_t port, std::uint16_t tpgt) {
+    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{},{}", host, port, tpgt);
+    return fmt::format("{}:{},{}", host, port, tpgt);
+}
+
+void append_target(const TargetNode& node, const Connection& connection, std::vector<std::byte>& out) {
+    iscsi::append_text(out, "TargetName", node.iqn);
+    for (const auto& portal : node.portals) {
+        std::string host = portal.host;
+        if (host == "0.0.0.0" || host == "::" || host.empty()) host = connection.local_endpoint().address().to_string();
+        iscsi::append_text(out, "TargetAddress", format_address(host, portal.port, node.portal_group_tag));
+    }
+}
+
+}  // namespace
+
+void append_send_targets(const Server& server, const Connection& connection, const TargetNode* session_target,
+                         std::string_view value, std::vector<std::byte>& out) {
+    if (value == "All") {
+        if (session_target) {
+            append_target(*session_target, connection, out);
+            return;
+        }
+        for (const auto& node : server.targets()) append_target(node, connection, out);
+        return;
+    }
+    if (value.empty()) {
+        if (session_target) append_target(*session_target, connection, out);
+        return;
+    }
+    if (const auto* node = server.find_target(value)) append_target(*node, connection, out);
+}
+
+}  // namespace iscsikit::target

@@ -1,0 +1,231 @@
+#include "target/login.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "target/server.hpp"
+#include "target/session.hpp"
+
+namespace iscsikit::target {
+
+using iscsi::LoginStage;
+using iscsi::LoginStatus;
+
+namespace {
+// Text of one login (all continued PDUs together) may not exceed this; RFC 7143 §6.2 lets the
+// target bound it, and a hostile initiator must not grow our memory.
+constexpr std::size_t kMaxLoginText = 64 * 1024;
+
+const char* stage_name(unsigned stage) {
+    switch (stage) {
+    case 0: return "security";
+    case 1: return "operational";
+    case 3: return "full feature";
+    default: return "reserved";
+    }
+}
+}  // namespace
+
+Login::Login(Connection& connection) : connection_(connection) {}
+
+bool Login::on_pdu(const PduRef& pdu) {
+    if (failed_) return true;
+    if (pdu.bhs.opcode() != iscsi::Opcode::login_request) {
+        // RFC 7143 §6.1: only Login Requests may be sent before the full feature phase.
+        connection_.close(fmt::format("{} before login completed", iscsi::opcode_name(pdu.bhs.opcode())), true);
+        return false;
+    }
+    return on_login_request(pdu);
+}
+
+bool Login::on_login_request(const PduRef& pdu) {
+    iscsi::LoginRequestView req{pdu.bhs};
+    if (!started_) {
+        started_ = true;
+        isid_ = req.isid();
+        tsih_ = req.tsih();
+        cid_ = req.cid();
+        cmd_sn_ = req.cmd_sn();
+        stat_sn_ = req.exp_stat_sn();
+        current_stage_ = static_cast<std::uint8_t>(req.current_stage());
+        negotiator_.emplace(connection_.server().local_limits(nullptr), tsih_ == 0);
+    } else if (req.isid() != isid_ || req.tsih() != tsih_) {
+        return fail(LoginStatus::initiator_error, "ISID or TSIH changed during login");
+    }
+    itt_ = pdu.bhs.initiator_task_tag();
+    // RFC 7143 §11.12.4: we speak version 0 only.
+    if (req.version_min() > 0) return fail(LoginStatus::unsupported_version, fmt::format("version-min {}", req.version_min()));
+
+    const unsigned csg = static_cast<unsigned>(req.current_stage());
+    const unsigned nsg = static_cast<unsigned>(req.next_stage());
+    if (csg == 2 || csg == 3 || csg < current_stage_)
+        return fail(LoginStatus::initiator_error, fmt::format("login request in stage {} after {}", csg, current_stage_));
+    if (req.transit() && req.continue_())
+        return fail(LoginStatus::initiator_error, "both T and C bits set");  // §11.12.2
+    if (req.transit() && (nsg == 2 || nsg <= csg))
+        return fail(LoginStatus::initiator_error, fmt::format("transit from {} to stage {}", stage_name(csg), nsg));
+    current_stage_ = static_cast<std::uint8_t>(csg);
+
+    if (partial_text_.size() + pdu.data.size() > kMaxLoginText)
+        return fail(LoginStatus::out_of_resources, "login text exceeds 64 KiB");
+    partial_text_.insert(partial_text_.end(), pdu.data.begin(), pdu.data.end());
+    if (req.continue_()) {
+        // §6.2: more text follows; answer with an empty response in the same stage.
+        respond(pdu.bhs, false, static_cast<LoginStage>(csg), LoginStage::security, {});
+        return true;
+    }
+    auto pairs = iscsi::parse_text(ConstByteSpan(partial_text_.data(), partial_text_.size()));
+    partial_text_.clear();
+    if (!pairs) return fail(LoginStatus::initiator_error, std::string("malformed login text: ") + iscsi::text_error_name(pairs.error()));
+
+    if (!identified_ && !identify(*pairs)) return false;
+
+    iscsi::TextPairs answers;
+    switch (negotiator_->respond(*pairs, csg == 0, answers)) {
+    case iscsi::NegotiationFailure::none: break;
+    case iscsi::NegotiationFailure::missing_parameter:
+        return fail(LoginStatus::missing_parameter, "a required key is missing");
+    case iscsi::NegotiationFailure::session_type_not_supported:
+        return fail(LoginStatus::session_type_not_supported, "unsupported SessionType");
+    case iscsi::NegotiationFailure::key_in_wrong_phase:
+        return fail(LoginStatus::initiator_error, "a key was sent in a stage where it is not allowed");
+    case iscsi::NegotiationFailure::invalid_value:
+        return fail(LoginStatus::initiator_error, "a key has a value the rules forbid");
+    case iscsi::NegotiationFailure::protocol_error:
+        return fail(LoginStatus::initiator_error, "a key the initiator may not send, or one sent twice with different values");
+    }
+    if (csg == 0) {
+        // We offer no authentication: AuthMethod must allow None (answered by the negotiator).
+        for (auto& [key, value] : answers)
+            if (key == "AuthMethod" && value != "None")
+                return fail(LoginStatus::authentication_failure, "initiator requires authentication; this target offers AuthMethod=None only");
+    }
+    negotiator_->declare_target_keys(node_ ? node_->portal_group_tag : 1, answers);
+
+    // RFC 7143 §6.2: we stay in the stage while keys we offered are unanswered.
+    const bool transit = req.transit() && !negotiator_->awaiting_answers();
+    if (transit && nsg == 3) {
+        if (negotiator_->check_complete() != iscsi::NegotiationFailure::none)
+            return fail(LoginStatus::missing_parameter, "InitiatorName or TargetName never came");
+        return complete(pdu.bhs, std::move(answers));
+    }
+    if (transit) {
+        current_stage_ = static_cast<std::uint8_t>(nsg);
+        respond(pdu.bhs, true, static_cast<LoginStage>(csg), static_cast<LoginStage>(nsg), answers);
+    } else {
+        respond(pdu.bhs, false, static_cast<LoginStage>(csg), LoginStage::security, answers);
+    }
+    return true;
+}
+
+bool Login::identify(const iscsi::TextPairs& pairs) {
+    std::string session_type = "Normal", target_name;
+    bool has_target = false;
+    for (const auto& [key, value] : pairs) {
+        if (key == "InitiatorName") initiator_name_ = value;
+        else if (key == "SessionType") session_type = value;
+        else if (key == "TargetName") { target_name = value; has_target = true; }
+    }
+    // RFC 7143 §13.12/§13.4: InitiatorName, and TargetName for a normal session, come in the
+    // first Login Request.
+    if (initiator_name_.empty()) return fail(LoginStatus::missing_parameter, "no InitiatorName in the first login request");
+    if (session_type == "Discovery") {
+        discovery_ = true;
+    } else if (session_type == "Normal") {
+        if (!has_target) return fail(LoginStatus::missing_parameter, "no TargetName in the first login request of a normal session");
+        node_ = connection_.server().find_target(target_name);
+        if (!node_) return fail(LoginStatus::not_found, fmt::format("no target named '{}'", target_name));
+        negotiator_.emplace(connection_.server().local_limits(node_), tsih_ == 0);
+    } else {
+        return fail(LoginStatus::session_type_not_supported, fmt::format("SessionType={}", session_type));
+    }
+    if (tsih_ != 0) {
+        // Adding a connection to an existing session needs MaxConnections > 1, which we do not
+        // offer: RFC 7143 §11.13.5 status 0x020a when the session is unknown, 0x0206 otherwise.
+        if (!connection_.server().sessions().contains(tsih_))
+            return fail(LoginStatus::session_does_not_exist, fmt::format("TSIH {} is not a session of this target", tsih_));
+        return fail(LoginStatus::too_many_connections, "MaxConnections is 1");
+    }
+    connection_.set_log_prefix(fmt::format("[{} ini={} isid={:012x} {}]", node_ ? node_->iqn : std::string("discovery"),
+                                           initiator_name_, isid_, connection_.remote_endpoint().address().to_string()));
+    identified_ = true;
+    return true;
+}
+
+void Login::respond(const iscsi::Bhs& request, bool transit, LoginStage csg, LoginStage nsg,
+                    const iscsi::TextPairs& answers) {
+    iscsi::Bhs bhs;
+    bhs.set_opcode(iscsi::Opcode::login_response);
+    iscsi::LoginResponseView rsp{bhs};
+    rsp.set_transit(transit);
+    rsp.set_stages(csg, transit ? nsg : LoginStage::security);
+    rsp.set_version_max(0);
+    rsp.set_version_active(0);
+    rsp.set_isid(isid_);
+    rsp.set_tsih(tsih_);
+    bhs.set_initiator_task_tag(request.initiator_task_tag());
+    rsp.set_stat_sn(stat_sn_++);
+    rsp.set_exp_cmd_sn(cmd_sn_);
+    rsp.set_max_cmd_sn(cmd_sn_ + connection_.server().config().max_queued_commands - 1);
+    rsp.set_status(LoginStatus::success);
+    auto text = iscsi::build_text(answers);
+    connection_.send_copy(bhs, ConstByteSpan(text.data(), text.size()));
+}
+
+bool Login::fail(LoginStatus status, const std::string& why) {
+    failed_ = true;
+    spdlog::warn("{} login failed (status {:#06x}): {}", connection_.log_prefix(), static_cast<unsigned>(status), why);
+    iscsi::Bhs bhs;
+    bhs.set_opcode(iscsi::Opcode::login_response);
+    iscsi::LoginResponseView rsp{bhs};
+    rsp.set_isid(isid_);
+    rsp.set_tsih(tsih_);
+    bhs.set_initiator_task_tag(itt_);
+    rsp.set_stat_sn(stat_sn_++);
+    rsp.set_exp_cmd_sn(cmd_sn_);
+    rsp.set_max_cmd_sn(cmd_sn_);
+    rsp.set_status(status);
+    connection_.send(bhs);
+    // RFC 7143 §6.1: after a login reject the target closes the connection.
+    connection_.close_after_send("login failed");
+    return true;  // keep reading until the response is out; close_after_send ends it
+}
+
+bool Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers) {
+    if (connection_.server().stopping()) return fail(LoginStatus::service_unavailable, "target is shutting down");
+    auto self = connection_.shared_from_this();
+    std::weak_ptr<Connection> weak = self;
+    auto& reactor = connection_.reactor();
+    auto tsih = connection_.server().sessions().add(
+        {initiator_name_, isid_, node_ ? node_->iqn : std::string()}, [weak, &reactor] {
+            asio::post(reactor.context(), [weak] {
+                if (auto c = weak.lock()) c->close("session reinstated or target stopping");
+            });
+        });
+    if (!tsih) return fail(LoginStatus::out_of_resources, "no free TSIH");
+    tsih_ = *tsih;
+
+    SessionSetup setup;
+    setup.node = node_;
+    setup.params = negotiator_->params();
+    setup.params.discovery = discovery_;
+    setup.params.initiator_name = initiator_name_;
+    setup.tsih = tsih_;
+    setup.isid = isid_;
+    setup.cid = cid_;
+    setup.exp_cmd_sn = cmd_sn_;
+    setup.stat_sn = stat_sn_ + 1;  // the final login response takes stat_sn_
+    respond(request, true, static_cast<LoginStage>(current_stage_), LoginStage::full_feature, answers);
+    // Digests and the receive limit apply from the first PDU after the final login response.
+    connection_.set_digests(setup.params.header_digest, setup.params.data_digest);
+    connection_.set_max_recv_data_segment_length(setup.params.target_max_recv_data_segment_length);
+    spdlog::info("{} logged in: {} session TSIH {}, header digest {}, data digest {}, MaxRecvDataSegmentLength {}/{}, "
+                 "MaxBurstLength {}, FirstBurstLength {}, InitialR2T {}, ImmediateData {}",
+                 connection_.log_prefix(), discovery_ ? "discovery" : "normal", tsih_, setup.params.header_digest,
+                 setup.params.data_digest, setup.params.initiator_max_recv_data_segment_length,
+                 setup.params.target_max_recv_data_segment_length, setup.params.max_burst_length,
+                 setup.params.first_burst_length, setup.params.initial_r2t, setup.params.immediate_data);
+    connection_.enter_full_feature_phase(std::make_unique<Session>(connection_, std::move(setup)));
+    return true;
+}
+
+}  // namespace iscsikit::target

@@ -1,0 +1,51 @@
+// The target side of the login phase (RFC 7143 §6): security and operational stages with
+// transit/continue handling, key negotiation through iscsi::TargetNegotiator, target lookup,
+// TSIH allocation and session reinstatement, and login failures that say what went wrong.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "iscsi/params.hpp"
+#include "iscsi/pdu.hpp"
+#include "target/connection.hpp"
+
+namespace iscsikit::target {
+
+struct TargetNode;
+
+class Login {
+public:
+    explicit Login(Connection& connection);
+    // Handles one PDU of the login phase; returns false when the connection must close.
+    bool on_pdu(const PduRef& pdu);
+
+private:
+    bool on_login_request(const PduRef& pdu);
+    bool identify(const iscsi::TextPairs& pairs);  // first request: names and session type
+    void respond(const iscsi::Bhs& request, bool transit, iscsi::LoginStage csg, iscsi::LoginStage nsg,
+                 const iscsi::TextPairs& answers);
+    bool fail(iscsi::LoginStatus status, const std::string& why);
+    bool complete(const iscsi::Bhs& request, iscsi::TextPairs answers);
+
+    Connection& connection_;
+    bool started_ = false;
+    bool failed_ = false;  // a failure response is on its way; ignore the rest
+    std::uint64_t isid_ = 0;
+    std::uint16_t tsih_ = 0;
+    std::uint16_t cid_ = 0;
+    std::uint32_t itt_ = 0;
+    std::uint32_t cmd_sn_ = 0;
+    std::uint32_t stat_sn_ = 0;
+    std::uint8_t current_stage_ = 0;  // the stage we are in: 0 security, 1 operational
+    bool identified_ = false;
+    bool discovery_ = false;
+    std::string initiator_name_;
+    const TargetNode* node_ = nullptr;
+    std::vector<std::byte> partial_text_;  // text of PDUs sent with the C bit, until the last one
+    std::optional<iscsi::TargetNegotiator> negotiator_;
+};
+
+}  // namespace iscsikit::target

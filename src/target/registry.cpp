@@ -1,0 +1,51 @@
+#include "target/registry.hpp"
+
+namespace iscsikit::target {
+
+std::optional<std::uint16_t> SessionTable::add(const Key& key, Closer closer) {
+    Closer previous;
+    std::uint16_t tsih = 0;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+            if (it->second.key == key) {
+                previous = std::move(it->second.closer);
+                sessions_.erase(it);
+                break;
+            }
+        }
+        if (sessions_.size() >= 0xfffe) return std::nullopt;
+        // RFC 7143 §11.12.6: TSIH 0 is reserved for "new session"; pick the next free value.
+        while (next_tsih_ == 0 || sessions_.contains(next_tsih_)) ++next_tsih_;
+        tsih = next_tsih_++;
+        sessions_.emplace(tsih, Entry{key, std::move(closer)});
+    }
+    if (previous) previous();
+    return tsih;
+}
+
+void SessionTable::remove(std::uint16_t tsih) {
+    std::lock_guard lock(mutex_);
+    sessions_.erase(tsih);
+}
+
+bool SessionTable::contains(std::uint16_t tsih) const {
+    std::lock_guard lock(mutex_);
+    return sessions_.contains(tsih);
+}
+
+std::size_t SessionTable::size() const {
+    std::lock_guard lock(mutex_);
+    return sessions_.size();
+}
+
+void SessionTable::close_all() {
+    std::vector<Closer> closers;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [tsih, entry] : sessions_) closers.push_back(entry.closer);
+    }
+    for (auto& c : closers) c();
+}
+
+}  // namespace iscsikit::target

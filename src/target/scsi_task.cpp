@@ -1,0 +1,321 @@
+// The SCSI command path of a session: receive the command and its data (immediate, unsolicited,
+// solicited by R2T), run it on the logical unit under the task-set rules, return Data-In and
+// status with residuals (RFC 7143 §11.3 - §11.8).
+#include <algorithm>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "scsi/logical_unit.hpp"
+#include "target/server.hpp"
+#include "target/session.hpp"
+#include "target/lun.hpp"
+#include "target/task.hpp"
+
+namespace iscsikit::target {
+
+using iscsi::Bhs;
+using iscsi::Opcode;
+
+namespace {
+
+// The largest data-out buffer one command may make us hold; larger transfers are refused by the
+// logical unit (its Block Limits VPD page advertises the same bound).
+constexpr std::uint32_t kMaxBufferedTransfer = 32u << 20;
+
+scsi::TaskAttribute to_scsi(iscsi::TaskAttribute a) {
+    switch (a) {
+    case iscsi::TaskAttribute::ordered: return scsi::TaskAttribute::ordered;
+    case iscsi::TaskAttribute::head_of_queue: return scsi::TaskAttribute::head_of_queue;
+    case iscsi::TaskAttribute::aca: return scsi::TaskAttribute::aca;
+    default: return scsi::TaskAttribute::simple;  // untagged is treated as simple (RFC 7143 §11.3.1.1)
+    }
+}
+
+}  // namespace
+
+bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
+    iscsi::ScsiCommandView cmd{bhs};
+    const std::uint32_t itt = bhs.initiator_task_tag();
+    if (tasks_.contains(itt)) {
+        spdlog::warn("{} SCSI command reuses ITT {:#x} of a task in progress", connection_.log_prefix(), itt);
+        reject(bhs, iscsi::RejectReason::task_in_progress);
+        return true;
+    }
+    if (!cmd.write() && !data.empty()) {
+        // RFC 7143 §11.3.4: immediate data only with the W bit.
+        spdlog::warn("{} immediate data on a command without the W bit", connection_.log_prefix());
+        reject(bhs, iscsi::RejectReason::protocol_error);
+        return true;
+    }
+    auto task = std::make_shared<Task>();
+    task->itt = itt;
+    task->lun_field = bhs.lun();
+    task->cmd_sn = cmd.cmd_sn();
+    task->immediate = bhs.immediate();
+    task->read = cmd.read();
+    task->write = cmd.write();
+    task->expected_length = cmd.expected_data_transfer_length();
+    auto& sc = task->command;
+    std::memcpy(sc.cdb.data(), cmd.cdb().data(), sc.cdb.size());
+    sc.lun = decode_lun(bhs.lun());
+    sc.nexus = nexus_;
+    sc.attribute = to_scsi(cmd.attribute());
+    sc.expected_transfer_length = task->expected_length;
+    task->unit = setup_.node ? setup_.node->device->find(sc.lun) : nullptr;
+    tasks_.emplace(itt, task);
+
+    if (task->write && task->expected_length > 0) {
+        std::optional<std::uint32_t> cdb_out;
+        if (task->unit) cdb_out = task->unit->data_out_length(sc.cdb);
+        task->cdb_out_length = cdb_out.value_or(0);
+        task->wanted = std::min(task->expected_length, task->cdb_out_length);
+        if (task->wanted > kMaxBufferedTransfer) task->wanted = 0;  // the LU refuses it; take no data
+        sc.buffer.resize(task->wanted);
+        // RFC 7143 §11.3.4 / §13.10 / §13.11: immediate data, then one unsolicited burst when
+        // InitialR2T=No, up to FirstBurstLength.
+        if (data.size() > task->expected_length) {
+            spdlog::warn("{} immediate data ({} bytes) beyond ExpectedDataTransferLength {}", connection_.log_prefix(),
+                         data.size(), task->expected_length);
+            tasks_.erase(itt);
+            reject(bhs, iscsi::RejectReason::protocol_error);
+            return true;
+        }
+        const auto immediate = static_cast<std::uint32_t>(data.size());
+        std::memcpy(sc.buffer.data(), data.data(), std::min<std::size_t>(immediate, task->wanted));
+        if (!params_.initial_r2t && !bhs.final()) {
+            task->first_burst_end = std::min(params_.first_burst_length, task->expected_length);
+            task->unsolicited_open = task->first_burst_end > immediate;
+        } else {
+            task->first_burst_end = immediate;
+        }
+        task->next_r2t_offset = task->first_burst_end;
+        solicit(*task);
+        if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->wanted) data_complete(task);
+    } else {
+        data_complete(task);
+    }
+    return true;
+}
+
+// Sends R2Ts for what is still missing, at most MaxOutstandingR2T at a time, each at most
+// MaxBurstLength (RFC 7143 §11.8).
+void Session::solicit(Task& task) {
+    while (task.next_r2t_offset < task.wanted && task.bursts.size() < params_.max_outstanding_r2t) {
+        Burst burst{next_ttt(), task.next_r2t_offset, std::min(params_.max_burst_length, task.wanted - task.next_r2t_offset)};
+        task.next_r2t_offset += burst.length;
+        Bhs bhs;
+        bhs.set_opcode(Opcode::r2t);
+        bhs.set_final(true);
+        bhs.set_lun(task.lun_field);
+        bhs.set_initiator_task_tag(task.itt);
+        iscsi::R2tView r2t{bhs};
+        r2t.set_target_transfer_tag(burst.ttt);
+        fill_window(bhs, 24, false);
+        r2t.set_r2t_sn(task.r2t_sn++);
+        r2t.set_buffer_offset(burst.offset);
+        r2t.set_desired_data_transfer_length(burst.length);
+        connection_.send(bhs);
+        task.bursts.push_back(burst);
+    }
+}
+
+bool Session::on_data_out(const PduRef& pdu) {
+    iscsi::DataOutView out{pdu.bhs};
+    auto it = tasks_.find(pdu.bhs.initiator_task_tag());
+    if (it == tasks_.end()) {
+        // The task was aborted or failed early; its data still in flight is discarded.
+        spdlog::debug("{} Data-Out for unknown ITT {:#x} discarded", connection_.log_prefix(), pdu.bhs.initiator_task_tag());
+        return true;
+    }
+    auto task = it->second;
+    if (task->state != Task::State::receiving || !task->write) {
+        reject(pdu.bhs, iscsi::RejectReason::protocol_error);
+        return true;
+    }
+    const std::uint32_t offset = out.buffer_offset();
+    const auto length = static_cast<std::uint32_t>(pdu.data.size());
+    if (std::uint64_t{offset} + length > task->expected_length) {
+        // RFC 7143 §11.7.5: data beyond ExpectedDataTransferLength is a protocol error.
+        spdlog::warn("{} Data-Out offset {} + {} beyond ExpectedDataTransferLength {}", connection_.log_prefix(), offset,
+                     length, task->expected_length);
+        reject(pdu.bhs, iscsi::RejectReason::protocol_error);
+        return true;
+    }
+    const std::uint32_t ttt = out.target_transfer_tag();
+    if (ttt == iscsi::kReservedTag) {
+        if (!task->unsolicited_open || std::uint64_t{offset} + length > task->first_burst_end) {
+            spdlog::warn("{} unsolicited Data-Out outside the first burst (offset {}, length {})", connection_.log_prefix(),
+                         offset, length);
+            reject(pdu.bhs, iscsi::RejectReason::protocol_error);
+            return true;
+        }
+        if (pdu.bhs.final()) task->unsolicited_open = false;
+    } else {
+        auto burst = std::find_if(task->bursts.begin(), task->bursts.end(), [ttt](const Burst& b) { return b.ttt == ttt; });
+        if (burst == task->bursts.end() || offset < burst->offset ||
+            std::uint64_t{offset} + length > std::uint64_t{burst->offset} + burst->length) {
+            spdlog::warn("{} Data-Out TTT {:#x} offset {} does not match an outstanding R2T", connection_.log_prefix(), ttt, offset);
+            reject(pdu.bhs, iscsi::RejectReason::protocol_error);
+            return true;
+        }
+        burst->received += length;
+        if (pdu.bhs.final() || burst->received >= burst->length) task->bursts.erase(burst);
+    }
+    if (offset < task->wanted) {
+        const auto n = std::min(length, task->wanted - offset);
+        std::memcpy(task->command.buffer.data() + offset, pdu.data.data(), n);
+    }
+    solicit(*task);
+    if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->wanted) data_complete(task);
+    return true;
+}
+
+void Session::data_complete(const std::shared_ptr<Task>& task) {
+    task->state = Task::State::waiting;
+    if (task->command.attribute == scsi::TaskAttribute::head_of_queue) {
+        run(task);  // SAM-5 §8.6: head of queue starts at once
+        return;
+    }
+    waiting_.push_back(task);
+    pump();
+}
+
+// SAM-5 §8.6 task set rules: an ORDERED task waits for every older task and blocks newer ones.
+void Session::pump() {
+    while (!waiting_.empty() && !closed_) {
+        auto& next = waiting_.front();
+        if (next->aborted) {
+            waiting_.pop_front();
+            continue;
+        }
+        if (ordered_running_ > 0) return;
+        if (next->command.attribute == scsi::TaskAttribute::ordered && running_ > 0) return;
+        auto task = next;
+        waiting_.pop_front();
+        run(task);
+    }
+}
+
+void Session::run(const std::shared_ptr<Task>& task) {
+    task->state = Task::State::running;
+    ++running_;
+    if (task->command.attribute == scsi::TaskAttribute::ordered) ++ordered_running_;
+    auto done = [this, task, self = connection_.shared_from_this()] {
+        if (closed_) return;  // the session went away while the LU worked
+        --running_;
+        if (task->command.attribute == scsi::TaskAttribute::ordered) --ordered_running_;
+        finish(task);
+        pump();
+    };
+    if (!setup_.node) {
+        task->command.status = scsi::Status::check_condition;
+        task->command.sense = scsi::Sense::lun_not_supported();
+        done();
+        return;
+    }
+    setup_.node->device->execute(task->command, connection_.reactor().io(), std::move(done));
+}
+
+void Session::finish(const std::shared_ptr<Task>& task) {
+    task->state = Task::State::done;
+    if (task->aborted) {
+        forget(*task);
+        return;
+    }
+    auto& sc = task->command;
+    std::uint32_t sent = 0;
+    if (task->read && sc.data_in_length > 0) {
+        sent = std::min(sc.data_in_length, task->expected_length);
+        if (sent > 0) {
+            // Phase collapse (RFC 7143 §11.7.4): status rides in the final Data-In when GOOD.
+            const bool collapse = sc.status == scsi::Status::good;
+            send_data_in(*task, sent, collapse, task);
+            if (collapse) {
+                forget(*task);
+                return;
+            }
+        }
+    }
+    send_scsi_response(*task, sent);
+    forget(*task);
+}
+
+void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, const std::shared_ptr<Task>& keep) {
+    const std::uint32_t segment = params_.initiator_max_recv_data_segment_length;
+    const std::uint32_t burst = params_.max_burst_length;
+    const auto* base = task.command.buffer.data();
+    std::uint32_t offset = 0;
+    while (offset < length) {
+        const std::uint32_t in_burst = burst - (offset % burst);
+        const std::uint32_t n = std::min({segment, length - offset, in_burst});
+        const bool last = offset + n == length;
+        Bhs bhs;
+        bhs.set_opcode(Opcode::data_in);
+        iscsi::DataInView din{bhs};
+        // F ends each MaxBurstLength sequence and the last PDU (RFC 7143 §11.7.1).
+        bhs.set_final(last || n == in_burst);
+        bhs.set_lun(task.lun_field);
+        bhs.set_initiator_task_tag(task.itt);
+        din.set_target_transfer_tag(iscsi::kReservedTag);
+        din.set_data_sn(task.data_sn++);
+        din.set_buffer_offset(offset);
+        if (last && with_status) {
+            din.set_status_present(true);
+            din.set_status(static_cast<std::uint8_t>(task.command.status));
+            if (task.command.data_in_length > task.expected_length) {
+                din.set_overflow(true);
+                din.set_residual_count(task.command.data_in_length - task.expected_length);
+            } else if (task.command.data_in_length < task.expected_length) {
+                din.set_underflow(true);
+                din.set_residual_count(task.expected_length - task.command.data_in_length);
+            }
+            fill_window(bhs, 24, true);
+        } else {
+            bhs.set_u32(28, exp_cmd_sn_);
+            bhs.set_u32(32, max_cmd_sn_);
+        }
+        connection_.send(bhs, ConstByteSpan(base + offset, n), keep);
+        offset += n;
+    }
+}
+
+void Session::send_scsi_response(Task& task, std::uint32_t sent) {
+    auto& sc = task.command;
+    Bhs bhs;
+    bhs.set_opcode(Opcode::scsi_response);
+    bhs.set_final(true);
+    bhs.set_initiator_task_tag(task.itt);
+    iscsi::ScsiResponseView rsp{bhs};
+    rsp.set_response(0);  // command completed at target
+    rsp.set_status(static_cast<std::uint8_t>(sc.status));
+    fill_window(bhs, 24, true);
+    rsp.set_exp_data_sn(task.data_sn);
+    // RFC 7143 §11.4.5: residuals compare ExpectedDataTransferLength with what the command moves.
+    const std::uint32_t moved = task.write ? task.cdb_out_length : (task.read ? sc.data_in_length : 0);
+    (void)sent;
+    if (moved > task.expected_length) {
+        rsp.set_overflow(true);
+        rsp.set_residual_count(moved - task.expected_length);
+    } else if (moved < task.expected_length) {
+        rsp.set_underflow(true);
+        rsp.set_residual_count(task.expected_length - moved);
+    }
+    if (sc.status == scsi::Status::check_condition) {
+        // §11.4.7: SenseLength (2 bytes) then the sense data.
+        auto sense = sc.sense.encode_fixed();
+        std::vector<std::byte> payload(2 + sense.size());
+        store_be16(payload.data(), static_cast<std::uint16_t>(sense.size()));
+        std::memcpy(payload.data() + 2, sense.data(), sense.size());
+        connection_.send_copy(bhs, ConstByteSpan(payload.data(), payload.size()));
+    } else {
+        connection_.send(bhs);
+    }
+}
+
+void Session::forget(Task& task) {
+    auto it = tasks_.find(task.itt);
+    if (it != tasks_.end() && it->second.get() == &task) tasks_.erase(it);
+}
+
+}  // namespace iscsikit::target

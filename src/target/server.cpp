@@ -1,0 +1,203 @@
+#include "target/server.hpp"
+
+#include <functional>
+#include <stdexcept>
+#include <thread>
+
+#include <asio/ip/v6_only.hpp>
+#include <asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "backstore/backstore.hpp"
+#include "target/connection.hpp"
+#include "target/session.hpp"
+
+namespace iscsikit::target {
+
+namespace {
+
+Result<std::unique_ptr<backstore::Backstore>> open_backstore(const LunSpec& spec) {
+    backstore::Options options;
+    options.block_size = spec.block_size;
+    options.read_only = spec.read_only;
+    options.thin = spec.thin;
+    options.removable = spec.removable;
+    options.size = spec.size;
+    switch (spec.kind) {
+    case LunSpec::Kind::ram: return backstore::make_ram(options);
+    case LunSpec::Kind::file: return backstore::open_file(spec.path, options);
+    case LunSpec::Kind::blockdev: return backstore::open_block_device(spec.path, options);
+    }
+    return fail("unknown backstore kind");
+}
+
+scsi::LuIdentity make_identity(const TargetSpec& target, std::size_t lun, std::uint16_t tpgt) {
+    scsi::LuIdentity id;
+    const auto h = std::hash<std::string>{}(target.iqn + "/" + std::to_string(lun));
+    id.serial = fmt::format("{:016x}", h);
+    // NAA 5 (IEEE Registered): 4-bit NAA, then 60 bits derived from the target and LUN.
+    id.naa = (std::uint64_t{5} << 60) | (h & 0x0fffffffffffffffull);
+    id.target_port_name = fmt::format("{},t,0x{:04x}", target.iqn, tpgt);
+    id.relative_target_port = tpgt;
+    id.target_port_group = tpgt;
+    return id;
+}
+
+}  // namespace
+
+Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(config_.reactors) {
+    for (const auto& spec : config_.targets) {
+        TargetNode node;
+        node.iqn = spec.iqn;
+        node.alias = spec.alias;
+        node.portals = spec.portals;
+        node.device = std::make_shared<scsi::Device>();
+        for (std::size_t lun = 0; lun < spec.luns.size(); ++lun) {
+            auto store = open_backstore(spec.luns[lun]);
+            if (!store)
+                throw std::runtime_error(fmt::format("target {} LUN {} ({}): {}", spec.iqn, lun, spec.luns[lun].to_string(),
+                                                     store.error().message));
+            node.device->add(lun, std::make_shared<scsi::LogicalUnit>(make_identity(spec, lun, node.portal_group_tag),
+                                                                      std::move(*store)));
+            spdlog::info("target {} LUN {}: {}", spec.iqn, lun, spec.luns[lun].to_string());
+        }
+        targets_.push_back(std::move(node));
+    }
+}
+
+Server::~Server() {
+    if (!stopping_) stop(std::chrono::milliseconds(0));
+}
+
+const TargetNode* Server::find_target(std::string_view iqn) const {
+    for (const auto& node : targets_)
+        if (node.iqn == iqn) return &node;
+    // RFC 3722 §6.1: iSCSI names compare after case folding (stringprep); IQNs we accept are
+    // lower case, so a case-insensitive match is the same thing for them.
+    for (const auto& node : targets_)
+        if (node.iqn.size() == iqn.size() &&
+            std::equal(node.iqn.begin(), node.iqn.end(), iqn.begin(),
+                       [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); }))
+            return &node;
+    return nullptr;
+}
+
+iscsi::LocalLimits Server::local_limits(const TargetNode* node) const {
+    iscsi::LocalLimits limits;
+    if (node) limits.target_alias = node->alias;
+    return limits;
+}
+
+std::uint64_t Server::nexus_id(const std::string& initiator, std::uint64_t isid, const std::string& target) {
+    std::lock_guard lock(nexus_mutex_);
+    auto [it, inserted] = nexus_ids_.try_emplace({initiator, isid, target}, nexus_ids_.size() + 1);
+    return it->second;
+}
+
+void Server::start() {
+    // One acceptor per distinct portal; targets sharing a portal share its acceptor.
+    std::vector<PortalAddress> portals;
+    for (const auto& node : targets_)
+        for (const auto& p : node.portals)
+            if (std::find_if(portals.begin(), portals.end(), [&](const PortalAddress& q) { return q.host == p.host && q.port == p.port; }) ==
+                portals.end())
+                portals.push_back(p);
+    auto& home = reactors_.at(0).context();
+    for (const auto& portal : portals) {
+        std::error_code ec;
+        auto address = asio::ip::make_address(portal.host, ec);
+        if (ec) throw std::runtime_error(fmt::format("portal {}: not an IP address: {}", portal.to_string(), ec.message()));
+        asio::ip::tcp::endpoint endpoint(address, portal.port);
+        auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(home);
+        acceptor->open(endpoint.protocol(), ec);
+        if (!ec) acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+        if (!ec && address.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
+        if (!ec) acceptor->bind(endpoint, ec);
+        if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) throw std::runtime_error(fmt::format("cannot listen on {}: {}", portal.to_string(), ec.message()));
+        spdlog::info("listening on {}", portal.to_string());
+        acceptors_.push_back(std::move(acceptor));
+    }
+    for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_on(i);
+    reactors_.start();
+}
+
+void Server::accept_on(std::size_t index) {
+    auto& acceptor = *acceptors_[index];
+    auto& reactor = reactors_.next();
+    acceptor.async_accept(reactor.context(), [this, index, &reactor](std::error_code ec, asio::ip::tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || stopping_) return;
+        if (!ec) {
+            if (connection_count_ >= config_.max_connections) {
+                spdlog::warn("refusing a connection from {}: {} connections open (max_connections)",
+                             socket.remote_endpoint(ec).address().to_string(), connection_count_.load());
+                socket.close(ec);
+            } else {
+                auto connection = std::make_shared<Connection>(*this, reactor, std::move(socket));
+                connection_opened(connection);
+                asio::post(reactor.context(), [connection] { connection->start(); });
+            }
+        } else {
+            spdlog::warn("accept failed: {}", ec.message());
+        }
+        accept_on(index);
+    });
+}
+
+void Server::connection_opened(const std::shared_ptr<Connection>& c) {
+    ++connection_count_;
+    std::lock_guard lock(live_mutex_);
+    live_.push_back(c);
+}
+
+void Server::connection_closed(Connection* c) {
+    --connection_count_;
+    std::lock_guard lock(live_mutex_);
+    std::erase_if(live_, [c](const std::weak_ptr<Connection>& w) {
+        auto s = w.lock();
+        return !s || s.get() == c;
+    });
+}
+
+void Server::stop(std::chrono::milliseconds grace) {
+    if (stopping_.exchange(true)) return;
+    spdlog::info("stopping: no new connections; asking {} session(s) to log out", sessions_.size());
+    for (auto& acceptor : acceptors_) {
+        asio::post(acceptor->get_executor(), [a = acceptor.get()] {
+            std::error_code ec;
+            a->close(ec);
+        });
+    }
+    std::vector<std::shared_ptr<Connection>> live;
+    {
+        std::lock_guard lock(live_mutex_);
+        for (auto& w : live_)
+            if (auto c = w.lock()) live.push_back(c);
+    }
+    const auto seconds = static_cast<std::uint16_t>(std::max<long>(1, grace.count() / 1000));
+    for (auto& c : live)
+        asio::post(c->reactor().context(), [c, seconds] {
+            if (auto* s = c->session()) s->request_logout(seconds);
+        });
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (sessions_.size() > 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto& c : live) asio::post(c->reactor().context(), [c] { c->close("target stopping"); });
+    // Let closes and in-flight storage completions run before the reactors stop.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    reactors_.stop();
+    // Acknowledged writes reach stable storage before we exit (DESIGN.md, errors and bad input).
+    auto io = make_sync_io_engine();
+    for (auto& node : targets_) {
+        for (auto lun : node.device->luns()) {
+            auto* unit = node.device->find(lun);
+            unit->store().flush(*io, [&](int res) {
+                if (res < 0) spdlog::error("flush of {} LUN {} failed: {}", node.iqn, lun, std::strerror(-res));
+            });
+            io->reap();
+        }
+    }
+    spdlog::info("stopped");
+}
+
+}  // namespace iscsikit::target

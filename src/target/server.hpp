@@ -1,0 +1,67 @@
+// The target daemon's top object: builds the logical units from the configuration, listens on
+// every portal, places connections on reactors, and shuts down in order.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include <asio/ip/tcp.hpp>
+
+#include "iscsi/params.hpp"
+#include "target/config.hpp"
+#include "target/reactor.hpp"
+#include "target/registry.hpp"
+
+namespace iscsikit::target {
+
+class Connection;
+
+class Server {
+public:
+    // Opens every backstore; throws std::runtime_error with a message naming the LUN on failure.
+    explicit Server(DaemonConfig config);
+    ~Server();
+
+    // Binds every portal (throws with the address on failure) and starts the reactors.
+    void start();
+    // Graceful stop (SIGINT/SIGTERM): stop accepting, ask initiators to log out, let in-flight
+    // commands finish for up to `grace`, close every connection, flush every LU.
+    void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+
+    const DaemonConfig& config() const { return config_; }
+    const std::vector<TargetNode>& targets() const { return targets_; }
+    const TargetNode* find_target(std::string_view iqn) const;
+    SessionTable& sessions() { return sessions_; }
+    iscsi::LocalLimits local_limits(const TargetNode* node) const;
+    // The I_T nexus of an initiator port (InitiatorName + ISID) on a target: stable across
+    // logins, so unit attentions wait for the same initiator port that missed them.
+    std::uint64_t nexus_id(const std::string& initiator, std::uint64_t isid, const std::string& target);
+    bool stopping() const { return stopping_; }
+
+    // Live connection bookkeeping (bounded by config().max_connections).
+    void connection_opened(const std::shared_ptr<Connection>& c);
+    void connection_closed(Connection* c);
+    std::size_t connection_count() const { return connection_count_; }
+
+private:
+    void accept_on(std::size_t portal_index);
+
+    DaemonConfig config_;
+    std::vector<TargetNode> targets_;
+    SessionTable sessions_;
+    ReactorPool reactors_;
+    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+    std::mutex nexus_mutex_;
+    std::map<std::tuple<std::string, std::uint64_t, std::string>, std::uint64_t> nexus_ids_;
+    std::atomic<std::size_t> connection_count_{0};
+    std::atomic<bool> stopping_{false};
+    std::mutex live_mutex_;
+    std::vector<std::weak_ptr<Connection>> live_;
+};
+
+}  // namespace iscsikit::target

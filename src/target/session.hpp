@@ -1,0 +1,123 @@
+// A session in its full feature phase (RFC 7143 §4): CmdSN ordering and the command window,
+// SCSI tasks (immediate and unsolicited data, R2T, Data-In, status), task management, NOP,
+// text (SendTargets) and logout. MaxConnections is 1, so a session lives on its connection's
+// reactor and needs no locks.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/steady_timer.hpp>
+
+#include "iscsi/params.hpp"
+#include "iscsi/pdu.hpp"
+#include "scsi/command.hpp"
+#include "target/connection.hpp"
+
+namespace iscsikit::scsi {
+class LogicalUnit;
+}
+
+namespace iscsikit::target {
+
+struct TargetNode;
+
+struct SessionSetup {
+    const TargetNode* node = nullptr;  // nullptr in a discovery session
+    iscsi::SessionParams params;
+    std::uint16_t tsih = 0;
+    std::uint64_t isid = 0;
+    std::uint16_t cid = 0;
+    std::uint32_t exp_cmd_sn = 0;
+    std::uint32_t stat_sn = 0;
+};
+
+struct Task;
+
+class Session {
+public:
+    Session(Connection& connection, SessionSetup setup);
+    ~Session();
+
+    void start();
+    bool on_pdu(const PduRef& pdu);
+    void reject(const iscsi::Bhs& bad, iscsi::RejectReason reason);
+    void connection_closed();
+    // Async Message "target requests logout" (RFC 7143 §11.9.1, AsyncEvent 1), for shutdown.
+    void request_logout(std::uint16_t seconds);
+    std::size_t active_tasks() const { return tasks_.size(); }
+
+private:
+    // CmdSN ordering (RFC 7143 §4.2.2.1, §3.2.2.1)
+    bool order_command(const PduRef& pdu);
+    bool deliver(const iscsi::Bhs& bhs, ConstByteSpan data);
+    void deliver_held();
+    void fill_window(iscsi::Bhs& bhs, std::size_t stat_sn_offset, bool advance_stat_sn);
+
+    // SCSI commands: scsi_task.cpp
+    bool on_scsi_command(const iscsi::Bhs& bhs, ConstByteSpan data);
+    bool on_data_out(const PduRef& pdu);
+    void solicit(Task& task);
+    void data_complete(const std::shared_ptr<Task>& task);
+    void pump();
+    void run(const std::shared_ptr<Task>& task);
+    void finish(const std::shared_ptr<Task>& task);
+    void send_data_in(Task& task, std::uint32_t length, bool with_status, const std::shared_ptr<Task>& keep);
+    void send_scsi_response(Task& task, std::uint32_t sent);
+    void forget(Task& task);
+
+    // Task management: tmf.cpp
+    bool on_task_management(const iscsi::Bhs& bhs);
+    void abort_where(const std::function<bool(const Task&)>& match, std::uint32_t except_itt);
+
+    // NOP, text, logout: session.cpp
+    bool on_nop_out(const iscsi::Bhs& bhs, ConstByteSpan data);
+    bool on_text(const iscsi::Bhs& bhs, ConstByteSpan data);
+    bool on_logout(const iscsi::Bhs& bhs);
+    void send_text_chunk(std::uint32_t itt);
+    void arm_nop_timer();
+    void on_nop_timer();
+
+    std::uint32_t next_stat_sn() { return stat_sn_++; }
+    std::uint32_t next_ttt();
+
+    Connection& connection_;
+    SessionSetup setup_;
+    const iscsi::SessionParams& params_;
+    std::uint64_t nexus_ = 0;
+    std::uint32_t exp_cmd_sn_;
+    std::uint32_t max_cmd_sn_;
+    std::uint32_t stat_sn_;
+    std::uint32_t window_;
+    std::uint32_t ttt_counter_ = 0;
+
+    struct Held {
+        iscsi::Bhs bhs;
+        std::vector<std::byte> data;
+    };
+    std::vector<Held> held_;  // non-immediate commands that arrived ahead of ExpCmdSN
+
+    std::unordered_map<std::uint32_t, std::shared_ptr<Task>> tasks_;  // by ITT
+    std::deque<std::shared_ptr<Task>> waiting_;  // data complete, waiting for the task-set rules
+    unsigned running_ = 0;
+    unsigned ordered_running_ = 0;
+
+    // Text continuation (RFC 7143 §11.10): what is left to send of a long answer.
+    std::vector<std::byte> text_out_;
+    std::size_t text_out_offset_ = 0;
+    std::uint32_t text_itt_ = iscsi::kReservedTag;
+    std::uint32_t text_ttt_ = iscsi::kReservedTag;
+    std::vector<std::byte> text_in_;  // request text sent with the C bit
+
+    asio::steady_timer nop_timer_;
+    std::uint32_t ping_ttt_ = iscsi::kReservedTag;  // outstanding target ping
+    std::chrono::steady_clock::time_point ping_sent_;
+    bool logging_out_ = false;
+    bool closed_ = false;
+};
+
+}  // namespace iscsikit::target

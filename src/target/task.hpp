@@ -1,0 +1,47 @@
+// A SCSI task as the target tracks it from SCSI Command PDU to status (RFC 7143 §3.2.2).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "scsi/command.hpp"
+
+namespace iscsikit::scsi {
+class LogicalUnit;
+}
+
+namespace iscsikit::target {
+
+struct Burst {  // one outstanding R2T
+    std::uint32_t ttt;
+    std::uint32_t offset;
+    std::uint32_t length;
+    std::uint32_t received = 0;
+};
+
+struct Task {
+    std::uint32_t itt = 0;
+    std::uint64_t lun_field = 0;  // the 8-byte LUN as the initiator sent it
+    std::uint32_t cmd_sn = 0;
+    bool immediate = false;
+    bool read = false;
+    bool write = false;
+    std::uint32_t expected_length = 0;  // ExpectedDataTransferLength
+    scsi::Command command;
+    scsi::LogicalUnit* unit = nullptr;
+
+    // Data-out bookkeeping
+    std::uint32_t cdb_out_length = 0;  // bytes the CDB writes (residuals)
+    std::uint32_t wanted = 0;          // bytes we keep: min(expected_length, cdb_out_length)
+    std::uint32_t first_burst_end = 0; // unsolicited data ends here
+    bool unsolicited_open = false;     // unsolicited Data-Out may still arrive
+    std::uint32_t next_r2t_offset = 0;
+    std::uint32_t r2t_sn = 0;
+    std::vector<Burst> bursts;
+
+    std::uint32_t data_sn = 0;  // Data-In numbering
+    enum class State { receiving, waiting, running, done } state = State::receiving;
+    bool aborted = false;
+};
+
+}  // namespace iscsikit::target

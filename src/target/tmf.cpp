@@ -1,0 +1,113 @@
+// Task management functions (RFC 7143 §11.5, §11.6; SAM-5 §7) at ErrorRecoveryLevel 0.
+#include <spdlog/spdlog.h>
+
+#include "iscsi/serial.hpp"
+#include "scsi/logical_unit.hpp"
+#include "target/server.hpp"
+#include "target/session.hpp"
+#include "target/lun.hpp"
+#include "target/task.hpp"
+
+namespace iscsikit::target {
+
+using iscsi::Bhs;
+using iscsi::TaskFunction;
+using iscsi::TaskResponse;
+
+void Session::abort_where(const std::function<bool(const Task&)>& match, std::uint32_t except_itt) {
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+        if (it->first != except_itt && match(*it->second)) {
+            // A running task finishes in the LU but its status is dropped; one not yet running
+            // never starts (pump() skips aborted tasks).
+            it->second->aborted = true;
+            it = tasks_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+bool Session::on_task_management(const Bhs& bhs) {
+    iscsi::TaskManagementRequestView req{bhs};
+    const auto function = req.function();
+    const std::uint64_t lun_field = bhs.lun();
+    auto response = TaskResponse::complete;
+    auto* device = setup_.node ? setup_.node->device.get() : nullptr;
+    auto same_lun = [lun_field](const Task& t) { return t.lun_field == lun_field; };
+    auto lun_exists = [&] { return device && device->find(decode_lun(lun_field)) != nullptr; };
+
+    switch (function) {
+    case TaskFunction::abort_task: {
+        auto it = tasks_.find(req.referenced_task_tag());
+        if (it != tasks_.end() && it->second->lun_field == lun_field) {
+            it->second->aborted = true;
+            tasks_.erase(it);
+        } else if (iscsi::serial_lt(req.ref_cmd_sn(), req.cmd_sn()) &&
+                   iscsi::serial_in_window(req.ref_cmd_sn(), exp_cmd_sn_ - window_, max_cmd_sn_)) {
+            // RFC 7143 §11.6.1 b): not found, but RefCmdSN was received and is older than this
+            // request: the task completed already, so the abort is done.
+            response = TaskResponse::complete;
+        } else {
+            response = TaskResponse::task_does_not_exist;
+        }
+        break;
+    }
+    case TaskFunction::abort_task_set:
+    case TaskFunction::clear_task_set:
+        if (!lun_exists()) {
+            response = TaskResponse::lun_does_not_exist;
+            break;
+        }
+        abort_where(same_lun, bhs.initiator_task_tag());
+        if (function == TaskFunction::clear_task_set) {
+            // SAM-5 §7.6: other I_T nexuses learn their commands were cleared.
+            if (auto* unit = device->find(decode_lun(lun_field))) unit->unit_attention_all(0x2f, 0x00, nexus_);
+        }
+        break;
+    case TaskFunction::logical_unit_reset:
+        if (!lun_exists()) {
+            response = TaskResponse::lun_does_not_exist;
+            break;
+        }
+        abort_where(same_lun, bhs.initiator_task_tag());
+        if (auto* unit = device->find(decode_lun(lun_field))) unit->reset();
+        break;
+    case TaskFunction::target_warm_reset:
+    case TaskFunction::target_cold_reset:
+        if (!device) {
+            response = TaskResponse::rejected;
+            break;
+        }
+        abort_where([](const Task&) { return true; }, bhs.initiator_task_tag());
+        device->reset(function == TaskFunction::target_cold_reset);
+        break;
+    case TaskFunction::clear_aca:
+        response = TaskResponse::function_unsupported;  // NACA is not supported, so no ACA exists
+        break;
+    case TaskFunction::task_reassign:
+        response = TaskResponse::task_reassignment_unsupported;  // §11.5.1: ErrorRecoveryLevel 0
+        break;
+    default:
+        response = TaskResponse::rejected;
+        break;
+    }
+    spdlog::info("{} task management function {} on LUN {:#x}: response {}", connection_.log_prefix(),
+                 static_cast<unsigned>(function), lun_field, static_cast<unsigned>(response));
+
+    Bhs rsp;
+    rsp.set_opcode(iscsi::Opcode::task_management_response);
+    rsp.set_final(true);
+    rsp.set_initiator_task_tag(bhs.initiator_task_tag());
+    iscsi::TaskManagementResponseView out{rsp};
+    out.set_response(static_cast<std::uint8_t>(response));
+    fill_window(rsp, 24, true);
+    connection_.send(rsp);
+    if (function == TaskFunction::target_cold_reset && response == TaskResponse::complete) {
+        // RFC 7143 §11.5.1: after a cold reset the target drops all its connections.
+        connection_.close_after_send("target cold reset");
+        connection_.server().sessions().close_all();
+    }
+    return true;
+}
+
+}  // namespace iscsikit::target
