@@ -58,7 +58,12 @@ Result<PortalAddress> parse_portal(const std::string& text);
 // suffixes (powers of 1024) or plain bytes.
 Result<LunSpec> parse_lun_spec(const std::string& text);
 Result<std::uint64_t> parse_size(const std::string& text);
-// Reads a TOML file; errors say "FILE:LINE: key 'x': what is wrong".
+// Checks an iSCSI name (RFC 3720 §3.2.6): "iqn.YYYY-MM.reversed.domain[:name]" in lowercase,
+// "eui." and 16 hex digits, or "naa." and 16 or 32 hex digits; at most 223 bytes.
+Result<void> check_iscsi_name(const std::string& name);
+// Reads a TOML file (schema: docs/configuration.md) and validates it. Errors say
+// "FILE:LINE:COL: message" for TOML syntax and "FILE:LINE: key 'target[0].lun[1].size': what is
+// wrong" for the schema; unknown keys are errors.
 Result<DaemonConfig> load_config_file(const std::string& path);
 // Checks the whole configuration (every target has an IQN that is a valid iSCSI name, at least
 // one LUN and one portal, no duplicate IQNs, block sizes 512 or 4096, ram sizes multiples of the

@@ -71,6 +71,9 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         task->cdb_out_length = cdb_out.value_or(0);
         task->wanted = std::min(task->expected_length, task->cdb_out_length);
         if (task->wanted > kMaxBufferedTransfer) task->wanted = 0;  // the LU refuses it; take no data
+        // Collect every byte the initiator means to send, keeping only what the CDB writes, so no
+        // Data-Out is still in flight when the status goes out (RFC 7143 §11.4.5.1 residuals).
+        task->solicit_end = task->expected_length <= kMaxBufferedTransfer ? task->expected_length : task->wanted;
         sc.buffer.resize(task->wanted);
         // RFC 7143 §11.3.4 / §13.10 / §13.11: immediate data, then one unsolicited burst when
         // InitialR2T=No, up to FirstBurstLength.
@@ -91,7 +94,7 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         }
         task->next_r2t_offset = task->first_burst_end;
         solicit(*task);
-        if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->wanted) data_complete(task);
+        if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->solicit_end) data_complete(task);
     } else {
         data_complete(task);
     }
@@ -101,8 +104,9 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
 // Sends R2Ts for what is still missing, at most MaxOutstandingR2T at a time, each at most
 // MaxBurstLength (RFC 7143 §11.8).
 void Session::solicit(Task& task) {
-    while (task.next_r2t_offset < task.wanted && task.bursts.size() < params_.max_outstanding_r2t) {
-        Burst burst{next_ttt(), task.next_r2t_offset, std::min(params_.max_burst_length, task.wanted - task.next_r2t_offset)};
+    while (task.next_r2t_offset < task.solicit_end && task.bursts.size() < params_.max_outstanding_r2t) {
+        Burst burst{next_ttt(), task.next_r2t_offset,
+                    std::min(params_.max_burst_length, task.solicit_end - task.next_r2t_offset)};
         task.next_r2t_offset += burst.length;
         Bhs bhs;
         bhs.set_opcode(Opcode::r2t);
@@ -150,6 +154,7 @@ bool Session::on_data_out(const PduRef& pdu) {
             reject(pdu.bhs, iscsi::RejectReason::protocol_error);
             return true;
         }
+        if (out.data_sn() != task->unsolicited_data_sn++) return data_sequence_error(task, out.data_sn());
         if (pdu.bhs.final()) task->unsolicited_open = false;
     } else {
         auto burst = std::find_if(task->bursts.begin(), task->bursts.end(), [ttt](const Burst& b) { return b.ttt == ttt; });
@@ -159,6 +164,7 @@ bool Session::on_data_out(const PduRef& pdu) {
             reject(pdu.bhs, iscsi::RejectReason::protocol_error);
             return true;
         }
+        if (out.data_sn() != burst->next_data_sn++) return data_sequence_error(task, out.data_sn());
         burst->received += length;
         if (pdu.bhs.final() || burst->received >= burst->length) task->bursts.erase(burst);
     }
@@ -167,7 +173,24 @@ bool Session::on_data_out(const PduRef& pdu) {
         std::memcpy(task->command.buffer.data() + offset, pdu.data.data(), n);
     }
     solicit(*task);
-    if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->wanted) data_complete(task);
+    if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->solicit_end) data_complete(task);
+    return true;
+}
+
+// RFC 7143 §7.9 -> §7.8: at ErrorRecoveryLevel 0 a Data-Out out of sequence ends the task with
+// CHECK CONDITION, ABORTED COMMAND, PROTOCOL SERVICE CRC ERROR (47h/05h); nothing is written and
+// the rest of its data is discarded.
+bool Session::data_sequence_error(const std::shared_ptr<Task>& task, std::uint32_t data_sn) {
+    spdlog::warn("{} Data-Out for ITT {:#x} has DataSN {} out of sequence: task ends with CHECK CONDITION",
+                 connection_.log_prefix(), task->itt, data_sn);
+    task->command.status = scsi::Status::check_condition;
+    task->command.sense = scsi::Sense();
+    task->command.sense.key = scsi::SenseKey::aborted_command;
+    task->command.sense.asc = 0x47;
+    task->command.sense.ascq = 0x05;
+    task->state = Task::State::done;
+    send_scsi_response(*task, 0);
+    forget(*task);
     return true;
 }
 
@@ -274,6 +297,7 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
         } else {
             bhs.set_u32(28, exp_cmd_sn_);
             bhs.set_u32(32, max_cmd_sn_);
+            advertised_max_cmd_sn_ = max_cmd_sn_;
         }
         connection_.send(bhs, ConstByteSpan(base + offset, n), keep);
         offset += n;

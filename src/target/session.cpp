@@ -28,6 +28,7 @@ Session::Session(Connection& connection, SessionSetup setup)
       window_(connection.server().config().max_queued_commands),
       nop_timer_(connection.reactor().context()) {
     max_cmd_sn_ = exp_cmd_sn_ + window_ - 1;
+    advertised_max_cmd_sn_ = max_cmd_sn_;  // the final login response said so
     if (setup_.node)
         nexus_ = connection.server().nexus_id(params_.initiator_name, setup_.isid, setup_.node->iqn);
 }
@@ -52,6 +53,7 @@ void Session::fill_window(Bhs& bhs, std::size_t stat_sn_offset, bool advance_sta
     bhs.set_u32(stat_sn_offset, advance_stat_sn ? next_stat_sn() : stat_sn_);
     bhs.set_u32(stat_sn_offset + 4, exp_cmd_sn_);
     bhs.set_u32(stat_sn_offset + 8, max_cmd_sn_);
+    advertised_max_cmd_sn_ = max_cmd_sn_;
 }
 
 std::uint32_t Session::next_ttt() {
@@ -112,7 +114,9 @@ bool Session::order_command(const PduRef& pdu) {
         deliver_held();
         return true;
     }
-    if (iscsi::serial_in_window(cmd_sn, exp_cmd_sn_, max_cmd_sn_)) {
+    // The window is the one the initiator was told: a command beyond the last advertised
+    // MaxCmdSN is outside it even if the window has grown since (libiscsi's CmdSN tests).
+    if (iscsi::serial_in_window(cmd_sn, exp_cmd_sn_, advertised_max_cmd_sn_)) {
         // Arrived ahead of a gap: hold it until the gap fills (bounded by the window).
         for (const auto& h : held_)
             if (h.bhs.u32(24) == cmd_sn) return true;  // duplicate CmdSN: drop
@@ -121,7 +125,7 @@ bool Session::order_command(const PduRef& pdu) {
     }
     // RFC 7143 §3.2.2.1: outside the window (a duplicate or beyond MaxCmdSN) is silently ignored.
     spdlog::warn("{} {} CmdSN {} outside window [{}, {}]: ignored", connection_.log_prefix(),
-                 iscsi::opcode_name(bhs.opcode()), cmd_sn, exp_cmd_sn_, max_cmd_sn_);
+                 iscsi::opcode_name(bhs.opcode()), cmd_sn, exp_cmd_sn_, advertised_max_cmd_sn_);
     return true;
 }
 

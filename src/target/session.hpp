@@ -61,6 +61,7 @@ private:
     // SCSI commands: scsi_task.cpp
     bool on_scsi_command(const iscsi::Bhs& bhs, ConstByteSpan data);
     bool on_data_out(const PduRef& pdu);
+    bool data_sequence_error(const std::shared_ptr<Task>& task, std::uint32_t data_sn);
     void solicit(Task& task);
     void data_complete(const std::shared_ptr<Task>& task);
     void pump();
@@ -91,6 +92,7 @@ private:
     std::uint64_t nexus_ = 0;
     std::uint32_t exp_cmd_sn_;
     std::uint32_t max_cmd_sn_;
+    std::uint32_t advertised_max_cmd_sn_;  // the MaxCmdSN the initiator last saw
     std::uint32_t stat_sn_;
     std::uint32_t window_;
     std::uint32_t ttt_counter_ = 0;

@@ -17,6 +17,7 @@ struct Burst {  // one outstanding R2T
     std::uint32_t offset;
     std::uint32_t length;
     std::uint32_t received = 0;
+    std::uint32_t next_data_sn = 0;  // DataSN restarts at 0 for each R2T (RFC 7143 §11.7.5)
 };
 
 struct Task {
@@ -33,8 +34,10 @@ struct Task {
     // Data-out bookkeeping
     std::uint32_t cdb_out_length = 0;  // bytes the CDB writes (residuals)
     std::uint32_t wanted = 0;          // bytes we keep: min(expected_length, cdb_out_length)
+    std::uint32_t solicit_end = 0;     // bytes we ask for: normally all of expected_length
     std::uint32_t first_burst_end = 0; // unsolicited data ends here
     bool unsolicited_open = false;     // unsolicited Data-Out may still arrive
+    std::uint32_t unsolicited_data_sn = 0;
     std::uint32_t next_r2t_offset = 0;
     std::uint32_t r2t_sn = 0;
     std::vector<Burst> bursts;
