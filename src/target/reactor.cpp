@@ -66,10 +66,7 @@ Reactor::~Reactor() {
 void Reactor::watch_completions() {
     completions_->async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
         if (ec) return;
-        std::uint64_t count = 0;
-        [[maybe_unused]] auto n = ::read(completions_->native_handle(), &count, sizeof count);
-        engine_->reap();
-        engine_->submit();  // completions may have queued follow-up I/O
+        engine_->reap();  // clears the eventfd, runs callbacks, submits what they queued
         watch_completions();
     });
 }

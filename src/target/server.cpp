@@ -115,11 +115,22 @@ void Server::start() {
         if (!ec) acceptor->bind(endpoint, ec);
         if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
         if (ec) throw std::runtime_error(fmt::format("cannot listen on {}: {}", portal.to_string(), ec.message()));
-        spdlog::info("listening on {}", portal.to_string());
+        auto bound = acceptor->local_endpoint(ec);
+        spdlog::info("listening on {}", PortalAddress{portal.host, bound.port()}.to_string());
         acceptors_.push_back(std::move(acceptor));
     }
     for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_on(i);
     reactors_.start();
+}
+
+std::vector<asio::ip::tcp::endpoint> Server::bound_endpoints() const {
+    std::vector<asio::ip::tcp::endpoint> out;
+    for (const auto& a : acceptors_) {
+        std::error_code ec;
+        auto ep = a->local_endpoint(ec);
+        if (!ec) out.push_back(ep);
+    }
+    return out;
 }
 
 void Server::accept_on(std::size_t index) {

@@ -34,6 +34,8 @@ public:
     void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
 
     const DaemonConfig& config() const { return config_; }
+    // The addresses the portals are bound to (a portal with port 0 gets one from the kernel).
+    std::vector<asio::ip::tcp::endpoint> bound_endpoints() const;
     const std::vector<TargetNode>& targets() const { return targets_; }
     const TargetNode* find_target(std::string_view iqn) const;
     SessionTable& sessions() { return sessions_; }

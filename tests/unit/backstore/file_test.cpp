@@ -1,0 +1,274 @@
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "backstore/backstore.hpp"
+
+namespace iscsikit::backstore {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, removed afterwards.
+class FileBackstoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::string pattern = ::testing::TempDir() + "file_backstore_XXXXXX";
+        std::vector<char> buf(pattern.begin(), pattern.end());
+        buf.push_back('\0');
+        ASSERT_NE(::mkdtemp(buf.data()), nullptr);
+        dir_ = buf.data();
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+    static void make_file(const std::string& p, std::uint64_t size) {
+        std::FILE* f = std::fopen(p.c_str(), "w");
+        ASSERT_NE(f, nullptr);
+        std::fclose(f);
+        fs::resize_file(p, size);
+    }
+
+    fs::path dir_;
+};
+
+std::vector<std::byte> pattern_bytes(std::size_t n, unsigned seed) {
+    std::vector<std::byte> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = std::byte(static_cast<unsigned char>((i * 13 + seed) & 0xff));
+    return v;
+}
+
+// Runs the engine until the callback has delivered its result.
+int wait_for(IoEngine& io, int& result) {
+    io.submit();
+    for (int i = 0; i < 1000 && result == 1; ++i) {
+        if (io.event_fd() >= 0) {
+            pollfd p{io.event_fd(), POLLIN, 0};
+            ::poll(&p, 1, 5000);
+        }
+        io.reap();
+        io.submit();
+    }
+    return result;
+}
+
+int do_read(Backstore& b, IoEngine& io, std::uint64_t offset, ByteSpan dst) {
+    int result = 1;
+    b.read(offset, dst, io, [&](int res) { result = res; });
+    return wait_for(io, result);
+}
+
+int do_write(Backstore& b, IoEngine& io, std::uint64_t offset, ConstByteSpan src, bool fua) {
+    int result = 1;
+    b.write(offset, src, fua, io, [&](int res) { result = res; });
+    return wait_for(io, result);
+}
+
+TEST_F(FileBackstoreTest, MissingFileIsCreatedSparseWithTheRequestedSize) {
+    auto p = path("new.img");
+    auto store = open_file(p, Options{.size = 64 << 20});
+    ASSERT_TRUE(store) << store.error().message;
+    EXPECT_EQ((*store)->size_bytes(), 64u << 20);
+    EXPECT_EQ((*store)->block_size(), 512u);
+    EXPECT_FALSE((*store)->read_only());
+    EXPECT_EQ((*store)->describe(), "file:" + p);
+    struct stat st {};
+    ASSERT_EQ(::stat(p.c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 64 << 20);
+    EXPECT_LT(st.st_blocks * 512, 1 << 20);  // sparse: nothing allocated yet
+}
+
+TEST_F(FileBackstoreTest, MissingFileWithoutCreateIsAnErrorNamingPathAndErrno) {
+    auto p = path("absent.img");
+    auto store = open_file(p, Options{.create = false, .size = 1 << 20});
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().message.find(p), std::string::npos) << store.error().message;
+    EXPECT_NE(store.error().message.find("No such file or directory"), std::string::npos) << store.error().message;
+    EXPECT_FALSE(fs::exists(p));
+}
+
+TEST_F(FileBackstoreTest, MissingFileWithoutSizeIsNotCreated) {
+    auto store = open_file(path("nosize.img"), Options{});
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().message.find("give a size"), std::string::npos) << store.error().message;
+    EXPECT_FALSE(fs::exists(path("nosize.img")));
+}
+
+TEST_F(FileBackstoreTest, MissingFileIsNotCreatedForAReadOnlyLun) {
+    auto store = open_file(path("ro.img"), Options{.read_only = true, .size = 1 << 20});
+    ASSERT_FALSE(store);
+    EXPECT_FALSE(fs::exists(path("ro.img")));
+}
+
+TEST_F(FileBackstoreTest, SizeThatIsNotAMultipleOfTheBlockSizeIsRefused) {
+    auto store = open_file(path("odd.img"), Options{.block_size = 4096, .size = 4096 * 10 + 512});
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().message.find("not a multiple of the block size 4096"), std::string::npos)
+        << store.error().message;
+    EXPECT_FALSE(fs::exists(path("odd.img")));
+}
+
+TEST_F(FileBackstoreTest, UnsupportedBlockSizeIsRefused) {
+    auto store = open_file(path("bs.img"), Options{.block_size = 1024, .size = 1 << 20});
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().message.find("block size 1024 is not supported"), std::string::npos);
+}
+
+TEST_F(FileBackstoreTest, ExistingFileSizeIsUsedAsIsRoundedDownToWholeBlocks) {
+    auto p = path("existing.img");
+    make_file(p, 10000);
+    auto store = open_file(p, Options{.size = 1 << 20});  // configured size ignored for an existing file
+    ASSERT_TRUE(store) << store.error().message;
+    EXPECT_EQ((*store)->size_bytes(), 9728u);  // 19 blocks of 512
+    EXPECT_EQ(fs::file_size(p), 10000u);       // and the file is left alone
+}
+
+TEST_F(FileBackstoreTest, ExistingFileSmallerThanOneBlockIsAnError) {
+    auto p = path("tiny.img");
+    make_file(p, 4000);
+    auto store = open_file(p, Options{.block_size = 4096});
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().message.find("smaller than one 4096-byte block"), std::string::npos)
+        << store.error().message;
+}
+
+TEST_F(FileBackstoreTest, DirectoryIsNotARegularFile) {
+    auto store = open_file(dir_.string(), Options{.read_only = true});
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().message.find(dir_.string()), std::string::npos);
+}
+
+class FileBackstoreIoTest : public FileBackstoreTest, public ::testing::WithParamInterface<bool> {
+protected:
+    std::unique_ptr<IoEngine> engine() { return GetParam() ? make_io_engine(16) : make_sync_io_engine(); }
+};
+
+TEST_P(FileBackstoreIoTest, WrittenBlocksReadBackAndReachTheFile) {
+    auto io = engine();
+    auto p = path("data.img");
+    auto store = open_file(p, Options{.block_size = 4096, .size = 1 << 20});
+    ASSERT_TRUE(store) << store.error().message;
+    auto data = pattern_bytes(3 * 4096, 1);
+    EXPECT_EQ(do_write(**store, *io, 8192, data, false), 3 * 4096);
+    auto fua_data = pattern_bytes(4096, 2);
+    EXPECT_EQ(do_write(**store, *io, (1 << 20) - 4096, fua_data, true), 4096);  // last block, with FUA
+
+    std::vector<std::byte> back(3 * 4096);
+    EXPECT_EQ(do_read(**store, *io, 8192, back), 3 * 4096);
+    EXPECT_EQ(back, data);
+
+    int flushed = 1;
+    (*store)->flush(*io, [&](int res) { flushed = res; });
+    EXPECT_EQ(wait_for(*io, flushed), 0);
+
+    // The bytes are in the file at the same offsets.
+    std::FILE* f = std::fopen(p.c_str(), "rb");
+    ASSERT_NE(f, nullptr);
+    std::vector<std::byte> raw(4096);
+    std::fseek(f, (1 << 20) - 4096, SEEK_SET);
+    ASSERT_EQ(std::fread(raw.data(), 1, raw.size(), f), raw.size());
+    std::fclose(f);
+    EXPECT_EQ(raw, fua_data);
+}
+
+TEST_P(FileBackstoreIoTest, AccessBeyondTheEndIsEinval) {
+    auto io = engine();
+    auto store = open_file(path("small.img"), Options{.size = 8192});
+    ASSERT_TRUE(store) << store.error().message;
+    std::vector<std::byte> buf(1024);
+    EXPECT_EQ(do_read(**store, *io, 7680, buf), -EINVAL);
+    EXPECT_EQ(do_write(**store, *io, 8192, buf, false), -EINVAL);
+    EXPECT_EQ(do_read(**store, *io, ~std::uint64_t{0} - 100, buf), -EINVAL);  // no wrap-around
+}
+
+TEST_P(FileBackstoreIoTest, ReadOnlyStoreRefusesWritesWithErofsButReads) {
+    auto io = engine();
+    auto p = path("ro.img");
+    make_file(p, 1 << 16);
+    auto store = open_file(p, Options{.read_only = true});
+    ASSERT_TRUE(store) << store.error().message;
+    EXPECT_TRUE((*store)->read_only());
+    std::vector<std::byte> buf(512);
+    EXPECT_EQ(do_write(**store, *io, 0, buf, true), -EROFS);
+    EXPECT_EQ(do_read(**store, *io, 0, buf), 512);
+    int flushed = 1;
+    (*store)->flush(*io, [&](int res) { flushed = res; });
+    EXPECT_EQ(wait_for(*io, flushed), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, FileBackstoreIoTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "uring" : "sync"; });
+
+TEST_F(FileBackstoreTest, BlockDeviceOpenRefusesARegularFile) {
+    auto p = path("plain.img");
+    make_file(p, 1 << 20);
+    auto store = open_block_device(p, Options{});
+    ASSERT_FALSE(store);
+    EXPECT_NE(store.error().message.find("not a block device"), std::string::npos) << store.error().message;
+}
+
+TEST_F(FileBackstoreTest, BlockDeviceMissingPathNamesPathAndErrno) {
+    auto store = open_block_device("/dev/iscsikit-no-such-device", Options{});
+    ASSERT_FALSE(store);
+    EXPECT_EQ(store.error().message,
+              "/dev/iscsikit-no-such-device: cannot open block device: No such file or directory");
+}
+
+// Attaches a loop device over a file when the test runs as root with losetup; skipped otherwise.
+class LoopDevice {
+public:
+    LoopDevice(const std::string& file, unsigned sector_size) {
+        if (::geteuid() != 0) return;
+        std::string cmd =
+            "losetup -f --show --sector-size " + std::to_string(sector_size) + " " + file + " 2>/dev/null";
+        std::FILE* p = ::popen(cmd.c_str(), "r");
+        if (!p) return;
+        char line[256] = {};
+        if (std::fgets(line, sizeof line, p)) device_ = line;
+        if (::pclose(p) != 0) device_.clear();
+        while (!device_.empty() && (device_.back() == '\n')) device_.pop_back();
+    }
+    ~LoopDevice() {
+        if (!device_.empty()) std::system(("losetup -d " + device_).c_str());
+    }
+    const std::string& device() const { return device_; }
+
+private:
+    std::string device_;
+};
+
+TEST_F(FileBackstoreTest, BlockDeviceSizeAndLogicalBlockSizeComeFromTheKernel) {
+    auto p = path("loop.img");
+    make_file(p, 4 << 20);
+    LoopDevice loop(p, 4096);
+    if (loop.device().empty()) GTEST_SKIP() << "needs root and losetup";
+
+    auto too_small = open_block_device(loop.device(), Options{.block_size = 512});
+    ASSERT_FALSE(too_small);
+    EXPECT_NE(too_small.error().message.find("smaller than the device's logical block size 4096"), std::string::npos)
+        << too_small.error().message;
+
+    auto store = open_block_device(loop.device(), Options{.block_size = 4096});
+    ASSERT_TRUE(store) << store.error().message;
+    EXPECT_EQ((*store)->size_bytes(), 4u << 20);
+    EXPECT_EQ((*store)->describe(), "blockdev:" + loop.device());
+    auto io = make_io_engine(8);
+    auto data = pattern_bytes(8192, 3);
+    EXPECT_EQ(do_write(**store, *io, 4096, data, true), 8192);
+    std::vector<std::byte> back(8192);
+    EXPECT_EQ(do_read(**store, *io, 4096, back), 8192);
+    EXPECT_EQ(back, data);
+}
+
+}  // namespace
+}  // namespace iscsikit::backstore

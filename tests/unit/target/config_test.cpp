@@ -1,0 +1,445 @@
+#include "target/config.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace iscsikit::target {
+namespace {
+
+// ---- sizes ----
+
+TEST(ParseSize, PlainBytesAndPowerOf1024Suffixes) {
+    EXPECT_EQ(parse_size("0").value(), 0u);
+    EXPECT_EQ(parse_size("512").value(), 512u);
+    EXPECT_EQ(parse_size("4K").value(), 4096u);
+    EXPECT_EQ(parse_size("4k").value(), 4096u);
+    EXPECT_EQ(parse_size("16M").value(), 16u << 20);
+    EXPECT_EQ(parse_size("1G").value(), 1u << 30);
+    EXPECT_EQ(parse_size("2T").value(), std::uint64_t{2} << 40);
+    EXPECT_EQ(parse_size("16777215T").value(), std::uint64_t{16777215} << 40);
+}
+
+TEST(ParseSize, RejectsWhatIsNotANumberWithOneSuffix) {
+    for (const char* bad : {"", "G", "1.5G", "-1", "1X", "1GB", " 1G", "1G ", "0x10", "16777216T",
+                            "18446744073709551616"}) {
+        auto r = parse_size(bad);
+        EXPECT_FALSE(r) << bad;
+        if (!r) {
+            EXPECT_NE(r.error().message.find(std::string("'") + bad + "'"), std::string::npos) << r.error().message;
+        }
+    }
+}
+
+// ---- portals ----
+
+TEST(ParsePortal, Ipv4HostNamesAndDefaultPort) {
+    auto p = parse_portal("127.0.0.1:3260").value();
+    EXPECT_EQ(p.host, "127.0.0.1");
+    EXPECT_EQ(p.port, 3260);
+    p = parse_portal("10.1.2.3").value();
+    EXPECT_EQ(p.host, "10.1.2.3");
+    EXPECT_EQ(p.port, 3260);
+    p = parse_portal("storage-1.example.com:860").value();
+    EXPECT_EQ(p.host, "storage-1.example.com");
+    EXPECT_EQ(p.port, 860);
+    EXPECT_EQ(p.to_string(), "storage-1.example.com:860");
+    EXPECT_EQ(parse_portal("0.0.0.0:65535").value().port, 65535);
+}
+
+TEST(ParsePortal, Ipv6InBracketsWithOrWithoutPort) {
+    auto p = parse_portal("[::1]:3261").value();
+    EXPECT_EQ(p.host, "::1");
+    EXPECT_EQ(p.port, 3261);
+    EXPECT_EQ(p.to_string(), "[::1]:3261");
+    p = parse_portal("[2001:db8::10]").value();
+    EXPECT_EQ(p.host, "2001:db8::10");
+    EXPECT_EQ(p.port, 3260);
+    p = parse_portal("[fe80::1%eth0]:3260").value();
+    EXPECT_EQ(p.host, "fe80::1%eth0");
+    // Without brackets an IPv6 address takes the default port.
+    p = parse_portal("fe80::2").value();
+    EXPECT_EQ(p.host, "fe80::2");
+    EXPECT_EQ(p.port, 3260);
+    EXPECT_EQ(p.to_string(), "[fe80::2]:3260");
+}
+
+TEST(ParsePortal, RejectsMalformedAddressesAndPorts) {
+    for (const char* bad : {"", ":3260", "[::1", "[::1]x", "[::1]:", "[127.0.0.1]:3260", "[]:3260", "1.2.3.4:0",
+                            "1.2.3.4:65536", "1.2.3.4:abc", "1.2.3.4:", "300.1.1.1", "[::g]:1", "bad_host",
+                            "-lead.example.com", "a..b"}) {
+        auto r = parse_portal(bad);
+        EXPECT_FALSE(r) << bad;
+        if (!r) {
+            EXPECT_EQ(r.error().message.rfind(std::string("portal '") + bad + "'", 0), 0u) << r.error().message;
+        }
+    }
+}
+
+// ---- LUN specs ----
+
+TEST(ParseLunSpec, RamWithSizeAndDefaults) {
+    auto lun = parse_lun_spec("ram:1G").value();
+    EXPECT_EQ(lun.kind, LunSpec::Kind::ram);
+    EXPECT_EQ(lun.size, 1u << 30);
+    EXPECT_EQ(lun.block_size, 512u);
+    EXPECT_FALSE(lun.read_only);
+    EXPECT_FALSE(lun.thin);
+    EXPECT_FALSE(lun.removable);
+}
+
+TEST(ParseLunSpec, FileWithEveryOption) {
+    auto lun =
+        parse_lun_spec("file:/srv/lun0.img,readonly=true,block_size=4096,size=10G,thin=true,removable=false").value();
+    EXPECT_EQ(lun.kind, LunSpec::Kind::file);
+    EXPECT_EQ(lun.path, "/srv/lun0.img");
+    EXPECT_EQ(lun.size, std::uint64_t{10} << 30);
+    EXPECT_EQ(lun.block_size, 4096u);
+    EXPECT_TRUE(lun.read_only);
+    EXPECT_TRUE(lun.thin);
+    EXPECT_FALSE(lun.removable);
+}
+
+TEST(ParseLunSpec, BlockdevAndBareBooleanOption) {
+    auto lun = parse_lun_spec("blockdev:/dev/sdb,readonly").value();
+    EXPECT_EQ(lun.kind, LunSpec::Kind::blockdev);
+    EXPECT_EQ(lun.path, "/dev/sdb");
+    EXPECT_EQ(lun.size, 0u);
+    EXPECT_TRUE(lun.read_only);
+}
+
+TEST(ParseLunSpec, ErrorsNameTheSpecAndWhatIsWrong) {
+    struct Case {
+        const char* spec;
+        const char* expected;
+    };
+    for (auto [spec, expected] : std::initializer_list<Case>{
+             {"disk:/x", "unknown backing 'disk' (ram, file or blockdev)"},
+             {"ram", "expected KIND:ARGUMENT"},
+             {"ram:", "a ram LUN needs a size"},
+             {"ram:0", "a ram LUN needs a size"},
+             {"ram:1000", "size 1000 is not a multiple of the block size 512"},
+             {"ram:1M,block_size=4096,size=2M", "a ram LUN takes its size after the colon"},
+             {"ram:lots", "size 'lots': expected bytes"},
+             {"file:", "missing path"},
+             {"file:/x,colour=red", "unknown option 'colour' (readonly, block_size, thin, removable, size)"},
+             {"file:/x,readonly=yes", "option 'readonly': expected true or false, not 'yes'"},
+             {"file:/x,block_size=1024", "block_size '1024': expected 512 or 4096"},
+             {"file:/x,thin=true,thin=false", "option 'thin' given twice"},
+             {"file:/x,size=5000", "size 5000 is not a multiple of the block size 512"},
+             {"blockdev:/dev/sdb,size=1G", "size is not used for a blockdev LUN"},
+         }) {
+        auto r = parse_lun_spec(spec);
+        ASSERT_FALSE(r) << spec;
+        EXPECT_EQ(r.error().message.rfind(std::string("LUN '") + spec + "': ", 0), 0u) << r.error().message;
+        EXPECT_NE(r.error().message.find(expected), std::string::npos) << r.error().message;
+    }
+}
+
+TEST(ParseLunSpec, ToStringParsesBackToTheSameSpec) {
+    for (const char* spec : {"ram:1G", "ram:1536K,block_size=4096,thin=true", "file:/srv/a.img",
+                             "file:/srv/b.img,size=10G,readonly=true,removable=true",
+                             "blockdev:/dev/sdc,block_size=4096",
+                             "ram:999936"}) {
+        auto lun = parse_lun_spec(spec).value();
+        EXPECT_EQ(lun.to_string(), spec);
+        auto again = parse_lun_spec(lun.to_string()).value();
+        EXPECT_EQ(again.to_string(), spec);
+    }
+}
+
+// ---- iSCSI names ----
+
+TEST(CheckIscsiName, AcceptsTheThreeFormatsOfRfc3720) {
+    for (const char* good : {"iqn.2026-11.org.iscsikit:default", "iqn.2001-04.com.example",
+                             "iqn.2001-04.com.example:storage:diskarrays-sn-a8675309",
+                             "iqn.2001-04.com.example:storage.tape1.sys1.xyz", "eui.02004567A425678D",
+                             "eui.02004567a425678d", "naa.52004567BA64678D", "naa.6001405d4f3a2b1c6001405d4f3a2b1c"}) {
+        EXPECT_TRUE(check_iscsi_name(good)) << good << ": " << check_iscsi_name(good).error().message;
+    }
+}
+
+TEST(CheckIscsiName, RejectsMalformedNamesWithAReason) {
+    struct Case {
+        std::string name;
+        const char* reason;
+    };
+    for (const auto& [name, reason] : std::initializer_list<Case>{
+             {"", "empty"},
+             {"IQN.2001-04.com.example", "the type prefix is lowercase"},
+             {"iqn.2001-04.com.Example", "lowercase"},
+             {"iqn.2001-4.com.example", "expected iqn.YYYY-MM"},
+             {"iqn.2001-13.com.example", "month 13"},
+             {"iqn.2001-04", "expected iqn.YYYY-MM"},
+             {"iqn.2001-04.", "domain is missing"},
+             {"iqn.2001-04.com..example", "empty label"},
+             {"iqn.2001-04.com.example:", "nothing after ':'"},
+             {"iqn.2001-04.com.example:a b", "character ' ' is not allowed"},
+             {"iqn.2001-04.com.example_x", "character '_' is not allowed"},
+             {"eui.0200456", "16 hex digits"},
+             {"eui.02004567A425678G", "16 hex digits"},
+             {"naa.0123456789abcdef01", "16 or 32 hex digits"},
+             {"target0", "start with iqn., eui. or naa."},
+             {"iqn.2001-04.com.example:" + std::string(200, 'x'), "longer than 223 bytes"},
+         }) {
+        auto r = check_iscsi_name(name);
+        ASSERT_FALSE(r) << name;
+        EXPECT_NE(r.error().message.find(reason), std::string::npos) << name << ": " << r.error().message;
+    }
+}
+
+// ---- defaults and validate() ----
+
+TEST(DefaultConfig, OneTargetWithA1GiBRamLunOnLoopback) {
+    auto config = default_config();
+    ASSERT_TRUE(validate(config)) << validate(config).error().message;
+    ASSERT_EQ(config.targets.size(), 1u);
+    const auto& t = config.targets[0];
+    EXPECT_EQ(t.iqn, kDefaultTargetIqn);
+    ASSERT_EQ(t.portals.size(), 1u);
+    EXPECT_EQ(t.portals[0].to_string(), "127.0.0.1:3260");
+    ASSERT_EQ(t.luns.size(), 1u);
+    EXPECT_EQ(t.luns[0].to_string(), "ram:1G");
+    EXPECT_EQ(config.reactors, 0u);
+    EXPECT_EQ(config.log_level, "info");
+}
+
+TEST(Validate, CatchesEachKindOfInconsistency) {
+    auto expect_error = [](const DaemonConfig& c, const std::string& expected) {
+        auto r = validate(c);
+        ASSERT_FALSE(r) << expected;
+        EXPECT_NE(r.error().message.find(expected), std::string::npos) << r.error().message;
+    };
+    auto c = default_config();
+    c.targets.push_back(c.targets[0]);
+    expect_error(c, "the IQN is used by two targets");
+
+    c = default_config();
+    c.targets[0].portals.clear();
+    expect_error(c, "target iqn.2026-11.org.iscsikit:default: no portal");
+
+    c = default_config();
+    c.targets[0].portals.push_back(c.targets[0].portals[0]);
+    expect_error(c, "portal 127.0.0.1:3260 listed twice");
+
+    c = default_config();
+    c.targets[0].luns.clear();
+    expect_error(c, "no LUN");
+
+    c = default_config();
+    c.targets[0].luns[0].size = 1000;
+    expect_error(c, "LUN 0: size 1000 is not a multiple of the block size 512");
+
+    c = default_config();
+    c.targets[0].luns[0].block_size = 2048;
+    expect_error(c, "block size 2048: expected 512 or 4096");
+
+    c = default_config();
+    c.targets[0].iqn = "iqn.bad";
+    expect_error(c, "'iqn.bad' is not a valid iSCSI name");
+
+    c = default_config();
+    c.log_level = "loud";
+    expect_error(c, "log_level 'loud'");
+
+    c = default_config();
+    c.login_timeout_seconds = 0;
+    expect_error(c, "login_timeout 0: expected 1 to 86400");
+
+    c = default_config();
+    c.targets.clear();
+    EXPECT_TRUE(validate(c));  // targets may come later (command line, control socket)
+}
+
+// ---- the TOML file ----
+
+class ConfigFileTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        path_ = ::testing::TempDir() + "iscsikit_config_" + std::to_string(::getpid()) + ".toml";
+    }
+    void TearDown() override { ::unlink(path_.c_str()); }
+
+    Result<DaemonConfig> load(const std::string& text) {
+        std::ofstream(path_) << text;
+        return load_config_file(path_);
+    }
+    // Asserts that loading `text` fails with exactly "FILE:<rest>".
+    void expect_error(const std::string& text, const std::string& rest) {
+        auto r = load(text);
+        ASSERT_FALSE(r) << text;
+        EXPECT_EQ(r.error().message, path_ + ":" + rest) << text;
+    }
+
+    std::string path_;
+};
+
+constexpr const char* kGood = R"(# every key, as in docs/configuration.md
+log_level = "debug"
+reactors = 4
+nop_interval = 10
+nop_timeout = 20
+login_timeout = 5
+max_connections = 64
+max_queued_commands = 32
+
+[[target]]
+iqn = "iqn.2026-11.org.iscsikit:disk1"
+alias = "first disk"
+portals = ["127.0.0.1:3260", "[::1]:3260"]
+
+  [[target.lun]]
+  backing = "ram"
+  size = "64M"
+
+  [[target.lun]]
+  backing = "file"
+  path = "/srv/iscsi/lun1.img"
+  size = 1073741824
+  block_size = 4096
+  thin = true
+
+[[target]]
+iqn = "iqn.2026-11.org.iscsikit:disk2"
+portals = ["0.0.0.0:3261"]
+
+  [[target.lun]]
+  backing = "blockdev"
+  path = "/dev/sdb"
+  readonly = true
+  removable = true
+)";
+
+TEST_F(ConfigFileTest, GoodFileLoadsEveryField) {
+    auto r = load(kGood);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& c = *r;
+    EXPECT_EQ(c.log_level, "debug");
+    EXPECT_EQ(c.reactors, 4u);
+    EXPECT_EQ(c.nop_interval_seconds, 10u);
+    EXPECT_EQ(c.nop_timeout_seconds, 20u);
+    EXPECT_EQ(c.login_timeout_seconds, 5u);
+    EXPECT_EQ(c.max_connections, 64u);
+    EXPECT_EQ(c.max_queued_commands, 32u);
+    ASSERT_EQ(c.targets.size(), 2u);
+    EXPECT_EQ(c.targets[0].iqn, "iqn.2026-11.org.iscsikit:disk1");
+    EXPECT_EQ(c.targets[0].alias, "first disk");
+    ASSERT_EQ(c.targets[0].portals.size(), 2u);
+    EXPECT_EQ(c.targets[0].portals[0].to_string(), "127.0.0.1:3260");
+    EXPECT_EQ(c.targets[0].portals[1].to_string(), "[::1]:3260");
+    ASSERT_EQ(c.targets[0].luns.size(), 2u);
+    EXPECT_EQ(c.targets[0].luns[0].to_string(), "ram:64M");
+    EXPECT_EQ(c.targets[0].luns[1].to_string(), "file:/srv/iscsi/lun1.img,size=1G,block_size=4096,thin=true");
+    ASSERT_EQ(c.targets[1].luns.size(), 1u);
+    EXPECT_EQ(c.targets[1].luns[0].to_string(), "blockdev:/dev/sdb,readonly=true,removable=true");
+    EXPECT_EQ(c.targets[1].portals[0].port, 3261);
+}
+
+TEST_F(ConfigFileTest, EmptyFileGivesTheDefaultsWithoutTargets) {
+    auto r = load("");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->targets.empty());
+    EXPECT_EQ(r->login_timeout_seconds, 15u);
+}
+
+TEST_F(ConfigFileTest, MissingFileSaysSo) {
+    auto r = load_config_file("/nonexistent/iscsikit.toml");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "/nonexistent/iscsikit.toml: cannot read: No such file or directory");
+}
+
+TEST_F(ConfigFileTest, TomlSyntaxErrorGivesLineAndColumn) {
+    auto r = load("reactors = 2\n[[target]]\niqn = iqn.2026-11.org.x\n");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message.rfind(path_ + ":3:8: ", 0), 0u) << r.error().message;
+}
+
+// One target whose second LUN (a file LUN, table at line 7) ends with `lun_extra` from line 10 on.
+std::string one_target(const std::string& lun_extra) {
+    return "[[target]]\n"                            // line 1
+           "iqn = \"iqn.2026-11.org.iscsikit:t\"\n"  // 2
+           "portals = [\"127.0.0.1:3260\"]\n"        // 3
+           "[[target.lun]]\n"                        // 4
+           "backing = \"ram\"\n"                     // 5
+           "size = \"1M\"\n"                         // 6
+           "[[target.lun]]\n"                        // 7
+           "backing = \"file\"\n"                    // 8
+           "path = \"/tmp/x.img\"\n" +               // 9
+           lun_extra;                                // 10...
+}
+
+TEST_F(ConfigFileTest, UnknownTopLevelKeySuggestsTheNearOne) {
+    expect_error("log_level = \"info\"\nreactor = 2\n", "2: key 'reactor': unknown key (did you mean 'reactors'?)");
+}
+
+TEST_F(ConfigFileTest, UnknownLunKeyIsAnErrorAtItsLine) {
+    expect_error(one_target("blocksize = 4096\n"),
+                 "10: key 'target[0].lun[1].blocksize': unknown key (did you mean 'block_size'?)");
+}
+
+TEST_F(ConfigFileTest, WrongTypeForSizeNamesTheKey) {
+    expect_error(one_target("size = true\n"),
+                 "10: key 'target[0].lun[1].size': expected a size: bytes, or a string like \"1G\"");
+    expect_error(one_target("size = \"1 G\"\n"),
+                 "10: key 'target[0].lun[1].size': size '1 G': expected bytes, or a number with K, M, G or T");
+    expect_error(one_target("size = -4096\n"),
+                 "10: key 'target[0].lun[1].size': expected a size: bytes, or a string like \"1G\"");
+}
+
+TEST_F(ConfigFileTest, SizeNotAMultipleOfTheBlockSizeBlamesSize) {
+    expect_error(one_target("block_size = 4096\nsize = \"6K\"\n"),
+                 "11: key 'target[0].lun[1].size': size 6144 is not a multiple of the block size 4096");
+}
+
+TEST_F(ConfigFileTest, BadBlockSizeAndBadBacking) {
+    expect_error(one_target("block_size = 1000\n"),
+                 "10: key 'target[0].lun[1].block_size': block size 1000: expected 512 or 4096");
+    auto text = one_target("");
+    text.replace(text.find("\"file\""), 6, "\"disk\"");
+    expect_error(text, "8: key 'target[0].lun[1].backing': expected ram, file or blockdev");
+    expect_error(one_target("readonly = \"yes\"\n"), "10: key 'target[0].lun[1].readonly': expected true or false");
+}
+
+TEST_F(ConfigFileTest, MissingRequiredKeysBlameTheirTable) {
+    auto text = one_target("");
+    text.replace(text.find("path = "), text.find('\n', text.find("path = ")) - text.find("path = ") + 1, "");
+    expect_error(text, "7: key 'target[0].lun[1].path': a file LUN needs a path");
+    expect_error("[[target]]\nportals = [\"127.0.0.1\"]\n",
+                 "1: key 'target[0].iqn': missing: every target needs an iSCSI name");
+    expect_error("[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = [\"127.0.0.1\"]\n",
+                 "1: key 'target[0].lun': missing: a target needs at least one [[target.lun]]");
+}
+
+TEST_F(ConfigFileTest, BadIqnAndBadPortalNameTheirKey) {
+    expect_error("[[target]]\niqn = \"iqn.2026-11.org.X\"\n",
+                 "2: key 'target[0].iqn': 'iqn.2026-11.org.X' is not a valid iSCSI name: iSCSI names are lowercase "
+                 "(RFC 3722)");
+    expect_error("[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = [\"127.0.0.1\",\n  \"[::1]:99999\"]\n",
+                 "4: key 'target[0].portals[1]': portal '[::1]:99999': port '99999': expected 1 to 65535");
+    expect_error("[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = \"127.0.0.1\"\n",
+                 "3: key 'target[0].portals': expected a non-empty list like [\"127.0.0.1:3260\"]");
+}
+
+TEST_F(ConfigFileTest, DuplicateIqnIsReportedAtTheSecondTarget) {
+    auto text = one_target("") + one_target("");
+    expect_error(text, "11: key 'target[1].iqn': target[0] has the same IQN");
+}
+
+TEST_F(ConfigFileTest, SingleTableInsteadOfArrayOfTables) {
+    expect_error("[target]\niqn = \"iqn.2026-11.org.x\"\n",
+                 "1: key 'target': expected an array of tables: write [[target]]");
+}
+
+TEST_F(ConfigFileTest, ServiceKnobsAreRangeChecked) {
+    expect_error("reactors = -1\n", "1: key 'reactors': expected an integer from 0 to 1024");
+    expect_error("\nlogin_timeout = 0\n", "2: key 'login_timeout': expected an integer from 1 to 86400");
+    expect_error("nop_interval = \"30s\"\n", "1: key 'nop_interval': expected an integer from 0 to 86400");
+    expect_error("log_level = \"loud\"\n",
+                 "1: key 'log_level': expected one of trace, debug, info, warn, error, critical, off");
+}
+
+}  // namespace
+}  // namespace iscsikit::target
