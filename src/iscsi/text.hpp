@@ -26,12 +26,15 @@ enum class TextError : std::uint8_t {
     key_too_long,
     value_too_long,
     bad_key_character,  // RFC 7143 §6.1: letters, digits, '.', '-', '+', '@', '_'
-    duplicate_key,      // the same key twice in one request (§6.1 forbids it)
+    duplicate_key,      // the same key twice in one request (§6.1 forbids it; TargetName and
+                        // TargetAddress may repeat, as SendTargets answers do)
 };
 const char* text_error_name(TextError e);
 
-// Parses a complete data segment (or a concatenation of continued segments). A trailing pair
-// without its NUL terminator is accepted as complete only when `final` is true.
+// Parses a complete data segment (or a concatenation of continued segments, joined by the caller
+// once the C bit is clear). The last pair may lack its NUL terminator; it is taken as complete.
+// Empty strings between NULs (NUL padding some initiators send) are skipped. Keys that are not in
+// the RFC 7143 §13 table are returned as they are; answering them is the negotiator's job.
 tl::expected<TextPairs, TextError> parse_text(ConstByteSpan data);
 
 // Appends "key=value\0".
