@@ -99,7 +99,7 @@ bool Login::on_login_request(const PduRef& pdu) {
             if (key == "AuthMethod" && value != "None")
                 return fail(LoginStatus::authentication_failure, "initiator requires authentication; this target offers AuthMethod=None only");
     }
-    negotiator_->declare_target_keys(node_ ? node_->portal_group_tag : 1, answers);
+    negotiator_->declare_target_keys(node_ ? node_->portal_group_tag : 1, answers, csg == 0);
 
     // RFC 7143 §6.2: we stay in the stage while keys we offered are unanswered.
     const bool transit = req.transit() && !negotiator_->awaiting_answers();

@@ -65,10 +65,8 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     task->unit = setup_.node ? setup_.node->device->find(sc.lun) : nullptr;
     tasks_.emplace(itt, task);
 
+    if (task->write && task->unit) task->cdb_out_length = task->unit->data_out_length(sc.cdb).value_or(0);
     if (task->write && task->expected_length > 0) {
-        std::optional<std::uint32_t> cdb_out;
-        if (task->unit) cdb_out = task->unit->data_out_length(sc.cdb);
-        task->cdb_out_length = cdb_out.value_or(0);
         task->wanted = std::min(task->expected_length, task->cdb_out_length);
         if (task->wanted > kMaxBufferedTransfer) task->wanted = 0;  // the LU refuses it; take no data
         // Collect every byte the initiator means to send, keeping only what the CDB writes, so no

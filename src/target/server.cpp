@@ -57,8 +57,10 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
             if (!store)
                 throw std::runtime_error(fmt::format("target {} LUN {} ({}): {}", spec.iqn, lun, spec.luns[lun].to_string(),
                                                      store.error().message));
-            node.device->add(lun, std::make_shared<scsi::LogicalUnit>(make_identity(spec, lun, node.portal_group_tag),
-                                                                      std::move(*store)));
+            auto identity = make_identity(spec, lun, node.portal_group_tag);
+            identity.removable = spec.luns[lun].removable;
+            identity.thin = spec.luns[lun].thin;
+            node.device->add(lun, std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store)));
             spdlog::info("target {} LUN {}: {}", spec.iqn, lun, spec.luns[lun].to_string());
         }
         targets_.push_back(std::move(node));

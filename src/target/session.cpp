@@ -6,6 +6,7 @@
 
 #include "iscsi/serial.hpp"
 #include "iscsi/text.hpp"
+#include "scsi/logical_unit.hpp"
 #include "target/discovery.hpp"
 #include "target/server.hpp"
 #include "target/task.hpp"
@@ -46,6 +47,11 @@ void Session::connection_closed() {
     waiting_.clear();
     held_.clear();
     connection_.server().sessions().remove(setup_.tsih);
+    // SAM-5 §6.3.4: the I_T nexus is gone (logout or TCP loss at ErrorRecoveryLevel 0 with no
+    // Time2Retain): what it held on each logical unit (RESERVE(6), PREVENT) is released.
+    if (setup_.node)
+        for (auto lun : setup_.node->device->luns())
+            if (auto* unit = setup_.node->device->find(lun)) unit->forget_nexus(nexus_);
 }
 
 // Every status-carrying PDU says where the command window is (RFC 7143 §11.4.7).
