@@ -23,6 +23,11 @@ namespace {
 // logical unit (its Block Limits VPD page advertises the same bound).
 constexpr std::uint32_t kMaxBufferedTransfer = 32u << 20;
 
+// All data buffers of one session together stay under this; a command that would pass it gets
+// TASK SET FULL (SAM-5 §5.3.1) and the initiator retries, so a peer that sends commands and
+// never reads their data cannot grow our memory without bound.
+constexpr std::uint64_t kMaxBufferedBytes = 256ull << 20;
+
 scsi::TaskAttribute to_scsi(iscsi::TaskAttribute a) {
     switch (a) {
     case iscsi::TaskAttribute::ordered: return scsi::TaskAttribute::ordered;
@@ -48,7 +53,20 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         reject(bhs, iscsi::RejectReason::protocol_error);
         return true;
     }
+    const std::uint32_t need = std::min(cmd.expected_data_transfer_length(), kMaxBufferedTransfer);
+    if (buffered_bytes_ + need > kMaxBufferedBytes && buffered_bytes_ > 0) {
+        spdlog::warn("{} {} bytes of task buffers in use: TASK SET FULL for ITT {:#x}", connection_.log_prefix(),
+                     buffered_bytes_, itt);
+        Task full;
+        full.itt = itt;
+        full.expected_length = cmd.expected_data_transfer_length();
+        full.command.status = scsi::Status::task_set_full;
+        send_scsi_response(full, 0);
+        return true;
+    }
     auto task = std::make_shared<Task>();
+    task->reserved = need;
+    buffered_bytes_ += need;
     task->itt = itt;
     task->lun_field = bhs.lun();
     task->cmd_sn = cmd.cmd_sn();
@@ -78,6 +96,7 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         if (data.size() > task->expected_length) {
             spdlog::warn("{} immediate data ({} bytes) beyond ExpectedDataTransferLength {}", connection_.log_prefix(),
                          data.size(), task->expected_length);
+            release(*task);
             tasks_.erase(itt);
             reject(bhs, iscsi::RejectReason::protocol_error);
             return true;
@@ -335,7 +354,13 @@ void Session::send_scsi_response(Task& task, std::uint32_t sent) {
     }
 }
 
+void Session::release(Task& task) {
+    buffered_bytes_ -= std::min<std::uint64_t>(buffered_bytes_, task.reserved);
+    task.reserved = 0;
+}
+
 void Session::forget(Task& task) {
+    release(task);
     auto it = tasks_.find(task.itt);
     if (it != tasks_.end() && it->second.get() == &task) tasks_.erase(it);
 }

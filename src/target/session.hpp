@@ -70,6 +70,7 @@ private:
     void send_data_in(Task& task, std::uint32_t length, bool with_status, const std::shared_ptr<Task>& keep);
     void send_scsi_response(Task& task, std::uint32_t sent);
     void forget(Task& task);
+    void release(Task& task);  // returns its buffer reservation to the budget
 
     // Task management: tmf.cpp
     bool on_task_management(const iscsi::Bhs& bhs);
@@ -106,6 +107,7 @@ private:
     std::unordered_map<std::uint32_t, std::shared_ptr<Task>> tasks_;  // by ITT
     std::deque<std::shared_ptr<Task>> waiting_;  // data complete, waiting for the task-set rules
     unsigned running_ = 0;
+    std::uint64_t buffered_bytes_ = 0;  // data buffers of live tasks (bounded: kMaxBufferedBytes)
     unsigned ordered_running_ = 0;
 
     // Text continuation (RFC 7143 §11.10): what is left to send of a long answer.

@@ -43,6 +43,7 @@ struct Task {
     std::vector<Burst> bursts;
 
     std::uint32_t data_sn = 0;  // Data-In numbering
+    std::uint32_t reserved = 0; // bytes of buffer counted against the session's budget
     enum class State { receiving, waiting, running, done } state = State::receiving;
     bool aborted = false;
 };

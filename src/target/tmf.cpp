@@ -20,6 +20,7 @@ void Session::abort_where(const std::function<bool(const Task&)>& match, std::ui
             // A running task finishes in the LU but its status is dropped; one not yet running
             // never starts (pump() skips aborted tasks).
             it->second->aborted = true;
+            release(*it->second);
             it = tasks_.erase(it);
         } else {
             ++it;
@@ -41,6 +42,7 @@ bool Session::on_task_management(const Bhs& bhs) {
         auto it = tasks_.find(req.referenced_task_tag());
         if (it != tasks_.end() && it->second->lun_field == lun_field) {
             it->second->aborted = true;
+            release(*it->second);
             tasks_.erase(it);
         } else if (iscsi::serial_lt(req.ref_cmd_sn(), req.cmd_sn()) &&
                    iscsi::serial_in_window(req.ref_cmd_sn(), exp_cmd_sn_ - window_, max_cmd_sn_)) {
