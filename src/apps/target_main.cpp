@@ -15,7 +15,7 @@ using namespace iscsikit;
 
 namespace {
 
-int fail(const std::string& message) {
+int die(const std::string& message) {
     std::cerr << "iscsikit-target: " << message << "\n";
     return 2;
 }
@@ -40,14 +40,14 @@ int main(int argc, char** argv) {
     app.add_option("--nop-timeout", nop_timeout, "seconds an unanswered ping may wait before the connection is dropped");
     CLI11_PARSE(app, argc, argv);
 
-    if (!setup_logging(log_level)) return fail("unknown log level '" + log_level + "'");
+    if (!setup_logging(log_level)) return die("unknown log level '" + log_level + "'");
 
     target::DaemonConfig config;
     if (!config_file.empty()) {
         if (!portals.empty() || !luns.empty() || !target_iqn.empty())
-            return fail("--config cannot be combined with --portal, --target or --lun");
+            return die("--config cannot be combined with --portal, --target or --lun");
         auto loaded = target::load_config_file(config_file);
-        if (!loaded) return fail(loaded.error().message);
+        if (!loaded) return die(loaded.error().message);
         config = std::move(*loaded);
         if (!app.get_option("--log-level")->empty()) config.log_level = log_level;
         setup_logging(config.log_level);
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
             node.portals.clear();
             for (const auto& text : portals) {
                 auto portal = target::parse_portal(text);
-                if (!portal) return fail("--portal " + text + ": " + portal.error().message);
+                if (!portal) return die("--portal " + text + ": " + portal.error().message);
                 node.portals.push_back(*portal);
             }
         }
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
             node.luns.clear();
             for (const auto& text : luns) {
                 auto lun = target::parse_lun_spec(text);
-                if (!lun) return fail("--lun " + text + ": " + lun.error().message);
+                if (!lun) return die("--lun " + text + ": " + lun.error().message);
                 node.luns.push_back(*lun);
             }
         }
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     if (reactors) config.reactors = reactors;
     if (nop_interval) config.nop_interval_seconds = *nop_interval;
     if (nop_timeout) config.nop_timeout_seconds = *nop_timeout;
-    if (auto valid = target::validate(config); !valid) return fail(valid.error().message);
+    if (auto valid = target::validate(config); !valid) return die(valid.error().message);
 
     // SIGINT/SIGTERM are taken synchronously by this thread; reactor threads inherit the mask.
     sigset_t signals;
@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
         server = std::make_unique<target::Server>(config);
         server->start();
     } catch (const std::exception& e) {
-        return fail(e.what());
+        return die(e.what());
     }
     int signal = 0;
     sigwait(&signals, &signal);
