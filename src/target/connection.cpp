@@ -143,7 +143,7 @@ bool Connection::process_received() {
                 spdlog::warn("{} data digest mismatch on {} ITT {:#x}", log_prefix_, iscsi::opcode_name(bhs.opcode()),
                              bhs.initiator_task_tag());
                 rx_begin_ += total;
-                if (session_) session_->reject(bhs, iscsi::RejectReason::data_digest_error);
+                if (session_) session_->data_digest_error(PduRef{bhs, ahs, data});
                 continue;
             }
         }

@@ -37,6 +37,13 @@ scsi::TaskAttribute to_scsi(iscsi::TaskAttribute a) {
     }
 }
 
+// ABORTED COMMAND, PROTOCOL SERVICE CRC ERROR: RFC 7143 §11.4.7.2's sense for a damaged or
+// out-of-sequence Data-Out.
+void set_protocol_crc_error(scsi::Command& command) {
+    command.status = scsi::Status::check_condition;
+    command.sense = scsi::Sense::make(scsi::SenseKey::aborted_command, 0x47, 0x05);
+}
+
 }  // namespace
 
 bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
@@ -200,18 +207,34 @@ bool Session::on_data_out(const PduRef& pdu) {
 bool Session::data_sequence_error(const std::shared_ptr<Task>& task, std::uint32_t data_sn) {
     spdlog::warn("{} Data-Out for ITT {:#x} has DataSN {} out of sequence: task ends with CHECK CONDITION",
                  connection_.log_prefix(), task->itt, data_sn);
-    task->command.status = scsi::Status::check_condition;
-    task->command.sense = scsi::Sense();
-    task->command.sense.key = scsi::SenseKey::aborted_command;
-    task->command.sense.asc = 0x47;
-    task->command.sense.ascq = 0x05;
+    set_protocol_crc_error(task->command);
     task->state = Task::State::done;
     send_scsi_response(*task, 0);
     forget(*task);
     return true;
 }
 
+// RFC 7143 §7.8: a PDU whose data digest failed is discarded and rejected. For a Data-Out at
+// ErrorRecoveryLevel 0 (no recovery R2T) the task ends with CHECK CONDITION, PROTOCOL SERVICE CRC
+// ERROR once all its data has come; the header still counts for DataSN, offsets and the F bit,
+// so a damaged last PDU does not leave the task waiting forever.
+void Session::data_digest_error(const PduRef& pdu) {
+    reject(pdu.bhs, iscsi::RejectReason::data_digest_error);
+    if (pdu.bhs.opcode() != Opcode::data_out) return;
+    auto it = tasks_.find(pdu.bhs.initiator_task_tag());
+    if (it == tasks_.end() || it->second->state != Task::State::receiving) return;
+    set_protocol_crc_error(it->second->command);
+    on_data_out(pdu);
+}
+
 void Session::data_complete(const std::shared_ptr<Task>& task) {
+    if (task->command.status != scsi::Status::good) {
+        // The transport has decided the outcome (a damaged Data-Out): the LU never sees the data.
+        task->state = Task::State::done;
+        send_scsi_response(*task, 0);
+        forget(*task);
+        return;
+    }
     task->state = Task::State::waiting;
     if (task->command.attribute == scsi::TaskAttribute::head_of_queue) {
         run(task);  // SAM-5 §8.6: head of queue starts at once

@@ -126,7 +126,7 @@ bool Session::order_command(const PduRef& pdu) {
         // Arrived ahead of a gap: hold it until the gap fills (bounded by the window).
         for (const auto& h : held_)
             if (h.bhs.u32(24) == cmd_sn) return true;  // duplicate CmdSN: drop
-        held_.push_back(Held{bhs, std::vector<std::byte>(pdu.data.begin(), pdu.data.end())});
+        held_.push_back(Held{bhs, std::vector<std::byte>(pdu.data.begin(), pdu.data.end()), false});
         return true;
     }
     // RFC 7143 §3.2.2.1: outside the window (a duplicate or beyond MaxCmdSN) is silently ignored.
@@ -145,7 +145,7 @@ void Session::deliver_held() {
             held_.erase(it);
             ++exp_cmd_sn_;
             ++max_cmd_sn_;
-            deliver(h.bhs, ConstByteSpan(h.data.data(), h.data.size()));
+            if (!h.aborted) deliver(h.bhs, ConstByteSpan(h.data.data(), h.data.size()));
             progress = true;
             break;
         }

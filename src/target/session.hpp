@@ -46,6 +46,8 @@ public:
     void start();
     bool on_pdu(const PduRef& pdu);
     void reject(const iscsi::Bhs& bad, iscsi::RejectReason reason);
+    // A PDU whose data digest failed (RFC 7143 §7.8): Reject, and for a Data-Out, end its task.
+    void data_digest_error(const PduRef& pdu);
     void connection_closed();
     // Async Message "target requests logout" (RFC 7143 §11.9.1, AsyncEvent 1), for shutdown.
     void request_logout(std::uint16_t seconds);
@@ -101,6 +103,7 @@ private:
     struct Held {
         iscsi::Bhs bhs;
         std::vector<std::byte> data;
+        bool aborted = false;  // ABORT TASK hit it (or stands in for it): takes its CmdSN, never runs
     };
     std::vector<Held> held_;  // non-immediate commands that arrived ahead of ExpCmdSN
 

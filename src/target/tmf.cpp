@@ -1,4 +1,6 @@
 // Task management functions (RFC 7143 §11.5, §11.6; SAM-5 §7) at ErrorRecoveryLevel 0.
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "iscsi/serial.hpp"
@@ -44,12 +46,32 @@ bool Session::on_task_management(const Bhs& bhs) {
             it->second->aborted = true;
             release(*it->second);
             tasks_.erase(it);
+        } else if (auto h = std::find_if(held_.begin(), held_.end(),
+                                         [&](const Held& x) {
+                                             return x.bhs.initiator_task_tag() == req.referenced_task_tag() &&
+                                                    x.bhs.lun() == lun_field;
+                                         });
+                   h != held_.end()) {
+            // Received ahead of a CmdSN gap: it keeps its CmdSN but never runs.
+            h->aborted = true;
         } else if (iscsi::serial_lt(req.ref_cmd_sn(), req.cmd_sn()) &&
-                   iscsi::serial_in_window(req.ref_cmd_sn(), exp_cmd_sn_ - window_, max_cmd_sn_)) {
-            // RFC 7143 §11.6.1 b): not found, but RefCmdSN was received and is older than this
-            // request: the task completed already, so the abort is done.
-            response = TaskResponse::complete;
+                   iscsi::serial_in_window(req.ref_cmd_sn(), exp_cmd_sn_, advertised_max_cmd_sn_)) {
+            // RFC 7143 §11.6.1 b): not received yet, RefCmdSN in the window [ExpCmdSN, MaxCmdSN]
+            // and below this request's CmdSN: consider that CmdSN received, so the command is a
+            // duplicate when it comes.
+            const std::uint32_t ref = req.ref_cmd_sn();
+            if (ref == exp_cmd_sn_) {
+                ++exp_cmd_sn_;
+                ++max_cmd_sn_;
+                deliver_held();
+            } else if (std::none_of(held_.begin(), held_.end(), [ref](const Held& x) { return x.bhs.u32(24) == ref; })) {
+                Held stand_in;
+                stand_in.bhs.set_u32(24, ref);
+                stand_in.aborted = true;
+                held_.push_back(std::move(stand_in));
+            }
         } else {
+            // §11.6.1 c): RefCmdSN outside the window (below ExpCmdSN: the task completed).
             response = TaskResponse::task_does_not_exist;
         }
         break;

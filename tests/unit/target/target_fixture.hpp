@@ -1,0 +1,166 @@
+// A target::Server started inside the test process on 127.0.0.1 with a kernel-chosen port, two
+// 1 MiB RAM LUNs of 512-byte blocks, and helpers to reach it with RawClient.
+#pragma once
+
+#include <cstdlib>
+#include <functional>
+#include <memory>
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include "target/config.hpp"
+#include "target/server.hpp"
+#include "raw_client.hpp"
+
+namespace iscsikit::target::testing {
+
+inline constexpr const char* kTargetIqn = "iqn.2026-11.org.iscsikit:unit-test";
+inline constexpr std::uint32_t kBlock = 512;
+inline constexpr std::uint64_t kLunBytes = 1u << 20;
+
+// What libiscsi 1.19 offers in its one login request (notes/iscsi-tests.md §3.1).
+inline TextPairs libiscsi_keys(const std::string& initiator, const std::string& target = kTargetIqn) {
+    return {{"InitiatorName", initiator},
+            {"TargetName", target},
+            {"SessionType", "Normal"},
+            {"HeaderDigest", "None,CRC32C"},
+            {"DataDigest", "None"},
+            {"InitialR2T", "No"},
+            {"ImmediateData", "Yes"},
+            {"MaxBurstLength", "262144"},
+            {"FirstBurstLength", "262144"},
+            {"DefaultTime2Wait", "2"},
+            {"DefaultTime2Retain", "0"},
+            {"MaxOutstandingR2T", "1"},
+            {"ErrorRecoveryLevel", "0"},
+            {"IFMarker", "No"},
+            {"OFMarker", "No"},
+            {"MaxConnections", "1"},
+            {"MaxRecvDataSegmentLength", "262144"},
+            {"DataPDUInOrder", "Yes"},
+            {"DataSequenceInOrder", "Yes"}};
+}
+
+// `keys` with each of `changes` replacing the value of the key of that name (appended when absent).
+inline TextPairs with(TextPairs keys, const TextPairs& changes) {
+    for (const auto& [k, v] : changes) {
+        auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& p) { return p.first == k; });
+        if (it != keys.end())
+            it->second = v;
+        else
+            keys.emplace_back(k, v);
+    }
+    return keys;
+}
+
+inline TextPairs without(TextPairs keys, std::string_view key) {
+    std::erase_if(keys, [&](const auto& p) { return p.first == key; });
+    return keys;
+}
+
+// A port nobody listens on right now (for configurations that must name their port: SendTargets
+// answers carry the configured one).
+inline std::uint16_t pick_free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    std::uint16_t port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+        port = ntohs(addr.sin_port);
+    ::close(fd);
+    return port;
+}
+
+class TargetTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (const char* level = std::getenv("ISCSIKIT_TEST_LOG"))
+            spdlog::set_level(spdlog::level::from_str(level));
+        else
+            spdlog::set_level(spdlog::level::off);
+    }
+    void TearDown() override {
+        if (server_) server_->stop(std::chrono::milliseconds(0));
+        server_.reset();
+    }
+
+    static DaemonConfig base_config() {
+        DaemonConfig config;
+        config.reactors = 2;
+        TargetSpec target;
+        target.iqn = kTargetIqn;
+        target.portals.push_back(PortalAddress{"127.0.0.1", 0});
+        LunSpec lun;
+        lun.kind = LunSpec::Kind::ram;
+        lun.size = kLunBytes;
+        lun.block_size = kBlock;
+        target.luns = {lun, lun};
+        config.targets.push_back(target);
+        return config;
+    }
+
+    void start(const std::function<void(DaemonConfig&)>& tweak = {}) {
+        DaemonConfig config = base_config();
+        if (tweak) tweak(config);
+        server_ = std::make_unique<Server>(std::move(config));
+        server_->start();
+        auto endpoints = server_->bound_endpoints();
+        ASSERT_FALSE(endpoints.empty());
+        port_ = endpoints.front().port();
+    }
+
+    std::uint16_t port() const { return port_; }
+    Server& server() { return *server_; }
+
+    std::unique_ptr<RawClient> connect() {
+        auto client = std::make_unique<RawClient>(port_);
+        EXPECT_TRUE(client->connected()) << "cannot connect to 127.0.0.1:" << port_;
+        return client;
+    }
+
+    // A client logged in with the libiscsi keys changed by `changes`; nullptr (and a test failure)
+    // when the login does not succeed. With `clear_ua`, the first TEST UNIT READY's UNIT ATTENTION
+    // 29h/00h is taken.
+    std::unique_ptr<RawClient> logged_in(const TextPairs& changes = {}, bool clear_ua = true) {
+        auto client = connect();
+        if (!client->connected()) return nullptr;
+        auto result = client->login(with(libiscsi_keys(client->initiator_name), changes));
+        if (!result) {
+            ADD_FAILURE() << "login: " << recv_error_name(result.error());
+            return nullptr;
+        }
+        if (result->status() != 0) {
+            ADD_FAILURE() << "login status " << std::hex << result->status();
+            return nullptr;
+        }
+        if (clear_ua) {
+            auto first = client->execute(test_unit_ready(), 0, false, false);
+            auto second = client->execute(test_unit_ready(), 0, false, false);
+            if (!second.completed || second.status != 0) {
+                ADD_FAILURE() << "TEST UNIT READY after the unit attention: status " << int(second.status) << " "
+                              << second.error << " (first: " << int(first.status) << ")";
+                return nullptr;
+            }
+        }
+        return client;
+    }
+
+    // The target still serves: a new connection logs in and a command completes.
+    void expect_fresh_login_works() {
+        auto client = logged_in();
+        ASSERT_NE(client, nullptr) << "the target no longer serves a fresh login";
+        auto r = client->execute(test_unit_ready(), 0, false, false);
+        EXPECT_TRUE(r.completed) << r.error;
+        EXPECT_EQ(r.status, 0);
+    }
+
+private:
+    std::unique_ptr<Server> server_;
+    std::uint16_t port_ = 0;
+};
+
+}  // namespace iscsikit::target::testing
