@@ -20,7 +20,9 @@ void append_target(const TargetNode& node, const Connection& connection, std::ve
     for (const auto& portal : node.portals) {
         std::string host = portal.host;
         if (host == "0.0.0.0" || host == "::" || host.empty()) host = connection.local_endpoint().address().to_string();
-        iscsi::append_text(out, "TargetAddress", format_address(host, portal.port, node.portal_group_tag));
+        // A portal configured with port 0 took its port from the kernel: the one we were reached on.
+        const std::uint16_t port = portal.port ? portal.port : connection.local_endpoint().port();
+        iscsi::append_text(out, "TargetAddress", format_address(host, port, node.portal_group_tag));
     }
 }
 
