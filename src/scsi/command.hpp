@@ -3,7 +3,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "scsi/sense.hpp"
@@ -12,6 +14,9 @@ namespace iscsikit::scsi {
 
 // SAM-5 task attributes
 enum class TaskAttribute : std::uint8_t { simple = 0, ordered = 1, head_of_queue = 2, aca = 3 };
+
+// Called exactly once when a command has its outcome (see LogicalUnit::execute).
+using CommandDone = std::function<void()>;
 
 struct Command {
     std::array<std::uint8_t, 16> cdb{};
@@ -27,6 +32,10 @@ struct Command {
     Status status = Status::good;
     Sense sense;
     std::uint32_t data_in_length = 0;
+
+    // The device layer keeps the completion here while storage works, so that its storage
+    // callbacks capture two pointers and never allocate. Transports leave it alone.
+    CommandDone completion;
 };
 
 }  // namespace iscsikit::scsi

@@ -18,6 +18,10 @@
 
 namespace iscsikit::scsi {
 
+namespace detail {
+struct LuState;  // mode pages, unit attentions, reservations, readiness (scsi/lu_state.hpp)
+}
+
 // What INQUIRY and the device-identification VPD page say about this LU and the port it is seen
 // through.
 struct LuIdentity {
@@ -29,9 +33,9 @@ struct LuIdentity {
     std::string target_port_name;           // SCSI name string of the target port, "iqn...,t,0x0001"
     std::uint16_t relative_target_port = 1;
     std::uint16_t target_port_group = 1;
+    bool removable = false;  // RMB in INQUIRY; START STOP UNIT may eject and load the medium
+    bool thin = false;       // lists the logical block provisioning VPD page (B2h)
 };
-
-using CommandDone = std::function<void()>;
 
 class LogicalUnit {
 public:
@@ -45,18 +49,20 @@ public:
     // residuals).
     void execute(Command& cmd, IoEngine& io, CommandDone done);
 
-    // Bytes of data-out the CDB asks for (0 for commands without data-out), or nullopt when the CDB
-    // is not a data-out command this LU knows. The transport solicits this much (bounded by its
-    // expected transfer length).
+    // Bytes of data-out the CDB asks for (0 for commands without data-out, and for a transfer
+    // longer than the Block Limits maximum, which fails before touching data), or nullopt when
+    // the LU does not know the command. The transport solicits this much (bounded by its expected
+    // transfer length). With fewer bytes than this, writes use the whole blocks that arrived.
     std::optional<std::uint32_t> data_out_length(const std::array<std::uint8_t, 16>& cdb) const;
 
     // Unit attentions (SAM-5 §5.14, SPC-4 §5.11). Each I_T nexus sees POWER ON, RESET OR BUS DEVICE
     // RESET OCCURRED (29h/00h) on its first command after it first appears.
     void unit_attention_all(std::uint8_t asc, std::uint8_t ascq, std::optional<std::uint64_t> except_nexus = std::nullopt);
     void forget_nexus(std::uint64_t nexus);
-    // LOGICAL UNIT RESET (SAM-5 §7.7): mode pages back to saved values, prevent-allow cleared, UA
-    // 29h/03h for every nexus.
-    void reset();
+    // LOGICAL UNIT RESET (SAM-5 §7.7): mode pages back to saved values, prevent-allow and
+    // RESERVE(6) cleared, UA 29h/<reset_ascq> for every nexus (03h: BUS DEVICE RESET FUNCTION
+    // OCCURRED; Device::reset passes 02h for a warm and 01h for a cold target reset).
+    void reset(std::uint8_t reset_ascq = 0x03);
 
     std::uint64_t block_count() const;
     std::uint32_t block_size() const;
@@ -64,16 +70,16 @@ public:
     backstore::Backstore& store() { return *store_; }
 
 private:
-    struct State;
     LuIdentity identity_;
     std::unique_ptr<backstore::Backstore> store_;
-    std::unique_ptr<State> state_;  // mode pages, UA queues, prevent-allow, started; guarded inside
+    std::unique_ptr<detail::LuState> state_;  // mode pages, UA queues, prevent-allow, started; guarded inside
 };
 
 // The SCSI target device: LUNs by number, REPORT LUNS, and what a command to an absent LUN gets
 // (INQUIRY: peripheral qualifier 011b; others: ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED 25h/00h).
 class Device {
 public:
+    // Configure before serving: add() is not safe against concurrent execute().
     void add(std::uint64_t lun, std::shared_ptr<LogicalUnit> unit);
     LogicalUnit* find(std::uint64_t lun) const;
     std::vector<std::uint64_t> luns() const;

@@ -2,6 +2,7 @@
 // task, never an exception (STYLE.md rule 6).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -49,31 +50,59 @@ struct Sense {
 
     // Fixed-format sense data (response code 70h), 18 bytes.
     std::vector<std::uint8_t> encode_fixed() const;
+    // Descriptor-format sense data (response code 72h, SPC-4 §4.5.2): information and
+    // sense-key-specific descriptors when present.
+    std::vector<std::uint8_t> encode_descriptor() const;
+    // Writes the fixed format into `out` (at least kFixedLength bytes); returns the length.
+    std::size_t encode_fixed_into(std::uint8_t* out) const;
+    static constexpr std::size_t kFixedLength = 18;
+
+    static Sense make(SenseKey key, std::uint8_t asc, std::uint8_t ascq) {
+        Sense s;
+        s.key = key;
+        s.asc = asc;
+        s.ascq = ascq;
+        return s;
+    }
 
     // The ones every command path needs.
-    static Sense invalid_opcode() { return {SenseKey::illegal_request, 0x20, 0x00}; }
-    static Sense lba_out_of_range() { return {SenseKey::illegal_request, 0x21, 0x00}; }
+    static Sense invalid_opcode() { return make(SenseKey::illegal_request, 0x20, 0x00); }
+    static Sense lba_out_of_range() { return make(SenseKey::illegal_request, 0x21, 0x00); }
     static Sense invalid_field_in_cdb(std::uint16_t byte, std::optional<std::uint8_t> bit = std::nullopt) {
-        Sense s{SenseKey::illegal_request, 0x24, 0x00};
+        Sense s = make(SenseKey::illegal_request, 0x24, 0x00);
         s.field_pointer = byte;
         s.field_in_cdb = true;
         s.bit_pointer = bit;
         return s;
     }
     static Sense invalid_field_in_parameter_list(std::uint16_t byte, std::optional<std::uint8_t> bit = std::nullopt) {
-        Sense s{SenseKey::illegal_request, 0x26, 0x00};
+        Sense s = make(SenseKey::illegal_request, 0x26, 0x00);
         s.field_pointer = byte;
         s.field_in_cdb = false;
         s.bit_pointer = bit;
         return s;
     }
-    static Sense parameter_list_length_error() { return {SenseKey::illegal_request, 0x1a, 0x00}; }
-    static Sense lun_not_supported() { return {SenseKey::illegal_request, 0x25, 0x00}; }
-    static Sense write_protected() { return {SenseKey::data_protect, 0x27, 0x00}; }
-    static Sense medium_not_present() { return {SenseKey::not_ready, 0x3a, 0x00}; }
-    static Sense unrecovered_read_error() { return {SenseKey::medium_error, 0x11, 0x00}; }
-    static Sense write_error() { return {SenseKey::medium_error, 0x0c, 0x00}; }
-    static Sense internal_target_failure() { return {SenseKey::hardware_error, 0x44, 0x00}; }
+    static Sense invalid_field_in_command_information_unit() { return make(SenseKey::illegal_request, 0x0e, 0x03); }
+    static Sense saving_parameters_not_supported() { return make(SenseKey::illegal_request, 0x39, 0x00); }
+    static Sense medium_removal_prevented() { return make(SenseKey::illegal_request, 0x53, 0x02); }
+    static Sense not_ready_initializing_command_required() { return make(SenseKey::not_ready, 0x04, 0x02); }
+    static Sense software_write_protected() { return make(SenseKey::data_protect, 0x27, 0x02); }
+    static Sense space_allocation_failed() { return make(SenseKey::data_protect, 0x27, 0x07); }
+    static Sense miscompare_during_verify(std::uint64_t offset) {
+        Sense s = make(SenseKey::miscompare, 0x1d, 0x00);
+        s.information = offset;
+        return s;
+    }
+    static Sense unit_attention(std::uint8_t asc, std::uint8_t ascq) {
+        return make(SenseKey::unit_attention, asc, ascq);
+    }
+    static Sense parameter_list_length_error() { return make(SenseKey::illegal_request, 0x1a, 0x00); }
+    static Sense lun_not_supported() { return make(SenseKey::illegal_request, 0x25, 0x00); }
+    static Sense write_protected() { return make(SenseKey::data_protect, 0x27, 0x00); }
+    static Sense medium_not_present() { return make(SenseKey::not_ready, 0x3a, 0x00); }
+    static Sense unrecovered_read_error() { return make(SenseKey::medium_error, 0x11, 0x00); }
+    static Sense write_error() { return make(SenseKey::medium_error, 0x0c, 0x00); }
+    static Sense internal_target_failure() { return make(SenseKey::hardware_error, 0x44, 0x00); }
 };
 
 }  // namespace iscsikit::scsi

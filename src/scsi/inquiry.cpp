@@ -1,0 +1,183 @@
+// INQUIRY (SPC-4 §6.6): standard data and the vital product data pages a block device needs:
+// supported pages, unit serial number, device identification (SPC-4 §7.8), block limits, block
+// device characteristics and logical block provisioning (SBC-3 §6.5).
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "scsi/lu_state.hpp"
+
+namespace iscsikit::scsi::detail {
+namespace {
+
+constexpr std::uint8_t kPeripheral = 0x00;  // qualifier 000b, direct access block device
+
+void put_padded(std::vector<std::uint8_t>& out, std::size_t at, const std::string& text, std::size_t width) {
+    // SPC-4 §4.3.1: ASCII fields are left aligned and padded with spaces.
+    for (std::size_t i = 0; i < width; ++i) {
+        const char ch = i < text.size() ? text[i] : ' ';
+        out[at + i] = (ch >= 0x20 && ch <= 0x7e) ? static_cast<std::uint8_t>(ch) : ' ';
+    }
+}
+
+std::uint64_t fnv1a(const std::string& text) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char ch : text) h = (h ^ ch) * 0x100000001b3ull;
+    return h;
+}
+
+std::string hex(std::uint64_t v, int digits) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string s(static_cast<std::size_t>(digits), '0');
+    for (int i = digits - 1; i >= 0; --i, v >>= 4) s[static_cast<std::size_t>(i)] = kDigits[v & 0xf];
+    return s;
+}
+
+// Configuration should set both; these fallbacks are stable for a given identity.
+std::uint64_t naa_of(const LuIdentity& id) {
+    if (id.naa != 0) return id.naa;
+    // NAA 5 (IEEE Registered) shape with a zero OUI and a hash of what names the LU.
+    return 0x5000000000000000ull | (fnv1a(id.vendor + id.product + id.serial) & 0x0000000fffffffffull);
+}
+
+std::string serial_of(const LuIdentity& id) { return id.serial.empty() ? hex(naa_of(id), 16) : id.serial; }
+
+Flow standard(LuState& lu, Command& cmd, std::uint32_t allocation) {
+    std::vector<std::uint8_t> d(96, 0);
+    d[0] = kPeripheral;
+    d[1] = lu.identity.removable ? 0x80 : 0x00;  // RMB
+    d[2] = 0x06;                                 // VERSION: SPC-4
+    d[3] = 0x02;                                 // RESPONSE DATA FORMAT 2
+    d[4] = static_cast<std::uint8_t>(d.size() - 5);
+    d[5] = 0x00;  // TPGS 00b: no ALUA (REPORT TARGET PORT GROUPS is not implemented)
+    d[7] = 0x02;  // CMDQUE
+    put_padded(d, 8, lu.identity.vendor, 8);
+    put_padded(d, 16, lu.identity.product, 16);
+    put_padded(d, 32, lu.identity.revision, 4);
+    // SPC-4 §6.6.2 version descriptors: SAM-5, iSCSI, SPC-4, SBC-3.
+    put16(&d[58], 0x00a0);
+    put16(&d[60], 0x0960);
+    put16(&d[62], 0x0460);
+    put16(&d[64], 0x04c0);
+    return data_in(cmd, d.data(), d.size(), allocation);
+}
+
+std::vector<std::uint8_t> supported_pages(const LuState& lu) {
+    std::vector<std::uint8_t> d{kPeripheral, 0x00, 0x00, 0x00, 0x00, 0x80, 0x83, 0xb0, 0xb1};
+    if (lu.identity.thin) d.push_back(0xb2);
+    d[3] = static_cast<std::uint8_t>(d.size() - 4);
+    return d;
+}
+
+std::vector<std::uint8_t> unit_serial_number(const LuState& lu) {
+    const std::string serial = serial_of(lu.identity);
+    std::vector<std::uint8_t> d{kPeripheral, 0x80, 0x00,
+                                static_cast<std::uint8_t>(std::min<std::size_t>(serial.size(), 251))};
+    append(d, reinterpret_cast<const std::uint8_t*>(serial.data()), d[3]);
+    return d;
+}
+
+void add_designator(std::vector<std::uint8_t>& d, std::uint8_t code_set, std::uint8_t association, std::uint8_t type,
+                    const std::vector<std::uint8_t>& value) {
+    // SPC-4 §7.8.6.1: target port and target device designators carry the protocol (iSCSI, 5h)
+    // with PIV set; logical unit designators do not.
+    const bool piv = association != 0;
+    d.push_back(static_cast<std::uint8_t>((piv ? 0x50 : 0x00) | code_set));
+    d.push_back(static_cast<std::uint8_t>((piv ? 0x80 : 0x00) | (association << 4) | type));
+    d.push_back(0x00);
+    d.push_back(static_cast<std::uint8_t>(value.size()));
+    append(d, value.data(), value.size());
+}
+
+std::vector<std::uint8_t> scsi_name(const std::string& name) {
+    // SPC-4 §7.8.6.11: UTF-8, null terminated, null padded to a multiple of four, at most 256.
+    std::vector<std::uint8_t> v(name.begin(),
+                                name.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(name.size(), 252)));
+    v.resize((v.size() + 4) & ~std::size_t{3}, 0);
+    return v;
+}
+
+std::vector<std::uint8_t> device_identification(const LuState& lu) {
+    const LuIdentity& id = lu.identity;
+    std::vector<std::uint8_t> d{kPeripheral, 0x83, 0x00, 0x00};
+
+    std::vector<std::uint8_t> naa(8);
+    put64(naa.data(), naa_of(id));
+    add_designator(d, 0x1, 0, 0x3, naa);  // SPC-4 §7.8.6.6: NAA, binary, logical unit
+
+    std::vector<std::uint8_t> t10(8, ' ');
+    for (std::size_t i = 0; i < 8 && i < id.vendor.size(); ++i) t10[i] = static_cast<std::uint8_t>(id.vendor[i]);
+    const std::string serial = serial_of(id);
+    append(t10, reinterpret_cast<const std::uint8_t*>(serial.data()), std::min<std::size_t>(serial.size(), 200));
+    add_designator(d, 0x2, 0, 0x1, t10);  // SPC-4 §7.8.6.4: T10 vendor ID, ASCII, logical unit
+
+    std::vector<std::uint8_t> port(4, 0);
+    put16(&port[2], id.relative_target_port);
+    add_designator(d, 0x1, 1, 0x4, port);  // SPC-4 §7.8.6.7: relative target port
+    put16(&port[2], id.target_port_group);
+    add_designator(d, 0x1, 1, 0x5, port);  // SPC-4 §7.8.6.8: target port group
+    if (!id.target_port_name.empty()) {
+        add_designator(d, 0x3, 1, 0x8, scsi_name(id.target_port_name));  // SCSI name string, target port
+        // iSCSI port names are "<target name>,t,0x<TPGT>": the part before ",t," names the device.
+        const auto comma = id.target_port_name.find(",t,");
+        if (comma != std::string::npos) add_designator(d, 0x3, 2, 0x8, scsi_name(id.target_port_name.substr(0, comma)));
+    }
+    put16(&d[2], static_cast<std::uint16_t>(d.size() - 4));
+    return d;
+}
+
+std::vector<std::uint8_t> block_limits(const LuState& lu) {
+    std::vector<std::uint8_t> d(64, 0);
+    d[0] = kPeripheral;
+    d[1] = 0xb0;
+    put16(&d[2], 0x3c);
+    // Byte 4 WSNZ 0: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 writes through the last block.
+    put16(&d[6], static_cast<std::uint16_t>(1u << lu.lbppb_exponent));  // OPTIMAL TRANSFER LENGTH GRANULARITY
+    put32(&d[8], kMaxTransferBytes / lu.block_size);                    // MAXIMUM TRANSFER LENGTH
+    put32(&d[12], kOptimalTransferBytes / lu.block_size);               // OPTIMAL TRANSFER LENGTH
+    put64(&d[36], kMaxWriteSameBytes / lu.block_size);                  // MAXIMUM WRITE SAME LENGTH
+    return d;
+}
+
+std::vector<std::uint8_t> block_device_characteristics() {
+    std::vector<std::uint8_t> d(64, 0);
+    d[0] = kPeripheral;
+    d[1] = 0xb1;
+    put16(&d[2], 0x3c);
+    put16(&d[4], 0x0001);  // MEDIUM ROTATION RATE: non-rotating medium
+    return d;
+}
+
+std::vector<std::uint8_t> logical_block_provisioning() {
+    // SBC-3 §6.5.4: no UNMAP yet (LBPU, LBPWS, LBPWS10 clear); blocks never written read as
+    // zeros (LBPRZ); PROVISIONING TYPE 000b because READ CAPACITY(16) reports LBPME 0.
+    return {kPeripheral, 0xb2, 0x00, 0x04, 0x00, 0x04, 0x00, 0x00};
+}
+
+}  // namespace
+
+Flow inquiry(LuState& lu, Command& cmd, IoEngine&) {
+    const Cdb& c = cmd.cdb;
+    const std::uint32_t allocation = cdb::be16(c, 3);
+    if (c[1] & 0x02) return fail(cmd, Sense::invalid_field_in_cdb(1, 1));  // CMDDT is obsolete
+    const bool evpd = c[1] & 0x01;
+    // SPC-4 §6.6.1: EVPD 0 with a nonzero PAGE CODE is an error.
+    if (!evpd) return c[2] == 0 ? standard(lu, cmd, allocation) : fail(cmd, Sense::invalid_field_in_cdb(2));
+
+    std::vector<std::uint8_t> page;
+    switch (c[2]) {
+    case 0x00: page = supported_pages(lu); break;
+    case 0x80: page = unit_serial_number(lu); break;
+    case 0x83: page = device_identification(lu); break;
+    case 0xb0: page = block_limits(lu); break;
+    case 0xb1: page = block_device_characteristics(); break;
+    case 0xb2:
+        if (!lu.identity.thin) return fail(cmd, Sense::invalid_field_in_cdb(2));
+        page = logical_block_provisioning();
+        break;
+    default: return fail(cmd, Sense::invalid_field_in_cdb(2));
+    }
+    return data_in(cmd, page.data(), page.size(), allocation);
+}
+
+}  // namespace iscsikit::scsi::detail

@@ -1,0 +1,204 @@
+// LogicalUnit: one dispatcher in front of the opcode table. Every command passes the same gate
+// (SAM-5 §5.14 unit attentions, SPC-2 §5.5.1 reservations, SBC-3 §4.20 readiness) before its
+// handler runs; handlers live in one file per command family.
+#include "scsi/logical_unit.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <stdexcept>
+
+#include "scsi/lu_state.hpp"
+#include "scsi/opcodes.hpp"
+
+namespace iscsikit::scsi {
+namespace detail {
+
+namespace {
+
+std::uint8_t lbppb_exponent_for(std::uint32_t block_size) {
+    std::uint8_t exponent = 0;
+    while ((block_size << exponent) < kPhysicalBlockBytes) ++exponent;
+    return exponent;
+}
+
+}  // namespace
+
+LuState::LuState(const LuIdentity& id, backstore::Backstore& s)
+    : identity(id), store(s), block_size(s.block_size()), lbppb_exponent(lbppb_exponent_for(s.block_size())) {}
+
+Flow fail(Command& cmd, const Sense& sense) {
+    cmd.status = Status::check_condition;
+    cmd.sense = sense;
+    cmd.data_in_length = 0;
+    cmd.buffer.clear();
+    return Flow::complete;
+}
+
+Flow good(Command& cmd) {
+    cmd.status = Status::good;
+    cmd.data_in_length = 0;
+    return Flow::complete;
+}
+
+std::uint8_t* begin_data_in(Command& cmd, std::size_t length) {
+    cmd.buffer.assign(length, std::byte{0});
+    return reinterpret_cast<std::uint8_t*>(cmd.buffer.data());
+}
+
+Flow end_data_in(Command& cmd, std::size_t length, std::uint32_t allocation) {
+    // SPC-4 §4.2.5.6: return no more than the ALLOCATION LENGTH; shorter is not an error.
+    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(length, allocation));
+    cmd.buffer.resize(n);
+    cmd.data_in_length = n;
+    cmd.status = Status::good;
+    return Flow::complete;
+}
+
+Flow data_in(Command& cmd, const std::uint8_t* data, std::size_t length, std::uint32_t allocation) {
+    const auto n = static_cast<std::uint32_t>(std::min<std::size_t>(length, allocation));
+    cmd.buffer.resize(n);
+    std::copy_n(reinterpret_cast<const std::byte*>(data), n, cmd.buffer.data());
+    cmd.data_in_length = n;
+    cmd.status = Status::good;
+    return Flow::complete;
+}
+
+void complete(Command& cmd) {
+    CommandDone done = std::move(cmd.completion);
+    cmd.completion = nullptr;
+    done();
+}
+
+bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks) {
+    const std::uint64_t capacity = lu.block_count();
+    return lba <= capacity && blocks <= capacity - lba;
+}
+
+Sense storage_error(int res, bool write) {
+    if (write && res == -EROFS) return Sense::write_protected();
+    if (write && res == -ENOSPC) return Sense::space_allocation_failed();
+    if (res == -EINVAL) return Sense::lba_out_of_range();
+    return write ? Sense::write_error() : Sense::unrecovered_read_error();
+}
+
+std::optional<Sense> not_ready(const LuState& lu) {
+    switch (lu.readiness.load(std::memory_order_relaxed)) {
+    case Readiness::ready: return std::nullopt;
+    case Readiness::stopped: return Sense::not_ready_initializing_command_required();
+    case Readiness::no_medium: return Sense::medium_not_present();
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+// SAM-5 §5.14 and SPC-2 §5.5.1: reports a pending unit attention or a reservation conflict, and
+// registers a nexus seen for the first time. True when the command may run.
+bool admit(LuState& lu, const OpcodeRow* row, Command& cmd) {
+    if (lu.quiet.load(std::memory_order_acquire) && lu.known.contains(cmd.nexus)) return true;
+
+    std::lock_guard lock(lu.mutex);
+    lu.nexus_locked(cmd.nexus);
+    if (row == nullptr || !(row->flags & kNoUnitAttention)) {
+        if (auto ua = lu.take_ua_locked(cmd.nexus)) {
+            fail(cmd, *ua);
+            return false;
+        }
+    }
+    if (lu.reservation && *lu.reservation != cmd.nexus) {
+        const bool allowed = row != nullptr && ((row->flags & kAllowedWhenReserved) ||
+                                                // SPC-2 §5.5.1: PREVENT ALLOW with PREVENT 00b does not conflict
+                                                (row->opcode == 0x1e && (cmd.cdb[4] & 0x03) == 0));
+        if (!allowed) {
+            cmd.status = Status::reservation_conflict;
+            cmd.sense = {};
+            cmd.data_in_length = 0;
+            cmd.buffer.clear();
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+}  // namespace detail
+
+using namespace detail;
+
+LogicalUnit::LogicalUnit(LuIdentity identity, std::unique_ptr<backstore::Backstore> store)
+    : identity_(std::move(identity)), store_(std::move(store)) {
+    if (!store_) throw std::invalid_argument("LogicalUnit needs a backstore");
+    state_ = std::make_unique<LuState>(identity_, *store_);
+}
+
+LogicalUnit::~LogicalUnit() = default;
+
+std::uint64_t LogicalUnit::block_count() const { return state_->block_count(); }
+std::uint32_t LogicalUnit::block_size() const { return state_->block_size; }
+
+void LogicalUnit::execute(Command& cmd, IoEngine& io, CommandDone done) {
+    LuState& lu = *state_;
+    cmd.status = Status::good;
+    cmd.sense = {};
+    cmd.data_in_length = 0;
+
+    const Lookup found = find_command(cmd.cdb);
+    const OpcodeRow* row = found.row;
+    if (!admit(lu, row, cmd)) return done();
+
+    if (row == nullptr) {
+        // SPC-4 §4.2.5.2: unknown opcode; an unknown service action is a field of the CDB.
+        fail(cmd, found.opcode_known ? Sense::invalid_field_in_cdb(1, 4) : Sense::invalid_opcode());
+        return done();
+    }
+    // SAM-5 §5.13: we do not support ACA, so NACA set in the CONTROL byte is an error.
+    if (cmd.cdb[row->cdb_length - 1] & 0x04) {
+        fail(cmd, Sense::invalid_field_in_cdb(static_cast<std::uint16_t>(row->cdb_length - 1), 2));
+        return done();
+    }
+    if (row->flags & kMediaAccess) {
+        if (auto sense = not_ready(lu)) {
+            fail(cmd, *sense);
+            return done();
+        }
+    }
+    cmd.completion = std::move(done);
+    if (row->handler(lu, cmd, io) == Flow::complete) complete(cmd);
+}
+
+std::optional<std::uint32_t> LogicalUnit::data_out_length(const std::array<std::uint8_t, 16>& cdb) const {
+    const Lookup found = find_command(cdb);
+    if (found.row == nullptr) return std::nullopt;
+    return data_out_bytes(*found.row, cdb, state_->block_size);
+}
+
+void LogicalUnit::unit_attention_all(std::uint8_t asc, std::uint8_t ascq, std::optional<std::uint64_t> except_nexus) {
+    LuState& lu = *state_;
+    std::lock_guard lock(lu.mutex);
+    for (auto& [nexus, state] : lu.nexuses)
+        if (nexus != except_nexus) lu.queue_ua_locked(state, asc, ascq);
+    lu.update_quiet_locked();
+}
+
+void LogicalUnit::forget_nexus(std::uint64_t nexus) {
+    LuState& lu = *state_;
+    std::lock_guard lock(lu.mutex);
+    lu.forget_locked(nexus);
+    lu.update_quiet_locked();
+}
+
+void LogicalUnit::reset(std::uint8_t reset_ascq) {
+    LuState& lu = *state_;
+    std::lock_guard lock(lu.mutex);
+    // SAM-5 §6.3.3: a logical unit reset clears reservations, prevents and mode changes.
+    lu.reservation.reset();
+    lu.prevent_count = 0;
+    for (auto& [nexus, state] : lu.nexuses) {
+        state.prevent = false;
+        lu.queue_ua_locked(state, 0x29, reset_ascq);
+    }
+    lu.apply_mode_locked(ModeValues::defaults());
+    lu.update_quiet_locked();
+}
+
+}  // namespace iscsikit::scsi

@@ -1,0 +1,174 @@
+// The inside of a LogicalUnit, shared by the files that implement its commands: the state behind
+// the mutex, the few flags the data path reads without it, and the helpers every handler uses.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "scsi/cdb.hpp"
+#include "scsi/logical_unit.hpp"
+#include "scsi/mode_pages.hpp"
+
+namespace iscsikit::scsi::detail {
+
+// Limits advertised in the Block Limits VPD page and enforced (SBC-3 §6.5.3).
+inline constexpr std::uint32_t kMaxTransferBytes = 8u << 20;
+inline constexpr std::uint32_t kOptimalTransferBytes = 1u << 20;
+inline constexpr std::uint64_t kMaxWriteSameBytes = 64u << 20;
+inline constexpr std::uint32_t kWriteSameChunkBytes = 1u << 20;
+inline constexpr std::uint32_t kPhysicalBlockBytes = 4096;  // reported via LBPPBE
+
+enum class Readiness : std::uint8_t { ready, stopped, no_medium };
+
+// Whether a handler finished inline or will call complete() from a storage callback.
+enum class Flow { complete, pending };
+
+struct LuState;
+using Handler = Flow (*)(LuState&, Command&, IoEngine&);
+
+// What one I_T nexus has pending at this LU.
+struct NexusState {
+    static constexpr std::size_t kMaxUnitAttentions = 8;
+    std::array<std::pair<std::uint8_t, std::uint8_t>, kMaxUnitAttentions> ua{};  // ASC, ASCQ; oldest first
+    std::uint8_t ua_count = 0;
+    bool prevent = false;  // PREVENT ALLOW MEDIUM REMOVAL in effect from this nexus
+};
+
+// Membership of known nexuses, readable without the lock so that the data path of a quiet LU
+// takes no lock shared across reactors. Changed only with LuState::mutex held.
+class KnownNexuses {
+public:
+    bool contains(std::uint64_t nexus) const;
+    void insert(std::uint64_t nexus);
+    void erase(std::uint64_t nexus);
+    void clear();
+
+private:
+    static constexpr std::size_t kSlots = 256;  // power of two
+    static constexpr std::uint64_t kEmpty = 0;
+    static constexpr std::uint64_t kTombstone = ~std::uint64_t{0};
+    static std::size_t home(std::uint64_t key) { return (key * 0x9e3779b97f4a7c15ull) >> 56; }
+    std::array<std::atomic<std::uint64_t>, kSlots> slots_{};  // nexus + 1
+};
+
+struct LuState {
+    LuState(const LuIdentity& identity, backstore::Backstore& store);
+
+    const LuIdentity& identity;
+    backstore::Backstore& store;
+    const std::uint32_t block_size;
+    const std::uint8_t lbppb_exponent;  // logical blocks per physical block, as 2^n
+
+    std::uint64_t block_count() const { return store.size_bytes() / block_size; }
+    bool write_protected() const { return store.read_only() || software_write_protect.load(std::memory_order_relaxed); }
+
+    // Read on the data path without the lock; written with the mutex held.
+    std::atomic<bool> quiet{false};  // no pending UA anywhere and no RESERVE(6)
+    std::atomic<bool> write_cache{true};
+    std::atomic<bool> software_write_protect{false};
+    std::atomic<Readiness> readiness{Readiness::ready};
+    KnownNexuses known;
+
+    // Guarded by mutex, which is never held across backstore I/O.
+    std::mutex mutex;
+    std::unordered_map<std::uint64_t, NexusState> nexuses;
+    unsigned nexuses_with_ua = 0;
+    unsigned prevent_count = 0;
+    std::optional<std::uint64_t> reservation;  // RESERVE(6) holder
+    ModeValues mode = ModeValues::defaults();
+
+    // unit_attention.cpp; all *_locked members expect the mutex held.
+    NexusState& nexus_locked(std::uint64_t nexus);  // a new nexus starts with POWER ON pending
+    void queue_ua_locked(NexusState& n, std::uint8_t asc, std::uint8_t ascq);
+    std::optional<Sense> take_ua_locked(std::uint64_t nexus);
+    void forget_locked(std::uint64_t nexus);
+    void update_quiet_locked();
+    void apply_mode_locked(const ModeValues& values);
+};
+
+// ---- helpers every handler uses (logical_unit.cpp) ----
+
+// CHECK CONDITION with `sense`; no data.
+Flow fail(Command& cmd, const Sense& sense);
+// GOOD; no data.
+Flow good(Command& cmd);
+// Zeroes cmd.buffer to `length` bytes and returns it for the handler to fill.
+std::uint8_t* begin_data_in(Command& cmd, std::size_t length);
+// GOOD with the first min(length, allocation) bytes of what begin_data_in prepared.
+Flow end_data_in(Command& cmd, std::size_t length, std::uint32_t allocation);
+// GOOD with the first min(length, allocation) bytes of `data` as data-in.
+Flow data_in(Command& cmd, const std::uint8_t* data, std::size_t length, std::uint32_t allocation);
+// Runs the completion stored in the command (for handlers that returned Flow::pending).
+void complete(Command& cmd);
+// SBC-3 §4.5: every block of [lba, lba + blocks) exists (lba == capacity allowed when blocks == 0).
+bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks);
+// The sense for a failed backstore call (res = -errno).
+Sense storage_error(int res, bool write);
+// SAM-5: a command that cannot run while the medium is absent or the unit stopped.
+std::optional<Sense> not_ready(const LuState& lu);
+
+// Appends n bytes (vector::insert from a small array trips GCC 12's -Warray-bounds).
+inline void append(std::vector<std::uint8_t>& out, const std::uint8_t* data, std::size_t n) {
+    const std::size_t at = out.size();
+    out.resize(at + n);
+    std::memcpy(out.data() + at, data, n);
+}
+
+inline void put16(std::uint8_t* p, std::uint16_t v) {
+    p[0] = static_cast<std::uint8_t>(v >> 8);
+    p[1] = static_cast<std::uint8_t>(v);
+}
+inline void put32(std::uint8_t* p, std::uint32_t v) {
+    put16(p, static_cast<std::uint16_t>(v >> 16));
+    put16(p + 2, static_cast<std::uint16_t>(v));
+}
+inline void put64(std::uint8_t* p, std::uint64_t v) {
+    put32(p, static_cast<std::uint32_t>(v >> 32));
+    put32(p + 4, static_cast<std::uint32_t>(v));
+}
+
+// report_luns.cpp: REPORT LUNS parameter data for `luns` (SPC-4 §6.33), checking the CDB.
+Flow report_luns(Command& cmd, std::span<const std::uint64_t> luns);
+
+// ---- command handlers, by file ----
+// spc.cpp
+Flow test_unit_ready(LuState&, Command&, IoEngine&);
+Flow request_sense(LuState&, Command&, IoEngine&);
+Flow start_stop_unit(LuState&, Command&, IoEngine&);
+Flow prevent_allow_medium_removal(LuState&, Command&, IoEngine&);
+Flow reserve6(LuState&, Command&, IoEngine&);
+Flow release6(LuState&, Command&, IoEngine&);
+Flow report_luns_single(LuState&, Command&, IoEngine&);
+// inquiry.cpp
+Flow inquiry(LuState&, Command&, IoEngine&);
+// mode.cpp
+Flow mode_sense(LuState&, Command&, IoEngine&);
+Flow mode_select(LuState&, Command&, IoEngine&);
+// report_opcodes.cpp
+Flow report_supported_operation_codes(LuState&, Command&, IoEngine&);
+// capacity.cpp
+Flow read_capacity10(LuState&, Command&, IoEngine&);
+Flow read_capacity16(LuState&, Command&, IoEngine&);
+Flow read_defect_data(LuState&, Command&, IoEngine&);
+// read_write.cpp
+Flow read(LuState&, Command&, IoEngine&);
+Flow write(LuState&, Command&, IoEngine&);
+Flow write_and_verify(LuState&, Command&, IoEngine&);
+// verify.cpp
+Flow verify(LuState&, Command&, IoEngine&);
+// cache.cpp
+Flow synchronize_cache(LuState&, Command&, IoEngine&);
+Flow pre_fetch(LuState&, Command&, IoEngine&);
+// write_same.cpp
+Flow write_same(LuState&, Command&, IoEngine&);
+
+}  // namespace iscsikit::scsi::detail

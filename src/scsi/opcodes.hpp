@@ -1,0 +1,57 @@
+// The one opcode table (STYLE.md rule 3): every command this LU runs, with its CDB length, the
+// CDB usage data REPORT SUPPORTED OPERATION CODES returns, how much data-out it takes, what the
+// dispatcher must check before it runs, and the handler. Adding a command is one row.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "scsi/lu_state.hpp"
+
+namespace iscsikit::scsi::detail {
+
+enum RowFlags : std::uint8_t {
+    kMediaAccess = 1 << 0,          // NOT READY while the medium is absent or the unit stopped
+    kNoUnitAttention = 1 << 1,      // SPC-4 §5.11: INQUIRY, REPORT LUNS, REQUEST SENSE don't report UAs
+    kAllowedWhenReserved = 1 << 2,  // SPC-2 §5.5.1: runs despite another nexus's RESERVE(6)
+};
+
+enum class DataOut : std::uint8_t {
+    none,
+    blocks,       // TRANSFER LENGTH blocks
+    verify,       // by BYTCHK: none, TRANSFER LENGTH blocks, or one block
+    write_same,   // one block unless NDOB
+    parameter6,   // PARAMETER LIST LENGTH in byte 4
+    parameter10,  // PARAMETER LIST LENGTH in bytes 7-8
+};
+
+struct OpcodeRow {
+    std::uint8_t opcode;
+    std::uint16_t service_action;
+    bool has_service_action;
+    std::uint8_t cdb_length;
+    std::uint8_t flags;
+    DataOut data_out;
+    Handler handler;
+    std::array<std::uint8_t, 16> usage;  // CDB USAGE DATA (SPC-4 §6.35.3); byte 0 is the opcode
+    const char* name;
+};
+
+std::span<const OpcodeRow> opcode_table();
+
+struct Lookup {
+    const OpcodeRow* row = nullptr;
+    bool opcode_known = false;  // true with row == nullptr: the service action is not supported
+};
+// Finds the row for a CDB (opcode, and the service action in byte 1 for opcodes that have them).
+Lookup find_command(const Cdb& cdb);
+// For REPORT SUPPORTED OPERATION CODES: the row for an opcode and (when it has them) service action.
+Lookup find_command(std::uint8_t opcode, std::uint16_t service_action);
+
+// Bytes of data-out a CDB asks for; 0 when its length exceeds kMaxTransferBytes (such a
+// command fails before it touches data, so nothing should be solicited).
+std::uint32_t data_out_bytes(const OpcodeRow& row, const Cdb& cdb, std::uint32_t block_size);
+
+}  // namespace iscsikit::scsi::detail

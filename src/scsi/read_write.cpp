@@ -1,0 +1,90 @@
+// READ(6/10/12/16), WRITE(6/10/12/16) and WRITE AND VERIFY(10/12/16) (SBC-3 §5.8-5.13,
+// §5.33-5.39): the data path. One backstore call per command; the callback captures only the
+// command, and data moves in the command's own buffer.
+#include "scsi/lu_state.hpp"
+
+namespace iscsikit::scsi::detail {
+namespace {
+
+// SBC-3 §4.5, §6.5.3: the checks every block command makes before touching data.
+std::optional<Sense> check_extent(const LuState& lu, const cdb::Extent& e) {
+    if (std::uint64_t{e.blocks} * lu.block_size > kMaxTransferBytes)
+        return Sense::invalid_field_in_cdb(static_cast<std::uint16_t>(e.length_field));
+    if (!in_range(lu, e.lba, e.blocks)) return Sense::lba_out_of_range();
+    return std::nullopt;
+}
+
+Sense write_protect_sense(const LuState& lu) {
+    return lu.store.read_only() ? Sense::write_protected() : Sense::software_write_protected();
+}
+
+Flow write_blocks(LuState& lu, Command& cmd, IoEngine& io, const cdb::Extent& e, bool fua) {
+    if (auto error = check_extent(lu, e)) return fail(cmd, *error);
+    if (e.blocks == 0) return good(cmd);  // SBC-3 §5.34: not an error, nothing written
+    if (lu.write_protected()) return fail(cmd, write_protect_sense(lu));
+
+    // Data-out shorter than the TRANSFER LENGTH (the initiator's expected length was smaller):
+    // write the whole blocks that arrived and report GOOD, so the transport's residual tells the
+    // initiator what moved (libiscsi iSCSIResiduals expects exactly this). A partial block cannot
+    // be written: INVALID FIELD IN COMMAND INFORMATION UNIT (SPC-4 0Eh/03h).
+    std::size_t bytes = std::size_t{e.blocks} * lu.block_size;
+    if (cmd.buffer.size() < bytes) {
+        if (cmd.buffer.size() % lu.block_size != 0)
+            return fail(cmd, Sense::invalid_field_in_command_information_unit());
+        bytes = cmd.buffer.size();
+        if (bytes == 0) return good(cmd);
+    }
+    // SBC-3 §6.4.5: with the write cache disabled every write is forced to the medium.
+    fua = fua || !lu.write_cache.load(std::memory_order_relaxed);
+    lu.store.write(e.lba * lu.block_size, ConstByteSpan(cmd.buffer.data(), bytes), fua, io, [c = &cmd](int res) {
+        if (res < 0)
+            fail(*c, storage_error(res, true));
+        else
+            good(*c);
+        complete(*c);
+    });
+    return Flow::pending;
+}
+
+}  // namespace
+
+Flow read(LuState& lu, Command& cmd, IoEngine& io) {
+    const Cdb& c = cmd.cdb;
+    const cdb::Extent e = cdb::extent(c);
+    // RDPROTECT: we have no protection information (SBC-3 §5.8, Table 58).
+    if (c[0] != 0x08 && (c[1] & 0xe0)) return fail(cmd, Sense::invalid_field_in_cdb(1, 7));
+    if (auto error = check_extent(lu, e)) return fail(cmd, *error);
+    if (e.blocks == 0) return good(cmd);  // SBC-3 §5.9: not an error
+
+    const std::size_t bytes = std::size_t{e.blocks} * lu.block_size;
+    cmd.buffer.resize(bytes);
+    lu.store.read(e.lba * lu.block_size, ByteSpan(cmd.buffer.data(), bytes), io, [c = &cmd](int res) {
+        if (res < 0) {
+            fail(*c, storage_error(res, false));
+        } else {
+            c->status = Status::good;
+            c->data_in_length = static_cast<std::uint32_t>(c->buffer.size());
+        }
+        complete(*c);
+    });
+    return Flow::pending;
+}
+
+Flow write(LuState& lu, Command& cmd, IoEngine& io) {
+    const Cdb& c = cmd.cdb;
+    if (c[0] == 0x0a) return write_blocks(lu, cmd, io, cdb::extent(c), false);  // WRITE(6): no flags
+    if (c[1] & 0xe0) return fail(cmd, Sense::invalid_field_in_cdb(1, 7));       // WRPROTECT
+    // DPO is a caching hint we accept; FUA forces the data to the medium.
+    return write_blocks(lu, cmd, io, cdb::extent(c), (c[1] & 0x08) != 0);
+}
+
+Flow write_and_verify(LuState& lu, Command& cmd, IoEngine& io) {
+    const Cdb& c = cmd.cdb;
+    if (c[1] & 0xe0) return fail(cmd, Sense::invalid_field_in_cdb(1, 7));  // WRPROTECT
+    // BYTCHK 00b (verify the medium) and 01b (compare with the data-out) are both satisfied by
+    // writing through to the medium: what was written is what the medium holds.
+    if (c[1] & 0x04) return fail(cmd, Sense::invalid_field_in_cdb(1, 2));
+    return write_blocks(lu, cmd, io, cdb::extent(c), true);
+}
+
+}  // namespace iscsikit::scsi::detail

@@ -1,0 +1,107 @@
+// The SPC-4 commands every logical unit answers besides INQUIRY and MODE: TEST UNIT READY,
+// REQUEST SENSE, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, RESERVE(6) and RELEASE(6).
+#include "scsi/lu_state.hpp"
+
+namespace iscsikit::scsi::detail {
+
+Flow test_unit_ready(LuState& lu, Command& cmd, IoEngine&) {
+    // SBC-3 §5.32: an absent medium is NOT READY. A unit stopped by START STOP UNIT answers
+    // GOOD here (libiscsi StartStopUnit.NoLoej expects that); media access commands report it.
+    if (lu.readiness.load(std::memory_order_relaxed) == Readiness::no_medium)
+        return fail(cmd, Sense::medium_not_present());
+    return good(cmd);
+}
+
+Flow request_sense(LuState& lu, Command& cmd, IoEngine&) {
+    const bool descriptor = cmd.cdb[1] & 0x01;
+    const std::uint32_t allocation = cmd.cdb[4];
+    // SPC-4 §6.39: report (and so clear) a pending unit attention, else the pollable state.
+    std::optional<Sense> sense;
+    {
+        std::lock_guard lock(lu.mutex);
+        sense = lu.take_ua_locked(cmd.nexus);
+    }
+    if (!sense && lu.readiness.load(std::memory_order_relaxed) == Readiness::no_medium)
+        sense = Sense::medium_not_present();
+    const Sense reported = sense.value_or(Sense{});
+    if (descriptor) {
+        const auto bytes = reported.encode_descriptor();
+        return data_in(cmd, bytes.data(), bytes.size(), allocation);
+    }
+    std::uint8_t bytes[Sense::kFixedLength];
+    reported.encode_fixed_into(bytes);
+    return data_in(cmd, bytes, sizeof bytes, allocation);
+}
+
+Flow start_stop_unit(LuState& lu, Command& cmd, IoEngine& io) {
+    const std::uint8_t power_condition = cmd.cdb[4] >> 4;
+    const bool no_flush = cmd.cdb[4] & 0x04;
+    const bool load_eject = cmd.cdb[4] & 0x02;
+    const bool start = cmd.cdb[4] & 0x01;
+    // SBC-3 §5.25: with a POWER CONDITION, START and LOEJ are ignored; a virtual disk has no
+    // power conditions to enter, so there is nothing to do.
+    if (power_condition != 0) return good(cmd);
+    if (load_eject && !lu.identity.removable) return fail(cmd, Sense::invalid_field_in_cdb(4, 1));
+    {
+        std::lock_guard lock(lu.mutex);
+        const Readiness now = lu.readiness.load(std::memory_order_relaxed);
+        if (load_eject) {
+            // SBC-3 §5.15: while any nexus prevents removal, neither eject nor load happens.
+            if (lu.prevent_count > 0) return fail(cmd, Sense::medium_removal_prevented());
+            lu.readiness.store(start ? Readiness::ready : Readiness::no_medium, std::memory_order_relaxed);
+        } else if (now == Readiness::no_medium) {
+            if (start) return fail(cmd, Sense::medium_not_present());
+        } else {
+            lu.readiness.store(start ? Readiness::ready : Readiness::stopped, std::memory_order_relaxed);
+        }
+    }
+    if (start || no_flush) return good(cmd);
+    // SBC-3 §5.25: NO_FLUSH 0 writes cached data to the medium before the unit stops.
+    lu.store.flush(io, [c = &cmd](int res) {
+        if (res < 0)
+            fail(*c, Sense::write_error());
+        else
+            good(*c);
+        complete(*c);
+    });
+    return Flow::pending;
+}
+
+Flow prevent_allow_medium_removal(LuState& lu, Command& cmd, IoEngine&) {
+    const std::uint8_t prevent = cmd.cdb[4] & 0x03;
+    // SBC-3 §5.15: 00b allows, 01b prevents; 1xb belong to other device types.
+    if (prevent > 1) return fail(cmd, Sense::invalid_field_in_cdb(4, 1));
+    std::lock_guard lock(lu.mutex);
+    NexusState& n = lu.nexus_locked(cmd.nexus);
+    if (n.prevent != (prevent == 1)) {
+        n.prevent = prevent == 1;
+        n.prevent ? ++lu.prevent_count : --lu.prevent_count;
+    }
+    return good(cmd);
+}
+
+Flow reserve6(LuState& lu, Command& cmd, IoEngine&) {
+    // SPC-2 §7.21: third-party and extent reservations are not supported.
+    if (cmd.cdb[1] != 0) return fail(cmd, Sense::invalid_field_in_cdb(1));
+    std::lock_guard lock(lu.mutex);
+    if (lu.reservation && *lu.reservation != cmd.nexus) {
+        cmd.status = Status::reservation_conflict;
+        return Flow::complete;
+    }
+    lu.reservation = cmd.nexus;
+    lu.update_quiet_locked();
+    return good(cmd);
+}
+
+Flow release6(LuState& lu, Command& cmd, IoEngine&) {
+    if (cmd.cdb[1] != 0) return fail(cmd, Sense::invalid_field_in_cdb(1));
+    std::lock_guard lock(lu.mutex);
+    // SPC-2 §7.17: releasing someone else's reservation (or none) is not an error, just a no-op.
+    if (lu.reservation == cmd.nexus) {
+        lu.reservation.reset();
+        lu.update_quiet_locked();
+    }
+    return good(cmd);
+}
+
+}  // namespace iscsikit::scsi::detail
