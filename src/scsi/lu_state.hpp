@@ -170,5 +170,7 @@ Flow synchronize_cache(LuState&, Command&, IoEngine&);
 Flow pre_fetch(LuState&, Command&, IoEngine&);
 // write_same.cpp
 Flow write_same(LuState&, Command&, IoEngine&);
+// persistent_reserve.cpp
+Flow persistent_reserve_in(LuState&, Command&, IoEngine&);
 
 }  // namespace iscsikit::scsi::detail

@@ -144,9 +144,11 @@ TEST_F(TaskManagement, AbortTaskOfACommandNotYetReceivedCompletesAndConsumesItsC
     EXPECT_EQ(next.status, 0);
 }
 
-TEST_F(TaskManagement, LogicalUnitResetCompletesAndTheNextCommandSeesBusDeviceResetAttention) {
+TEST_F(TaskManagement, LogicalUnitResetGivesOtherNexusesBusDeviceResetAttentionButNotTheIssuer) {
     auto client = logged_in({{"InitialR2T", "Yes"}, {"ImmediateData", "No"}});
     ASSERT_NE(client, nullptr);
+    auto other = logged_in();  // another I_T nexus (its own ISID) on the same LU
+    ASSERT_NE(other, nullptr);
     client->execute(test_unit_ready(), 0, false, false, {}, 1);  // LUN 1's power-on UA
     auto write = client->scsi_command(write10(0, 8), 4096, false, true);
     ASSERT_TRUE(client->send(write));
@@ -155,14 +157,16 @@ TEST_F(TaskManagement, LogicalUnitResetCompletesAndTheNextCommandSeesBusDeviceRe
     ASSERT_EQ(r2t->bhs.opcode(), Opcode::r2t);
     EXPECT_EQ(tmf(*client, client->task_management(TaskFunction::logical_unit_reset, kReservedTag, 0)), 0u);
     EXPECT_TRUE(client->expect_silence(300ms)) << "the write waiting for data was aborted by the reset";
-    auto tur = client->execute(test_unit_ready(), 0, false, false);
+    // The issuer learned of the reset from the TMF response: no unit attention for it.
+    EXPECT_EQ(client->execute(test_unit_ready(), 0, false, false).status, 0);
+    // SAM-5 §7.7 / SPC-4: every other nexus gets UNIT ATTENTION, BUS DEVICE RESET FUNCTION OCCURRED.
+    auto tur = other->execute(test_unit_ready(), 0, false, false);
     ASSERT_TRUE(tur.completed) << tur.error;
     EXPECT_EQ(tur.status, 0x02);
-    // SAM-5 §7.7 / SPC-4: UNIT ATTENTION, BUS DEVICE RESET FUNCTION OCCURRED.
     EXPECT_EQ(tur.sense_key(), 0x06);
     EXPECT_EQ(tur.asc(), 0x29);
     EXPECT_EQ(tur.ascq(), 0x03);
-    EXPECT_EQ(client->execute(test_unit_ready(), 0, false, false).status, 0);
+    EXPECT_EQ(other->execute(test_unit_ready(), 0, false, false).status, 0);
     EXPECT_EQ(client->execute(test_unit_ready(), 0, false, false, {}, 1).status, 0) << "LUN 1 was not reset";
 }
 
