@@ -187,7 +187,7 @@ void LogicalUnit::forget_nexus(std::uint64_t nexus) {
     lu.update_quiet_locked();
 }
 
-void LogicalUnit::reset(std::uint8_t reset_ascq, std::optional<std::uint64_t> except_nexus) {
+void LogicalUnit::reset(std::uint8_t reset_ascq) {
     LuState& lu = *state_;
     std::lock_guard lock(lu.mutex);
     // SAM-5 §6.3.3: a logical unit reset clears reservations, prevents and mode changes.
@@ -195,7 +195,7 @@ void LogicalUnit::reset(std::uint8_t reset_ascq, std::optional<std::uint64_t> ex
     lu.prevent_count = 0;
     for (auto& [nexus, state] : lu.nexuses) {
         state.prevent = false;
-        if (nexus != except_nexus) lu.queue_ua_locked(state, 0x29, reset_ascq);
+        lu.queue_ua_locked(state, 0x29, reset_ascq);
     }
     lu.apply_mode_locked(ModeValues::defaults());
     lu.update_quiet_locked();

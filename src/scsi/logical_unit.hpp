@@ -62,9 +62,9 @@ public:
     // LOGICAL UNIT RESET (SAM-5 §7.7): mode pages back to saved values, prevent-allow and
     // RESERVE(6) cleared, UA 29h/<reset_ascq> for every nexus (03h: BUS DEVICE RESET FUNCTION
     // OCCURRED; Device::reset passes 02h for a warm and 01h for a cold target reset).
-    // `except_nexus`: the nexus that asked for the reset learns of it from the task management
-    // response, so it gets no unit attention (what initiators such as libiscsi expect).
-    void reset(std::uint8_t reset_ascq = 0x03, std::optional<std::uint64_t> except_nexus = std::nullopt);
+    // Every nexus gets the unit attention, the one that asked for the reset included (SAM-5
+    // §6.3.3; libiscsi's MultipathIO.Reset checks the issuing path too).
+    void reset(std::uint8_t reset_ascq = 0x03);
 
     std::uint64_t block_count() const;
     std::uint32_t block_size() const;

@@ -94,7 +94,7 @@ bool Session::on_task_management(const Bhs& bhs) {
             break;
         }
         abort_where(same_lun, bhs.initiator_task_tag());
-        if (auto* unit = device->find(decode_lun(lun_field))) unit->reset(0x03, nexus_);
+        if (auto* unit = device->find(decode_lun(lun_field))) unit->reset();
         break;
     case TaskFunction::target_warm_reset:
     case TaskFunction::target_cold_reset:

@@ -44,15 +44,6 @@ TEST(UnitAttention, ResetReachesEveryNexus) {
     expect_good(h.run(kTur, {}, 1));
 }
 
-TEST(UnitAttention, ResetSparesTheNexusThatAskedForIt) {
-    Harness h;
-    h.clear_power_on(2);
-    h.lu->reset(0x03, 1);
-    expect_good(h.run(kTur, {}, 1));
-    expect_sense(h.run(kTur, {}, 2), SenseKey::unit_attention, 0x29, 0x03);
-    expect_good(h.run(kTur, {}, 2));
-}
-
 TEST(UnitAttention, AllExceptOneNexus) {
     Harness h;
     h.clear_power_on(2);

@@ -144,7 +144,7 @@ TEST_F(TaskManagement, AbortTaskOfACommandNotYetReceivedCompletesAndConsumesItsC
     EXPECT_EQ(next.status, 0);
 }
 
-TEST_F(TaskManagement, LogicalUnitResetGivesOtherNexusesBusDeviceResetAttentionButNotTheIssuer) {
+TEST_F(TaskManagement, LogicalUnitResetGivesEveryNexusBusDeviceResetAttention) {
     auto client = logged_in({{"InitialR2T", "Yes"}, {"ImmediateData", "No"}});
     ASSERT_NE(client, nullptr);
     auto other = logged_in();  // another I_T nexus (its own ISID) on the same LU
@@ -157,16 +157,17 @@ TEST_F(TaskManagement, LogicalUnitResetGivesOtherNexusesBusDeviceResetAttentionB
     ASSERT_EQ(r2t->bhs.opcode(), Opcode::r2t);
     EXPECT_EQ(tmf(*client, client->task_management(TaskFunction::logical_unit_reset, kReservedTag, 0)), 0u);
     EXPECT_TRUE(client->expect_silence(300ms)) << "the write waiting for data was aborted by the reset";
-    // The issuer learned of the reset from the TMF response: no unit attention for it.
-    EXPECT_EQ(client->execute(test_unit_ready(), 0, false, false).status, 0);
-    // SAM-5 §7.7 / SPC-4: every other nexus gets UNIT ATTENTION, BUS DEVICE RESET FUNCTION OCCURRED.
-    auto tur = other->execute(test_unit_ready(), 0, false, false);
-    ASSERT_TRUE(tur.completed) << tur.error;
-    EXPECT_EQ(tur.status, 0x02);
-    EXPECT_EQ(tur.sense_key(), 0x06);
-    EXPECT_EQ(tur.asc(), 0x29);
-    EXPECT_EQ(tur.ascq(), 0x03);
-    EXPECT_EQ(other->execute(test_unit_ready(), 0, false, false).status, 0);
+    // SAM-5 §6.3.3: every nexus, the issuer's included, gets UNIT ATTENTION, BUS DEVICE RESET
+    // FUNCTION OCCURRED.
+    for (auto* c : {client.get(), other.get()}) {
+        auto tur = c->execute(test_unit_ready(), 0, false, false);
+        ASSERT_TRUE(tur.completed) << tur.error;
+        EXPECT_EQ(tur.status, 0x02);
+        EXPECT_EQ(tur.sense_key(), 0x06);
+        EXPECT_EQ(tur.asc(), 0x29);
+        EXPECT_EQ(tur.ascq(), 0x03);
+        EXPECT_EQ(c->execute(test_unit_ready(), 0, false, false).status, 0);
+    }
     EXPECT_EQ(client->execute(test_unit_ready(), 0, false, false, {}, 1).status, 0) << "LUN 1 was not reset";
 }
 
