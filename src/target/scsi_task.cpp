@@ -109,7 +109,9 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
             return true;
         }
         const auto immediate = static_cast<std::uint32_t>(data.size());
-        std::memcpy(sc.buffer.data(), data.data(), std::min<std::size_t>(immediate, task->wanted));
+        // memcpy with a null pointer is undefined even for 0 bytes (an empty buffer has none).
+        if (const std::size_t n = std::min<std::size_t>(immediate, task->wanted); n > 0)
+            std::memcpy(sc.buffer.data(), data.data(), n);
         if (!params_.initial_r2t && !bhs.final()) {
             task->first_burst_end = std::min(params_.first_burst_length, task->expected_length);
             task->unsolicited_open = task->first_burst_end > immediate;
