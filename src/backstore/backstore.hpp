@@ -1,11 +1,17 @@
 // A backstore is where a logical unit's blocks live: RAM, a regular file, a block device. One
 // interface, no SCSI knowledge (DESIGN.md layers). Offsets and lengths are in bytes and always
 // multiples of the block size; callbacks run on the calling reactor's thread.
+//
+// Provisioning: every store can deallocate a range (unmap) so that it reads back as zeros
+// afterwards, and can say which of its bytes are backed by storage (provisioning); a store that
+// cannot tell reports everything mapped.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include <tl/expected.hpp>
 
 #include "core/io_engine.hpp"
 #include "core/result.hpp"
@@ -15,7 +21,7 @@ namespace iscsikit::backstore {
 struct Options {
     std::uint32_t block_size = 512;  // 512 or 4096
     bool read_only = false;
-    bool thin = false;               // later issues: UNMAP / provisioning
+    bool thin = false;               // the LU is thin provisioned (SBC-3 §4.7): UNMAP deallocates
     bool removable = false;
     bool create = true;              // file: create it (sparse) when missing, with `size` bytes
     std::uint64_t size = 0;          // ram: required; file: size of a new file, or 0 for "as is"
@@ -35,6 +41,23 @@ public:
     virtual void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) = 0;
     // Everything written before is on stable storage when `done` runs.
     virtual void flush(IoEngine& io, IoCallback done) = 0;
+
+    // Deallocates [offset, offset + length): afterwards the range reads as zeros, and its storage
+    // is given back where the store can (file: hole punched; block device: discarded; RAM: pages
+    // released). res as IoCallback: 0, or -errno (-EROFS read-only, -EINVAL out of range).
+    // The default writes nothing and fails with -EOPNOTSUPP.
+    virtual void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done);
+
+    // Whether the bytes at `offset` are backed by storage, and for how many bytes from there (a
+    // whole number of blocks, at least one, at most `max_length`) that stays the same. A block
+    // that is partly backed counts as mapped. Synchronous: a metadata query. -EINVAL when
+    // `offset` is not a block inside the store; other -errno from the system. The default
+    // reports everything mapped.
+    struct Provisioning {
+        bool mapped = true;
+        std::uint64_t length = 0;
+    };
+    virtual tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const;
 };
 
 Result<std::unique_ptr<Backstore>> make_ram(const Options& options);

@@ -1,7 +1,10 @@
 #include "backstore/fd_backstore.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -15,7 +18,7 @@ FdBackstore::FdBackstore(int fd, std::string description, std::uint64_t size, st
 
 FdBackstore::~FdBackstore() { ::close(fd_); }
 
-bool FdBackstore::in_range(std::uint64_t offset, std::size_t length) const {
+bool FdBackstore::in_range(std::uint64_t offset, std::uint64_t length) const {
     return offset <= size_ && length <= size_ - offset;
 }
 
@@ -38,6 +41,64 @@ void FdBackstore::write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEng
 void FdBackstore::flush(IoEngine& io, IoCallback done) {
     if (read_only_) return done(0);  // nothing of ours can be dirty
     io.fsync(fd_, true, std::move(done));
+}
+
+void FdBackstore::unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) {
+    if (read_only_) return done(-EROFS);
+    if (!in_range(offset, length) || offset % block_size_ != 0 || length % block_size_ != 0) return done(-EINVAL);
+    if (length == 0) return done(0);
+    // KEEP_SIZE: the store's size never changes. A hole reads as zeros (fallocate(2)).
+    if (punch_unsupported_.load(std::memory_order_relaxed))
+        return io.fallocate(fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length, std::move(done));
+    io.fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length,
+                 [this, &io, offset, length, done = std::move(done)](int res) mutable {
+                     if (res != -EOPNOTSUPP) return done(res);
+                     punch_unsupported_.store(true, std::memory_order_relaxed);
+                     io.fallocate(fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length, std::move(done));
+                 });
+}
+
+tl::expected<std::uint64_t, int> FdBackstore::seek(std::uint64_t offset, int whence) const {
+    const off_t at = ::lseek(fd_, static_cast<off_t>(offset), whence);
+    if (at < 0 && errno == ENXIO) return size_;
+    if (at < 0) return tl::unexpected(-errno);
+    return std::min(static_cast<std::uint64_t>(at), size_);
+}
+
+tl::expected<Backstore::Provisioning, int> FdBackstore::provisioning(std::uint64_t offset,
+                                                                     std::uint64_t max_length) const {
+    if (offset >= size_ || offset % block_size_ != 0) return tl::unexpected(-EINVAL);
+    const auto down = [this](std::uint64_t v) { return v - v % block_size_; };
+    const auto up = [this, down](std::uint64_t v) { return std::min(down(v + block_size_ - 1), size_); };
+    const std::uint64_t wanted = std::max<std::uint64_t>(down(max_length), block_size_);
+    const std::uint64_t limit = offset + std::min(wanted, size_ - offset);
+
+    auto data = seek(offset, SEEK_DATA);
+    if (!data) return tl::unexpected(data.error());
+    if (down(*data) > offset) return Provisioning{false, std::min(down(*data), limit) - offset};
+    // The block at `offset` holds data: extend over data extents (and blocks only partly a hole)
+    // until a whole block of hole begins.
+    std::uint64_t end = offset;
+    while (end < limit) {
+        auto hole = seek(std::max(end, *data), SEEK_HOLE);
+        if (!hole) return tl::unexpected(hole.error());
+        end = up(*hole);
+        if (end >= limit) break;
+        data = seek(end, SEEK_DATA);
+        if (!data) return tl::unexpected(data.error());
+        if (down(*data) > end) break;
+    }
+    return Provisioning{true, std::min(end, limit) - offset};
+}
+
+Result<void> check_hole_punching(int fd, const std::string& path) {
+    struct stat st {};
+    if (::fstat(fd, &st) < 0) return fail(errno_message(path, "cannot stat backing file", errno));
+    if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size, 4096) < 0 && errno == EOPNOTSUPP)
+        return fail(fmt::format("{}: thin provisioning needs a file system that can punch holes "
+                                "(fallocate PUNCH_HOLE); this one cannot",
+                                path));
+    return {};
 }
 
 Result<void> check_options(const std::string& what, const Options& options) {

@@ -1,7 +1,10 @@
 // A backstore over a file descriptor, shared by the file and block-device stores: both move their
-// blocks through the reactor's IoEngine and differ only in how they are opened and sized.
+// blocks through the reactor's IoEngine and differ only in how they are opened and sized. Both
+// deallocate with fallocate(PUNCH_HOLE) (a hole in a file; a discard that guarantees zeros on a
+// device) and find what is mapped with lseek(SEEK_DATA/SEEK_HOLE) (devices: everything).
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "backstore/backstore.hpp"
@@ -24,16 +27,28 @@ public:
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override;
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override;
     void flush(IoEngine& io, IoCallback done) override;
+    void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override;
+    tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const override;
 
 private:
-    bool in_range(std::uint64_t offset, std::size_t length) const;
+    bool in_range(std::uint64_t offset, std::uint64_t length) const;
+    // lseek(fd, offset, whence) for SEEK_DATA/SEEK_HOLE, clamped to the store's size; "no more
+    // data" (ENXIO) is the end of the store.
+    tl::expected<std::uint64_t, int> seek(std::uint64_t offset, int whence) const;
 
     int fd_;
     std::string description_;
     std::uint64_t size_;
     std::uint32_t block_size_;
     bool read_only_;
+    // Set once PUNCH_HOLE fails with EOPNOTSUPP (a device that cannot discard with guaranteed
+    // zeros); unmap then uses ZERO_RANGE, which the kernel may carry out by writing zeros.
+    std::atomic<bool> punch_unsupported_{false};
 };
+
+// For a thin file store: whether the file system can punch holes, probed past the end of the
+// file (a no-op where it is supported). An error names the path.
+Result<void> check_hole_punching(int fd, const std::string& path);
 
 // Checks what every store requires of Options: a block size of 512 or 4096, and a size (when
 // given) that is a whole number of blocks. `what` names the store in the message.

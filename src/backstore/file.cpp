@@ -1,5 +1,6 @@
 // A regular file as a backstore. A missing file is created sparse with the requested size; an
 // existing file keeps its size (rounded down to whole blocks). Data moves through the IoEngine.
+// A thin store needs a file system that punches holes, checked here rather than at the first UNMAP.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,6 +54,12 @@ Result<std::unique_ptr<Backstore>> open_file(const std::string& path, const Opti
     if (!S_ISREG(st.st_mode)) {
         ::close(fd);
         return fail(fmt::format("{}: not a regular file (use a blockdev LUN for block devices)", path));
+    }
+    if (options.thin && !options.read_only) {
+        if (auto ok = check_hole_punching(fd, path); !ok) {
+            ::close(fd);
+            return tl::unexpected(ok.error());
+        }
     }
     const auto actual = static_cast<std::uint64_t>(st.st_size);
     const std::uint64_t size = actual - actual % options.block_size;

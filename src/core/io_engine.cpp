@@ -2,6 +2,7 @@
 // engine per reactor thread, and every call, callback included, happens on that thread.
 #include "core/io_engine.hpp"
 
+#include <fcntl.h>
 #include <liburing.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -19,10 +20,11 @@ namespace {
 // One operation in flight. Pooled and linked intrusively, so queuing an I/O allocates nothing
 // beyond what the caller's std::function may need for its captures.
 struct Request {
-    enum class Op : std::uint8_t { read, write, fsync };
+    enum class Op : std::uint8_t { read, write, fsync, fallocate };
     Op op = Op::read;
     bool data_only = false;
     int fd = -1;
+    int mode = 0;               // fallocate only
     int result = 0;             // for requests completed without the kernel (see fail_later)
     std::uint64_t offset = 0;
     std::byte* buffer = nullptr;
@@ -131,6 +133,19 @@ public:
         start(Request::Op::fsync, fd, 0, nullptr, 0, data_only, std::move(done));
     }
 
+    void fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length, IoCallback done) override {
+        // Not a transfer: the length may exceed what a callback's res could count.
+        Request* r = pool_.acquire();
+        r->op = Request::Op::fallocate;
+        r->fd = fd;
+        r->mode = mode;
+        r->offset = offset;
+        r->buffer = nullptr;
+        r->length = static_cast<std::size_t>(length);
+        r->callback = std::move(done);
+        enqueue(r);
+    }
+
     int event_fd() const override { return event_fd_; }
 
     unsigned reap() override {
@@ -208,6 +223,10 @@ private:
             case Request::Op::fsync:
                 io_uring_prep_fsync(sqe, r->fd, r->data_only ? IORING_FSYNC_DATASYNC : 0);
                 break;
+            case Request::Op::fallocate:
+                io_uring_prep_fallocate(sqe, r->fd, r->mode, static_cast<off_t>(r->offset),
+                                        static_cast<off_t>(r->length));
+                break;
         }
         io_uring_sqe_set_data(sqe, r);
         ++in_flight_;
@@ -233,7 +252,8 @@ private:
 
     // Handles one CQE; returns true when the request ended and its callback ran.
     bool complete(Request* r, int res) {
-        if (r->op != Request::Op::fsync && res >= 0) {
+        const bool transfer = r->op == Request::Op::read || r->op == Request::Op::write;
+        if (transfer && res >= 0) {
             // A transfer that returns 0 before the full length cannot make progress (backstores
             // never read past their end): report it as an I/O error rather than loop.
             if (res == 0 && r->done < r->length) {
@@ -319,6 +339,13 @@ private:
 };
 
 }  // namespace
+
+void IoEngine::fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length, IoCallback done) {
+    int rc;
+    do rc = ::fallocate(fd, mode, static_cast<off_t>(offset), static_cast<off_t>(length));
+    while (rc < 0 && errno == EINTR);
+    done(rc < 0 ? -errno : 0);
+}
 
 std::unique_ptr<IoEngine> make_sync_io_engine() { return std::make_unique<SyncEngine>(); }
 

@@ -21,6 +21,10 @@ public:
     virtual void read(int fd, std::uint64_t offset, ByteSpan dst, IoCallback done) = 0;
     virtual void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) = 0;
     virtual void fsync(int fd, bool data_only, IoCallback done) = 0;
+    // fallocate(2) with `mode` (FALLOC_FL_PUNCH_HOLE, ...) over [offset, offset + length); res is
+    // 0 or -errno. The default runs it on the calling thread (it is a metadata operation);
+    // the io_uring engine hands it to the kernel's workers instead.
+    virtual void fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length, IoCallback done);
     // An eventfd that becomes readable when completions are waiting, or -1 for engines that
     // complete inline (the synchronous fallback).
     virtual int event_fd() const = 0;

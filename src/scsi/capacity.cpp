@@ -23,8 +23,9 @@ Flow read_capacity16(LuState& lu, Command& cmd, IoEngine&) {
     put32(d + 8, lu.block_size);
     // Byte 12: no protection information. Byte 13: LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT.
     d[13] = lu.lbppb_exponent;
-    // Byte 14: LBPME 0 (no UNMAP yet); LBPRZ for stores whose unwritten blocks read as zeros.
-    d[14] = lu.identity.thin ? 0x40 : 0x00;
+    // Byte 14: a thin LU has logical block provisioning management (LBPME), and its deallocated
+    // blocks read as zeros (LBPRZ; SBC-3 §4.7).
+    d[14] = lu.identity.thin ? 0xc0 : 0x00;
     return end_data_in(cmd, 32, cdb::be32(c, 10));
 }
 

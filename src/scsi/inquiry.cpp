@@ -135,7 +135,14 @@ std::vector<std::uint8_t> block_limits(const LuState& lu) {
     put16(&d[6], static_cast<std::uint16_t>(1u << lu.lbppb_exponent));  // OPTIMAL TRANSFER LENGTH GRANULARITY
     put32(&d[8], kMaxTransferBytes / lu.block_size);                    // MAXIMUM TRANSFER LENGTH
     put32(&d[12], kOptimalTransferBytes / lu.block_size);               // OPTIMAL TRANSFER LENGTH
-    put64(&d[36], kMaxWriteSameBytes / lu.block_size);                  // MAXIMUM WRITE SAME LENGTH
+    if (lu.identity.thin) {
+        // UNMAP limits; 0 on a fully provisioned LU, which has no UNMAP (LBPU 0).
+        put32(&d[20], static_cast<std::uint32_t>(kMaxUnmapBytes / lu.block_size));  // MAXIMUM UNMAP LBA COUNT
+        put32(&d[24], kMaxUnmapDescriptors);  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+        put32(&d[28], std::max(kPhysicalBlockBytes / lu.block_size, 1u));  // OPTIMAL UNMAP GRANULARITY
+        put32(&d[32], 0x80000000u);  // UGAVALID, UNMAP GRANULARITY ALIGNMENT 0
+    }
+    put64(&d[36], lu.max_write_same_blocks());  // MAXIMUM WRITE SAME LENGTH
     return d;
 }
 
@@ -149,9 +156,10 @@ std::vector<std::uint8_t> block_device_characteristics() {
 }
 
 std::vector<std::uint8_t> logical_block_provisioning() {
-    // SBC-3 §6.5.4: no UNMAP yet (LBPU, LBPWS, LBPWS10 clear); blocks never written read as
-    // zeros (LBPRZ); PROVISIONING TYPE 000b because READ CAPACITY(16) reports LBPME 0.
-    return {kPeripheral, 0xb2, 0x00, 0x04, 0x00, 0x04, 0x00, 0x00};
+    // SBC-3 §6.5.4, for a thin LU: no threshold; UNMAP (LBPU) and WRITE SAME(16/10) with UNMAP
+    // (LBPWS, LBPWS10) deallocate; deallocated blocks read as zeros (LBPRZ); no anchored state
+    // (ANC_SUP 0); PROVISIONING TYPE 010b, thin provisioned.
+    return {kPeripheral, 0xb2, 0x00, 0x04, 0x00, 0xe4, 0x02, 0x00};
 }
 
 }  // namespace

@@ -23,8 +23,17 @@ std::uint8_t lbppb_exponent_for(std::uint32_t block_size) {
 
 }  // namespace
 
+// A thin LU reports one logical block per physical block (LBPPBE 0): it deallocates single
+// logical blocks (a partial file-system block is zeroed, which LBPRZ allows). libiscsi 1.19 needs
+// it: GetLBAStatus.UnmapSingle checks a descriptor at LBA i + 1 against i + LBPPB, and with
+// LBPPB >= 2 CompareAndWrite.InvalidDataOutSize leaves a PDU hook behind (when COMPARE AND WRITE
+// is not implemented) that rewrites CDB byte 13 of every later command in the run.
+// OPTIMAL UNMAP GRANULARITY still advertises kPhysicalBlockBytes.
 LuState::LuState(const LuIdentity& id, backstore::Backstore& s)
-    : identity(id), store(s), block_size(s.block_size()), lbppb_exponent(lbppb_exponent_for(s.block_size())) {}
+    : identity(id),
+      store(s),
+      block_size(s.block_size()),
+      lbppb_exponent(id.thin ? 0 : lbppb_exponent_for(s.block_size())) {}
 
 Flow fail(Command& cmd, const Sense& sense) {
     cmd.status = Status::check_condition;
@@ -90,6 +99,10 @@ std::optional<Sense> not_ready(const LuState& lu) {
     return std::nullopt;
 }
 
+Sense write_protect_sense(const LuState& lu) {
+    return lu.store.read_only() ? Sense::write_protected() : Sense::software_write_protected();
+}
+
 namespace {
 
 // SAM-5 §5.14 and SPC-2 §5.5.1: reports a pending unit attention or a reservation conflict, and
@@ -142,7 +155,7 @@ void LogicalUnit::execute(Command& cmd, IoEngine& io, CommandDone done) {
     cmd.sense = {};
     cmd.data_in_length = 0;
 
-    const Lookup found = find_command(cmd.cdb);
+    const Lookup found = offered_by(lu, find_command(cmd.cdb));
     const OpcodeRow* row = found.row;
     if (!admit(lu, row, cmd)) return done();
 
@@ -167,7 +180,7 @@ void LogicalUnit::execute(Command& cmd, IoEngine& io, CommandDone done) {
 }
 
 std::optional<std::uint32_t> LogicalUnit::data_out_length(const std::array<std::uint8_t, 16>& cdb) const {
-    const Lookup found = find_command(cdb);
+    const Lookup found = offered_by(*state_, find_command(cdb));
     if (found.row == nullptr) return std::nullopt;
     return data_out_bytes(*found.row, cdb, state_->block_size);
 }

@@ -2,6 +2,7 @@
 // the mutex, the few flags the data path reads without it, and the helpers every handler uses.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -24,8 +25,19 @@ namespace iscsikit::scsi::detail {
 inline constexpr std::uint32_t kMaxTransferBytes = 8u << 20;
 inline constexpr std::uint32_t kOptimalTransferBytes = 1u << 20;
 inline constexpr std::uint64_t kMaxWriteSameBytes = 64u << 20;
+// MAXIMUM WRITE SAME LENGTH is also at most what WRITE SAME(10) can name. libiscsi's
+// WriteSame16.Unmap writes 65536 blocks with one WRITE(16) whenever this allows 65536, whatever
+// MAXIMUM TRANSFER LENGTH says.
+inline constexpr std::uint64_t kMaxWriteSameBlocks = 0xffff;
 inline constexpr std::uint32_t kWriteSameChunkBytes = 1u << 20;
-inline constexpr std::uint32_t kPhysicalBlockBytes = 4096;  // reported via LBPPBE
+inline constexpr std::uint32_t kPhysicalBlockBytes = 4096;  // reported via LBPPBE (not on thin LUs)
+// Thin provisioning (SBC-3 §4.7): what one UNMAP may deallocate (MAXIMUM UNMAP LBA COUNT is this
+// in blocks) and carry (MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT); OPTIMAL UNMAP GRANULARITY is
+// kPhysicalBlockBytes, the unit in which file systems give storage back.
+inline constexpr std::uint64_t kMaxUnmapBytes = 512u << 20;
+inline constexpr std::uint32_t kMaxUnmapDescriptors = 256;
+// GET LBA STATUS returns at most this many descriptors, however large the allocation length.
+inline constexpr std::uint32_t kMaxLbaStatusDescriptors = 256;
 
 enum class Readiness : std::uint8_t { ready, stopped, no_medium };
 
@@ -69,6 +81,9 @@ struct LuState {
     const std::uint8_t lbppb_exponent;  // logical blocks per physical block, as 2^n
 
     std::uint64_t block_count() const { return store.size_bytes() / block_size; }
+    std::uint64_t max_write_same_blocks() const {
+        return std::min(kMaxWriteSameBytes / block_size, kMaxWriteSameBlocks);
+    }
     bool write_protected() const { return store.read_only() || software_write_protect.load(std::memory_order_relaxed); }
 
     // Read on the data path without the lock; written with the mutex held.
@@ -115,6 +130,16 @@ bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks);
 Sense storage_error(int res, bool write);
 // SAM-5: a command that cannot run while the medium is absent or the unit stopped.
 std::optional<Sense> not_ready(const LuState& lu);
+// DATA PROTECT for a write to a write-protected LU: hardware (27h/00h) or software (27h/02h).
+Sense write_protect_sense(const LuState& lu);
+
+// unmap.cpp: deallocates byte ranges of the store one after another (then flushes when the write
+// cache is off), and completes `cmd` with GOOD or the storage error. Always Flow::pending.
+struct ByteRange {
+    std::uint64_t offset;
+    std::uint64_t length;
+};
+Flow deallocate(LuState& lu, Command& cmd, IoEngine& io, std::vector<ByteRange> ranges);
 
 // Appends n bytes (vector::insert from a small array trips GCC 12's -Warray-bounds).
 inline void append(std::vector<std::uint8_t>& out, const std::uint8_t* data, std::size_t n) {
@@ -172,5 +197,9 @@ Flow pre_fetch(LuState&, Command&, IoEngine&);
 Flow write_same(LuState&, Command&, IoEngine&);
 // persistent_reserve.cpp
 Flow persistent_reserve_in(LuState&, Command&, IoEngine&);
+// unmap.cpp
+Flow unmap(LuState&, Command&, IoEngine&);
+// get_lba_status.cpp
+Flow get_lba_status(LuState&, Command&, IoEngine&);
 
 }  // namespace iscsikit::scsi::detail

@@ -51,6 +51,8 @@ constexpr OpcodeRow kRows[] = {
      {0x37, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "READ DEFECT DATA(10)"},
     {0x41, 0, false, 10, kIo, DataOut::write_same, write_same,
      {0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}, "WRITE SAME(10)"},
+    {0x42, 0, false, 10, kIo | kThinOnly, DataOut::parameter10, unmap,
+     {0x42, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "UNMAP"},
     {0x55, 0, false, 10, 0, DataOut::parameter10, mode_select,
      {0x55, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "MODE SELECT(10)"},
     {0x5a, 0, false, 10, 0, DataOut::none, mode_sense,
@@ -84,6 +86,9 @@ constexpr OpcodeRow kRows[] = {
     {0x9e, 0x10, true, 16, kIo, DataOut::none, read_capacity16,
      {0x9e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x04},
      "READ CAPACITY(16)"},
+    {0x9e, 0x12, true, 16, kIo, DataOut::none, get_lba_status,
+     {0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04},
+     "GET LBA STATUS"},
     {0xa0, 0, false, 12, kQuiet, DataOut::none, report_luns_single,
      {0xa0, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04}, "REPORT LUNS"},
     {0xa3, 0x0c, true, 12, kAllowedWhenReserved, DataOut::none, report_supported_operation_codes,
@@ -125,6 +130,11 @@ Lookup find_command(std::uint8_t opcode, std::uint16_t service_action) {
     for (; row != kRows + kRowCount && row->opcode == opcode; ++row)
         if (row->service_action == service_action) return {row, true};
     return {nullptr, true};
+}
+
+Lookup offered_by(const LuState& lu, Lookup found) {
+    if (found.row == nullptr || !(found.row->flags & kThinOnly) || lu.identity.thin) return found;
+    return {nullptr, found.row->has_service_action};
 }
 
 Lookup find_command(const Cdb& cdb) { return find_command(cdb[0], static_cast<std::uint16_t>(cdb[1] & 0x1f)); }

@@ -16,6 +16,7 @@ enum RowFlags : std::uint8_t {
     kMediaAccess = 1 << 0,          // NOT READY while the medium is absent or the unit stopped
     kNoUnitAttention = 1 << 1,      // SPC-4 §5.11: INQUIRY, REPORT LUNS, REQUEST SENSE don't report UAs
     kAllowedWhenReserved = 1 << 2,  // SPC-2 §5.5.1: runs despite another nexus's RESERVE(6)
+    kThinOnly = 1 << 3,             // SBC-3 §6.5.4 LBPU: only a thin LU knows it; others answer 20h/00h
 };
 
 enum class DataOut : std::uint8_t {
@@ -49,6 +50,9 @@ struct Lookup {
 Lookup find_command(const Cdb& cdb);
 // For REPORT SUPPORTED OPERATION CODES: the row for an opcode and (when it has them) service action.
 Lookup find_command(std::uint8_t opcode, std::uint16_t service_action);
+// What `lu` makes of a lookup: a row it does not offer (kThinOnly on a fully provisioned LU) is
+// an unknown opcode, or an unknown service action of a known one.
+Lookup offered_by(const LuState& lu, Lookup found);
 
 // Bytes of data-out a CDB asks for; 0 when its length exceeds kMaxTransferBytes (such a
 // command fails before it touches data, so nothing should be solicited).

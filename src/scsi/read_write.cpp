@@ -14,10 +14,6 @@ std::optional<Sense> check_extent(const LuState& lu, const cdb::Extent& e) {
     return std::nullopt;
 }
 
-Sense write_protect_sense(const LuState& lu) {
-    return lu.store.read_only() ? Sense::write_protected() : Sense::software_write_protected();
-}
-
 Flow write_blocks(LuState& lu, Command& cmd, IoEngine& io, const cdb::Extent& e, bool fua) {
     if (auto error = check_extent(lu, e)) return fail(cmd, *error);
     if (e.blocks == 0) return good(cmd);  // SBC-3 §5.34: not an error, nothing written

@@ -18,9 +18,10 @@ void put_timeouts(std::vector<std::uint8_t>& d) {
     append(d, t, sizeof t);
 }
 
-std::vector<std::uint8_t> all_commands(bool timeouts) {
+std::vector<std::uint8_t> all_commands(const LuState& lu, bool timeouts) {
     std::vector<std::uint8_t> d(4, 0);
     for (const OpcodeRow& row : opcode_table()) {
+        if (offered_by(lu, {&row, true}).row == nullptr) continue;
         // SPC-4 §6.35.3: command descriptor.
         std::uint8_t c[8] = {row.opcode};
         if (row.has_service_action) put16(c + 2, row.service_action);
@@ -47,7 +48,7 @@ std::vector<std::uint8_t> one_command(const OpcodeRow* row, bool timeouts) {
 
 }  // namespace
 
-Flow report_supported_operation_codes(LuState&, Command& cmd, IoEngine&) {
+Flow report_supported_operation_codes(LuState& lu, Command& cmd, IoEngine&) {
     const Cdb& c = cmd.cdb;
     const bool timeouts = c[2] & 0x80;  // RCTD
     const std::uint8_t options = c[2] & 0x07;
@@ -55,21 +56,22 @@ Flow report_supported_operation_codes(LuState&, Command& cmd, IoEngine&) {
     const std::uint16_t service_action = cdb::be16(c, 4);
     const std::uint32_t allocation = cdb::be32(c, 6);
 
-    const Lookup plain = find_command(opcode, 0);
+    const auto find = [&lu](std::uint8_t op, std::uint16_t sa) { return offered_by(lu, find_command(op, sa)); };
+    const Lookup plain = find(opcode, 0);
     const bool has_service_actions = plain.opcode_known && (plain.row == nullptr || plain.row->has_service_action);
     std::vector<std::uint8_t> d;
     switch (options) {
-    case 0: d = all_commands(timeouts); break;
+    case 0: d = all_commands(lu, timeouts); break;
     case 1:  // opcode only: an error for opcodes that have service actions
         if (has_service_actions) return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
         d = one_command(plain.row, timeouts);
         break;
     case 2:  // opcode and service action: an error for opcodes without them
         if (!has_service_actions && plain.opcode_known) return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
-        d = one_command(find_command(opcode, service_action).row, timeouts);
+        d = one_command(find(opcode, service_action).row, timeouts);
         break;
     case 3:  // SPC-4 r37: opcode, and service action when it has them
-        d = one_command(has_service_actions ? find_command(opcode, service_action).row : plain.row, timeouts);
+        d = one_command(has_service_actions ? find(opcode, service_action).row : plain.row, timeouts);
         break;
     default: return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
     }

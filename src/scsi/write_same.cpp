@@ -1,6 +1,7 @@
 // WRITE SAME(10/16) (SBC-3 §5.41-5.42): one block (or zeros with NDOB) written over a range, in
-// chunks of kWriteSameChunkBytes, one backstore write at a time. UNMAP needs thin provisioning,
-// which comes later, so the UNMAP bit is refused.
+// chunks of kWriteSameChunkBytes, one backstore write at a time. With the UNMAP bit a thin LU
+// deallocates the range instead; a fully provisioned LU refuses the bit (LBPWS and LBPWS10 are 0
+// there).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -83,13 +84,17 @@ Flow write_same(LuState& lu, Command& cmd, IoEngine& io) {
     const std::uint64_t blocks = e.blocks != 0 ? e.blocks : lu.block_count() - e.lba;
     const std::uint64_t range_bytes = blocks * lu.block_size;
     // Block Limits VPD: MAXIMUM WRITE SAME LENGTH bounds the range.
-    if (range_bytes > kMaxWriteSameBytes) return fail(cmd, Sense::invalid_field_in_cdb(length_field));
-    if (lu.write_protected())
-        return fail(cmd, lu.store.read_only() ? Sense::write_protected() : Sense::software_write_protected());
-    if (c[1] & 0x08) return fail(cmd, Sense::invalid_field_in_cdb(1, 3));  // UNMAP: not yet (LBPWS 0)
-    if (!no_data_out && cmd.buffer.size() < lu.block_size)
+    if (blocks > lu.max_write_same_blocks()) return fail(cmd, Sense::invalid_field_in_cdb(length_field));
+    if (lu.write_protected()) return fail(cmd, write_protect_sense(lu));
+    const bool unmap = c[1] & 0x08;
+    if (unmap && !lu.identity.thin) return fail(cmd, Sense::invalid_field_in_cdb(1, 3));
+    // The data-out is exactly one block: less cannot be written, more is not what the CDB says.
+    if (!no_data_out && (cmd.buffer.size() < lu.block_size || cmd.expected_transfer_length > lu.block_size))
         return fail(cmd, Sense::invalid_field_in_command_information_unit());
     if (blocks == 0) return good(cmd);
+    // SBC-4 WRITE SAME, ANCHOR and UNMAP bits: UNMAP 1, ANCHOR 0 on a thin LU deallocates every
+    // LBA of the range, whatever the block holds (LBPRZ: they read as zeros afterwards).
+    if (unmap) return deallocate(lu, cmd, io, {{e.lba * lu.block_size, range_bytes}});
 
     const std::size_t chunk_blocks =
         static_cast<std::size_t>(std::min<std::uint64_t>(blocks, kWriteSameChunkBytes / lu.block_size));

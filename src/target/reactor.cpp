@@ -25,6 +25,10 @@ public:
         engine_.fsync(fd, data_only, std::move(done));
         schedule_submit();
     }
+    void fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length, IoCallback done) override {
+        engine_.fallocate(fd, mode, offset, length, std::move(done));
+        schedule_submit();
+    }
     int event_fd() const override { return engine_.event_fd(); }
     unsigned reap() override { return engine_.reap(); }
     void submit() override { engine_.submit(); }

@@ -15,8 +15,9 @@ from harness import HERE, MiB, REPO, Case, check, log, require_tools, skip
 
 LUN_SIZE = 100 * MiB   # test-cu touches a few MiB; 100 MiB keeps whole-LUN tests quick
 HARD_TIMEOUT = 15 * 60  # a hang fails the test instead of blocking CI
-# The LUN is removable so the PREVENT ALLOW / START STOP UNIT suites run instead of skipping.
-LUN_OPTIONS = "removable=true"
+# The LUN is removable and thin so the PREVENT ALLOW / START STOP UNIT and the UNMAP / WRITE SAME
+# UNMAP / GET LBA STATUS suites run instead of skipping.
+LUN_OPTIONS = "removable=true,thin=true"
 
 # Tests the scorer counts as failed although CUnit passed them, because output that follows the
 # test's "passed" on the same line belongs to the suite's cleanup, not to the test. Each entry

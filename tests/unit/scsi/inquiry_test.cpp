@@ -106,8 +106,32 @@ TEST(Inquiry, BlockLimits) {
     expected[7] = 0x08;                       // optimal granularity: 4096 / 512
     expected[9] = 0x00, expected[10] = 0x40;  // maximum transfer length 16384 blocks (8 MiB)
     expected[14] = 0x08;                      // optimal transfer length 2048 blocks (1 MiB)
-    expected[41] = 0x02;                      // maximum write same length 131072 blocks (64 MiB)
+    expected[42] = 0xff, expected[43] = 0xff; // maximum write same length 65535 blocks
     EXPECT_EQ(bytes_of(h.run(inquiry(1, 0xb0, 255))), expected);
+    Harness big(ram(256, 4096));
+    const Bytes b = bytes_of(big.run(inquiry(1, 0xb0, 255)));
+    EXPECT_EQ((Bytes{b.begin() + 36, b.begin() + 44}), (Bytes{0, 0, 0, 0, 0, 0, 0x40, 0x00}));  // 16384 (64 MiB)
+}
+
+TEST(Inquiry, BlockLimitsOfAThinLuCarryUnmapLimits) {
+    Harness h(ram(), thin_identity());
+    Bytes expected(64, 0);
+    expected[1] = 0xb0;
+    expected[3] = 0x3c;
+    expected[7] = 0x01;                       // optimal granularity: one block (LBPPBE 0 on thin LUs)
+    expected[9] = 0x00, expected[10] = 0x40;  // maximum transfer length 16384 blocks (8 MiB)
+    expected[14] = 0x08;                      // optimal transfer length 2048 blocks (1 MiB)
+    expected[21] = 0x10;                      // maximum unmap LBA count 1048576 blocks (512 MiB)
+    expected[26] = 0x01;                      // maximum unmap block descriptor count 256
+    expected[31] = 0x08;                      // optimal unmap granularity 8 blocks (4 KiB)
+    expected[32] = 0x80;                      // UGAVALID, alignment 0
+    expected[42] = 0xff, expected[43] = 0xff; // maximum write same length 65535 blocks
+    EXPECT_EQ(bytes_of(h.run(inquiry(1, 0xb0, 255))), expected);
+
+    Harness big(ram(256, 4096), thin_identity());
+    const Bytes b = bytes_of(big.run(inquiry(1, 0xb0, 255)));
+    EXPECT_EQ((Bytes{b.begin() + 20, b.begin() + 36}),
+              (Bytes{0, 0x02, 0, 0, 0, 0, 0x01, 0, 0, 0, 0, 0x01, 0x80, 0, 0, 0}));  // 131072 blocks, 256, 1
 }
 
 TEST(Inquiry, BlockDeviceCharacteristicsNonRotating) {
@@ -123,7 +147,8 @@ TEST(Inquiry, LogicalBlockProvisioningForThin) {
     LuIdentity id = identity();
     id.thin = true;
     Harness h(ram(), id);
-    EXPECT_EQ(bytes_of(h.run(inquiry(1, 0xb2, 255))), (Bytes{0, 0xb2, 0, 4, 0, 0x04, 0, 0}));
+    // LBPU, LBPWS, LBPWS10, LBPRZ; PROVISIONING TYPE 010b (thin)
+    EXPECT_EQ(bytes_of(h.run(inquiry(1, 0xb2, 255))), (Bytes{0, 0xb2, 0, 4, 0, 0xe4, 0x02, 0}));
 }
 
 TEST(Inquiry, DoesNotReportUnitAttention) {

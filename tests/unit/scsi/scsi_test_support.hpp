@@ -48,6 +48,15 @@ public:
         ++flushes;
         inner_->flush(io, [this, done = std::move(done)](int res) { pending_.push_back([=] { done(res); }); });
     }
+    void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override {
+        unmaps.push_back({offset, static_cast<std::size_t>(length), false});
+        inner_->unmap(offset, length, io,
+                      [this, done = std::move(done)](int res) { pending_.push_back([=] { done(res); }); });
+    }
+    tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const override {
+        if (provisioning_override) return provisioning_override(offset, max_length);
+        return inner_->provisioning(offset, max_length);
+    }
     // Runs queued completions (and those they queue) until none is left; returns how many ran.
     int drain() {
         int n = 0;
@@ -65,7 +74,10 @@ public:
         bool fua;
     };
     std::vector<Write> writes;
+    std::vector<Write> unmaps;  // fua unused
     int flushes = 0;
+    // Stands in for the store's answer to provisioning() when set.
+    std::function<tl::expected<Provisioning, int>(std::uint64_t, std::uint64_t)> provisioning_override;
 
 private:
     std::unique_ptr<backstore::Backstore> inner_;
@@ -88,6 +100,12 @@ inline LuIdentity identity() {
     id.serial = "SN0001";
     id.naa = 0x6001405123456789ull;
     id.target_port_name = "iqn.2026-11.org.iscsikit:t1,t,0x0001";
+    return id;
+}
+
+inline LuIdentity thin_identity() {
+    LuIdentity id = identity();
+    id.thin = true;
     return id;
 }
 

@@ -160,21 +160,43 @@ TEST(ReportSupportedOperationCodes, AllCommandsListsTheTable) {
     const std::uint32_t length = (all[0] << 24) | (all[1] << 16) | (all[2] << 8) | all[3];
     ASSERT_EQ(length + 4, all.size());
     ASSERT_EQ(length % 8, 0u);
-    bool saw_read16 = false, saw_rc16 = false;
+    bool saw_read16 = false, saw_rc16 = false, saw_get_lba_status = false, saw_unmap = false;
     for (std::size_t at = 4; at < all.size(); at += 8) {
         if (all[at] == 0x88) {
             saw_read16 = true;
             EXPECT_EQ((Bytes{all.begin() + at, all.begin() + at + 8}), (Bytes{0x88, 0, 0, 0, 0, 0x00, 0, 16}));
         }
-        if (all[at] == 0x9e) {
+        if (all[at] == 0x9e && all[at + 3] == 0x10) {
             saw_rc16 = true;
             EXPECT_EQ((Bytes{all.begin() + at, all.begin() + at + 8}), (Bytes{0x9e, 0, 0, 0x10, 0, 0x01, 0, 16}));
         }
+        if (all[at] == 0x9e && all[at + 3] == 0x12) {
+            saw_get_lba_status = true;
+            EXPECT_EQ((Bytes{all.begin() + at, all.begin() + at + 8}), (Bytes{0x9e, 0, 0, 0x12, 0, 0x01, 0, 16}));
+        }
+        if (all[at] == 0x42) saw_unmap = true;
         if (!(all[at + 5] & 0x01)) {
             EXPECT_EQ(all[at + 2] | all[at + 3], 0);  // no SA without SERVACTV
         }
     }
-    EXPECT_TRUE(saw_read16 && saw_rc16);
+    EXPECT_TRUE(saw_read16 && saw_rc16 && saw_get_lba_status);
+    EXPECT_FALSE(saw_unmap);  // a fully provisioned LU has no UNMAP
+}
+
+TEST(ReportSupportedOperationCodes, ThinLuListsUnmap) {
+    Harness h(ram(), thin_identity());
+    const Bytes all = bytes_of(h.run(rsoc(0)));
+    bool saw_unmap = false;
+    for (std::size_t at = 4; at < all.size(); at += 8)
+        if (all[at] == 0x42) {
+            saw_unmap = true;
+            EXPECT_EQ((Bytes{all.begin() + at, all.begin() + at + 8}), (Bytes{0x42, 0, 0, 0, 0, 0x00, 0, 10}));
+        }
+    EXPECT_TRUE(saw_unmap);
+    EXPECT_EQ(bytes_of(h.run(rsoc(1, 0x42))), (Bytes{0, 0x03, 0, 10, 0x42, 0x01, 0, 0, 0, 0, 0, 0xff, 0xff, 0x04}));
+    Harness full;
+    EXPECT_EQ(bytes_of(full.run(rsoc(1, 0x42))), (Bytes{0, 0x01, 0, 0}));
+    EXPECT_EQ(bytes_of(full.run(rsoc(3, 0x42))), (Bytes{0, 0x01, 0, 0}));
 }
 
 TEST(ReportSupportedOperationCodes, TimeoutDescriptors) {
@@ -197,7 +219,10 @@ TEST(ReportSupportedOperationCodes, OneCommand) {
     expect_invalid_cdb_field(h.run(rsoc(2, 0x28)), 2);                  // has none
     const Bytes rc16 = bytes_of(h.run(rsoc(2, 0x9e, 0x10)));
     EXPECT_EQ((Bytes{rc16.begin(), rc16.begin() + 6}), (Bytes{0, 0x03, 0, 16, 0x9e, 0x10}));
-    EXPECT_EQ(bytes_of(h.run(rsoc(2, 0x9e, 0x12))), (Bytes{0, 0x01, 0, 0}));
+    EXPECT_EQ(bytes_of(h.run(rsoc(2, 0x9e, 0x12))),
+              (Bytes{0, 0x03, 0, 16, 0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                     0xff, 0x00, 0x04}));  // GET LBA STATUS
+    EXPECT_EQ(bytes_of(h.run(rsoc(2, 0x9e, 0x13))), (Bytes{0, 0x01, 0, 0}));
     const Bytes timed = bytes_of(h.run(rsoc(1, 0x00, 0, true)));
     EXPECT_EQ(timed, (Bytes{0, 0x83, 0, 6, 0, 0, 0, 0, 0, 0x04, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60}));
     expect_invalid_cdb_field(h.run(rsoc(4)), 2);

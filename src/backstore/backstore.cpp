@@ -1,0 +1,20 @@
+// What every store gets unless it knows better: no unmap, and every block mapped.
+#include "backstore/backstore.hpp"
+
+#include <algorithm>
+#include <cerrno>
+
+namespace iscsikit::backstore {
+
+void Backstore::unmap(std::uint64_t, std::uint64_t, IoEngine&, IoCallback done) { done(-EOPNOTSUPP); }
+
+tl::expected<Backstore::Provisioning, int> Backstore::provisioning(std::uint64_t offset,
+                                                                   std::uint64_t max_length) const {
+    const std::uint64_t size = size_bytes();
+    const std::uint32_t block = block_size();
+    if (offset >= size || offset % block != 0) return tl::unexpected(-EINVAL);
+    const std::uint64_t wanted = std::max<std::uint64_t>(max_length - max_length % block, block);
+    return Provisioning{true, std::min(wanted, size - offset)};
+}
+
+}  // namespace iscsikit::backstore
