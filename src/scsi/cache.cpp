@@ -3,12 +3,7 @@
 
 namespace iscsikit::scsi::detail {
 
-Flow synchronize_cache(LuState& lu, Command& cmd, IoEngine& io) {
-    const cdb::Extent e = cdb::extent(cmd.cdb);
-    // NUMBER OF LOGICAL BLOCKS 0 means "to the end of the medium"; the range must exist.
-    if (!in_range(lu, e.lba, e.blocks)) return fail(cmd, Sense::lba_out_of_range());
-    // The backstore flushes as a whole, which covers any range. IMMED is honoured by simply
-    // finishing: the status never goes out before the data is on stable storage.
+Flow flush_and_complete(LuState& lu, Command& cmd, IoEngine& io) {
     lu.store.flush(io, [c = &cmd](int res) {
         if (res < 0)
             fail(*c, Sense::write_error());
@@ -17,6 +12,15 @@ Flow synchronize_cache(LuState& lu, Command& cmd, IoEngine& io) {
         complete(*c);
     });
     return Flow::pending;
+}
+
+Flow synchronize_cache(LuState& lu, Command& cmd, IoEngine& io) {
+    const cdb::Extent e = cdb::extent(cmd.cdb);
+    // NUMBER OF LOGICAL BLOCKS 0 means "to the end of the medium"; the range must exist.
+    if (!in_range(lu, e.lba, e.blocks)) return fail(cmd, Sense::lba_out_of_range());
+    // The backstore flushes as a whole, which covers any range. IMMED is honoured by simply
+    // finishing: the status never goes out before the data is on stable storage.
+    return flush_and_complete(lu, cmd, io);
 }
 
 Flow pre_fetch(LuState& lu, Command& cmd, IoEngine&) {

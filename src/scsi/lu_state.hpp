@@ -124,6 +124,8 @@ Flow end_data_in(Command& cmd, std::size_t length, std::uint32_t allocation);
 Flow data_in(Command& cmd, const std::uint8_t* data, std::size_t length, std::uint32_t allocation);
 // Runs the completion stored in the command (for handlers that returned Flow::pending).
 void complete(Command& cmd);
+// Flushes the backstore, then GOOD (or MEDIUM ERROR, WRITE ERROR) and the completion.
+Flow flush_and_complete(LuState& lu, Command& cmd, IoEngine& io);
 // SBC-3 §4.5: every block of [lba, lba + blocks) exists (lba == capacity allowed when blocks == 0).
 bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks);
 // The sense for a failed backstore call (res = -errno).

@@ -57,14 +57,7 @@ Flow start_stop_unit(LuState& lu, Command& cmd, IoEngine& io) {
     }
     if (start || no_flush) return good(cmd);
     // SBC-3 §5.25: NO_FLUSH 0 writes cached data to the medium before the unit stops.
-    lu.store.flush(io, [c = &cmd](int res) {
-        if (res < 0)
-            fail(*c, Sense::write_error());
-        else
-            good(*c);
-        complete(*c);
-    });
-    return Flow::pending;
+    return flush_and_complete(lu, cmd, io);
 }
 
 Flow prevent_allow_medium_removal(LuState& lu, Command& cmd, IoEngine&) {
