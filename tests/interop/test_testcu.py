@@ -120,6 +120,28 @@ def main():
         check(nfailed == 0, f"{nfailed} test-cu tests failed (see the list above and {log_path})")
         check(passed >= threshold, f"only {passed} test-cu tests passed; the threshold is {threshold}")
 
+        # The ReadOnly suite needs a write-protected LUN, which the run above cannot have: run it
+        # again on a read-only file LUN, where every write must fail with DATA PROTECT.
+        ro_lun = case.path("readonly.img")
+        with open(ro_lun, "wb") as f:
+            f.truncate(LUN_SIZE)
+        ro = case.start(luns=[f"file:{ro_lun},readonly=true,thin=true"])
+        ro_log = case.out / "testcu-readonly.log"
+        ro_cmd = ["iscsi-test-cu", "-d", "-v", "-t", "ALL.ReadOnly", ro.url(0)]
+        log(f"$ {' '.join(ro_cmd)} > {ro_log}")
+        with open(ro_log, "wb") as out:
+            subprocess.run(ro_cmd, stdout=out, stderr=subprocess.STDOUT, timeout=300)
+        ro_summary = score(tool, ro_log)[-1]
+        ro_text = ro_log.read_text(errors="replace")
+        # The suite probes every write-type command; the ones later issues add (COMPARE AND
+        # WRITE, ORWRITE) report themselves as not implemented and nothing else may be skipped.
+        ro_skips = set(re.findall(r"\[SKIPPED\] (.*)", ro_text))
+        print(f"SCORE read-only LUN, ALL.ReadOnly: {ro_summary}; skipped parts: {sorted(ro_skips)}", flush=True)
+        check("Test: ReadOnlySBC ..." in ro_text and re.search(r"failed=0$", ro_summary),
+              f"ALL.ReadOnly on a read-only LUN: {ro_summary} (see {ro_log})")
+        check(ro_skips <= {"COMPAREANDWRITE is not implemented.", "ORWRITE is not implemented."},
+              f"ALL.ReadOnly skipped parts that are not excused: {sorted(ro_skips)} (see {ro_log})")
+
 
 if __name__ == "__main__":
     main()
