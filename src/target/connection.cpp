@@ -20,7 +20,6 @@ namespace iscsikit::target {
 
 namespace {
 constexpr std::size_t kInitialRxCapacity = 64 * 1024;
-constexpr std::size_t kMaxIovecsPerWrite = 512;
 using asio::experimental::as_tuple;
 }  // namespace
 
@@ -220,7 +219,6 @@ void Connection::flush() {
         if (!out.data.empty()) iov.emplace_back(out.data.data(), out.data.size());
         if (out.trailer_length) iov.emplace_back(out.trailer.data(), out.trailer_length);
     }
-    (void)kMaxIovecsPerWrite;  // asio splits long sequences itself
     asio::async_write(socket_, iov, [self = shared_from_this()](std::error_code ec, std::size_t) {
         self->writing_ = false;
         self->in_flight_.clear();

@@ -28,6 +28,24 @@ constexpr std::uint32_t kMaxBufferedTransfer = 32u << 20;
 // never reads their data cannot grow our memory without bound.
 constexpr std::uint64_t kMaxBufferedBytes = 256ull << 20;
 
+// RFC 7143 §11.4.5: the residual compares ExpectedDataTransferLength with what the command
+// moves (its data-out, or the data-in the LU produced). Data-In and SCSI Response carry the O and U
+// flags and Residual Count alike.
+std::uint32_t bytes_moved(const Task& task) {
+    return task.write ? task.cdb_out_length : (task.read ? task.command.data_in_length : 0);
+}
+
+template <class View>
+void set_residual(const View& pdu, std::uint32_t moved, std::uint32_t expected) {
+    if (moved > expected) {
+        pdu.set_overflow(true);
+        pdu.set_residual_count(moved - expected);
+    } else if (moved < expected) {
+        pdu.set_underflow(true);
+        pdu.set_residual_count(expected - moved);
+    }
+}
+
 scsi::TaskAttribute to_scsi(iscsi::TaskAttribute a) {
     switch (a) {
     case iscsi::TaskAttribute::ordered: return scsi::TaskAttribute::ordered;
@@ -68,7 +86,7 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         full.itt = itt;
         full.expected_length = cmd.expected_data_transfer_length();
         full.command.status = scsi::Status::task_set_full;
-        send_scsi_response(full, 0);
+        send_scsi_response(full);
         return true;
     }
     auto task = std::make_shared<Task>();
@@ -211,7 +229,7 @@ bool Session::data_sequence_error(const std::shared_ptr<Task>& task, std::uint32
                  connection_.log_prefix(), task->itt, data_sn);
     set_protocol_crc_error(task->command);
     task->state = Task::State::done;
-    send_scsi_response(*task, 0);
+    send_scsi_response(*task);
     forget(*task);
     return true;
 }
@@ -233,7 +251,7 @@ void Session::data_complete(const std::shared_ptr<Task>& task) {
     if (task->command.status != scsi::Status::good) {
         // The transport has decided the outcome (a damaged Data-Out): the LU never sees the data.
         task->state = Task::State::done;
-        send_scsi_response(*task, 0);
+        send_scsi_response(*task);
         forget(*task);
         return;
     }
@@ -289,9 +307,8 @@ void Session::finish(const std::shared_ptr<Task>& task) {
         return;
     }
     auto& sc = task->command;
-    std::uint32_t sent = 0;
     if (task->read && sc.data_in_length > 0) {
-        sent = std::min(sc.data_in_length, task->expected_length);
+        const std::uint32_t sent = std::min(sc.data_in_length, task->expected_length);
         if (sent > 0) {
             // Phase collapse (RFC 7143 §11.7.4): status rides in the final Data-In when GOOD.
             const bool collapse = sc.status == scsi::Status::good;
@@ -302,7 +319,7 @@ void Session::finish(const std::shared_ptr<Task>& task) {
             }
         }
     }
-    send_scsi_response(*task, sent);
+    send_scsi_response(*task);
     forget(*task);
 }
 
@@ -328,13 +345,7 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
         if (last && with_status) {
             din.set_status_present(true);
             din.set_status(static_cast<std::uint8_t>(task.command.status));
-            if (task.command.data_in_length > task.expected_length) {
-                din.set_overflow(true);
-                din.set_residual_count(task.command.data_in_length - task.expected_length);
-            } else if (task.command.data_in_length < task.expected_length) {
-                din.set_underflow(true);
-                din.set_residual_count(task.expected_length - task.command.data_in_length);
-            }
+            set_residual(din, task.command.data_in_length, task.expected_length);
             fill_window(bhs, 24, true);
         } else {
             bhs.set_u32(28, exp_cmd_sn_);
@@ -346,7 +357,7 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
     }
 }
 
-void Session::send_scsi_response(Task& task, std::uint32_t sent) {
+void Session::send_scsi_response(Task& task) {
     auto& sc = task.command;
     Bhs bhs;
     bhs.set_opcode(Opcode::scsi_response);
@@ -357,16 +368,7 @@ void Session::send_scsi_response(Task& task, std::uint32_t sent) {
     rsp.set_status(static_cast<std::uint8_t>(sc.status));
     fill_window(bhs, 24, true);
     rsp.set_exp_data_sn(task.data_sn);
-    // RFC 7143 §11.4.5: residuals compare ExpectedDataTransferLength with what the command moves.
-    const std::uint32_t moved = task.write ? task.cdb_out_length : (task.read ? sc.data_in_length : 0);
-    (void)sent;
-    if (moved > task.expected_length) {
-        rsp.set_overflow(true);
-        rsp.set_residual_count(moved - task.expected_length);
-    } else if (moved < task.expected_length) {
-        rsp.set_underflow(true);
-        rsp.set_residual_count(task.expected_length - moved);
-    }
+    set_residual(rsp, bytes_moved(task), task.expected_length);
     if (sc.status == scsi::Status::check_condition) {
         // §11.4.7: SenseLength (2 bytes) then the sense data.
         auto sense = sc.sense.encode_fixed();

@@ -70,7 +70,7 @@ private:
     void run(const std::shared_ptr<Task>& task);
     void finish(const std::shared_ptr<Task>& task);
     void send_data_in(Task& task, std::uint32_t length, bool with_status, const std::shared_ptr<Task>& keep);
-    void send_scsi_response(Task& task, std::uint32_t sent);
+    void send_scsi_response(Task& task);
     void forget(Task& task);
     void release(Task& task);  // returns its buffer reservation to the budget
 
