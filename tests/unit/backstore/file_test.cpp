@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "backstore/backstore.hpp"
+#include "io_wait.hpp"
 
 namespace iscsikit::backstore {
 namespace {
@@ -48,19 +49,7 @@ std::vector<std::byte> pattern_bytes(std::size_t n, unsigned seed) {
     return v;
 }
 
-// Runs the engine until the callback has delivered its result.
-int wait_for(IoEngine& io, int& result) {
-    io.submit();
-    for (int i = 0; i < 1000 && result == 1; ++i) {
-        if (io.event_fd() >= 0) {
-            pollfd p{io.event_fd(), POLLIN, 0};
-            ::poll(&p, 1, 5000);
-        }
-        io.reap();
-        io.submit();
-    }
-    return result;
-}
+using test::wait_for;
 
 int do_read(Backstore& b, IoEngine& io, std::uint64_t offset, ByteSpan dst) {
     int result = 1;

@@ -13,24 +13,14 @@
 #include <gtest/gtest.h>
 
 #include "backstore/backstore.hpp"
+#include "io_wait.hpp"
 
 namespace iscsikit::backstore {
 namespace {
 
 namespace fs = std::filesystem;
 
-int wait_for(IoEngine& io, int& result) {
-    io.submit();
-    for (int i = 0; i < 1000 && result == 1; ++i) {
-        if (io.event_fd() >= 0) {
-            pollfd p{io.event_fd(), POLLIN, 0};
-            ::poll(&p, 1, 5000);
-        }
-        io.reap();
-        io.submit();
-    }
-    return result;
-}
+using test::wait_for;
 
 int do_write(Backstore& b, IoEngine& io, std::uint64_t offset, std::size_t length, std::byte value) {
     std::vector<std::byte> data(length, value);

@@ -1,0 +1,24 @@
+// Shared by the backstore tests: drive an IoEngine until a callback has stored its result.
+#pragma once
+
+#include <poll.h>
+
+#include "core/io_engine.hpp"
+
+namespace iscsikit::backstore::test {
+
+// `result` starts at 1 (no callback yet); returns what the callback stored, or 1 on timeout.
+inline int wait_for(IoEngine& io, int& result) {
+    io.submit();
+    for (int i = 0; i < 1000 && result == 1; ++i) {
+        if (io.event_fd() >= 0) {
+            pollfd p{io.event_fd(), POLLIN, 0};
+            ::poll(&p, 1, 5000);
+        }
+        io.reap();
+        io.submit();
+    }
+    return result;
+}
+
+}  // namespace iscsikit::backstore::test
