@@ -14,6 +14,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "iscsi/pdu.hpp"
+#include "iscsi/wire.hpp"
 #include "target/reactor.hpp"
 
 namespace iscsikit::target {
@@ -71,20 +72,6 @@ private:
     void schedule_flush();
     void flush();
 
-    struct Outgoing {
-        std::size_t header_offset;  // into tx_headers_ batch
-        std::size_t header_length;  // BHS (+ header digest)
-        ConstByteSpan data;
-        std::uint8_t trailer_length;     // padding + data digest
-        std::array<std::byte, 8> trailer;
-        std::shared_ptr<const void> keep;
-    };
-    struct Batch {
-        std::vector<std::byte> headers;
-        std::vector<Outgoing> pdus;
-        void clear() { headers.clear(); pdus.clear(); }
-    };
-
     Server& server_;
     Reactor& reactor_;
     asio::ip::tcp::socket socket_;
@@ -92,12 +79,11 @@ private:
     std::string log_prefix_;
     asio::steady_timer login_timer_;
 
-    std::unique_ptr<std::byte[]> rx_;
-    std::size_t rx_capacity_ = 0, rx_begin_ = 0, rx_end_ = 0;
+    iscsi::ReceiveBuffer rx_;
     std::uint32_t max_recv_data_segment_length_ = 8192;
     bool header_digest_ = false, data_digest_ = false;
 
-    Batch pending_, in_flight_;
+    iscsi::SendBatch pending_, in_flight_;
     bool writing_ = false, flush_scheduled_ = false, close_when_sent_ = false;
     std::string close_reason_;
     bool closed_ = false;

@@ -1,0 +1,106 @@
+// Receive buffer and send batch shared by the target's and the initiator's connections.
+#include "iscsi/wire.hpp"
+
+#include <cstring>
+
+#include "core/crc32c.hpp"
+#include "iscsi/frame.hpp"
+
+namespace iscsikit::iscsi {
+
+ReceiveBuffer::ReceiveBuffer(std::size_t initial_capacity)
+    : buf_(new std::byte[initial_capacity]), capacity_(initial_capacity) {}
+
+ByteSpan ReceiveBuffer::space() {
+    if (begin_ == end_) begin_ = end_ = 0;
+    if (end_ == capacity_) {
+        std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+    }
+    return {buf_.get() + end_, capacity_ - end_};
+}
+
+tl::expected<std::optional<ReceivedPdu>, FrameError> ReceiveBuffer::next(const FrameLimits& limits) {
+    if (end_ - begin_ < kBhsLength) return std::nullopt;
+    std::byte* start = buf_.get() + begin_;
+    Bhs bhs(ConstByteSpan(start, kBhsLength));
+    auto layout = frame_layout(bhs, limits);
+    if (!layout) return tl::unexpected(layout.error());
+    const std::size_t total = kBhsLength + layout->remaining();
+    if (end_ - begin_ < total) {
+        if (total > capacity_) {  // bounded: 48 + 1020 + digests + MaxRecvDataSegmentLength
+            std::unique_ptr<std::byte[]> bigger(new std::byte[total]);
+            std::memcpy(bigger.get(), start, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+            buf_ = std::move(bigger);
+            capacity_ = total;
+        } else if (begin_ + total > capacity_) {
+            std::memmove(buf_.get(), start, end_ - begin_);
+            end_ -= begin_;
+            begin_ = 0;
+        }
+        return std::nullopt;
+    }
+    const std::byte* p = start + kBhsLength;
+    ConstByteSpan ahs(p, layout->ahs_length);
+    p += layout->ahs_length;
+    if (layout->header_digest) {
+        // RFC 7143 §7.8: a header digest error means the PDU boundaries are lost (ERL 0).
+        if (!header_digest_ok(bhs, ahs, p)) return tl::unexpected(FrameError::header_digest_mismatch);
+        p += kDigestLength;
+    }
+    ReceivedPdu pdu{bhs, ahs, ConstByteSpan(p, layout->data_segment_length), true};
+    if (layout->data_digest && layout->data_segment_length)
+        pdu.data_digest_ok = data_digest_ok(ConstByteSpan(p, layout->padded_data_length), p + layout->padded_data_length);
+    begin_ += total;
+    return pdu;
+}
+
+void SendBatch::add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
+                    std::shared_ptr<const void> keep) {
+    Bhs bhs = header;
+    bhs.set_total_ahs_length(0);
+    bhs.set_data_segment_length(static_cast<std::uint32_t>(data.size()));
+    Outgoing out{};
+    out.header_offset = headers_.size();
+    out.header_length = kBhsLength + (header_digest ? kDigestLength : 0);
+    headers_.insert(headers_.end(), bhs.data(), bhs.data() + kBhsLength);
+    if (header_digest) {
+        std::byte digest[kDigestLength];
+        store_digest(digest, crc32c(bhs.span()));
+        headers_.insert(headers_.end(), digest, digest + kDigestLength);
+    }
+    out.data = data;
+    const auto size = static_cast<std::uint32_t>(data.size());
+    const std::uint32_t padding = pad4(size) - size;
+    out.trailer.fill(std::byte{0});
+    out.trailer_length = static_cast<std::uint8_t>(padding);
+    if (data_digest && !data.empty()) {
+        std::uint32_t crc = crc32c_update(kCrc32cInit, data);
+        crc = crc32c_update(crc, ConstByteSpan(out.trailer.data(), padding));
+        store_digest(out.trailer.data() + padding, crc32c_finish(crc));
+        out.trailer_length = static_cast<std::uint8_t>(padding + kDigestLength);
+    }
+    out.keep = std::move(keep);
+    pdus_.push_back(std::move(out));
+}
+
+void SendBatch::clear() {
+    headers_.clear();
+    pdus_.clear();
+}
+
+std::vector<ConstByteSpan> SendBatch::buffers() const {
+    std::vector<ConstByteSpan> out;
+    out.reserve(pdus_.size() * 3);
+    for (const auto& pdu : pdus_) {
+        out.emplace_back(headers_.data() + pdu.header_offset, pdu.header_length);
+        if (!pdu.data.empty()) out.push_back(pdu.data);
+        if (pdu.trailer_length) out.emplace_back(pdu.trailer.data(), pdu.trailer_length);
+    }
+    return out;
+}
+
+}  // namespace iscsikit::iscsi

@@ -1,0 +1,70 @@
+// The socket-facing halves of framing that both roles share (RFC 7143 §11.1, §12.1): a receive
+// buffer that yields whole, checked PDUs in place, and a batch of outgoing PDUs gathered for one
+// write with their header digests, padding and data digests. No I/O here: the connection reads
+// into space() and writes buffers().
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "iscsi/pdu.hpp"
+
+namespace iscsikit::iscsi {
+
+// A PDU as it sits in the receive buffer: views valid until the next call on the buffer.
+struct ReceivedPdu {
+    Bhs bhs;
+    ConstByteSpan ahs;
+    ConstByteSpan data;           // unpadded data segment
+    bool data_digest_ok = true;   // false: RFC 7143 §7.8, the PDU is to be discarded (and rejected)
+};
+
+class ReceiveBuffer {
+public:
+    explicit ReceiveBuffer(std::size_t initial_capacity = 256 * 1024);
+
+    // Room to read into (never empty): compacts when the tail is full.
+    ByteSpan space();
+    void commit(std::size_t n) { end_ += n; }
+
+    // The next complete PDU; nullopt when more bytes are needed (the buffer grows, bounded by
+    // limits, when one PDU needs more room). A data segment longer than the limit and a header
+    // digest mismatch are errors after which the stream cannot be trusted.
+    tl::expected<std::optional<ReceivedPdu>, FrameError> next(const FrameLimits& limits);
+
+private:
+    std::unique_ptr<std::byte[]> buf_;
+    std::size_t capacity_, begin_ = 0, end_ = 0;
+};
+
+class SendBatch {
+public:
+    // Queues one PDU; TotalAHSLength is cleared and DataSegmentLength set from `data`. `data` must
+    // stay valid until the batch is cleared, unless `keep` owns it.
+    void add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
+             std::shared_ptr<const void> keep = {});
+    bool empty() const { return pdus_.empty(); }
+    std::size_t size() const { return pdus_.size(); }
+    void clear();
+    // The byte ranges to write, in order (valid until the batch changes).
+    std::vector<ConstByteSpan> buffers() const;
+
+private:
+    struct Outgoing {
+        std::size_t header_offset;
+        std::size_t header_length;
+        ConstByteSpan data;
+        std::uint8_t trailer_length;
+        std::array<std::byte, 8> trailer;
+        std::shared_ptr<const void> keep;
+    };
+    std::vector<std::byte> headers_;
+    std::vector<Outgoing> pdus_;
+};
+
+}  // namespace iscsikit::iscsi
