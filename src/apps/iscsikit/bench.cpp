@@ -1,0 +1,193 @@
+// iscsikit bench URL: --qd coroutines on one io_context thread, each issuing READ(16) or WRITE(16)
+// of --bs bytes at random or sequential aligned offsets until the time is up; IOPS, throughput
+// and latency percentiles. The loop allocates nothing itself: one buffer and one Command per worker.
+#include <iostream>
+#include <optional>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "initiator/format.hpp"
+#include "latency.hpp"
+#include "workers.hpp"
+
+namespace iscsikit::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchArgs {
+    std::string url;
+    std::string rw = "randread";
+    std::string bs = "4k";
+    unsigned qd = 32;
+    double seconds = 10;
+    std::string size;  // empty: the whole LUN
+};
+
+// splitmix64 (Steele, Lea, Flood 2014): a fast generator for offsets, a few instructions per call.
+struct Rng {
+    std::uint64_t state;
+    std::uint64_t operator()() {
+        std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    }
+};
+
+struct Bench {
+    explicit Bench(Session& s) : session(s) {}
+
+    Session& session;
+    std::uint64_t lun = 0;
+    bool write = false;
+    bool random = false;
+    std::uint32_t io_bytes = 0;
+    std::uint32_t blocks_per_io = 0;
+    std::uint64_t slots = 0;  // io_bytes-sized slots in the region, from LBA 0
+    Clock::time_point deadline;
+
+    std::uint64_t next_slot = 0;  // sequential: shared by all workers
+    bool stop = false;
+    std::uint64_t errors = 0;
+    std::optional<Error> first_error;
+    LatencyHistogram latency;
+    Clock::time_point last_completion;
+};
+
+// A SCSI failure or a timed-out command is counted and the run goes on; a failed session ends it.
+bool ends_run(ErrorKind kind) { return kind != ErrorKind::scsi_error && kind != ErrorKind::timeout; }
+
+asio::awaitable<void> worker(Bench& b, std::span<std::byte> buffer, std::uint64_t seed) {
+    Rng rng{seed};
+    initiator::Command cmd;
+    cmd.lun = b.lun;
+    if (b.write) {
+        cmd.direction = initiator::DataDirection::write;
+        cmd.write_data = buffer;
+    } else {
+        cmd.direction = initiator::DataDirection::read;
+        cmd.read_buffer = buffer;
+    }
+    for (auto now = Clock::now(); !b.stop && now < b.deadline;) {
+        const std::uint64_t slot = b.random ? rng() % b.slots : b.next_slot++ % b.slots;
+        const std::uint64_t lba = slot * b.blocks_per_io;
+        cmd.cdb = b.write ? scsi::build::write16(lba, b.blocks_per_io) : scsi::build::read16(lba, b.blocks_per_io);
+        const auto start = Clock::now();
+        auto done = co_await b.session.execute(cmd);
+        const auto end = Clock::now();
+        b.last_completion = now = end;
+        if (done && done->good()) {
+            b.latency.record(static_cast<std::uint64_t>(std::chrono::nanoseconds(end - start).count()));
+            continue;
+        }
+        ++b.errors;
+        auto failed = initiator::check(std::move(done), fmt::format("{} LBA {}+{} on LUN {}", b.write ? "WRITE(16)" : "READ(16)",
+                                                                    lba, b.blocks_per_io, b.lun));
+        if (!b.first_error) b.first_error = failed.error();
+        if (ends_run(failed.error().kind)) b.stop = true;
+    }
+}
+
+void print(const BenchArgs& args, const Bench& b, double seconds, bool json) {
+    const auto ios = b.latency.count();
+    const double iops = seconds > 0 ? static_cast<double>(ios) / seconds : 0.0;
+    const double bytes_per_sec = iops * b.io_bytes;
+    const auto us = [&](double ns) { return ns / 1000.0; };
+    const double mean = us(b.latency.mean()), p50 = us(b.latency.percentile(0.5)), p99 = us(b.latency.percentile(0.99)),
+                 p999 = us(b.latency.percentile(0.999)), max = us(static_cast<double>(b.latency.max()));
+    if (json) {
+        print_json({{"rw", args.rw},
+                    {"bs", b.io_bytes},
+                    {"qd", args.qd},
+                    {"seconds", seconds},
+                    {"ios", ios},
+                    {"errors", b.errors},
+                    {"iops", iops},
+                    {"bytes_per_sec", bytes_per_sec},
+                    {"lat_us", {{"mean", mean}, {"p50", p50}, {"p99", p99}, {"p999", p999}, {"max", max}}}});
+        return;
+    }
+    std::cout << fmt::format("{} bs={} qd={}: {} I/Os in {:.2f} s, {} errors\n", args.rw,
+                             initiator::format_size(b.io_bytes), args.qd, ios, seconds, b.errors)
+              << fmt::format("IOPS {:.0f}, {:.1f} MB/s ({})\n", iops, bytes_per_sec / 1e6,
+                             initiator::format_rate(bytes_per_sec))
+              << fmt::format("latency µs: mean {:.1f}  p50 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n", mean, p50,
+                             p99, p999, max);
+}
+
+asio::awaitable<Result<void>> run(asio::any_io_executor executor, Session& session, std::uint64_t lun,
+                                  const BenchArgs& args, bool json) {
+    auto cap = co_await initiator::read_capacity(session, lun);
+    if (!cap) co_return tl::unexpected(cap.error());
+    const std::uint64_t io_bytes = size_value(args.bs);
+    if (io_bytes == 0 || io_bytes % cap->block_size != 0 || io_bytes / cap->block_size > UINT32_MAX)
+        co_return initiator::fail(ErrorKind::invalid_argument,
+                                  fmt::format("--bs {} is not a multiple of the {}-byte block size of {}", args.bs,
+                                              cap->block_size, lun_name(session.url(), lun)));
+    const std::uint64_t region = args.size.empty() ? cap->bytes() : size_value(args.size);
+    if (region > cap->bytes())
+        co_return initiator::fail(ErrorKind::invalid_argument,
+                                  fmt::format("--size {} is larger than {} ({})", args.size, lun_name(session.url(), lun),
+                                              initiator::format_size(cap->bytes())));
+    if (region < io_bytes)
+        co_return initiator::fail(ErrorKind::invalid_argument,
+                                  fmt::format("the region of {} is smaller than one I/O of {}",
+                                              initiator::format_size(region), initiator::format_size(io_bytes)));
+
+    Bench b(session);
+    b.lun = lun;
+    b.write = args.rw == "write" || args.rw == "randwrite";
+    b.random = args.rw.starts_with("rand");
+    b.io_bytes = static_cast<std::uint32_t>(io_bytes);
+    b.blocks_per_io = static_cast<std::uint32_t>(io_bytes / cap->block_size);
+    b.slots = region / io_bytes;
+
+    std::random_device entropy;
+    const std::uint64_t seed = (std::uint64_t{entropy()} << 32) | entropy();
+    std::vector<std::byte> buffers(static_cast<std::size_t>(io_bytes) * args.qd);
+    Rng pattern{seed};
+    for (auto& byte : buffers) byte = static_cast<std::byte>(pattern());  // writes carry a non-zero pattern
+
+    const auto start = Clock::now();
+    b.deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(args.seconds));
+    b.last_completion = start;
+    co_await run_workers(executor, args.qd, [&](std::size_t i) {
+        return worker(b, std::span(buffers).subspan(i * io_bytes, io_bytes), seed + i * 0x100000001b3ull);
+    });
+    const double seconds = std::chrono::duration<double>(b.last_completion - start).count();
+    print(args, b, seconds, json);
+    if (b.first_error) {
+        co_return initiator::fail(b.first_error->kind, b.errors == 1 ? b.first_error->message
+                                                                     : fmt::format("{} I/Os failed, the first: {}",
+                                                                                   b.errors, b.first_error->message));
+    }
+    co_return Result<void>{};
+}
+
+}  // namespace
+
+Subcommand add_bench(CLI::App& parent, CommonOptions& common) {
+    auto args = std::make_shared<BenchArgs>();
+    auto* sub = parent.add_subcommand(
+        "bench", "measure IOPS, throughput and latency of a LUN (write and randwrite DESTROY the LUN's data)");
+    sub->add_option("url", args->url, "iscsi://HOST[:PORT]/TARGET-IQN[/LUN] (LUN 0 when absent)")->required();
+    sub->add_option("--rw", args->rw, "read, write, randread or randwrite (writes overwrite the LUN)")
+        ->check(CLI::IsMember({"read", "write", "randread", "randwrite"}))
+        ->capture_default_str();
+    sub->add_option("--bs", args->bs, "bytes per I/O (k, m, g suffixes)")->check(size_check())->capture_default_str();
+    sub->add_option("--qd", args->qd, "I/Os in flight")->check(CLI::Range(1u, 4096u))->capture_default_str();
+    sub->add_option("--time", args->seconds, "seconds to run")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--size", args->size, "bytes of the LUN used, from LBA 0 (default: all of it)")->check(size_check());
+    add_common_options(*sub, common, true);
+    return {sub, [args, &common](asio::any_io_executor executor) {
+                return with_lun(executor, args->url, common, [executor, args, &common](Session& s, std::uint64_t lun) {
+                    return run(executor, s, lun, *args, common.json);
+                });
+            }};
+}
+
+}  // namespace iscsikit::cli

@@ -1,0 +1,244 @@
+// The initiator's login exchange (RFC 7143 §6.3, §11.12, §11.13, §12.1.3).
+#include "initiator/login.hpp"
+
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "iscsi/chap.hpp"
+#include "iscsi/text.hpp"
+
+namespace iscsikit::initiator {
+
+namespace {
+
+using iscsi::LoginStage;
+using iscsi::LoginStatus;
+
+constexpr int kMaxRedirects = 3;
+constexpr int kMaxLoginRounds = 16;  // PDUs per login; a target that needs more is broken
+constexpr std::uint32_t kLoginItt = 0;
+
+const std::string* find(const iscsi::TextPairs& pairs, std::string_view key) {
+    for (const auto& [k, v] : pairs)
+        if (k == key) return &v;
+    return nullptr;
+}
+
+std::string status_hex(LoginStatus s) { return fmt::format("{:04x}", static_cast<unsigned>(s)); }
+
+// One login session's state across its PDUs.
+class LoginExchange {
+public:
+    LoginExchange(const LoginRequest& req, Connection& conn)
+        : req_(req), conn_(conn), negotiator_(req.limits, req.target_name.empty()) {}
+
+    asio::awaitable<Result<LoginResult>> run();
+    // Set when the target redirected us (Status-Class 1).
+    std::optional<Portal> redirect;
+
+private:
+    // Sends one Login Request and returns the target's (joined, if continued) answer pairs.
+    asio::awaitable<Result<iscsi::TextPairs>> step(LoginStage csg, LoginStage nsg, bool transit,
+                                                   const iscsi::TextPairs& keys);
+
+    const LoginRequest& req_;
+    Connection& conn_;
+    iscsi::InitiatorNegotiator negotiator_;
+    std::uint32_t exp_stat_sn_ = 0;
+    std::uint16_t tsih_ = 0;
+    bool transit_ = false;         // the last response had T=1
+    LoginStage next_stage_{};      // ... to this stage
+    std::uint32_t exp_cmd_sn_ = 0, max_cmd_sn_ = 0;
+    int rounds_ = 0;
+};
+
+asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, LoginStage nsg, bool transit,
+                                                              const iscsi::TextPairs& keys) {
+    iscsi::TextPairs answers;
+    bool more = false;
+    do {
+        if (++rounds_ > kMaxLoginRounds)
+            co_return fail(ErrorKind::login_failed,
+                           fmt::format("login to {} did not finish after {} PDUs", req_.portal.to_string(), kMaxLoginRounds));
+        iscsi::Pdu pdu;
+        iscsi::LoginRequestView v{pdu.bhs};
+        pdu.bhs.set_opcode(iscsi::Opcode::login_request);
+        pdu.bhs.set_immediate(true);  // §11.12: login requests are immediate
+        v.set_transit(transit && !more);
+        v.set_stages(csg, nsg);
+        v.set_isid(req_.isid);
+        v.set_tsih(req_.tsih);
+        pdu.bhs.set_initiator_task_tag(kLoginItt);
+        v.set_cid(0);
+        v.set_cmd_sn(req_.cmd_sn);
+        v.set_exp_stat_sn(exp_stat_sn_);
+        if (!more) pdu.data = iscsi::build_text(keys);  // a continuation request carries no keys
+        auto got = co_await conn_.exchange(pdu, req_.deadline);
+        if (!got) co_return tl::unexpected(got.error());
+        const iscsi::Bhs& bhs = got->bhs;
+        if (bhs.opcode() != iscsi::Opcode::login_response)
+            co_return fail(ErrorKind::login_failed, fmt::format("{} answered a Login Request with {}",
+                                                                req_.portal.to_string(), iscsi::opcode_name(bhs.opcode())));
+        iscsi::LoginResponseView r{bhs};
+        exp_stat_sn_ = r.stat_sn() + 1;
+        const LoginStatus status = r.status();
+        if (status != LoginStatus::success) {
+            auto pairs = iscsi::parse_text(got->data);
+            if ((static_cast<unsigned>(status) >> 8) == 1 && pairs) {  // §11.13.5: redirection
+                if (const std::string* addr = find(*pairs, "TargetAddress")) {
+                    auto portal = parse_portal(addr->substr(0, addr->rfind(',') == std::string::npos ? addr->size()
+                                                                                                     : addr->rfind(',')));
+                    if (portal) redirect = *portal;
+                }
+            }
+            co_return tl::unexpected(login_status_error(status, req_.target_name, req_.portal));
+        }
+        auto pairs = iscsi::parse_text(got->data);
+        if (!pairs)
+            co_return fail(ErrorKind::login_failed, fmt::format("{} sent malformed login text ({})", req_.portal.to_string(),
+                                                                iscsi::text_error_name(pairs.error())));
+        answers.insert(answers.end(), pairs->begin(), pairs->end());
+        more = r.continue_();
+        transit_ = r.transit();
+        next_stage_ = r.next_stage();
+        tsih_ = r.tsih();
+        exp_cmd_sn_ = r.exp_cmd_sn();
+        max_cmd_sn_ = r.max_cmd_sn();
+    } while (more);
+    co_return answers;
+}
+
+asio::awaitable<Result<LoginResult>> LoginExchange::run() {
+    const bool discovery = req_.target_name.empty();
+    const bool have_credentials = !req_.user.empty();
+    // Security stage (§6.3.1): names, session type and the authentication methods we can do.
+    iscsi::TextPairs keys{{"InitiatorName", req_.initiator_name}};
+    if (!req_.initiator_alias.empty()) keys.emplace_back("InitiatorAlias", req_.initiator_alias);
+    keys.emplace_back("SessionType", discovery ? "Discovery" : "Normal");
+    if (!discovery) keys.emplace_back("TargetName", req_.target_name);
+    keys.emplace_back("AuthMethod", have_credentials ? "CHAP,None" : "None");
+    auto answers = co_await step(LoginStage::security, LoginStage::operational, !have_credentials, keys);
+    if (!answers) co_return tl::unexpected(answers.error());
+
+    const std::string* method = find(*answers, "AuthMethod");
+    if (method && *method == "CHAP") {
+        // §12.1.3: CHAP_A, then the target's CHAP_I and CHAP_C, then our CHAP_N and CHAP_R.
+        // (Keys built outside co_await: GCC 12 miscompiles braced lists in coroutine arguments.)
+        const iscsi::TextPairs chap_a{{"CHAP_A", std::string(iscsi::kChapMd5)}};
+        auto challenge = co_await step(LoginStage::security, LoginStage::operational, false, chap_a);
+        if (!challenge) co_return tl::unexpected(challenge.error());
+        const std::string* algorithm = find(*challenge, "CHAP_A");
+        const std::string* id = find(*challenge, "CHAP_I");
+        const std::string* c = find(*challenge, "CHAP_C");
+        auto bytes = c ? iscsi::decode_binary_value(*c) : std::nullopt;
+        auto identifier = id ? iscsi::parse_numeric_value(*id) : std::nullopt;
+        if (!algorithm || *algorithm != iscsi::kChapMd5 || !bytes || !identifier || *identifier > 255)
+            co_return fail(ErrorKind::auth_failed,
+                           fmt::format("authentication failed at {}: the target's CHAP challenge is not usable (we "
+                                       "support CHAP with MD5)",
+                                       req_.portal.to_string()));
+        auto response = iscsi::chap_md5_response(static_cast<std::uint8_t>(*identifier), req_.password, *bytes);
+        const iscsi::TextPairs chap_r{{"CHAP_N", req_.user}, {"CHAP_R", iscsi::encode_hex_value(response)}};
+        answers = co_await step(LoginStage::security, LoginStage::operational, true, chap_r);
+        if (!answers) co_return tl::unexpected(answers.error());
+    } else if (method && *method == iscsi::kReject) {
+        co_return fail(ErrorKind::auth_failed,
+                       fmt::format("authentication failed at {}: the target accepts none of our methods ({}){}",
+                                   req_.portal.to_string(), have_credentials ? "CHAP,None" : "None",
+                                   have_credentials ? "" : "; give CHAP credentials as iscsi://user%password@host/..."));
+    }
+    // A target may need more security-stage rounds before it lets us transit.
+    const iscsi::TextPairs nothing;
+    while (!(transit_ && next_stage_ != LoginStage::security)) {
+        answers = co_await step(LoginStage::security, LoginStage::operational, true, nothing);
+        if (!answers) co_return tl::unexpected(answers.error());
+    }
+
+    // Operational stage (§6.3.2), unless the target went straight to full feature phase.
+    if (next_stage_ == LoginStage::operational) {
+        iscsi::TextPairs offer = negotiator_.operational_offer();
+        for (;;) {
+            answers = co_await step(LoginStage::operational, LoginStage::full_feature, true, offer);
+            if (!answers) co_return tl::unexpected(answers.error());
+            if (auto failure = negotiator_.apply_answers(*answers); failure != iscsi::NegotiationFailure::none)
+                co_return fail(ErrorKind::login_failed,
+                               fmt::format("login to {} failed: the target answered a key against RFC 7143 §13",
+                                           req_.portal.to_string()));
+            offer = negotiator_.take_replies();
+            if (transit_ && next_stage_ == LoginStage::full_feature && offer.empty()) break;
+        }
+    } else if (next_stage_ != LoginStage::full_feature) {
+        co_return fail(ErrorKind::login_failed,
+                       fmt::format("{} asked for an invalid login stage", req_.portal.to_string()));
+    }
+
+    LoginResult result;
+    result.params = negotiator_.params();
+    result.params.target_name = req_.target_name;
+    result.params.initiator_name = req_.initiator_name;
+    result.tsih = tsih_;
+    result.exp_stat_sn = exp_stat_sn_;
+    result.exp_cmd_sn = exp_cmd_sn_;
+    result.max_cmd_sn = max_cmd_sn_;
+    result.portal = req_.portal;
+    co_return result;
+}
+
+}  // namespace
+
+std::uint64_t random_isid() {
+    std::random_device rd;
+    std::uint64_t random = (std::uint64_t{rd()} << 32) | rd();
+    // T=01b (random), A=0, then 16 bits B, 8 bits C random, 16 bits D (qualifier) random.
+    return (std::uint64_t{0x40} << 40) | (random & 0xffffffffffULL);
+}
+
+Error login_status_error(LoginStatus status, const std::string& target, const Portal& portal) {
+    const std::string where = portal.to_string();
+    const std::string code = status_hex(status);
+    switch (status) {
+    case LoginStatus::authentication_failure:
+        return make_error(ErrorKind::auth_failed, fmt::format("authentication failed at {} (login status {})", where, code));
+    case LoginStatus::authorization_failure:
+        return make_error(ErrorKind::auth_failed,
+                fmt::format("not authorized to log in to {} at {} (login status {})", target, where, code));
+    case LoginStatus::not_found:
+    case LoginStatus::target_removed:
+        return make_error(ErrorKind::target_not_found, fmt::format("target {} not found at {} (login status {})", target, where, code));
+    case LoginStatus::target_moved_temporarily:
+    case LoginStatus::target_moved_permanently:
+        return make_error(ErrorKind::login_failed, fmt::format("target {} moved away from {} (login status {})", target, where, code));
+    case LoginStatus::service_unavailable:
+    case LoginStatus::out_of_resources:
+        return make_error(ErrorKind::login_failed,
+                fmt::format("target at {} is unavailable or out of resources (login status {})", where, code));
+    default: break;
+    }
+    const unsigned cls = static_cast<unsigned>(status) >> 8;
+    return make_error(ErrorKind::login_failed,
+            fmt::format("login to {} at {} refused: {} (login status {})", target.empty() ? "discovery" : target, where,
+                        cls == 2 ? "initiator error" : cls == 3 ? "target error" : "unexpected status", code));
+}
+
+asio::awaitable<Result<LoginResult>> login(asio::any_io_executor executor, LoginRequest req) {
+    for (int hop = 0;; ++hop) {
+        auto conn = co_await Connection::open(executor, req.portal, req.deadline);
+        if (!conn) co_return tl::unexpected(conn.error());
+        LoginExchange exchange(req, **conn);
+        auto result = co_await exchange.run();
+        if (result) {
+            (*conn)->configure(result->params.header_digest, result->params.data_digest,
+                               result->params.initiator_max_recv_data_segment_length);
+            result->connection = *conn;
+            co_return result;
+        }
+        (*conn)->close();
+        if (!exchange.redirect || hop == kMaxRedirects) co_return tl::unexpected(result.error());
+        spdlog::info("login: {} redirects to {}", req.portal.to_string(), exchange.redirect->to_string());
+        req.portal = *exchange.redirect;
+    }
+}
+
+}  // namespace iscsikit::initiator
