@@ -6,8 +6,12 @@ Environment (CMake sets the first three):
   ISCSIKIT_TARGET_BIN    path of iscsikit-target
   ISCSIKIT_INTEROP_OUT   where logs are kept (one folder per test)
   ISCSIKIT_REPO          repository root
+  ISCSIKIT_CLI_BIN       path of the iscsikit client tool (the initiator)
   ISCSIKIT_INTEROP_PEER  "iscsikit" (default) or "tgt": run the same test against tgtd, to check
-                         the test itself against a known target (LUN n maps to tgt LUN n+1)."""
+                         the test itself against a known target (LUN n maps to tgt LUN n+1).
+A test may also start tgtd next to iscsikit-target with case.start_tgt(...) (optionally with a CHAP
+account bound to its target), and run the client tool with cli(...) or case.spawn(...)."""
+import json
 import os
 import re
 import shutil
@@ -106,6 +110,50 @@ def target_binary():
     return binary
 
 
+def cli_binary():
+    binary = os.environ.get("ISCSIKIT_CLI_BIN") or str(REPO / "build" / "release" / "bin" / "iscsikit")
+    if not os.access(binary, os.X_OK):
+        raise AssertionError(f"no iscsikit client tool at {binary} (set ISCSIKIT_CLI_BIN)")
+    return binary
+
+
+class CliResult:
+    def __init__(self, argv, rc, out, err, seconds):
+        self.argv, self.rc, self.out, self.err, self.seconds = argv, rc, out, err, seconds
+
+    def json(self):
+        try:
+            return json.loads(self.out)
+        except ValueError as e:
+            raise AssertionError(f"{' '.join(self.argv[1:3])}: stdout is not one JSON document ({e}):\n{self.out[:2000]}")
+
+    def describe(self):
+        return (f"$ {' '.join(self.argv)}\nexit {self.rc} after {self.seconds:.2f} s\n"
+                f"--- stdout ---\n{self.out[-3000:]}\n--- stderr ---\n{self.err[-3000:]}")
+
+
+def cli(*args, timeout=120, check=True, quiet=False):
+    """Runs `iscsikit ARGS...` to completion; stdout and stderr apart, wall-clock time measured.
+    check=True: exit 0 required. A run over `timeout` is killed and fails the test."""
+    argv = [cli_binary(), *[str(a) for a in args]]
+    if not quiet:
+        log("$ iscsikit " + " ".join(argv[1:]))
+    start = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         text=True, errors="replace", start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError(f"iscsikit did not finish within {timeout} s\n"
+                             + CliResult(argv, None, out, err, time.monotonic() - start).describe())
+    r = CliResult(argv, p.returncode, out, err, time.monotonic() - start)
+    if check and r.rc != 0:
+        raise AssertionError("iscsikit failed\n" + r.describe())
+    return r
+
+
 class Target:
     """A running iscsikit-target."""
 
@@ -188,11 +236,16 @@ class TgtTarget(Target):
     """tgtd (Debian package tgt) set up from the same LUN specs, to validate the tests themselves.
     tgt puts a controller on LUN 0, so our LUN n is its LUN n+1."""
 
-    def __init__(self, case, luns, host, port, iqn, log_path):
+    def __init__(self, case, luns, host, port, iqn, log_path, chap=None, late_portal=False):
         self.case, self.host, self.port, self.iqn, self.log_path = case, host, port, iqn, log_path
+        self.chap = chap  # (user, password): an incoming CHAP account bound to the target
         self.control = port % 32000 + 1  # private management channel (tgtd -C takes 0..32767)
+        # late_portal: listen on a staging port until the target is set up, then open `port`, so that
+        # an initiator retrying `port` (a restart) never finds it without its target or LUNs
+        self.staging = case.port() if late_portal else None
         self._log = open(log_path, "wb")
-        argv = ["tgtd", "-f", "-C", str(self.control), "--iscsi", f"portal={self.portal}"]
+        first = self.portal if self.staging is None else f"{host}:{self.staging}"
+        argv = ["tgtd", "-f", "-C", str(self.control), "--iscsi", f"portal={first}"]
         log(f"start tgtd: {' '.join(argv)}  (log {log_path})")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid = self.proc.pid
@@ -203,7 +256,7 @@ class TgtTarget(Target):
         return run(["tgtadm", "-C", self.control, *args], check=check, quiet=True)
 
     def wait_ready(self, timeout=READY_TIMEOUT):
-        wait_for_port(self.host, self.port, timeout, self.proc)
+        wait_for_port(self.host, self.staging or self.port, timeout, self.proc)
         self.adm("--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", "1", "-T", self.iqn)
         for n, spec in enumerate(self.luns):
             kind, _, rest = spec.partition(":")
@@ -222,7 +275,16 @@ class TgtTarget(Target):
             if opts.get("readonly") == "true":
                 self.adm("--lld", "iscsi", "--op", "update", "--mode", "logicalunit", "--tid", "1",
                          "--lun", str(n + 1), "--params", "readonly=1")
+        if self.chap:
+            user, password = self.chap
+            self.adm("--lld", "iscsi", "--op", "new", "--mode", "account", "--user", user, "--password", password)
+            self.adm("--lld", "iscsi", "--op", "bind", "--mode", "account", "--tid", "1", "--user", user)
         self.adm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL")
+        if self.staging:
+            self.adm("--lld", "iscsi", "--op", "new", "--mode", "portal", "--param", f"portal={self.portal}")
+            self.adm("--lld", "iscsi", "--op", "delete", "--mode", "portal", "--param",
+                     f"portal={self.host}:{self.staging}")
+            wait_for_port(self.host, self.port, timeout, self.proc)
         return self
 
     def lun_id(self, lun):
@@ -257,6 +319,7 @@ class Case:
         self.out.mkdir(parents=True)
         self.tmp = tempfile.mkdtemp(prefix=f"iscsikit-{name}-", dir=tmp_parent)
         self.targets = []
+        self.procs = []  # other processes a test started (case.spawn): killed on leaving
         self._ports = set()
 
     def __enter__(self):
@@ -271,14 +334,18 @@ class Case:
                 return p
 
     def start(self, luns=("ram:64M",), *, args=(), iqn=DEFAULT_IQN, port=None, host="127.0.0.1",
-              portal_args=True, wait=True, peer=None):
+              portal_args=True, wait=True, peer=None, chap=None, late_portal=False):
         """Starts the target on a fresh port with --portal/--target/--lun built from the arguments,
         plus `args`. With portal_args=False only `args` are passed (e.g. --config FILE), and `port`
-        must be the one the configuration names. `peer` overrides ISCSIKIT_INTEROP_PEER."""
+        must be the one the configuration names. `peer` overrides ISCSIKIT_INTEROP_PEER.
+        `chap=(user, password)` binds a CHAP account to the target (tgtd only); `late_portal` (tgtd
+        only) opens `port` only once the target is set up (restarts under a retrying initiator)."""
         port = port or self.port()
         log_path = self.out / f"target-{len(self.targets)}.log"
         if (peer or PEER) == "tgt":
-            t = TgtTarget(self, list(luns), host, port, iqn, log_path)
+            t = TgtTarget(self, list(luns), host, port, iqn, log_path, chap=chap, late_portal=late_portal)
+        elif chap:
+            raise ValueError("CHAP accounts are only set up on tgtd (peer='tgt')")
         else:
             argv = [target_binary()]
             if portal_args:
@@ -293,6 +360,19 @@ class Case:
             t.wait_ready()
         return t
 
+    def start_tgt(self, luns=("ram:64M",), **kw):
+        """tgtd as a peer target in this test, whatever ISCSIKIT_INTEROP_PEER says (LUN n is its n+1)."""
+        require_tools("tgtd", "tgtadm")
+        return self.start(luns, peer="tgt", **kw)
+
+    def spawn(self, argv, **popen_kw):
+        """Starts a process in the background (its own session); killed when the case ends."""
+        argv = [str(a) for a in argv]
+        log("& " + " ".join(argv))
+        p = subprocess.Popen(argv, start_new_session=True, **popen_kw)
+        self.procs.append(p)
+        return p
+
     def path(self, name):
         return str(Path(self.tmp) / name)
 
@@ -300,6 +380,10 @@ class Case:
         failure = None
         if exc_type is not None and exc_type is not SystemExit:
             failure = "".join(traceback.format_exception(exc_type, exc, tb))
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         for t in self.targets:
             try:
                 if t.stopped:
@@ -330,3 +414,16 @@ class Case:
 def check(cond, msg):
     if not cond:
         raise AssertionError(msg)
+
+
+def first_difference(a, b, length):
+    """Offset of the first differing byte in the first `length` bytes of two files, or None."""
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        off = 0
+        while off < length:
+            x, y = fa.read(min(MiB, length - off)), fb.read(min(MiB, length - off))
+            if x != y:
+                n = min(len(x), len(y))
+                return off + next((i for i in range(n) if x[i] != y[i]), n)
+            off += len(x)
+    return None
