@@ -2,6 +2,8 @@
 // loop and gathered writes of the full feature phase.
 #include "initiator/connection.hpp"
 
+#include <cctype>
+
 #include <asio/buffer.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
@@ -25,6 +27,12 @@ namespace {
 
 std::string seconds_text(Clock::duration d) {
     return fmt::format("{:.3g} s", std::chrono::duration<double>(d).count());
+}
+
+// strerror text starts with a capital ("Connection refused"); inside our sentences it should not.
+std::string lowercase_first(std::string text) {
+    if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    return text;
 }
 
 // Closes the socket when the deadline passes, so that whatever waits on it fails.
@@ -80,14 +88,14 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> Connection::open(asio::any_
             co_return fail(ErrorKind::unreachable,
                            fmt::format("cannot connect to {}: {}", portal.to_string(),
                                        timed_out ? "name lookup took longer than " + seconds_text(deadline - started)
-                                                 : "cannot resolve host name (" + rec.message() + ")"));
+                                                 : "cannot resolve host name (" + lowercase_first(rec.message()) + ")"));
         for (const auto& entry : results) endpoints.push_back(entry.endpoint());
     }
     Watchdog watchdog(executor, conn->socket_, deadline);
     auto [cec, endpoint] = co_await asio::async_connect(conn->socket_, endpoints, as_tuple(use_awaitable));
     if (cec || watchdog.fired()) {
         const std::string why =
-            watchdog.fired() ? "no answer within " + seconds_text(deadline - started) : cec.message();
+            watchdog.fired() ? "no answer within " + seconds_text(deadline - started) : lowercase_first(cec.message());
         co_return fail(ErrorKind::unreachable, fmt::format("cannot connect to {}: {}", portal.to_string(), why));
     }
     conn->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
