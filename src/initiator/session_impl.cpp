@@ -174,7 +174,7 @@ void SessionImpl::send_command(Task& task) {
         const std::uint32_t unsolicited = params_.initial_r2t ? immediate : burst;
         bhs.set_final(unsolicited == immediate);
         conn_->send(bhs, task.cmd.write_data.first(immediate));
-        if (unsolicited > immediate) send_data_out(task, kReservedTag, immediate, unsolicited - immediate, false);
+        if (unsolicited > immediate) send_data_out(task, kReservedTag, immediate, unsolicited - immediate);
     } else {
         bhs.set_final(true);
         if (task.cmd.direction == DataDirection::read) {
@@ -185,7 +185,7 @@ void SessionImpl::send_command(Task& task) {
     }
 }
 
-void SessionImpl::send_data_out(Task& task, std::uint32_t ttt, std::uint32_t offset, std::uint32_t length, bool) {
+void SessionImpl::send_data_out(Task& task, std::uint32_t ttt, std::uint32_t offset, std::uint32_t length) {
     const std::uint32_t chunk = params_.target_max_recv_data_segment_length;
     const std::uint32_t end = offset + length;
     std::uint32_t data_sn = 0;  // §11.7.5: per R2T (or per unsolicited burst), from 0
@@ -212,8 +212,7 @@ void SessionImpl::update_window(std::uint32_t exp_cmd_sn, std::uint32_t max_cmd_
 
 void SessionImpl::complete(Task& task, Result<Completion> result) {
     if (task.sent) {
-        auto it = by_itt_.find(task.itt);
-        if (it != by_itt_.end() && it->second == &task) by_itt_.erase(it);
+        forget_itt(task);
     } else if (!task.finishing) {
         auto it = std::find(waiting_.begin(), waiting_.end(), &task);
         if (it != waiting_.end()) waiting_.erase(it);
@@ -228,8 +227,7 @@ void SessionImpl::complete(Task& task, Result<Completion> result) {
 void SessionImpl::complete_after_send(Task& task, Result<Completion> result) {
     // The task's Data-Out may still sit in the send queue: its buffer goes back to the caller only
     // once the socket is done with it.
-    auto it = by_itt_.find(task.itt);
-    if (it != by_itt_.end() && it->second == &task) by_itt_.erase(it);
+    forget_itt(task);
     task.sent = false;
     task.finishing = true;
     if (!conn_) {

@@ -82,7 +82,7 @@ private:
     void adopt(LoginResult result);  // a login succeeded: the new connection takes over
     void pump();
     void send_command(Task& task);
-    void send_data_out(Task& task, std::uint32_t ttt, std::uint32_t offset, std::uint32_t length, bool solicited);
+    void send_data_out(Task& task, std::uint32_t ttt, std::uint32_t offset, std::uint32_t length);
     void complete(Task& task, Result<Completion> result);
     void complete_after_send(Task& task, Result<Completion> result);
     void connection_failed(const std::string& why);
@@ -111,6 +111,11 @@ private:
     bool should_retry(Task& task, scsi::Status status, const std::vector<std::uint8_t>& sense);
     void requeue(Task& task);
     Task* task_by_itt(std::uint32_t itt);
+    // Stops routing PDUs with the task's ITT to it (it completes, or goes back to the queue).
+    void forget_itt(Task& task) {
+        auto it = by_itt_.find(task.itt);
+        if (it != by_itt_.end() && it->second == &task) by_itt_.erase(it);
+    }
 
     asio::any_io_executor executor_;
     Url url_;

@@ -112,8 +112,7 @@ bool SessionImpl::should_retry(Task& task, scsi::Status status, const std::vecto
         return true;
     }
     // BUSY / TASK SET FULL: back off a little, growing with each retry.
-    auto it = by_itt_.find(task.itt);
-    if (it != by_itt_.end() && it->second == &task) by_itt_.erase(it);
+    forget_itt(task);
     task.sent = false;
     ++task.retries;
     auto timer = std::make_shared<asio::steady_timer>(executor_, std::chrono::milliseconds(10 * task.retries));
@@ -129,8 +128,7 @@ bool SessionImpl::should_retry(Task& task, scsi::Status status, const std::vecto
 }
 
 void SessionImpl::requeue(Task& task) {
-    auto it = by_itt_.find(task.itt);
-    if (it != by_itt_.end() && it->second == &task) by_itt_.erase(it);
+    forget_itt(task);
     task.sent = false;
     ++task.retries;
     waiting_.push_front(&task);
@@ -149,7 +147,7 @@ bool SessionImpl::on_r2t(const iscsi::ReceivedPdu& pdu, std::string& why) {
                           task->cmd.write_data.size());
         return false;
     }
-    send_data_out(*task, v.target_transfer_tag(), v.buffer_offset(), v.desired_data_transfer_length(), true);
+    send_data_out(*task, v.target_transfer_tag(), v.buffer_offset(), v.desired_data_transfer_length());
     return true;
 }
 
