@@ -2,6 +2,8 @@
 // responses, Reject and asynchronous messages.
 #include "initiator/session_impl.hpp"
 
+#include <algorithm>
+
 #include <asio/post.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -121,7 +123,10 @@ bool SessionImpl::should_retry(Task& task, scsi::Status status, const std::vecto
         if (ec || !self) return;
         auto t = self->tasks_.find(seq);
         if (t == self->tasks_.end() || t->second->sent || t->second->finishing) return;
-        self->waiting_.push_front(t->second.get());
+        // A reconnect meanwhile may have queued it already with everything else.
+        auto& waiting = self->waiting_;
+        if (std::find(waiting.begin(), waiting.end(), t->second.get()) != waiting.end()) return;
+        waiting.push_front(t->second.get());
         self->pump();
     });
     return true;
