@@ -57,14 +57,19 @@ private:
 
 }  // namespace
 
-Connection::Connection(asio::any_io_executor executor, Portal portal)
-    : executor_(executor), portal_(std::move(portal)), socket_(executor), rx_(64 * 1024) {}
+Connection::Connection(std::unique_ptr<iscsi::ByteTransport> transport, Portal portal)
+    : portal_(std::move(portal)), channel_(std::make_shared<iscsi::Channel>(std::move(transport))) {}
 
-Connection::~Connection() = default;
+Connection::~Connection() { close(); }
+
+void Connection::close() {
+    channel_->detach();
+    channel_->close({"closed by the session"});
+}
 
 asio::awaitable<Result<std::shared_ptr<Connection>>> Connection::open(asio::any_io_executor executor, Portal portal,
                                                                       Clock::time_point deadline) {
-    auto conn = std::make_shared<Connection>(executor, portal);
+    asio::ip::tcp::socket socket(executor);
     const auto started = Clock::now();
     std::vector<asio::ip::tcp::endpoint> endpoints;
     std::error_code ec;
@@ -91,171 +96,34 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> Connection::open(asio::any_
                                                  : "cannot resolve host name (" + lowercase_first(rec.message()) + ")"));
         for (const auto& entry : results) endpoints.push_back(entry.endpoint());
     }
-    Watchdog watchdog(executor, conn->socket_, deadline);
-    auto [cec, endpoint] = co_await asio::async_connect(conn->socket_, endpoints, as_tuple(use_awaitable));
+    Watchdog watchdog(executor, socket, deadline);
+    auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, as_tuple(use_awaitable));
     if (cec || watchdog.fired()) {
         const std::string why =
             watchdog.fired() ? "no answer within " + seconds_text(deadline - started) : lowercase_first(cec.message());
         co_return fail(ErrorKind::unreachable, fmt::format("cannot connect to {}: {}", portal.to_string(), why));
     }
-    conn->socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-    co_return conn;
+    auto transport = std::make_unique<iscsi::TcpTransport>(std::move(socket));
+    co_return std::make_shared<Connection>(std::move(transport), std::move(portal));
 }
 
 asio::awaitable<Result<iscsi::Pdu>> Connection::exchange(const iscsi::Pdu& pdu, Clock::time_point deadline) {
-    auto self = shared_from_this();
+    auto channel = channel_;  // alive while the coroutine runs
     const auto started = Clock::now();
-    Watchdog watchdog(executor_, socket_, deadline);
-    auto timed_out = [&] {
-        return fail(ErrorKind::unreachable, fmt::format("cannot connect to {}: no answer within {}", portal_.to_string(),
-                                                        seconds_text(deadline - started)));
-    };
-    std::vector<std::byte> wire;
-    iscsi::encode_pdu(pdu, limits_.header_digest, limits_.data_digest, wire);
-    auto [wec, written] = co_await asio::async_write(socket_, asio::buffer(wire), as_tuple(use_awaitable));
-    if (wec) {
-        if (watchdog.fired()) co_return timed_out();
-        co_return fail(ErrorKind::login_failed, fmt::format("sending to {} failed: {}", portal_.to_string(), wec.message()));
-    }
-    for (;;) {
-        auto next = rx_.next(limits_);
-        if (!next)
-            co_return fail(ErrorKind::protocol_error, fmt::format("{} sent a malformed PDU ({})", portal_.to_string(),
-                                                                  iscsi::frame_error_name(next.error())));
-        if (*next) {
-            const auto& got = **next;
-            if (!got.data_digest_ok)
-                co_return fail(ErrorKind::protocol_error, fmt::format("data digest error from {}", portal_.to_string()));
-            iscsi::Pdu out;
-            out.bhs = got.bhs;
-            out.ahs.assign(got.ahs.begin(), got.ahs.end());
-            out.data.assign(got.data.begin(), got.data.end());
-            co_return out;
-        }
-        auto space = rx_.space();
-        auto [rec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), as_tuple(use_awaitable));
-        if (rec || n == 0) {
-            if (watchdog.fired()) co_return timed_out();
-            co_return fail(ErrorKind::login_failed,
-                           fmt::format("{} closed the connection during login{}", portal_.to_string(),
-                                       rec && rec != asio::error::eof ? " (" + rec.message() + ")" : ""));
-        }
-        rx_.commit(n);
-    }
-}
-
-void Connection::configure(bool header_digest, bool data_digest, std::uint32_t max_recv_data_segment_length) {
-    limits_ = iscsi::FrameLimits{max_recv_data_segment_length, header_digest, data_digest};
-}
-
-void Connection::start(Handler* handler) {
-    handler_ = handler;
-    last_receive_ = Clock::now();
-    auto self = shared_from_this();
-    asio::co_spawn(executor_, receive_loop(self), asio::detached);
-}
-
-asio::awaitable<void> Connection::receive_loop(std::shared_ptr<Connection> keep_alive) {
-    (void)keep_alive;  // the loop owns the connection while it runs
-    while (!closed_) {
-        auto space = rx_.space();
-        auto [ec, n] = co_await socket_.async_read_some(asio::buffer(space.data(), space.size()), as_tuple(use_awaitable));
-        if (closed_) co_return;
-        if (ec || n == 0) {
-            drop(ec == asio::error::eof || !ec ? "the target closed the connection" : ec.message());
-            co_return;
-        }
-        rx_.commit(n);
-        last_receive_ = Clock::now();
-        for (;;) {
-            auto next = rx_.next(limits_);
-            if (!next) {
-                drop(fmt::format("malformed PDU from the target ({})", iscsi::frame_error_name(next.error())));
-                co_return;
-            }
-            if (!*next) break;
-            if (!(*next)->data_digest_ok) {
-                // ERL 0 has no SNACK to recover the data: the connection is recovered instead.
-                drop(fmt::format("data digest error on {}", iscsi::opcode_name((*next)->bhs.opcode())));
-                co_return;
-            }
-            std::string why;
-            if (!handler_->on_pdu(**next, why)) {
-                drop(why);
-                co_return;
-            }
-            if (closed_) co_return;
-        }
-    }
-}
-
-void Connection::send(const iscsi::Bhs& bhs, ConstByteSpan data, std::shared_ptr<const void> keep) {
-    if (closed_) return;
-    pending_.add(bhs, data, limits_.header_digest, limits_.data_digest, std::move(keep));
-    schedule_flush();
-}
-
-void Connection::when_sent(std::function<void()> fn) {
-    if (closed_ || (!writing_ && pending_.empty())) {
-        asio::post(executor_, std::move(fn));
-        return;
-    }
-    pending_done_.push_back(std::move(fn));
-    schedule_flush();
-}
-
-void Connection::schedule_flush() {
-    if (writing_ || flush_scheduled_) return;
-    flush_scheduled_ = true;
-    asio::post(executor_, [self = shared_from_this()] {
-        self->flush_scheduled_ = false;
-        self->flush();
-    });
-}
-
-void Connection::flush() {
-    if (closed_ || writing_) return;
-    if (pending_.empty()) {
-        for (auto& fn : pending_done_) asio::post(executor_, std::move(fn));
-        pending_done_.clear();
-        return;
-    }
-    std::swap(pending_, in_flight_);
-    std::swap(pending_done_, in_flight_done_);
-    writing_ = true;
-    std::vector<asio::const_buffer> iov;
-    for (auto span : in_flight_.buffers()) iov.emplace_back(span.data(), span.size());
-    asio::async_write(socket_, iov, [self = shared_from_this()](std::error_code ec, std::size_t) {
-        self->writing_ = false;
-        self->in_flight_.clear();
-        for (auto& fn : self->in_flight_done_) fn();
-        self->in_flight_done_.clear();
-        if (ec) {
-            self->drop("send failed: " + ec.message());
-            return;
-        }
-        self->flush();
-    });
-}
-
-void Connection::drop(const std::string& why) {
-    if (closed_) return;
-    Handler* handler = handler_;
-    close();
-    if (handler) handler->on_closed(why);
-}
-
-void Connection::close() {
-    if (closed_) return;
-    closed_ = true;
-    handler_ = nullptr;
-    std::error_code ignored;
-    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-    // The socket no longer touches any queued data: callers may release it now.
-    for (auto& fn : pending_done_) asio::post(executor_, std::move(fn));
-    pending_done_.clear();
-    pending_.clear();
+    channel->send_copy(pdu.bhs, ConstByteSpan(pdu.data.data(), pdu.data.size()));
+    auto got = co_await channel->receive(deadline);
+    if (got) co_return std::move(*got);
+    const auto& error = got.error();
+    if (error.code == iscsi::ChannelErrc::timed_out)
+        co_return fail(ErrorKind::unreachable, fmt::format("cannot connect to {}: no answer within {}", portal_.to_string(),
+                                                           seconds_text(deadline - started)));
+    if (error.code == iscsi::ChannelErrc::closed)
+        co_return fail(ErrorKind::login_failed,
+                       fmt::format("{} closed the connection during login{}", portal_.to_string(),
+                                   error.message == "the peer closed the connection" ? "" : " (" + error.message + ")"));
+    if (error.code == iscsi::ChannelErrc::data_digest_error)
+        co_return fail(ErrorKind::protocol_error, fmt::format("data digest error from {}", portal_.to_string()));
+    co_return fail(ErrorKind::protocol_error, fmt::format("{} sent a malformed PDU ({})", portal_.to_string(), error.message));
 }
 
 }  // namespace iscsikit::initiator

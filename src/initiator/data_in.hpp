@@ -26,14 +26,25 @@ public:
     DataInAssembler() = default;
     explicit DataInAssembler(std::span<std::byte> buffer) : buffer_(buffer) {}
 
-    // Places one Data-In PDU's data; nothing is copied when it is rejected.
+    // Where the next Data-In's data belongs, when the header says it is the next piece and it
+    // fits; empty otherwise (accept then judges it).
+    std::span<std::byte> destination(std::uint32_t data_sn, std::uint32_t buffer_offset, std::uint32_t length) const {
+        if (data_sn != next_data_sn_ || buffer_offset != received_ || buffer_offset > buffer_.size() ||
+            length > buffer_.size() - buffer_offset)
+            return {};
+        return buffer_.subspan(buffer_offset, length);
+    }
+
+    // Places one Data-In PDU's data (unless it is already in place, received there through
+    // destination()); nothing is copied when it is rejected.
     DataInError accept(std::uint32_t data_sn, std::uint32_t buffer_offset, ConstByteSpan data) {
         if (buffer_.empty() && !data.empty()) return DataInError::not_a_read;
         if (data_sn != next_data_sn_) return DataInError::bad_data_sn;
         if (buffer_offset != received_) return DataInError::out_of_order;
         if (buffer_offset > buffer_.size() || data.size() > buffer_.size() - buffer_offset)
             return DataInError::beyond_buffer;
-        if (!data.empty()) std::memcpy(buffer_.data() + buffer_offset, data.data(), data.size());
+        std::byte* into = buffer_.data() + buffer_offset;
+        if (!data.empty() && data.data() != into) std::memcpy(into, data.data(), data.size());
         received_ += static_cast<std::uint32_t>(data.size());
         ++next_data_sn_;
         return DataInError::none;

@@ -95,7 +95,7 @@ void SessionImpl::adopt(LoginResult result) {
     draining_ = false;
     ping_itt_.reset();
     logout_itt_.reset();
-    conn_->start(this);
+    conn_->start(*this);
     start_ticker();
     pump();
     if (on_path_change_) on_path_change_();

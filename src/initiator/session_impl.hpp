@@ -39,7 +39,10 @@ struct Task {
 // The error of a command that passed its deadline and was aborted (session_recovery.cpp).
 Error timeout_error(const Task& task, std::chrono::milliseconds limit);
 
-class SessionImpl : public std::enable_shared_from_this<SessionImpl>, public Connection::Handler {
+// What the receive handlers return: an error is a protocol error (the connection is recovered).
+using Received = iscsikit::Result<void>;
+
+class SessionImpl : public std::enable_shared_from_this<SessionImpl>, public iscsi::ChannelHandler {
 public:
     SessionImpl(asio::any_io_executor executor, Url url, SessionOptions opts);
     ~SessionImpl() override;
@@ -62,8 +65,9 @@ public:
     asio::awaitable<void> logout();
     void shutdown();  // fails everything with `closed`, no logout
 
-    bool on_pdu(const iscsi::ReceivedPdu& pdu, std::string& why) override;
-    void on_closed(const std::string& why) override;
+    iscsi::DataDestination data_destination(const iscsi::Bhs& bhs, std::uint32_t length) override;
+    Received on_pdu(const iscsi::ReceivedPdu& pdu) override;
+    void on_closed(const iscsi::CloseReason& reason) override;
 
     const iscsi::SessionParams& params() const { return params_; }
     const SessionStats& stats() const { return stats_; }
@@ -98,14 +102,15 @@ private:
     }
     void update_window(std::uint32_t exp_cmd_sn, std::uint32_t max_cmd_sn);
 
-    // Receive handlers; false with `why` set is a protocol error.
-    bool on_data_in(const iscsi::ReceivedPdu& pdu, std::string& why);
-    bool on_scsi_response(const iscsi::ReceivedPdu& pdu, std::string& why);
-    bool on_r2t(const iscsi::ReceivedPdu& pdu, std::string& why);
-    bool on_nop_in(const iscsi::ReceivedPdu& pdu);
-    bool on_tmf_response(const iscsi::ReceivedPdu& pdu);
-    bool on_reject(const iscsi::ReceivedPdu& pdu);
-    bool on_async(const iscsi::ReceivedPdu& pdu);
+    // Receive handlers (session_receive.cpp).
+    Received on_data_in(const iscsi::ReceivedPdu& pdu);
+    Received on_scsi_response(const iscsi::ReceivedPdu& pdu);
+    Received on_r2t(const iscsi::ReceivedPdu& pdu);
+    Received on_nop_in(const iscsi::ReceivedPdu& pdu);
+    Received on_tmf_response(const iscsi::ReceivedPdu& pdu);
+    Received on_reject(const iscsi::ReceivedPdu& pdu);
+    Received on_async(const iscsi::ReceivedPdu& pdu);
+    Received on_logout_response(const iscsi::ReceivedPdu& pdu);
     void finish_status(Task& task, scsi::Status status, ConstByteSpan sense_segment, bool underflow, bool overflow,
                        std::uint32_t residual);
     bool should_retry(Task& task, scsi::Status status, const std::vector<std::uint8_t>& sense);

@@ -14,67 +14,79 @@ namespace iscsikit::initiator {
 
 using iscsi::kReservedTag;
 
-bool SessionImpl::on_pdu(const iscsi::ReceivedPdu& pdu, std::string& why) {
+Received SessionImpl::on_pdu(const iscsi::ReceivedPdu& pdu) {
     using iscsi::Opcode;
+    if (!pdu.data_digest_ok)  // ERL 0 has no SNACK to recover the data: the connection is recovered instead
+        return iscsikit::fail(fmt::format("data digest error on {}", iscsi::opcode_name(pdu.bhs.opcode())));
     switch (pdu.bhs.opcode()) {
-    case Opcode::data_in: return on_data_in(pdu, why);
-    case Opcode::scsi_response: return on_scsi_response(pdu, why);
-    case Opcode::r2t: return on_r2t(pdu, why);
+    case Opcode::data_in: return on_data_in(pdu);
+    case Opcode::scsi_response: return on_scsi_response(pdu);
+    case Opcode::r2t: return on_r2t(pdu);
     case Opcode::nop_in: return on_nop_in(pdu);
     case Opcode::task_management_response: return on_tmf_response(pdu);
     case Opcode::reject: return on_reject(pdu);
     case Opcode::async_message: return on_async(pdu);
-    case Opcode::logout_response: {
-        iscsi::LogoutResponseView v{pdu.bhs};
-        note_stat_sn(v.stat_sn());
-        if (logout_itt_ && *logout_itt_ == pdu.bhs.initiator_task_tag()) {
-            logout_itt_.reset();
-            if (state_ == State::logging_out) {
-                if (logout_wait_) logout_wait_->cancel();
-            } else {
-                connection_failed("logged out at the target's request");
-            }
-        }
-        return true;
-    }
-    case Opcode::text_response: return true;  // we send no Text in full feature phase
-    default:
-        why = fmt::format("unexpected {} from the target", iscsi::opcode_name(pdu.bhs.opcode()));
-        return false;
+    case Opcode::logout_response: return on_logout_response(pdu);
+    case Opcode::text_response: return {};  // we send no Text in full feature phase
+    default: return iscsikit::fail(fmt::format("unexpected {} from the target", iscsi::opcode_name(pdu.bhs.opcode())));
     }
 }
 
-bool SessionImpl::on_data_in(const iscsi::ReceivedPdu& pdu, std::string& why) {
+Received SessionImpl::on_logout_response(const iscsi::ReceivedPdu& pdu) {
+    iscsi::LogoutResponseView v{pdu.bhs};
+    note_stat_sn(v.stat_sn());
+    if (logout_itt_ && *logout_itt_ == pdu.bhs.initiator_task_tag()) {
+        logout_itt_.reset();
+        if (state_ == State::logging_out) {
+            if (logout_wait_) logout_wait_->cancel();
+        } else {
+            connection_failed("logged out at the target's request");
+        }
+    }
+    return {};
+}
+
+// A Data-In's data goes straight into the caller's buffer when it is the next piece in order
+// (DataInAssembler checks the same again, and refuses what does not fit).
+iscsi::DataDestination SessionImpl::data_destination(const iscsi::Bhs& bhs, std::uint32_t length) {
+    if (bhs.opcode() != iscsi::Opcode::data_in) return {};
+    Task* task = task_by_itt(bhs.initiator_task_tag());
+    if (!task) return {};
+    iscsi::DataInView v{bhs};
+    return {task->data_in.destination(v.data_sn(), v.buffer_offset(), length), {}};
+}
+
+Received SessionImpl::on_data_in(const iscsi::ReceivedPdu& pdu) {
     iscsi::DataInView v{pdu.bhs};
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     Task* task = task_by_itt(pdu.bhs.initiator_task_tag());
-    if (!task) return true;  // a task completed by ABORT TASK: its late data is dropped
+    if (!task) return {};  // a task completed by ABORT TASK: its late data is dropped
     if (auto err = task->data_in.accept(v.data_sn(), v.buffer_offset(), pdu.data); err != DataInError::none) {
-        why = fmt::format("Data-In for ITT {:#x} (DataSN {}, offset {}, {} bytes, buffer {}): {}", task->itt, v.data_sn(),
-                          v.buffer_offset(), pdu.data.size(), task->data_in.expected(), data_in_error_name(err));
-        return false;
+        return iscsikit::fail(fmt::format("Data-In for ITT {:#x} (DataSN {}, offset {}, {} bytes, buffer {}): {}", task->itt,
+                                          v.data_sn(), v.buffer_offset(), pdu.data.size(), task->data_in.expected(),
+                                          data_in_error_name(err)));
     }
     if (v.status_present()) {  // §11.7.4: phase collapse, the status comes with the last data
         note_stat_sn(v.stat_sn());
         finish_status(*task, static_cast<scsi::Status>(v.status()), {}, v.underflow(), v.overflow(), v.residual_count());
     }
-    return true;
+    return {};
 }
 
-bool SessionImpl::on_scsi_response(const iscsi::ReceivedPdu& pdu, std::string&) {
+Received SessionImpl::on_scsi_response(const iscsi::ReceivedPdu& pdu) {
     iscsi::ScsiResponseView v{pdu.bhs};
     note_stat_sn(v.stat_sn());
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     Task* task = task_by_itt(pdu.bhs.initiator_task_tag());
-    if (!task) return true;
+    if (!task) return {};
     if (v.response() != 0) {  // §11.4.3: the target failed the command outside SCSI
         complete(*task, fail(ErrorKind::scsi_error,
                              fmt::format("the target failed the command (iSCSI response {:#04x})", v.response())));
-        return true;
+        return {};
     }
     finish_status(*task, static_cast<scsi::Status>(v.status()), pdu.data, v.underflow(), v.overflow(),
                   v.residual_count());
-    return true;
+    return {};
 }
 
 void SessionImpl::finish_status(Task& task, scsi::Status status, ConstByteSpan segment, bool underflow, bool overflow,
@@ -140,23 +152,22 @@ void SessionImpl::requeue(Task& task) {
     pump();
 }
 
-bool SessionImpl::on_r2t(const iscsi::ReceivedPdu& pdu, std::string& why) {
+Received SessionImpl::on_r2t(const iscsi::ReceivedPdu& pdu) {
     iscsi::R2tView v{pdu.bhs};
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     Task* task = task_by_itt(pdu.bhs.initiator_task_tag());
-    if (!task || task->aborting) return true;
+    if (!task || task->aborting) return {};
     const std::uint64_t end = std::uint64_t{v.buffer_offset()} + v.desired_data_transfer_length();
     if (task->cmd.direction != DataDirection::write || v.desired_data_transfer_length() == 0 ||
         end > task->cmd.write_data.size()) {
-        why = fmt::format("R2T for ITT {:#x} asks for bytes {}..{} of a {}-byte write", task->itt, v.buffer_offset(), end,
-                          task->cmd.write_data.size());
-        return false;
+        return iscsikit::fail(fmt::format("R2T for ITT {:#x} asks for bytes {}..{} of a {}-byte write", task->itt,
+                                          v.buffer_offset(), end, task->cmd.write_data.size()));
     }
     send_data_out(*task, v.target_transfer_tag(), v.buffer_offset(), v.desired_data_transfer_length());
-    return true;
+    return {};
 }
 
-bool SessionImpl::on_nop_in(const iscsi::ReceivedPdu& pdu) {
+Received SessionImpl::on_nop_in(const iscsi::ReceivedPdu& pdu) {
     iscsi::NopInView v{pdu.bhs};
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     const std::uint32_t itt = pdu.bhs.initiator_task_tag();
@@ -180,39 +191,39 @@ bool SessionImpl::on_nop_in(const iscsi::ReceivedPdu& pdu) {
         auto echo = std::make_shared<std::vector<std::byte>>(pdu.data.begin(), pdu.data.end());
         conn_->send(bhs, ConstByteSpan(echo->data(), echo->size()), echo);
     }
-    return true;
+    return {};
 }
 
-bool SessionImpl::on_tmf_response(const iscsi::ReceivedPdu& pdu) {
+Received SessionImpl::on_tmf_response(const iscsi::ReceivedPdu& pdu) {
     iscsi::TaskManagementResponseView v{pdu.bhs};
     note_stat_sn(v.stat_sn());
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     auto it = aborts_.find(pdu.bhs.initiator_task_tag());
-    if (it == aborts_.end()) return true;
+    if (it == aborts_.end()) return {};
     const std::uint64_t seq = it->second.seq;
     aborts_.erase(it);
     auto t = tasks_.find(seq);
-    if (t == tasks_.end() || !t->second->aborting) return true;  // it completed meanwhile
+    if (t == tasks_.end() || !t->second->aborting) return {};  // it completed meanwhile
     Task& task = *t->second;
     const auto response = static_cast<iscsi::TaskResponse>(v.response());
     const auto limit = task.cmd.timeout.count() ? task.cmd.timeout : opts_.command_timeout;
     if (response == iscsi::TaskResponse::complete || response == iscsi::TaskResponse::task_does_not_exist) {
         complete_after_send(task, tl::unexpected(timeout_error(task, limit)));
-        return true;
+        return {};
     }
     // The target would not abort it: recover the connection (the timed-out task fails there).
     connection_failed(fmt::format("ABORT TASK refused (TMF response {})", v.response()));
-    return true;
+    return {};
 }
 
-bool SessionImpl::on_reject(const iscsi::ReceivedPdu& pdu) {
+Received SessionImpl::on_reject(const iscsi::ReceivedPdu& pdu) {
     iscsi::RejectView v{pdu.bhs};
     note_stat_sn(v.stat_sn());
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     const auto reason = static_cast<unsigned>(v.reason());
     if (pdu.data.size() < iscsi::kBhsLength) {
         spdlog::warn("{}: the target sent a Reject (reason {:#04x}) without the rejected header", url_.to_string(), reason);
-        return true;
+        return {};
     }
     iscsi::Bhs rejected(pdu.data);
     Task* task = task_by_itt(rejected.initiator_task_tag());
@@ -221,16 +232,16 @@ bool SessionImpl::on_reject(const iscsi::ReceivedPdu& pdu) {
     if (v.reason() == iscsi::RejectReason::data_digest_error || v.reason() == iscsi::RejectReason::waiting_for_logout) {
         // ERL 0: the data is lost on this connection; recovering it re-issues the command.
         if (task) connection_failed(fmt::format("the target rejected a PDU (reason {:#04x})", reason));
-        return true;
+        return {};
     }
     if (task)
         complete(*task, fail(ErrorKind::protocol_error,
                              fmt::format("the target rejected command {:02x}h (Reject reason {:#04x})", task->cmd.cdb[0],
                                          reason)));
-    return true;
+    return {};
 }
 
-bool SessionImpl::on_async(const iscsi::ReceivedPdu& pdu) {
+Received SessionImpl::on_async(const iscsi::ReceivedPdu& pdu) {
     iscsi::AsyncMessageView v{pdu.bhs};
     note_stat_sn(v.stat_sn());
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
@@ -248,7 +259,7 @@ bool SessionImpl::on_async(const iscsi::ReceivedPdu& pdu) {
         spdlog::debug("{}: async event {} ignored", url_.to_string(), v.async_event());
         break;
     }
-    return true;
+    return {};
 }
 
 }  // namespace iscsikit::initiator

@@ -72,7 +72,7 @@ Error timeout_error(const Task& task, std::chrono::milliseconds limit) {
                                                       task.cmd.cdb[0], task.cmd.lun, seconds(limit)));
 }
 
-void SessionImpl::on_closed(const std::string& why) { connection_failed(why); }
+void SessionImpl::on_closed(const iscsi::CloseReason& reason) { connection_failed(reason.why); }
 
 void SessionImpl::connection_failed(const std::string& why) {
     if (state_ == State::logging_out) {

@@ -92,15 +92,12 @@ void SendBatch::clear() {
     pdus_.clear();
 }
 
-std::vector<ConstByteSpan> SendBatch::buffers() const {
-    std::vector<ConstByteSpan> out;
-    out.reserve(pdus_.size() * 3);
+void SendBatch::buffers(std::vector<ConstByteSpan>& out) const {
     for (const auto& pdu : pdus_) {
         out.emplace_back(headers_.data() + pdu.header_offset, pdu.header_length);
         if (!pdu.data.empty()) out.push_back(pdu.data);
         if (pdu.trailer_length) out.emplace_back(pdu.trailer.data(), pdu.trailer_length);
     }
-    return out;
 }
 
 }  // namespace iscsikit::iscsi

@@ -4,6 +4,7 @@
 // into space() and writes buffers().
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -30,7 +31,15 @@ public:
 
     // Room to read into (never empty): compacts when the tail is full.
     ByteSpan space();
+    // At most `limit` bytes of room (reads that must not run far past a PDU's header).
+    ByteSpan space(std::size_t limit) {
+        auto room = space();
+        return room.first(std::min(room.size(), limit));
+    }
     void commit(std::size_t n) { end_ += n; }
+    // The bytes received and not consumed yet, and consuming some of them.
+    ConstByteSpan available() const { return {buf_.get() + begin_, end_ - begin_}; }
+    void consume(std::size_t n) { begin_ += n; }
 
     // The next complete PDU; nullopt when more bytes are needed (the buffer grows, bounded by
     // limits, when one PDU needs more room). A data segment longer than the limit and a header
@@ -51,8 +60,8 @@ public:
     bool empty() const { return pdus_.empty(); }
     std::size_t size() const { return pdus_.size(); }
     void clear();
-    // The byte ranges to write, in order (valid until the batch changes).
-    std::vector<ConstByteSpan> buffers() const;
+    // Appends the byte ranges to write, in order (valid until the batch changes).
+    void buffers(std::vector<ConstByteSpan>& out) const;
 
 private:
     struct Outgoing {

@@ -27,17 +27,28 @@ const char* stage_name(unsigned stage) {
 
 Login::Login(Connection& connection) : connection_(connection) {}
 
-bool Login::on_pdu(const PduRef& pdu) {
-    if (failed_) return true;
-    if (pdu.bhs.opcode() != iscsi::Opcode::login_request) {
-        // RFC 7143 §6.1: only Login Requests may be sent before the full feature phase.
-        connection_.close(fmt::format("{} before login completed", iscsi::opcode_name(pdu.bhs.opcode())), true);
-        return false;
+// RFC 7143 §6: the initiator sends Login Requests, each answered by one Login Response, through
+// the security and operational stages until one response transits to the full feature phase.
+asio::awaitable<void> Login::run(std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+        auto pdu = co_await connection_.channel().receive(deadline);
+        if (!pdu) {
+            if (pdu.error().code == iscsi::ChannelErrc::timed_out)
+                connection_.close("login did not complete in time", true);
+            else
+                connection_.close(pdu.error().message, pdu.error().code != iscsi::ChannelErrc::closed);
+            co_return;
+        }
+        if (pdu->bhs.opcode() != iscsi::Opcode::login_request) {
+            // RFC 7143 §6.1: only Login Requests may be sent before the full feature phase.
+            connection_.close(fmt::format("{} before login completed", iscsi::opcode_name(pdu->bhs.opcode())), true);
+            co_return;
+        }
+        if (on_login_request(*pdu) == Step::finished) co_return;
     }
-    return on_login_request(pdu);
 }
 
-bool Login::on_login_request(const PduRef& pdu) {
+Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
     iscsi::LoginRequestView req{pdu.bhs};
     if (!started_) {
         started_ = true;
@@ -71,13 +82,13 @@ bool Login::on_login_request(const PduRef& pdu) {
     if (req.continue_()) {
         // §6.2: more text follows; answer with an empty response in the same stage.
         respond(pdu.bhs, false, static_cast<LoginStage>(csg), LoginStage::security, {});
-        return true;
+        return Step::next_request;
     }
     auto pairs = iscsi::parse_text(ConstByteSpan(partial_text_.data(), partial_text_.size()));
     partial_text_.clear();
     if (!pairs) return fail(LoginStatus::initiator_error, std::string("malformed login text: ") + iscsi::text_error_name(pairs.error()));
 
-    if (!identified_ && !identify(*pairs)) return false;
+    if (!identified_ && !identify(*pairs)) return Step::finished;
 
     iscsi::TextPairs answers;
     switch (negotiator_->respond(*pairs, csg == 0, answers)) {
@@ -114,7 +125,7 @@ bool Login::on_login_request(const PduRef& pdu) {
     } else {
         respond(pdu.bhs, false, static_cast<LoginStage>(csg), LoginStage::security, answers);
     }
-    return true;
+    return Step::next_request;
 }
 
 bool Login::identify(const iscsi::TextPairs& pairs) {
@@ -127,23 +138,35 @@ bool Login::identify(const iscsi::TextPairs& pairs) {
     }
     // RFC 7143 §13.12/§13.4: InitiatorName, and TargetName for a normal session, come in the
     // first Login Request.
-    if (initiator_name_.empty()) return fail(LoginStatus::missing_parameter, "no InitiatorName in the first login request");
+    if (initiator_name_.empty()) {
+        fail(LoginStatus::missing_parameter, "no InitiatorName in the first login request");
+        return false;
+    }
     if (session_type == "Discovery") {
         discovery_ = true;
     } else if (session_type == "Normal") {
-        if (!has_target) return fail(LoginStatus::missing_parameter, "no TargetName in the first login request of a normal session");
+        if (!has_target) {
+            fail(LoginStatus::missing_parameter, "no TargetName in the first login request of a normal session");
+            return false;
+        }
         node_ = connection_.server().find_target(target_name);
-        if (!node_) return fail(LoginStatus::not_found, fmt::format("no target named '{}'", target_name));
+        if (!node_) {
+            fail(LoginStatus::not_found, fmt::format("no target named '{}'", target_name));
+            return false;
+        }
         negotiator_.emplace(connection_.server().local_limits(node_), tsih_ == 0);
     } else {
-        return fail(LoginStatus::session_type_not_supported, fmt::format("SessionType={}", session_type));
+        fail(LoginStatus::session_type_not_supported, fmt::format("SessionType={}", session_type));
+        return false;
     }
     if (tsih_ != 0) {
         // Adding a connection to an existing session needs MaxConnections > 1, which we do not
         // offer: RFC 7143 §11.13.5 status 0x020a when the session is unknown, 0x0206 otherwise.
         if (!connection_.server().sessions().contains(tsih_))
-            return fail(LoginStatus::session_does_not_exist, fmt::format("TSIH {} is not a session of this target", tsih_));
-        return fail(LoginStatus::too_many_connections, "MaxConnections is 1");
+            fail(LoginStatus::session_does_not_exist, fmt::format("TSIH {} is not a session of this target", tsih_));
+        else
+            fail(LoginStatus::too_many_connections, "MaxConnections is 1");
+        return false;
     }
     connection_.set_log_prefix(fmt::format("[{} ini={} isid={:012x} {}]", node_ ? node_->iqn : std::string("discovery"),
                                            initiator_name_, isid_, connection_.remote_endpoint().address().to_string()));
@@ -171,8 +194,7 @@ void Login::respond(const iscsi::Bhs& request, bool transit, LoginStage csg, Log
     connection_.send_copy(bhs, ConstByteSpan(text.data(), text.size()));
 }
 
-bool Login::fail(LoginStatus status, const std::string& why) {
-    failed_ = true;
+Login::Step Login::fail(LoginStatus status, const std::string& why) {
     spdlog::warn("{} login failed (status {:#06x}): {}", connection_.log_prefix(), static_cast<unsigned>(status), why);
     iscsi::Bhs bhs;
     bhs.set_opcode(iscsi::Opcode::login_response);
@@ -187,10 +209,10 @@ bool Login::fail(LoginStatus status, const std::string& why) {
     connection_.send(bhs);
     // RFC 7143 §6.1: after a login reject the target closes the connection.
     connection_.close_after_send("login failed");
-    return true;  // keep reading until the response is out; close_after_send ends it
+    return Step::finished;
 }
 
-bool Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers) {
+Login::Step Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers) {
     if (connection_.server().stopping()) return fail(LoginStatus::service_unavailable, "target is shutting down");
     auto self = connection_.shared_from_this();
     std::weak_ptr<Connection> weak = self;
@@ -216,8 +238,8 @@ bool Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers) {
     setup.stat_sn = stat_sn_ + 1;  // the final login response takes stat_sn_
     respond(request, true, static_cast<LoginStage>(current_stage_), LoginStage::full_feature, answers);
     // Digests and the receive limit apply from the first PDU after the final login response.
-    connection_.set_digests(setup.params.header_digest, setup.params.data_digest);
-    connection_.set_max_recv_data_segment_length(setup.params.target_max_recv_data_segment_length);
+    connection_.set_limits({setup.params.target_max_recv_data_segment_length, setup.params.header_digest,
+                            setup.params.data_digest});
     spdlog::info("{} logged in: {} session TSIH {}, header digest {}, data digest {}, MaxRecvDataSegmentLength {}/{}, "
                  "MaxBurstLength {}, FirstBurstLength {}, InitialR2T {}, ImmediateData {}",
                  connection_.log_prefix(), discovery_ ? "discovery" : "normal", tsih_, setup.params.header_digest,
@@ -225,7 +247,7 @@ bool Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers) {
                  setup.params.target_max_recv_data_segment_length, setup.params.max_burst_length,
                  setup.params.first_burst_length, setup.params.initial_r2t, setup.params.immediate_data);
     connection_.enter_full_feature_phase(std::make_unique<Session>(connection_, std::move(setup)));
-    return true;
+    return Step::finished;
 }
 
 }  // namespace iscsikit::target

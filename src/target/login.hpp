@@ -3,10 +3,13 @@
 // TSIH allocation and session reinstatement, and login failures that say what went wrong.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <asio/awaitable.hpp>
 
 #include "iscsi/params.hpp"
 #include "iscsi/pdu.hpp"
@@ -19,20 +22,22 @@ struct TargetNode;
 class Login {
 public:
     explicit Login(Connection& connection);
-    // Handles one PDU of the login phase; returns false when the connection must close.
-    bool on_pdu(const PduRef& pdu);
+    // The login phase from the first Login Request to its end: the full feature phase entered,
+    // or a failure answered and the connection closing. The whole login must end by `deadline`.
+    asio::awaitable<void> run(std::chrono::steady_clock::time_point deadline);
 
 private:
-    bool on_login_request(const PduRef& pdu);
-    bool identify(const iscsi::TextPairs& pairs);  // first request: names and session type
+    enum class Step { next_request, finished };
+    // One Login Request: checks, text collection, negotiation and the answer (RFC 7143 §6.2).
+    Step on_login_request(const iscsi::Pdu& pdu);
+    bool identify(const iscsi::TextPairs& pairs);  // first request: names and session type; false: failed
     void respond(const iscsi::Bhs& request, bool transit, iscsi::LoginStage csg, iscsi::LoginStage nsg,
                  const iscsi::TextPairs& answers);
-    bool fail(iscsi::LoginStatus status, const std::string& why);
-    bool complete(const iscsi::Bhs& request, iscsi::TextPairs answers);
+    Step fail(iscsi::LoginStatus status, const std::string& why);
+    Step complete(const iscsi::Bhs& request, iscsi::TextPairs answers);
 
     Connection& connection_;
     bool started_ = false;
-    bool failed_ = false;  // a failure response is on its way; ignore the rest
     std::uint64_t isid_ = 0;
     std::uint16_t tsih_ = 0;
     std::uint16_t cid_ = 0;

@@ -168,6 +168,29 @@ void Session::solicit(Task& task) {
     }
 }
 
+// Where a Data-Out's data goes: straight into the task's buffer when on_data_out will accept it
+// whole; anything else lands in the connection's buffer and is judged (and refused) there.
+iscsi::DataDestination Session::data_destination(const Bhs& bhs, std::uint32_t length) {
+    if (bhs.opcode() != Opcode::data_out) return {};
+    auto it = tasks_.find(bhs.initiator_task_tag());
+    if (it == tasks_.end()) return {};
+    const Task& task = *it->second;
+    iscsi::DataOutView out{bhs};
+    const std::uint32_t offset = out.buffer_offset();
+    const std::uint64_t end = std::uint64_t{offset} + length;
+    if (task.state != Task::State::receiving || !task.write || end > task.wanted) return {};
+    const std::uint32_t ttt = out.target_transfer_tag();
+    if (ttt == iscsi::kReservedTag) {
+        if (!task.unsolicited_open || end > task.first_burst_end || out.data_sn() != task.unsolicited_data_sn) return {};
+    } else {
+        auto burst = std::find_if(task.bursts.begin(), task.bursts.end(), [ttt](const Burst& b) { return b.ttt == ttt; });
+        if (burst == task.bursts.end() || offset < burst->offset ||
+            end > std::uint64_t{burst->offset} + burst->length || out.data_sn() != burst->next_data_sn)
+            return {};
+    }
+    return {ByteSpan(it->second->command.buffer.data() + offset, length), it->second};
+}
+
 bool Session::on_data_out(const PduRef& pdu) {
     iscsi::DataOutView out{pdu.bhs};
     auto it = tasks_.find(pdu.bhs.initiator_task_tag());
@@ -214,7 +237,8 @@ bool Session::on_data_out(const PduRef& pdu) {
     }
     if (offset < task->wanted) {
         const auto n = std::min(length, task->wanted - offset);
-        std::memcpy(task->command.buffer.data() + offset, pdu.data.data(), n);
+        std::byte* into = task->command.buffer.data() + offset;
+        if (pdu.data.data() != into) std::memcpy(into, pdu.data.data(), n);  // else data_destination placed it
     }
     solicit(*task);
     if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->solicit_end) data_complete(task);

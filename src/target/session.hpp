@@ -45,6 +45,8 @@ public:
 
     void start();
     bool on_pdu(const PduRef& pdu);
+    // Where the data of a Data-Out PDU can be received in place (iscsi::ChannelHandler).
+    iscsi::DataDestination data_destination(const iscsi::Bhs& bhs, std::uint32_t length);
     void reject(const iscsi::Bhs& bad, iscsi::RejectReason reason);
     // A PDU whose data digest failed (RFC 7143 §7.8): Reject, and for a Data-Out, end its task.
     void data_digest_error(const PduRef& pdu);

@@ -19,8 +19,10 @@ Bhs nop_in(std::uint32_t itt) {
 }
 
 std::vector<std::byte> wire_of(const SendBatch& batch) {
+    std::vector<ConstByteSpan> spans;
+    batch.buffers(spans);
     std::vector<std::byte> out;
-    for (auto span : batch.buffers()) out.insert(out.end(), span.begin(), span.end());
+    for (auto span : spans) out.insert(out.end(), span.begin(), span.end());
     return out;
 }
 

@@ -1,0 +1,162 @@
+// The PDU channel both roles use (RFC 7143 §11.1, §12.1): over one ByteTransport it frames
+// incoming PDUs (limits and digests checked before anything is allocated), places data segments
+// where the receiver wants them, and gathers everything queued in one executor turn into one
+// write. The target's and the initiator's connections are thin shells around it.
+//
+// Receive, two phases:
+// - login: `receive()` is a coroutine returning the next whole PDU (owned bytes), so each role's
+//   login reads top to bottom like the RFC's sequence;
+// - full feature: `start(handler)` runs the receive loop, calling the handler for each PDU. The
+//   handler may first name a destination for a PDU's data segment (`data_destination`): the rest
+//   of the segment is then read straight into it, with no copy from the receive buffer (LIO
+//   receives Data-Out this way).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "core/callback.hpp"
+#include "core/result.hpp"
+#include "iscsi/pdu.hpp"
+#include "iscsi/transport.hpp"
+#include "iscsi/wire.hpp"
+
+namespace iscsikit::iscsi {
+
+enum class ChannelErrc {
+    closed = 1,         // the stream ended or the channel was closed
+    timed_out,          // a login-phase receive passed its deadline
+    framing_error,      // a data segment over our limit or a header digest error
+    data_digest_error,  // during login, where no recovery is possible
+};
+const std::error_category& channel_category();
+inline std::error_code make_error_code(ChannelErrc e) { return {static_cast<int>(e), channel_category()}; }
+
+using Clock = std::chrono::steady_clock;
+
+// Why a channel closed: a sentence for the log, and whether the peer broke the protocol (warn)
+// or the close was orderly or ours (info).
+struct CloseReason {
+    std::string why;
+    bool peer_error = false;
+};
+
+// Where a data segment is to be received: exactly its length, kept alive by `keep` (when set)
+// for as long as a read may write into it.
+struct DataDestination {
+    ByteSpan span;
+    std::shared_ptr<const void> keep;
+};
+
+class ChannelHandler {
+public:
+    virtual ~ChannelHandler() = default;
+    // Where the data segment of the PDU with this header should go, or an empty span to receive
+    // it into the channel's buffer (on_pdu then sees it there). Called only for PDUs with data,
+    // once their header is in, before on_pdu; it must not change state (the PDU has not been
+    // checked yet). on_pdu sees `data` pointing into the destination when it was used.
+    virtual DataDestination data_destination(const Bhs& bhs, std::uint32_t length) {
+        (void)bhs;
+        (void)length;
+        return {};
+    }
+    // One received PDU; its views are valid during the call only. `data_digest_ok` false means
+    // RFC 7143 §7.8: the PDU is to be discarded (and, by a target, rejected). An error closes the
+    // channel as a protocol error with that message.
+    virtual Result<void> on_pdu(const ReceivedPdu& pdu) = 0;
+    // The channel closed (once); the handler is not called again.
+    virtual void on_closed(const CloseReason& reason) = 0;
+};
+
+class Channel : public std::enable_shared_from_this<Channel> {
+public:
+    explicit Channel(std::unique_ptr<ByteTransport> transport, std::size_t receive_capacity = 64 * 1024);
+    ~Channel();
+    Channel(const Channel&) = delete;
+    Channel& operator=(const Channel&) = delete;
+
+    ByteTransport& transport() { return *transport_; }
+    asio::any_io_executor executor() const { return transport_->executor(); }
+
+    // Digests and our MaxRecvDataSegmentLength; during login 8192 bytes and no digests
+    // (RFC 7143 §11.2.1.3, §13.1). They apply from the next PDU received or queued.
+    void set_limits(const FrameLimits& limits) { limits_ = limits; }
+    const FrameLimits& limits() const { return limits_; }
+
+    // Login phase: the next whole PDU, or an error when the stream ends, breaks the framing or
+    // `deadline` passes (the channel is closed then). Data digest errors are errors here.
+    asio::awaitable<Result<Pdu>> receive(Clock::time_point deadline);
+
+    // Full feature phase: the receive loop, until close. Bytes already received are processed.
+    void start(ChannelHandler& handler);
+    // The handler is not called again (its owner is going away); nothing else changes.
+    void detach() { handler_ = nullptr; }
+
+    // Queues one PDU (TotalAHSLength cleared, DataSegmentLength set from `data`); everything
+    // queued in one executor turn goes out in one gathered write. `data` must stay valid until
+    // written, unless `keep` owns it.
+    void send(const Bhs& bhs, ConstByteSpan data = {}, std::shared_ptr<const void> keep = {});
+    // Like send, with `data` copied first.
+    void send_copy(const Bhs& bhs, ConstByteSpan data);
+    // Runs `done` once everything queued so far is written, or the channel closed.
+    void when_sent(Callback<void()> done);
+    // Closes once everything queued so far is written (logout, login failure).
+    void close_after_send(CloseReason reason);
+    // Closes the transport and tells the handler (once). Idempotent.
+    void close(CloseReason reason);
+    bool closed() const { return closed_; }
+
+    Clock::time_point last_receive() const { return last_receive_; }
+
+private:
+    // The data segment being read into a destination outside the receive buffer.
+    struct Placement {
+        Bhs bhs;
+        std::vector<std::byte> ahs;    // usually empty (no AHS in PDUs with data in practice)
+        ByteSpan data;                 // the whole destination
+        std::shared_ptr<const void> keep;
+        std::size_t filled = 0;        // bytes of `data` in place
+        std::array<std::byte, 8> trailer{};  // padding and data digest
+        std::size_t trailer_length = 0, trailer_filled = 0;
+        bool active = false;
+    };
+
+    void read_more();
+    void on_read(std::error_code ec, std::size_t n);
+    // Handles every complete PDU in the buffer; false when the channel closed.
+    bool process();
+    bool deliver(const ReceivedPdu& pdu);
+    // Starts placing a PDU's data segment; false when the buffered bytes already finish it.
+    bool begin_placement(const Bhs& bhs, ConstByteSpan ahs, std::uint32_t length, std::uint32_t trailer_length,
+                         DataDestination destination);
+    bool finish_placement();
+    void schedule_flush();
+    void flush();
+    void run_done(std::vector<Callback<void()>>& list);
+
+    std::unique_ptr<ByteTransport> transport_;
+    ChannelHandler* handler_ = nullptr;
+    FrameLimits limits_{8192, false, false};
+    ReceiveBuffer rx_;
+    Placement placement_;
+    bool reading_ = false, started_ = false;
+
+    SendBatch pending_, in_flight_;
+    std::vector<ConstByteSpan> iov_;  // reused for every write
+    std::vector<Callback<void()>> pending_done_, in_flight_done_;
+    bool writing_ = false, flush_scheduled_ = false, close_when_sent_ = false;
+    CloseReason close_reason_;
+    bool closed_ = false;
+    Clock::time_point last_receive_ = Clock::now();
+};
+
+}  // namespace iscsikit::iscsi
+
+template <>
+struct std::is_error_code_enum<iscsikit::iscsi::ChannelErrc> : std::true_type {};

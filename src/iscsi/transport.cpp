@@ -1,0 +1,167 @@
+// TCP and in-memory byte transports for the PDU channel.
+#include "iscsi/transport.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <optional>
+
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+
+namespace iscsikit::iscsi {
+
+TcpTransport::TcpTransport(asio::ip::tcp::socket socket) : socket_(std::move(socket)), executor_(socket_.get_executor()) {
+    std::error_code ignored;
+    socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+}
+
+void TcpTransport::read_some(std::span<const ByteSpan> buffers, IoDone done) {
+    const std::size_t n = std::min(buffers.size(), read_buffers_.size());
+    for (std::size_t i = 0; i < n; ++i) read_buffers_[i] = asio::buffer(buffers[i].data(), buffers[i].size());
+    socket_.async_read_some(std::span<asio::mutable_buffer>(read_buffers_.data(), n),
+                            [done = std::move(done)](std::error_code ec, std::size_t got) mutable { done(ec, got); });
+}
+
+void TcpTransport::write(std::span<const ConstByteSpan> buffers, IoDone done) {
+    write_buffers_.clear();
+    for (auto b : buffers) write_buffers_.emplace_back(b.data(), b.size());
+    asio::async_write(socket_, write_buffers_,
+                      [done = std::move(done)](std::error_code ec, std::size_t sent) mutable { done(ec, sent); });
+}
+
+void TcpTransport::close() {
+    std::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+}
+
+std::string TcpTransport::peer() const {
+    std::error_code ec;
+    const auto endpoint = socket_.remote_endpoint(ec);
+    if (ec) return "(not connected)";
+    const auto address = endpoint.address();
+    return (address.is_v6() ? "[" + address.to_string() + "]" : address.to_string()) + ":" +
+           std::to_string(endpoint.port());
+}
+
+namespace {
+
+// One direction of the pipe and the read waiting on it.
+struct Direction {
+    std::deque<std::byte> bytes;
+    bool writer_closed = false;
+    bool reader_closed = false;
+    struct PendingRead {
+        std::array<ByteSpan, 4> buffers;
+        std::size_t count = 0;
+        IoDone done;
+        asio::any_io_executor executor;
+    };
+    std::optional<PendingRead> waiting;
+};
+
+struct PipeState {
+    std::mutex mutex;
+    Direction to[2];  // to[i]: bytes end i reads
+    MemoryPipeOptions options;
+};
+
+class PipeEnd final : public ByteTransport {
+public:
+    PipeEnd(std::shared_ptr<PipeState> state, int side, asio::any_io_executor executor)
+        : state_(std::move(state)), side_(side), executor_(std::move(executor)) {}
+    ~PipeEnd() override { close(); }
+
+    asio::any_io_executor executor() const override { return executor_; }
+
+    void read_some(std::span<const ByteSpan> buffers, IoDone done) override {
+        std::lock_guard lock(state_->mutex);
+        Direction& in = state_->to[side_];
+        Direction::PendingRead read;
+        read.count = std::min(buffers.size(), read.buffers.size());
+        std::copy_n(buffers.begin(), read.count, read.buffers.begin());
+        read.done = std::move(done);
+        read.executor = executor_;
+        in.waiting = std::move(read);
+        serve(in, state_->options);
+    }
+
+    void write(std::span<const ConstByteSpan> buffers, IoDone done) override {
+        std::size_t total = 0;
+        std::error_code ec;
+        {
+            std::lock_guard lock(state_->mutex);
+            Direction& out = state_->to[1 - side_];
+            if (out.writer_closed || out.reader_closed) {
+                ec = asio::error::broken_pipe;
+            } else {
+                for (auto b : buffers) {
+                    out.bytes.insert(out.bytes.end(), b.begin(), b.end());
+                    total += b.size();
+                }
+                serve(out, state_->options);
+            }
+        }
+        asio::post(executor_, [done = std::move(done), ec, total]() mutable { done(ec, ec ? 0 : total); });
+    }
+
+    void close() override {
+        std::lock_guard lock(state_->mutex);
+        Direction& in = state_->to[side_];
+        Direction& out = state_->to[1 - side_];
+        if (in.reader_closed) return;
+        in.reader_closed = true;
+        out.writer_closed = true;
+        in.bytes.clear();
+        if (in.waiting) complete(in, asio::error::operation_aborted, 0);
+        serve(out, state_->options);  // the peer's waiting read sees the end of the stream
+    }
+
+    std::string peer() const override { return "pipe"; }
+
+private:
+    static void complete(Direction& d, std::error_code ec, std::size_t n) {
+        auto read = std::move(*d.waiting);
+        d.waiting.reset();
+        asio::post(read.executor, [done = std::move(read.done), ec, n]() mutable { done(ec, n); });
+    }
+
+    // Satisfies the waiting read of `d` if bytes (or the end of the stream) are there.
+    static void serve(Direction& d, const MemoryPipeOptions& options) {
+        if (!d.waiting) return;
+        if (d.reader_closed) return complete(d, asio::error::operation_aborted, 0);
+        if (d.bytes.empty()) {
+            if (d.writer_closed) complete(d, asio::error::eof, 0);
+            return;
+        }
+        std::size_t limit = options.max_read ? options.max_read : d.bytes.size();
+        std::size_t moved = 0;
+        for (std::size_t i = 0; i < d.waiting->count && limit > 0 && !d.bytes.empty(); ++i) {
+            ByteSpan into = d.waiting->buffers[i];
+            const std::size_t n = std::min({into.size(), limit, d.bytes.size()});
+            std::copy_n(d.bytes.begin(), n, into.begin());
+            d.bytes.erase(d.bytes.begin(), d.bytes.begin() + static_cast<std::ptrdiff_t>(n));
+            moved += n;
+            limit -= n;
+        }
+        if (moved) complete(d, {}, moved);
+    }
+
+    std::shared_ptr<PipeState> state_;
+    int side_;
+    asio::any_io_executor executor_;
+};
+
+}  // namespace
+
+std::pair<std::unique_ptr<ByteTransport>, std::unique_ptr<ByteTransport>> make_memory_pipe(
+    asio::any_io_executor a, asio::any_io_executor b, MemoryPipeOptions options) {
+    auto state = std::make_shared<PipeState>();
+    state->options = options;
+    return {std::make_unique<PipeEnd>(state, 0, std::move(a)), std::make_unique<PipeEnd>(state, 1, std::move(b))};
+}
+
+}  // namespace iscsikit::iscsi
