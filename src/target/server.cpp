@@ -146,15 +146,28 @@ void Server::accept_on(std::size_t index) {
                              socket.remote_endpoint(ec).address().to_string(), connection_count_.load());
                 socket.close(ec);
             } else {
-                auto connection = std::make_shared<Connection>(*this, reactor, std::move(socket));
-                connection_opened(connection);
-                asio::post(reactor.context(), [connection] { connection->start(); });
+                open_connection(reactor, std::make_shared<Connection>(*this, reactor, std::move(socket)));
             }
         } else {
             spdlog::warn("accept failed: {}", ec.message());
         }
         accept_on(index);
     });
+}
+
+void Server::open_connection(Reactor& reactor, std::shared_ptr<Connection> connection) {
+    connection_opened(connection);
+    asio::post(reactor.context(), [connection] { connection->start(); });
+}
+
+std::unique_ptr<iscsi::ByteTransport> Server::connect_in_process(asio::any_io_executor client) {
+    auto& reactor = reactors_.next();
+    auto [ours, theirs] = iscsi::make_memory_pipe(reactor.context().get_executor(), std::move(client));
+    auto endpoints = bound_endpoints();
+    const asio::ip::tcp::endpoint local = endpoints.empty() ? asio::ip::tcp::endpoint() : endpoints.front();
+    const asio::ip::tcp::endpoint remote(asio::ip::make_address("127.0.0.1"), 0);
+    open_connection(reactor, std::make_shared<Connection>(*this, reactor, std::move(ours), local, remote));
+    return std::move(theirs);
 }
 
 void Server::connection_opened(const std::shared_ptr<Connection>& c) {

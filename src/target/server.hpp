@@ -13,6 +13,7 @@
 #include <asio/ip/tcp.hpp>
 
 #include "iscsi/params.hpp"
+#include "iscsi/transport.hpp"
 #include "target/config.hpp"
 #include "target/reactor.hpp"
 #include "target/registry.hpp"
@@ -36,6 +37,10 @@ public:
     const DaemonConfig& config() const { return config_; }
     // The addresses the portals are bound to (a portal with port 0 gets one from the kernel).
     std::vector<asio::ip::tcp::endpoint> bound_endpoints() const;
+    // The in-process seam: a connection to the first portal over an in-memory pipe instead of
+    // TCP, placed on a reactor like an accepted socket. Returns the initiator's end, whose
+    // completions run on `client`. Tests use it to speak raw PDUs with no socket in between.
+    std::unique_ptr<iscsi::ByteTransport> connect_in_process(asio::any_io_executor client);
     const std::vector<TargetNode>& targets() const { return targets_; }
     const TargetNode* find_target(std::string_view iqn) const;
     SessionTable& sessions() { return sessions_; }
@@ -52,6 +57,7 @@ public:
 
 private:
     void accept_on(std::size_t portal_index);
+    void open_connection(Reactor& reactor, std::shared_ptr<Connection> connection);
 
     DaemonConfig config_;
     std::vector<TargetNode> targets_;

@@ -16,12 +16,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <tl/expected.hpp>
@@ -29,6 +32,7 @@
 #include "iscsi/frame.hpp"
 #include "iscsi/pdu.hpp"
 #include "iscsi/text.hpp"
+#include "iscsi/transport.hpp"
 
 namespace iscsikit::target::testing {
 
@@ -118,10 +122,11 @@ struct ScsiResult {
 
 class RawClient {
 public:
-    explicit RawClient(std::uint16_t port) {
+    explicit RawClient(std::uint16_t port, bool tcp = true) {
         static std::uint32_t isid_counter = 0;
         // RFC 7143 §11.12.5: ISID type 10b "random" in the top bits, then a qualifier.
         isid = (std::uint64_t{0x80} << 40) | (std::uint64_t{0x4b1d} << 16) | (++isid_counter & 0xffff);
+        if (!tcp) return;
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
@@ -134,13 +139,20 @@ public:
         int one = 1;
         if (fd_ >= 0) ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
+    // Over the target's in-process seam (Server::connect_in_process): `connect` gets the
+    // executor this client runs its end of the pipe on. No socket, no port.
+    explicit RawClient(const std::function<std::unique_ptr<iscsi::ByteTransport>(asio::any_io_executor)>& connect)
+        : RawClient(std::uint16_t{0}, false) {
+        transport_ = connect(io_.get_executor());
+    }
     ~RawClient() {
         if (fd_ >= 0) ::close(fd_);
+        if (transport_) transport_->close();
     }
     RawClient(const RawClient&) = delete;
     RawClient& operator=(const RawClient&) = delete;
 
-    bool connected() const { return fd_ >= 0; }
+    bool connected() const { return fd_ >= 0 || transport_ != nullptr; }
 
     // ---- what this client says and what the target last said ----
     std::uint64_t isid;
@@ -156,6 +168,15 @@ public:
 
     // ---- raw wire ----
     bool send_bytes(ConstByteSpan bytes) {
+        if (transport_) {
+            std::optional<std::error_code> result;
+            transport_->write(std::span<const ConstByteSpan>(&bytes, 1),
+                              [&result](std::error_code ec, std::size_t) { result = ec; });
+            io_.restart();
+            while (!result && io_.run_one() > 0) {
+            }
+            return result && !*result;
+        }
         const std::byte* p = bytes.data();
         std::size_t left = bytes.size();
         while (left > 0) {
@@ -462,6 +483,7 @@ public:
 private:
     // Reads more bytes into rx_; the error when nothing came before the deadline.
     std::optional<RecvError> fill(Clock::time_point deadline) {
+        if (transport_) return fill_from_transport(deadline);
         for (;;) {
             const auto left = std::chrono::duration_cast<Ms>(deadline - Clock::now()).count();
             pollfd p{fd_, POLLIN, 0};
@@ -475,6 +497,27 @@ private:
             rx_.insert(rx_.end(), chunk, chunk + n);
             return std::nullopt;
         }
+    }
+
+    // A read stays outstanding across a timeout (into a buffer that lives as long as the client),
+    // so waiting for silence does not disturb the stream.
+    std::optional<RecvError> fill_from_transport(Clock::time_point deadline) {
+        if (!reading_) {
+            reading_ = true;
+            pipe_chunk_.resize(65536);
+            pipe_into_ = ByteSpan(pipe_chunk_);
+            transport_->read_some(std::span<const ByteSpan>(&pipe_into_, 1),
+                                  [this](std::error_code ec, std::size_t n) { pipe_result_.emplace(ec, n); });
+        }
+        io_.restart();
+        while (!pipe_result_ && Clock::now() < deadline) io_.run_one_until(deadline);
+        if (!pipe_result_) return RecvError::timeout;
+        const auto [ec, n] = *pipe_result_;
+        pipe_result_.reset();
+        reading_ = false;
+        if (ec || n == 0) return RecvError::closed;
+        rx_.insert(rx_.end(), pipe_chunk_.begin(), pipe_chunk_.begin() + static_cast<std::ptrdiff_t>(n));
+        return std::nullopt;
     }
 
     // Every target PDU says where the command window is (§11.4.7); status-bearing ones carry StatSN.
@@ -491,6 +534,14 @@ private:
     }
 
     int fd_ = -1;
+    asio::io_context io_;                              // runs the pipe end's completions
+    // A read waiting in the pipe is no work to Asio: without this, run_one_until would return at once.
+    asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+    std::vector<std::byte> pipe_chunk_;
+    ByteSpan pipe_into_;
+    bool reading_ = false;
+    std::optional<std::pair<std::error_code, std::size_t>> pipe_result_;
+    std::unique_ptr<iscsi::ByteTransport> transport_;  // in-process seam, instead of fd_
     std::uint32_t login_itt_ = 0x4c000001;  // the same ITT in every PDU of a login (libiscsi does this)
     std::vector<std::byte> rx_;
 };

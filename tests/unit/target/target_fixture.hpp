@@ -116,7 +116,14 @@ protected:
     std::uint16_t port() const { return port_; }
     Server& server() { return *server_; }
 
+    // A client on the in-process seam (Server::connect_in_process): the target's connection
+    // code runs exactly as for TCP, with no socket in between.
     std::unique_ptr<RawClient> connect() {
+        return std::make_unique<RawClient>(
+            [this](asio::any_io_executor executor) { return server_->connect_in_process(std::move(executor)); });
+    }
+    // A client over TCP on 127.0.0.1, for what only a socket shows (portals, accept, resets).
+    std::unique_ptr<RawClient> connect_tcp() {
         auto client = std::make_unique<RawClient>(port_);
         EXPECT_TRUE(client->connected()) << "cannot connect to 127.0.0.1:" << port_;
         return client;
