@@ -70,10 +70,26 @@ def cell(s, fmt="{:,.0f}"):
 
 
 def ratio(a, b, fmt="{:.2f}"):
-    return fmt.format(a / b) if a is not None and b else "-"
+    q = div(a, b)
+    return "-" if q is None else fmt.format(q)
 
 
-def main():
+def div(a, b):
+    return a / b if a is not None and b else None
+
+
+def median(s):
+    return s["median"] if s else None
+
+
+def table(head, rows):
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def parse_args():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--current", required=True, help="this tree's iscsikit-target")
     ap.add_argument("--current-tree", default=str(HERE.parent), help="its source tree (for git rev-parse)")
@@ -94,6 +110,106 @@ def main():
                     help="where the LUN files go (default /dev/shm, a tmpfs: writes measure the target, not a disk)")
     ap.add_argument("--out", help="results folder (default bench/results/compare-DATE-TIME)")
     args = ap.parse_args()
+    unknown = [n for n in args.workloads.split(",") if n not in driver.WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(driver.WORKLOADS)}")
+    if args.rounds < 1 or args.seconds <= 0:
+        ap.error("--rounds and --seconds must be positive")
+    return args
+
+
+def negotiated_params(specs, targets, results, workloads):
+    """Per target: the parameters each kind of initiator ran with, from the logs that show them."""
+    negotiated = {}
+    for name, t in targets.items():
+        n = {}
+        if specs[name]["peer"] == "iscsikit":
+            for p in driver.logged_in_params(t.log_text()):
+                n.setdefault(f"{p.pop('initiator')} (target's log)", p)
+        else:
+            n["tgtd's declared values (tgtadm --op show --mode target)"] = tgt_offer(t)
+        from_tool = next((r["negotiated"] for w in workloads for r in results[w][name] if "negotiated" in r), None)
+        if from_tool:
+            n["iscsikit tool (its -vv log)"] = {k: v for k, v in from_tool.items() if k != "initiator"}
+        negotiated[name] = n
+    return negotiated
+
+
+def summarize(results, baselines, workloads, cols):
+    """min / median / max of each figure per workload and target, the baselines, and each target's
+    distance from them (from the medians)."""
+    figures = {"iops": "iops", "mib_s": "mib_s", "ios_per_cpu_s": "ios_per_cpu_s", "target_cpu_cores": "cpu_cores"}
+    summary = {w: {f: {n: driver.spread(r[key] for r in results[w][n]) for n in cols} for f, key in figures.items()}
+               for w in workloads}
+    base = {"iperf3_mib_s": driver.spread(b["mib_s"] for b in baselines["iperf3"]),
+            "pingpong_rtt_us": driver.spread(b["mean_rtt_us"] for b in baselines["pingpong"])}
+    iperf, rtt = median(base["iperf3_mib_s"]), median(base["pingpong_rtt_us"])
+    against = {}
+    for w in workloads:
+        if w.name in (READ_1M, WRITE_1M):
+            against[f"{w.name} / iperf3"] = {n: div(median(summary[w]["mib_s"][n]), iperf) for n in cols}
+        if w.name == READ_QD1:
+            rtts = {n: div(1e6, median(summary[w]["iops"][n])) for n in cols}
+            against[f"{w.name} round trip us"] = rtts
+            against[f"{w.name} round trip / pingpong"] = {n: div(v, rtt) for n, v in rtts.items()}
+    return summary, base, against
+
+
+def print_report(info, args, size, seconds, workloads, cols, names, summary, base, against, negotiated):
+    print(f"\nmachine: {info['nproc']} CPUs, {info['cpu']}, {info['mem_gib']} GiB, Linux {info['kernel']}, "
+          f"{info['date']}, load average at the end {info['loadavg'][0]:.2f}; {size // MiB} MiB random-filled "
+          f"file LUN per target in {args.dir}; iscsikit-target --reactors {args.reactors or 'default'}; "
+          f"{seconds} s per measurement, {args.rounds} round(s) in rotating order\n")
+    tgt = "tgt" in cols
+
+    def ratios(w, figure):
+        s = summary[w][figure]
+        out = [ratio(median(s["current"]), median(s["rev"]))]
+        return out + [ratio(median(s["current"]), median(s["tgt"]))] if tgt else out
+
+    print("IOPS, min / median / max over the rounds; MiB/s and the ratios from the medians\n")
+    table(["workload", "client"] + [f"{names[n]} IOPS" for n in cols] + [f"MiB/s ({' / '.join(cols)})", "current/REV"]
+          + (["current/tgt"] if tgt else []),
+          [[w.label, w.client] + [cell(summary[w]["iops"][n]) for n in cols]
+           + [" / ".join(f"{median(summary[w]['mib_s'][n]):,.0f}" for n in cols)] + ratios(w, "iops")
+           for w in workloads])
+
+    print("\nIOPS per target core: I/Os per second of the target process's CPU time (utime + stime), "
+          "median; in parentheses the target's median CPU use in cores\n")
+    table(["workload"] + [names[n] for n in cols] + ["current/REV"] + (["current/tgt"] if tgt else []),
+          [[w.label] + [f"{median(summary[w]['ios_per_cpu_s'][n]):,.0f} ({median(summary[w]['target_cpu_cores'][n]):.2f})"
+                        if summary[w]["ios_per_cpu_s"][n] else "-" for n in cols] + ratios(w, "ios_per_cpu_s")
+           for w in workloads])
+
+    print("\nBaselines, same rounds (min / median / max): iperf3 single stream over loopback "
+          f"{cell(base['iperf3_mib_s'])} MiB/s; pingpong 48 B -> 4144 B round trip, QD1, "
+          f"{cell(base['pingpong_rtt_us'], '{:.1f}')} µs mean\n")
+    labels = {f"{READ_1M} / iperf3": ("1 MiB sequential read, QD8: MiB/s / iperf3", "{:.0%}", "≥ 90%"),
+              f"{WRITE_1M} / iperf3": ("1 MiB sequential write, QD8: MiB/s / iperf3", "{:.0%}", "≥ 90%"),
+              f"{READ_QD1} round trip us": ("4 KiB random read QD1: mean round trip µs (1e6 / IOPS)", "{:.1f}", ""),
+              f"{READ_QD1} round trip / pingpong": ("... / pingpong round trip", "{:.2f}", "≤ 1.15")}
+    rows = [[label] + [fmt.format(against[key][n]) if against[key][n] is not None else "-" for n in cols] + [goal]
+            for key, (label, fmt, goal) in labels.items() if key in against]
+    if rows:
+        table(["figure"] + [names[n] for n in cols] + ["goal"], rows)
+
+    print("\nnegotiated (HeaderDigest, DataDigest, MaxRecvDataSegmentLength initiator/target, MaxBurstLength, "
+          "FirstBurstLength, InitialR2T, ImmediateData):")
+    declared = ("HeaderDigest", "DataDigest", "MaxRecvDataSegmentLength", "MaxBurstLength", "FirstBurstLength",
+                "InitialR2T", "ImmediateData")
+    for name, n in negotiated.items():
+        for source, p in n.items():
+            if "declared" in source:
+                print(f"  {names[name]}, {source}: " + ", ".join(f"{k}={p.get(k)}" for k in declared))
+            else:
+                print(f"  {names[name]}, {source}: {p['HeaderDigest']}, {p['DataDigest']}, "
+                      f"{p['MaxRecvDataSegmentLength (initiator declared)']}/"
+                      f"{p['MaxRecvDataSegmentLength (target declared)']}, {p['MaxBurstLength']}, "
+                      f"{p['FirstBurstLength']}, {p['InitialR2T']}, {p['ImmediateData']}")
+
+
+def main():
+    args = parse_args()
     require_tools("iscsi-perf", "iperf3", *(() if args.no_tgt else ("tgtd", "tgtadm")))
     workloads = [driver.WORKLOADS[n] for n in args.workloads.split(",")]
     size = parse_size(args.size)
@@ -106,6 +222,7 @@ def main():
              "rev": {"peer": "iscsikit", "binary": str(Path(args.rev_binary).resolve()), "args": reactors}}
     if not args.no_tgt:
         specs["tgt"] = {"peer": "tgt"}
+    cols = list(specs)
     out = Path(args.out) if args.out else HERE / "results" / ("compare-" + time.strftime("%Y%m%d-%H%M%S"))
 
     with Case("compare", out=out, tmp_parent=args.dir) as case:
@@ -125,109 +242,11 @@ def main():
             log(f"round {rnd} baselines: iperf3 {baselines['iperf3'][-1]['mib_s']:,.0f} MiB/s, "
                 f"pingpong {baselines['pingpong'][-1]['mean_rtt_us']:.1f} µs")
 
-        results = driver.run_rounds(list(specs), workloads, args.rounds, one, measure_baselines)
-
-        negotiated = {}
-        for name, t in targets.items():
-            n = {}
-            if specs[name]["peer"] == "iscsikit":
-                for p in driver.logged_in_params(t.log_text()):
-                    n.setdefault(f"{p.pop('initiator')} (target's log)", p)
-            else:
-                n["tgtd's declared values (tgtadm --op show --mode target)"] = tgt_offer(t)
-            from_tool = next((r["negotiated"] for w in workloads for r in results[w][name] if "negotiated" in r), None)
-            if from_tool:
-                n["iscsikit tool (its -vv log)"] = {k: v for k, v in from_tool.items() if k != "initiator"}
-            negotiated[name] = n
-
+        results = driver.run_rounds(cols, workloads, args.rounds, one, measure_baselines)
+        negotiated = negotiated_params(specs, targets, results, workloads)
+        summary, base, against = summarize(results, baselines, workloads, cols)
         info = driver.machine()
-        med = {w: {n: driver.spread(r["iops"] for r in results[w][n]) for n in specs} for w in workloads}
-        per_core = {w: {n: driver.spread(r["ios_per_cpu_s"] for r in results[w][n]) for n in specs} for w in workloads}
-        cores = {w: {n: driver.spread(r["cpu_cores"] for r in results[w][n]) for n in specs} for w in workloads}
-        mib = {w: {n: driver.spread(r["mib_s"] for r in results[w][n]) for n in specs} for w in workloads}
-        base = {"iperf3_mib_s": driver.spread(b["mib_s"] for b in baselines["iperf3"]),
-                "pingpong_rtt_us": driver.spread(b["mean_rtt_us"] for b in baselines["pingpong"])}
-
-        def median(table, w, n):
-            s = table[w].get(n)
-            return s["median"] if s else None
-
-        print(f"\nmachine: {info['nproc']} CPUs, {info['cpu']}, {info['mem_gib']} GiB, Linux {info['kernel']}, "
-              f"{info['date']}, load average at the end {info['loadavg'][0]:.2f}; {size // MiB} MiB random-filled "
-              f"file LUN per target in {args.dir}; iscsikit-target --reactors {args.reactors or 'default'}; "
-              f"{seconds} s per measurement, {args.rounds} round(s) in rotating order\n")
-        print("IOPS, min / median / max over the rounds; MiB/s and the ratios from the medians\n")
-        cols = list(specs)
-        head = "| workload | client | " + " | ".join(f"{names[n]} IOPS" for n in cols) + " | MiB/s (" + \
-               " / ".join(n for n in cols) + ") | current/REV |" + ("" if args.no_tgt else " current/tgt |")
-        print(head)
-        print("|" + "---|" * (head.count("|") - 1))
-        for w in workloads:
-            row = f"| {w.label} | {w.client} | " + " | ".join(cell(med[w][n]) for n in cols)
-            row += " | " + " / ".join(f"{median(mib, w, n):,.0f}" for n in cols)
-            row += f" | {ratio(median(med, w, 'current'), median(med, w, 'rev'))} |"
-            if not args.no_tgt:
-                row += f" {ratio(median(med, w, 'current'), median(med, w, 'tgt'))} |"
-            print(row)
-
-        print("\nIOPS per target core: I/Os per second of the target process's CPU time (utime + stime), "
-              "median; in parentheses the target's median CPU use in cores\n")
-        head = "| workload | " + " | ".join(names[n] for n in cols) + " | current/REV |" + \
-               ("" if args.no_tgt else " current/tgt |")
-        print(head)
-        print("|" + "---|" * (head.count("|") - 1))
-        for w in workloads:
-            row = f"| {w.label} | " + " | ".join(
-                f"{median(per_core, w, n):,.0f} ({median(cores, w, n):.2f})" if per_core[w][n] else "-" for n in cols)
-            row += f" | {ratio(median(per_core, w, 'current'), median(per_core, w, 'rev'))} |"
-            if not args.no_tgt:
-                row += f" {ratio(median(per_core, w, 'current'), median(per_core, w, 'tgt'))} |"
-            print(row)
-
-        print("\nBaselines, same rounds (min / median / max): iperf3 single stream over loopback "
-              f"{cell(base['iperf3_mib_s'])} MiB/s; pingpong 48 B -> 4144 B round trip, QD1, "
-              f"{cell(base['pingpong_rtt_us'], '{:.1f}')} µs mean\n")
-        against = {}
-        iperf = base["iperf3_mib_s"]["median"] if base["iperf3_mib_s"] else None
-        rtt = base["pingpong_rtt_us"]["median"] if base["pingpong_rtt_us"] else None
-        rows = []
-        names_w = {w.name: w for w in workloads}
-        for key, goal in ((READ_1M, "≥ 90%"), (WRITE_1M, "≥ 90%")):
-            if key in names_w:
-                vals = {n: median(mib, names_w[key], n) for n in cols}
-                against[f"{key} / iperf3"] = {n: v / iperf if v and iperf else None for n, v in vals.items()}
-                rows.append((f"{names_w[key].label}: MiB/s / iperf3", goal,
-                             [ratio(vals[n], iperf, "{:.0%}") if iperf else "-" for n in cols]))
-        if READ_QD1 in names_w:
-            w = names_w[READ_QD1]
-            rtts = {n: 1e6 / median(med, w, n) if median(med, w, n) else None for n in cols}
-            against["4k-rand-read-qd1 round trip us"] = rtts
-            against["4k-rand-read-qd1 round trip / pingpong"] = {n: v / rtt if v and rtt else None
-                                                                 for n, v in rtts.items()}
-            rows.append(("4 KiB random read QD1: mean round trip µs (1e6 / IOPS)", "",
-                         [f"{rtts[n]:.1f}" if rtts[n] else "-" for n in cols]))
-            rows.append(("... / pingpong round trip", "≤ 1.15", [ratio(rtts[n], rtt) for n in cols]))
-        if rows:
-            head = "| figure | " + " | ".join(names[n] for n in cols) + " | goal |"
-            print(head)
-            print("|" + "---|" * (head.count("|") - 1))
-            for label, goal, vals in rows:
-                print(f"| {label} | " + " | ".join(vals) + f" | {goal} |")
-
-        print("\nnegotiated (HeaderDigest, DataDigest, MaxRecvDataSegmentLength initiator/target, MaxBurstLength, "
-              "FirstBurstLength, InitialR2T, ImmediateData):")
-        for name, n in negotiated.items():
-            for source, p in n.items():
-                if "declared" in source:
-                    keys = ("HeaderDigest", "DataDigest", "MaxRecvDataSegmentLength", "MaxBurstLength",
-                            "FirstBurstLength", "InitialR2T", "ImmediateData")
-                    print(f"  {names[name]}, {source}: " + ", ".join(f"{k}={p.get(k)}" for k in keys))
-                else:
-                    print(f"  {names[name]}, {source}: {p['HeaderDigest']}, {p['DataDigest']}, "
-                          f"{p['MaxRecvDataSegmentLength (initiator declared)']}/"
-                          f"{p['MaxRecvDataSegmentLength (target declared)']}, {p['MaxBurstLength']}, "
-                          f"{p['FirstBurstLength']}, {p['InitialR2T']}, {p['ImmediateData']}")
-
+        print_report(info, args, size, seconds, workloads, cols, names, summary, base, against, negotiated)
         (case.out / "results.json").write_text(json.dumps(
             {"commits": commits, "machine": info, "versions": driver.versions(),
              "settings": {"size": size, "seconds": seconds, "rounds": args.rounds, "reactors": args.reactors,
@@ -235,8 +254,7 @@ def main():
              "negotiated": negotiated,
              "workloads": {w.name: w.describe() for w in workloads},
              "results": {w.name: results[w] for w in workloads},
-             "summary": {w.name: {"iops": med[w], "mib_s": mib[w], "ios_per_cpu_s": per_core[w],
-                                  "target_cpu_cores": cores[w]} for w in workloads},
+             "summary": {w.name: summary[w] for w in workloads},
              "baselines": {"rounds": baselines, **base}, "against_baselines": against}, indent=2))
         print(f"\nlogs and results.json in {case.out}")
 
