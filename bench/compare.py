@@ -122,12 +122,15 @@ def parse_args():
     ap.add_argument("--dir", default="/dev/shm" if os.path.isdir("/dev/shm") else "/var/tmp",
                     help="where the LUN files go (default /dev/shm, a tmpfs: writes measure the target, not a disk)")
     ap.add_argument("--out", help="results folder (default bench/results/compare-DATE-TIME)")
+    ap.add_argument("--check-args", action="store_true", help="check the options and exit (compare.sh, before building)")
     args = ap.parse_args()
     unknown = [n for n in args.workloads.split(",") if n not in driver.WORKLOADS]
     if unknown:
         ap.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(driver.WORKLOADS)}")
     if args.rounds < 1 or args.seconds <= 0:
         ap.error("--rounds and --seconds must be positive")
+    if args.check_args:
+        sys.exit(0)
     return args
 
 

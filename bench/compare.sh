@@ -11,8 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 if (($# < 1)) || [[ "$1" == -* ]]; then
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+  if [[ "${1:-}" == -h || "${1:-}" == --help ]]; then usage; exit 0; fi
+  usage >&2
   exit 2
 fi
 rev_name=$1
@@ -22,10 +24,15 @@ args=()
 while (($#)); do
   case "$1" in
     --remove-worktree) remove=1; shift ;;
+    -h|--help) usage; exit 0 ;;
     *) args+=("$1"); shift ;;
   esac
 done
 rev=$(git rev-parse --verify --quiet "${rev_name}^{commit}") || { echo "compare.sh: no commit $rev_name" >&2; exit 2; }
+driver=(python3 -B bench/compare.py --current build/release/bin/iscsikit-target --current-tree "$repo"
+  --rev-binary "$repo/build/compare/$rev/build/release/bin/iscsikit-target" --rev-tree "$repo/build/compare/$rev"
+  --rev "$rev_name" --cli build/release/bin/iscsikit --pingpong build/release/bin/pingpong)
+"${driver[@]}" --check-args "${args[@]}"  # a typo in an option fails now, not after two builds
 
 # This tree: the daemon, the client tool (the writes' client) and the ping-pong baseline.
 cmake --preset release >/dev/null
@@ -50,6 +57,4 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 -B bench/compare.py --current build/release/bin/iscsikit-target --current-tree "$repo" \
-  --rev-binary "$wt/build/release/bin/iscsikit-target" --rev-tree "$wt" --rev "$rev_name" \
-  --cli build/release/bin/iscsikit --pingpong build/release/bin/pingpong "${args[@]}"
+"${driver[@]}" "${args[@]}"
