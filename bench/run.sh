@@ -6,6 +6,7 @@
 # Without --binary/--cli it uses build/release/bin/iscsikit-target (and bin/iscsikit), building the
 # release preset if a binary is missing. Needs root for nothing; tgtd runs in the foreground on a
 # private control port.
+# To compare this tree with another commit (every workload, baselines, IOPS per core): bench/compare.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

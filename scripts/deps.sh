@@ -12,6 +12,8 @@ packages=(
   libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3
   # real peers
   libiscsi-bin tgt qemu-utils qemu-block-extra e2fsprogs fuse3
+  # benchmark baselines (bench/compare.sh)
+  iperf3
 )
 
 missing=()

@@ -232,6 +232,14 @@ asio::awaitable<Result<LoginResult>> login(asio::any_io_executor executor, Login
             (*conn)->configure(result->params.header_digest, result->params.data_digest,
                                result->params.initiator_max_recv_data_segment_length);
             result->connection = *conn;
+            // The same words as the target's "logged in" line, so bench/compare.sh reads both alike.
+            const auto& p = result->params;
+            spdlog::debug("logged in to {} at {}: TSIH {}, header digest {}, data digest {}, MaxRecvDataSegmentLength "
+                          "{}/{}, MaxBurstLength {}, FirstBurstLength {}, InitialR2T {}, ImmediateData {}",
+                          req.target_name.empty() ? "discovery" : req.target_name, req.portal.to_string(), result->tsih,
+                          p.header_digest, p.data_digest, p.initiator_max_recv_data_segment_length,
+                          p.target_max_recv_data_segment_length, p.max_burst_length, p.first_burst_length,
+                          p.initial_r2t, p.immediate_data);
             co_return result;
         }
         (*conn)->close();

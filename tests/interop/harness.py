@@ -334,12 +334,13 @@ class Case:
                 return p
 
     def start(self, luns=("ram:64M",), *, args=(), iqn=DEFAULT_IQN, port=None, host="127.0.0.1",
-              portal_args=True, wait=True, peer=None, chap=None, late_portal=False):
+              portal_args=True, wait=True, peer=None, chap=None, late_portal=False, binary=None):
         """Starts the target on a fresh port with --portal/--target/--lun built from the arguments,
         plus `args`. With portal_args=False only `args` are passed (e.g. --config FILE), and `port`
         must be the one the configuration names. `peer` overrides ISCSIKIT_INTEROP_PEER.
         `chap=(user, password)` binds a CHAP account to the target (tgtd only); `late_portal` (tgtd
-        only) opens `port` only once the target is set up (restarts under a retrying initiator)."""
+        only) opens `port` only once the target is set up (restarts under a retrying initiator).
+        `binary` overrides ISCSIKIT_TARGET_BIN (bench/compare.sh runs two builds side by side)."""
         port = port or self.port()
         log_path = self.out / f"target-{len(self.targets)}.log"
         if (peer or PEER) == "tgt":
@@ -347,7 +348,7 @@ class Case:
         elif chap:
             raise ValueError("CHAP accounts are only set up on tgtd (peer='tgt')")
         else:
-            argv = [target_binary()]
+            argv = [binary or target_binary()]
             if portal_args:
                 portal = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
                 argv += ["--portal", portal, "--target", iqn]

@@ -201,13 +201,16 @@ def check_cp(case, t, data, backing):
 
 
 def check_bench(t):
-    for rw in ("randread", "randwrite"):
+    # --align 512: random reads at any block, as iscsi-perf -r places them (bench/initiator.py)
+    for rw, align in (("randread", None), ("randwrite", None), ("randread", 512)):
         r = cli("bench", t.url(0), "--rw", rw, "--bs", "4k", "--qd", "32", "--time", BENCH_SECONDS, "--json",
-                timeout=BENCH_SECONDS + 60)
+                *(["--align", align] if align else []), timeout=BENCH_SECONDS + 60)
         j = r.json()
         lat = j["lat_us"]
-        log(f"  bench {rw}: {j['iops']:.0f} IOPS, p50 {lat['p50']} us, p99 {lat['p99']} us, p99.9 {lat['p999']} us")
+        log(f"  bench {rw} align {j['align']}: {j['iops']:.0f} IOPS, p50 {lat['p50']} us, p99 {lat['p99']} us, "
+            f"p99.9 {lat['p999']} us")
         check(j["rw"] == rw and j["bs"] == 4096 and j["qd"] == 32, f"bench: rw/bs/qd: {j}")
+        check(j["align"] == (align or 4096), f"bench: align: want {align or 4096} (default: --bs): {j}")
         check(BENCH_SECONDS * 0.9 <= j["seconds"] <= BENCH_SECONDS + 2 and r.seconds < BENCH_SECONDS + 15,
               f"bench ran {j['seconds']} s (wall {r.seconds:.1f} s), asked for {BENCH_SECONDS}")
         check(j["ios"] > 0 and j["errors"] == 0 and j["iops"] > 0, f"bench: ios/errors/iops: {j}")
@@ -215,6 +218,7 @@ def check_bench(t):
         check(abs(j["bytes_per_sec"] - j["iops"] * 4096) <= 0.05 * j["bytes_per_sec"], f"bench: bytes_per_sec: {j}")
         check(0 < lat["p50"] <= lat["p99"] <= lat["p999"] <= lat["max"] and lat["mean"] > 0,
               f"bench: latencies out of order: {lat}")
+    expect_error(cli("bench", t.url(0), "--align", "100", "--time", "1", check=False), "not a multiple", 10)
 
 
 def check_not_found(case, t):

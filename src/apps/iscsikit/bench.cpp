@@ -1,6 +1,6 @@
 // iscsikit bench URL: --qd coroutines on one io_context thread, each issuing READ(16) or WRITE(16)
-// of --bs bytes at random or sequential aligned offsets until the time is up; IOPS, throughput
-// and latency percentiles. The loop allocates nothing itself: one buffer and one Command per worker.
+// of --bs bytes at sequential offsets or random --align-aligned ones until the time is up; IOPS,
+// throughput and latency percentiles. The loop allocates nothing itself: one buffer and one Command per worker.
 #include <iostream>
 #include <optional>
 #include <random>
@@ -22,6 +22,7 @@ struct BenchArgs {
     std::string url;
     std::string rw = "randread";
     std::string bs = "4k";
+    std::string align;  // empty: --bs (random offsets only)
     unsigned qd = 32;
     double seconds = 10;
     std::string size;  // empty: the whole LUN
@@ -47,7 +48,9 @@ struct Bench {
     bool random = false;
     std::uint32_t io_bytes = 0;
     std::uint32_t blocks_per_io = 0;
-    std::uint64_t slots = 0;  // io_bytes-sized slots in the region, from LBA 0
+    std::uint64_t slots = 0;  // io_bytes-sized slots in the region, from LBA 0 (sequential)
+    std::uint64_t align_blocks = 0;     // random: offsets are multiples of this many blocks
+    std::uint64_t random_positions = 0;  // random: start offsets at which a whole I/O fits
     Clock::time_point deadline;
 
     std::uint64_t next_slot = 0;  // sequential: shared by all workers
@@ -73,8 +76,8 @@ asio::awaitable<void> worker(Bench& b, std::span<std::byte> buffer, std::uint64_
         cmd.read_buffer = buffer;
     }
     for (auto now = Clock::now(); !b.stop && now < b.deadline;) {
-        const std::uint64_t slot = b.random ? rng() % b.slots : b.next_slot++ % b.slots;
-        const std::uint64_t lba = slot * b.blocks_per_io;
+        const std::uint64_t lba = b.random ? rng() % b.random_positions * b.align_blocks
+                                           : b.next_slot++ % b.slots * b.blocks_per_io;
         cmd.cdb = b.write ? scsi::build::write16(lba, b.blocks_per_io) : scsi::build::read16(lba, b.blocks_per_io);
         const auto start = Clock::now();
         auto done = co_await b.session.execute(cmd);
@@ -102,6 +105,7 @@ void print(const BenchArgs& args, const Bench& b, double seconds, bool json) {
     if (json) {
         print_json({{"rw", args.rw},
                     {"bs", b.io_bytes},
+                    {"align", b.align_blocks * (b.io_bytes / b.blocks_per_io)},
                     {"qd", args.qd},
                     {"seconds", seconds},
                     {"ios", ios},
@@ -138,6 +142,12 @@ asio::awaitable<Result<void>> run(asio::any_io_executor executor, Session& sessi
                                   fmt::format("the region of {} is smaller than one I/O of {}",
                                               initiator::format_size(region), initiator::format_size(io_bytes)));
 
+    const std::uint64_t align = args.align.empty() ? io_bytes : size_value(args.align);
+    if (align == 0 || align % cap->block_size != 0)
+        co_return initiator::fail(ErrorKind::invalid_argument,
+                                  fmt::format("--align {} is not a multiple of the {}-byte block size of {}", args.align,
+                                              cap->block_size, lun_name(session.url(), lun)));
+
     Bench b(session);
     b.lun = lun;
     b.write = args.rw == "write" || args.rw == "randwrite";
@@ -145,6 +155,8 @@ asio::awaitable<Result<void>> run(asio::any_io_executor executor, Session& sessi
     b.io_bytes = static_cast<std::uint32_t>(io_bytes);
     b.blocks_per_io = static_cast<std::uint32_t>(io_bytes / cap->block_size);
     b.slots = region / io_bytes;
+    b.align_blocks = align / cap->block_size;
+    b.random_positions = (region - io_bytes) / align + 1;  // with align == io_bytes: the slots
 
     std::random_device entropy;
     const std::uint64_t seed = (std::uint64_t{entropy()} << 32) | entropy();
@@ -179,6 +191,9 @@ Subcommand add_bench(CLI::App& parent, CommonOptions& common) {
         ->check(CLI::IsMember({"read", "write", "randread", "randwrite"}))
         ->capture_default_str();
     sub->add_option("--bs", args->bs, "bytes per I/O (k, m, g suffixes)")->check(size_check())->capture_default_str();
+    sub->add_option("--align", args->align,
+                    "random offsets are multiples of this (default: --bs; 512 reads like iscsi-perf -r)")
+        ->check(size_check());
     sub->add_option("--qd", args->qd, "I/Os in flight")->check(CLI::Range(1u, 4096u))->capture_default_str();
     sub->add_option("--time", args->seconds, "seconds to run")->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_option("--size", args->size, "bytes of the LUN used, from LBA 0 (default: all of it)")->check(size_check());
