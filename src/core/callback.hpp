@@ -54,7 +54,8 @@ public:
 
     explicit operator bool() const noexcept { return ops_ != nullptr; }
 
-    R operator()(Args... args) { return ops_->call(target(), std::forward<Args>(args)...); }
+    // const like std::function's, so a lambda that captured a Callback can call it unmarked.
+    R operator()(Args... args) const { return ops_->call(target(), std::forward<Args>(args)...); }
 
     void reset() noexcept {
         if (ops_) ops_->destroy(*this);
@@ -94,7 +95,7 @@ private:
         [](Callback& self) noexcept { delete static_cast<D*>(self.heap_); },
     };
 
-    void* target() noexcept { return heap_ ? heap_ : static_cast<void*>(storage_); }
+    void* target() const noexcept { return heap_ ? heap_ : const_cast<std::byte*>(storage_); }
 
     void take(Callback& other) noexcept {
         if (!other.ops_) return;

@@ -18,7 +18,7 @@ namespace iscsikit {
 namespace {
 
 // One operation in flight. Pooled and linked intrusively, so queuing an I/O allocates nothing
-// beyond what the caller's std::function may need for its captures.
+// nothing (the caller's callback keeps its captures inline).
 struct Request {
     enum class Op : std::uint8_t { read, write, fsync, fallocate };
     Op op = Op::read;

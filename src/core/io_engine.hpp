@@ -3,6 +3,8 @@
 // so the data path never blocks on storage (DESIGN.md, "Concurrency and the data path").
 #pragma once
 
+#include "core/callback.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,7 +15,7 @@ namespace iscsikit {
 
 // res: bytes transferred (>= 0) or -errno, exactly as io_uring reports it. The engine itself
 // resubmits short transfers, so a callback sees either the full length or an error.
-using IoCallback = std::function<void(int res)>;
+using IoCallback = Callback<void(int res)>;
 
 class IoEngine {
 public:

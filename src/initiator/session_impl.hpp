@@ -16,11 +16,11 @@
 #include "initiator/data_in.hpp"
 #include "initiator/login.hpp"
 #include "initiator/session.hpp"
-#include "initiator/unique_function.hpp"
+#include "core/callback.hpp"
 
 namespace iscsikit::initiator {
 
-using Completed = UniqueFunction<void(Result<Completion>)>;
+using Completed = iscsikit::Callback<void(Result<Completion>)>;
 
 struct Task {
     std::uint64_t seq = 0;         // submission order: the order of re-issue after a reconnect

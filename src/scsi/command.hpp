@@ -5,9 +5,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <vector>
 
+#include "core/byte_buffer.hpp"
+#include "core/callback.hpp"
 #include "scsi/sense.hpp"
 
 namespace iscsikit::scsi {
@@ -15,8 +16,9 @@ namespace iscsikit::scsi {
 // SAM-5 task attributes
 enum class TaskAttribute : std::uint8_t { simple = 0, ordered = 1, head_of_queue = 2, aca = 3 };
 
-// Called exactly once when a command has its outcome (see LogicalUnit::execute).
-using CommandDone = std::function<void()>;
+// Called exactly once when a command has its outcome (see LogicalUnit::execute). Move-only,
+// with room inline for what a transport captures, so a command's completion never allocates.
+using CommandDone = Callback<void()>;
 
 struct Command {
     std::array<std::uint8_t, 16> cdb{};
@@ -27,7 +29,7 @@ struct Command {
 
     // Data-out: the bytes the transport received (at most expected_transfer_length).
     // Data-in: the LU resizes it and fills it; data_in_length says how much is valid.
-    std::vector<std::byte> buffer;
+    ByteBuffer buffer;
 
     Status status = Status::good;
     Sense sense;

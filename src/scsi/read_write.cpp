@@ -53,7 +53,7 @@ Flow read(LuState& lu, Command& cmd, IoEngine& io) {
     if (e.blocks == 0) return good(cmd);  // SBC-3 §5.9: not an error
 
     const std::size_t bytes = std::size_t{e.blocks} * lu.block_size;
-    cmd.buffer.resize(bytes);
+    cmd.buffer.resize_for_overwrite(bytes);  // the backstore read fills every byte
     lu.store.read(e.lba * lu.block_size, ByteSpan(cmd.buffer.data(), bytes), io, [c = &cmd](int res) {
         if (res < 0) {
             fail(*c, storage_error(res, false));

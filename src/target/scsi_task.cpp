@@ -89,7 +89,7 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         send_scsi_response(full);
         return true;
     }
-    auto task = std::make_shared<Task>();
+    auto task = std::allocate_shared<Task>(PoolAllocator<Task>{});
     task->reserved = need;
     buffered_bytes_ += need;
     task->itt = itt;
@@ -115,7 +115,7 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         // Collect every byte the initiator means to send, keeping only what the CDB writes, so no
         // Data-Out is still in flight when the status goes out (RFC 7143 §11.4.5.1 residuals).
         task->solicit_end = task->expected_length <= kMaxBufferedTransfer ? task->expected_length : task->wanted;
-        sc.buffer.resize(task->wanted);
+        sc.buffer.resize_for_overwrite(task->wanted);  // data_complete waits for every byte of it
         // RFC 7143 §11.3.4 / §13.10 / §13.11: immediate data, then one unsolicited burst when
         // InitialR2T=No, up to FirstBurstLength.
         if (data.size() > task->expected_length) {

@@ -13,6 +13,7 @@
 
 #include <asio/steady_timer.hpp>
 
+#include "core/pool.hpp"
 #include "iscsi/params.hpp"
 #include "iscsi/pdu.hpp"
 #include "scsi/command.hpp"
@@ -109,8 +110,13 @@ private:
     };
     std::vector<Held> held_;  // non-immediate commands that arrived ahead of ExpCmdSN
 
-    std::unordered_map<std::uint32_t, std::shared_ptr<Task>> tasks_;  // by ITT
-    std::deque<std::shared_ptr<Task>> waiting_;  // data complete, waiting for the task-set rules
+    // Tasks, their table nodes and queue blocks come from the reactor's BlockPool: a steady
+    // stream of commands allocates nothing (tests/unit/alloc/).
+    using TaskPtr = std::shared_ptr<Task>;
+    std::unordered_map<std::uint32_t, TaskPtr, std::hash<std::uint32_t>, std::equal_to<>,
+                       PoolAllocator<std::pair<const std::uint32_t, TaskPtr>>>
+        tasks_;                                            // by ITT
+    std::deque<TaskPtr, PoolAllocator<TaskPtr>> waiting_;  // data complete, waiting for the task-set rules
     unsigned running_ = 0;
     std::uint64_t buffered_bytes_ = 0;  // data buffers of live tasks (bounded: kMaxBufferedBytes)
     unsigned ordered_running_ = 0;

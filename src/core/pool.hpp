@@ -1,0 +1,115 @@
+// Per-thread recycling of the data path's small and medium blocks: a target's tasks, their table
+// nodes, and command data buffers go back to a free list of their size class when released and
+// are handed out again, so a steady stream of commands allocates nothing. Each reactor thread has
+// its own lists (no lock); a block freed on another thread joins that thread's lists, which is
+// harmless. Lists are bounded, so a burst's memory returns to the system afterwards.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <new>
+
+namespace iscsikit {
+
+class BlockPool {
+public:
+    // Size classes: 64-byte steps up to 1 KiB (objects, nodes), then powers of two up to 1 MiB
+    // (data buffers). Larger blocks are not pooled.
+    static constexpr std::size_t kLargestPooled = std::size_t{1} << 20;
+
+    static BlockPool& local() {
+        thread_local BlockPool pool;
+        return pool;
+    }
+
+    // The capacity a request for `bytes` really gets (its class's size), or `bytes` when unpooled.
+    static std::size_t rounded(std::size_t bytes) {
+        const int c = size_class(bytes);
+        return c < 0 ? bytes : class_bytes(c);
+    }
+
+    void* allocate(std::size_t bytes) {
+        const int c = size_class(bytes);
+        if (c < 0) return ::operator new(bytes);
+        if (Node* node = free_[c]) {
+            free_[c] = node->next;
+            --count_[c];
+            return node;
+        }
+        return ::operator new(class_bytes(c));
+    }
+
+    void deallocate(void* p, std::size_t bytes) noexcept {
+        const int c = size_class(bytes);
+        if (c < 0 || count_[c] >= keep(c)) {
+            ::operator delete(p);
+            return;
+        }
+        auto* node = static_cast<Node*>(p);
+        node->next = free_[c];
+        free_[c] = node;
+        ++count_[c];
+    }
+
+    BlockPool() = default;
+    BlockPool(const BlockPool&) = delete;
+    BlockPool& operator=(const BlockPool&) = delete;
+    ~BlockPool() {
+        for (auto* head : free_)
+            while (head) {
+                Node* next = head->next;
+                ::operator delete(head);
+                head = next;
+            }
+    }
+
+private:
+    struct Node {
+        Node* next;
+    };
+    static constexpr int kSmallClasses = 16;                  // 64 .. 1024 bytes
+    static constexpr int kLargeClasses = 10;                  // 2 KiB .. 1 MiB
+    static constexpr int kClasses = kSmallClasses + kLargeClasses;
+
+    static int size_class(std::size_t bytes) {
+        if (bytes == 0) bytes = 1;
+        if (bytes <= 1024) return static_cast<int>((bytes + 63) / 64) - 1;
+        if (bytes > kLargestPooled) return -1;
+        int c = kSmallClasses;
+        std::size_t size = 2048;
+        while (size < bytes) {
+            size <<= 1;
+            ++c;
+        }
+        return c;
+    }
+    static std::size_t class_bytes(int c) {
+        return c < kSmallClasses ? std::size_t(c + 1) * 64 : std::size_t{2048} << (c - kSmallClasses);
+    }
+    // At most this many free blocks per class: small ones freely, large ones up to ~32 MiB each.
+    static std::size_t keep(int c) {
+        return c < kSmallClasses ? 4096 : std::max<std::size_t>(8, (std::size_t{32} << 20) / class_bytes(c));
+    }
+
+    std::array<Node*, kClasses> free_{};
+    std::array<std::size_t, kClasses> count_{};
+};
+
+// A standard allocator over BlockPool, for std::allocate_shared and node-based containers.
+template <class T>
+struct PoolAllocator {
+    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "BlockPool gives operator new's alignment");
+    using value_type = T;
+    PoolAllocator() noexcept = default;
+    template <class U>
+    PoolAllocator(const PoolAllocator<U>&) noexcept {}  // NOLINT: rebinding, as allocators do
+    T* allocate(std::size_t n) { return static_cast<T*>(BlockPool::local().allocate(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t n) noexcept { BlockPool::local().deallocate(p, n * sizeof(T)); }
+    template <class U>
+    bool operator==(const PoolAllocator<U>&) const noexcept {
+        return true;
+    }
+};
+
+}  // namespace iscsikit
