@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <memory>
+#include <utility>
 #include <new>
 
 namespace iscsikit {
@@ -111,5 +113,28 @@ struct PoolAllocator {
         return true;
     }
 };
+
+// unique_ptr over a BlockPool block.
+struct PoolDelete {
+    template <class T>
+    void operator()(T* p) const noexcept {
+        p->~T();
+        BlockPool::local().deallocate(p, sizeof(T));
+    }
+};
+template <class T>
+using PooledPtr = std::unique_ptr<T, PoolDelete>;
+
+template <class T, class... Args>
+PooledPtr<T> make_pooled(Args&&... args) {
+    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "BlockPool gives operator new's alignment");
+    void* p = BlockPool::local().allocate(sizeof(T));
+    try {
+        return PooledPtr<T>(::new (p) T(std::forward<Args>(args)...));
+    } catch (...) {
+        BlockPool::local().deallocate(p, sizeof(T));
+        throw;
+    }
+}
 
 }  // namespace iscsikit

@@ -224,7 +224,12 @@ Error login_status_error(LoginStatus status, const std::string& target, const Po
 
 asio::awaitable<Result<LoginResult>> login(asio::any_io_executor executor, LoginRequest req) {
     for (int hop = 0;; ++hop) {
-        auto conn = co_await Connection::open(executor, req.portal, req.deadline);
+        // Two statements, not a conditional around co_await: GCC 12 miscompiles that form.
+        Result<std::shared_ptr<Connection>> conn;
+        if (req.transport)
+            conn = std::make_shared<Connection>(req.transport(executor, req.portal), req.portal);
+        else
+            conn = co_await Connection::open(executor, req.portal, req.deadline);
         if (!conn) co_return tl::unexpected(conn.error());
         LoginExchange exchange(req, **conn);
         auto result = co_await exchange.run();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,6 +28,8 @@ struct LoginRequest {
     std::uint32_t cmd_sn = 1;
     iscsi::LocalLimits limits;
     Clock::time_point deadline;
+    // Set: connect through it instead of TCP (SessionOptions::transport).
+    std::function<std::unique_ptr<iscsi::ByteTransport>(asio::any_io_executor, const Portal&)> transport;
 };
 
 struct LoginResult {

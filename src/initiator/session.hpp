@@ -26,6 +26,7 @@
 #include "initiator/url.hpp"
 #include "iscsi/params.hpp"
 #include "iscsi/pdu.hpp"
+#include "iscsi/transport.hpp"
 #include "scsi/cdb.hpp"
 #include "scsi/sense.hpp"
 
@@ -62,6 +63,10 @@ struct SessionOptions {
     std::uint32_t max_burst_length = 16u << 20;
     std::uint32_t first_burst_length = 256u << 10;
     int unit_attention_retries = 10;  // a command answered UNIT ATTENTION is sent again this often
+
+    // Tests: reach the target over this transport instead of TCP (e.g. the target's in-process
+    // seam, target::Server::connect_in_process). Called for every (re)connection.
+    std::function<std::unique_ptr<iscsi::ByteTransport>(asio::any_io_executor, const Portal&)> transport;
 };
 
 enum class DataDirection : std::uint8_t { none, read, write };

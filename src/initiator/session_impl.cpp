@@ -40,6 +40,7 @@ LoginRequest SessionImpl::login_request(const Portal& portal) {
     req.isid = isid_;
     req.tsih = 0;  // §6.3.5: a new session with the old ISID reinstates (closes) the old one
     req.cmd_sn = window_.next();
+    req.transport = opts_.transport;
     req.limits.max_recv_data_segment_length = opts_.max_recv_data_segment_length;
     req.limits.max_burst_length = opts_.max_burst_length;
     req.limits.first_burst_length = opts_.first_burst_length;
@@ -126,7 +127,7 @@ void SessionImpl::submit(Command cmd, Completed done) {
         reject(make_error(ErrorKind::invalid_argument, "the command's buffers do not match its data direction"));
         return;
     }
-    auto task = std::make_unique<Task>();
+    auto task = make_pooled<Task>();
     task->seq = seq_counter_++;
     task->cmd = cmd;
     task->done = std::move(done);
@@ -234,12 +235,12 @@ void SessionImpl::complete_after_send(Task& task, Result<Completion> result) {
         complete(task, std::move(result));
         return;
     }
-    auto shared = std::make_shared<Result<Completion>>(std::move(result));
-    conn_->when_sent([weak = weak_from_this(), seq = task.seq, shared] {
+    task.outcome = std::move(result);
+    conn_->when_sent([weak = weak_from_this(), seq = task.seq] {
         auto self = weak.lock();
         if (!self) return;
         auto t = self->tasks_.find(seq);
-        if (t != self->tasks_.end()) self->complete(*t->second, std::move(*shared));
+        if (t != self->tasks_.end() && t->second->outcome) self->complete(*t->second, std::move(*t->second->outcome));
     });
 }
 

@@ -17,6 +17,7 @@
 #include "initiator/login.hpp"
 #include "initiator/session.hpp"
 #include "core/callback.hpp"
+#include "core/pool.hpp"
 
 namespace iscsikit::initiator {
 
@@ -33,6 +34,7 @@ struct Task {
     Clock::time_point deadline{};  // while sent
     bool aborting = false;         // ABORT TASK sent for it
     bool finishing = false;        // completed, waiting for its data to leave the socket
+    std::optional<Result<Completion>> outcome;  // while finishing: what it completes with
     int retries = 0;               // UNIT ATTENTION / BUSY / TASK SET FULL re-sends
 };
 
@@ -135,9 +137,14 @@ private:
     std::uint32_t exp_stat_sn_ = 0;
     std::uint32_t itt_counter_ = 1;
     std::uint64_t seq_counter_ = 0;
-    std::map<std::uint64_t, std::unique_ptr<Task>> tasks_;  // every outstanding task, by seq
-    std::unordered_map<std::uint32_t, Task*> by_itt_;       // tasks sent on the current connection
-    std::deque<Task*> waiting_;                              // not sent yet, in order
+    // Tasks and the nodes that index them come from the thread's BlockPool (core/pool.hpp), so a
+    // steady stream of commands allocates next to nothing (tests/unit/alloc/).
+    using TaskEntry = std::pair<const std::uint64_t, PooledPtr<Task>>;
+    std::map<std::uint64_t, PooledPtr<Task>, std::less<>, PoolAllocator<TaskEntry>> tasks_;  // outstanding, by seq
+    std::unordered_map<std::uint32_t, Task*, std::hash<std::uint32_t>, std::equal_to<>,
+                       PoolAllocator<std::pair<const std::uint32_t, Task*>>>
+        by_itt_;                                        // tasks sent on the current connection
+    std::deque<Task*, PoolAllocator<Task*>> waiting_;  // not sent yet, in order
     struct PendingAbort {
         std::uint64_t seq;
         Clock::time_point deadline;
