@@ -9,6 +9,7 @@ Environment (CMake sets the first three):
   ISCSIKIT_CLI_BIN       path of the iscsikit client tool (the initiator)
   ISCSIKIT_INTEROP_PEER  "iscsikit" (default) or "tgt": run the same test against tgtd, to check
                          the test itself against a known target (LUN n maps to tgt LUN n+1).
+  CI                     "true": a missing tool or file fails the test instead of skipping it.
 A test may also start tgtd next to iscsikit-target with case.start_tgt(...) (optionally with a CHAP
 account bound to its target), and run the client tool with cli(...) or case.spawn(...)."""
 import json
@@ -30,6 +31,7 @@ OUT_ROOT = Path(os.environ.get("ISCSIKIT_INTEROP_OUT", REPO / "build" / "interop
 PEER = os.environ.get("ISCSIKIT_INTEROP_PEER", "iscsikit")
 DEFAULT_IQN = "iqn.2026-11.org.iscsikit:interop"
 SKIP = 77  # CTest SKIP_RETURN_CODE
+IN_CI = os.environ.get("CI") == "true"  # missing prerequisites fail instead of skipping
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
 MiB = 1 << 20
@@ -40,14 +42,32 @@ def log(msg):
 
 
 def skip(reason):
+    """This peer cannot do what the test checks (e.g. tgtd has no configuration file): exit 77,
+    which CTest reports as skipped. Only a run with ISCSIKIT_INTEROP_PEER=tgt may get here; under
+    CI=true a skip against our own daemon fails, since CI is green only when everything ran."""
+    if IN_CI and PEER == "iscsikit":
+        fail(f"a skip against iscsikit-target under CI=true: {reason}")
     log(f"SKIP: {reason}")
     sys.exit(SKIP)
+
+
+def fail(reason):
+    log(f"FAIL: {reason}")
+    sys.exit(1)
+
+
+def missing_prerequisite(reason):
+    """Something the test needs is not installed: a skip (exit 77) on a developer's machine, a
+    failure under CI=true. `reason` says what is missing and what installs it."""
+    if IN_CI:
+        fail(f"missing prerequisite, and CI=true turns a skip into a failure: {reason}")
+    skip(reason)
 
 
 def require_tools(*names):
     missing = [n for n in names if shutil.which(n) is None]
     if missing:
-        skip(f"missing tools: {', '.join(missing)} (scripts/deps.sh installs them)")
+        missing_prerequisite(f"missing tools: {', '.join(missing)} (scripts/deps.sh installs them)")
 
 
 def free_port(host="127.0.0.1"):

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""libiscsi's conformance suite, every family (ALL, SCSI, iSCSI, LINUX), destructive tests on,
-against a sparse file LUN. Scored by ../shared/tools/testcu-score.py: the test fails when any
-test-cu test failed or fewer passed than tests/interop/testcu_threshold.txt says. The full log
-stays in the build tree (see the path printed)."""
+"""libiscsi's conformance suite against iscsikit-target, in three profiles (PROFILES below): every
+family (ALL, SCSI, iSCSI, LINUX) with destructive tests on a thin, removable file LUN; ALL.ReadOnly
+on a read-only LUN; the ALL family on a plain file LUN. Each run is scored by
+../shared/tools/testcu-score.py and held against tests/interop/testcu_baseline.json, a ratchet per
+profile: the test fails when a test recorded as passing now skips or fails, when fewer pass, or
+when more skip or fail than recorded. When the target does better it says so ("raise the
+baseline"); ISCSIKIT_TESTCU_UPDATE_BASELINE=1 then rewrites the file with today's figures, which
+it refuses to do while anything regressed. Commit the new baseline with the change that earned it.
+The full logs stay in the build tree (see the paths printed)."""
+import json
 import os
 import re
 import subprocess
@@ -11,13 +17,33 @@ import time
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
-from harness import HERE, MiB, REPO, Case, check, log, require_tools, skip
+from harness import HERE, MiB, REPO, Case, check, fail, log, require_tools
 
 LUN_SIZE = 100 * MiB   # test-cu touches a few MiB; 100 MiB keeps whole-LUN tests quick
-HARD_TIMEOUT = 15 * 60  # a hang fails the test instead of blocking CI
-# The LUN is removable and thin so the PREVENT ALLOW / START STOP UNIT and the UNMAP / WRITE SAME
-# UNMAP / GET LBA STATUS suites run instead of skipping.
-LUN_OPTIONS = "removable=true,thin=true"
+BASELINE = HERE / "testcu_baseline.json"
+UPDATE = os.environ.get("ISCSIKIT_TESTCU_UPDATE_BASELINE") == "1"
+
+# name: (LUN options, iscsi-test-cu -t filter or None for every family, hard timeout in seconds).
+# A hang fails the test instead of blocking CI; the daemon's death ends the run 5 s later.
+PROFILES = {
+    # removable and thin, so the PREVENT ALLOW / START STOP UNIT and the UNMAP / WRITE SAME UNMAP /
+    # GET LBA STATUS suites run instead of skipping
+    "thin-removable": ("removable=true,thin=true", None, 13 * 60),
+    # the ReadOnly suite needs a write-protected LUN, which the run above cannot have: every write
+    # must fail with DATA PROTECT
+    "read-only": ("readonly=true,thin=true", "ALL.ReadOnly", 5 * 60),
+    # no options, as most users configure a LUN: the ALL family only, since SCSI, iSCSI and LINUX
+    # repeat its suites (and the repeats already ran in the first profile)
+    "plain": ("", "ALL", 8 * 60),
+}
+
+# The only [SKIPPED] lines a profile may print, where the scorer's whole-test verdict is too coarse:
+# ALL.ReadOnly is one test that probes every write-type command, and a skipped probe makes the
+# whole test "skipped"; the probes of COMPARE AND WRITE and ORWRITE, which later issues add,
+# report themselves as not implemented, and no other probe may skip.
+EXCUSED_SKIP_LINES = {
+    "read-only": {"COMPAREANDWRITE is not implemented.", "ORWRITE is not implemented."},
+}
 
 # Tests the scorer counts as failed although CUnit passed them, because output that follows the
 # test's "passed" on the same line belongs to the suite's cleanup, not to the test. Each entry
@@ -60,7 +86,9 @@ def cleanup_artifact(name, log_text):
 def scorer():
     path = Path(os.environ.get("ISCSIKIT_TESTCU_SCORER", REPO.parent / "shared" / "tools" / "testcu-score.py"))
     if not path.exists():
-        skip(f"no scorer at {path} (set ISCSIKIT_TESTCU_SCORER)")
+        # without its scorer the conformance suite proves nothing: a failure in or out of CI
+        fail(f"no scorer at {path}: it is ../shared/tools/testcu-score.py next to the repository "
+             f"(or set ISCSIKIT_TESTCU_SCORER)")
     return path
 
 
@@ -69,78 +97,117 @@ def score(tool, log_path, what=None):
     return subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout.splitlines()
 
 
+def run_profile(case, tool, name):
+    """Runs iscsi-test-cu for one profile on its own target and LUN; returns today's figures
+    {passed, skipped, failed, passing: [names]} with cleanup artifacts counted as passed."""
+    options, suite, hard_timeout = PROFILES[name]
+    lun = case.path(f"{name}.img")
+    with open(lun, "wb") as f:
+        f.truncate(LUN_SIZE)
+    t = case.start(luns=[f"file:{lun}" + (f",{options}" if options else "")])
+    log_path = case.out / f"testcu-{name}.log"
+    cmd = ["iscsi-test-cu", "-d", "-v"] + (["-t", suite] if suite else []) + [t.url(0)]
+    log(f"profile {name}: $ {' '.join(cmd)} > {log_path}  (hard timeout {hard_timeout} s)")
+    started = time.monotonic()
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        hung, target_died = False, False
+        while proc.poll() is None:
+            time.sleep(1)
+            if time.monotonic() - started > hard_timeout:
+                hung = True
+            elif not t.alive():
+                target_died = True  # test-cu would retry its login until the hard timeout
+                time.sleep(5)
+            if (hung or target_died) and proc.poll() is None:
+                proc.kill()
+        rc = proc.wait()
+    log(f"profile {name}: iscsi-test-cu exited {rc} after {time.monotonic() - started:.0f} s")
+    check(not target_died and t.alive(), f"profile {name}: the target died during iscsi-test-cu "
+                                         f"(exit code {t.proc.poll()})")
+    check(not hung, f"profile {name}: iscsi-test-cu hung: killed after {hard_timeout} s")
+    code = t.stop()
+    check(code == 0, f"profile {name}: the target exited {code} after SIGTERM (want 0)")
+
+    summary = score(tool, log_path)[-1]
+    check(re.search(r"tests=\d+ passed=\d+ skipped=\d+ failed=\d+", summary),
+          f"scorer printed no summary: {summary!r}")
+    failed, skipped = score(tool, log_path, "fail")[:-1], score(tool, log_path, "skip")[:-1]
+    passing = score(tool, log_path, "pass")[:-1]
+    log_text = log_path.read_text(errors="replace")
+    artifacts = [test for test in failed if cleanup_artifact(test, log_text)]
+    for test in artifacts:
+        print(f"scored failed but passed in CUnit, failure text from the suite cleanup: {test}: "
+              f"{CLEANUP_ARTIFACTS[test.split('#')[0]][1]}")
+    failed = [test for test in failed if test not in artifacts]
+    passing = sorted(passing + artifacts)
+    print(f"failed tests ({len(failed)}):\n  " + "\n  ".join(failed or ["none"]))
+    print(f"skipped tests ({len(skipped)}):\n  " + "\n  ".join(skipped or ["none"]))
+    cunit = re.search(r"^\s+tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", log_text, re.M)
+    if cunit:  # CUnit's own count, for cross-checking (it counts skipped tests as passed)
+        print(f"CUnit summary: tests={cunit.group(1)} ran={cunit.group(2)} passed={cunit.group(3)} "
+              f"failed={cunit.group(4)}")
+    if name in EXCUSED_SKIP_LINES:
+        skip_lines = set(re.findall(r"\[SKIPPED\] (.*)", log_text))
+        check(skip_lines <= EXCUSED_SKIP_LINES[name],
+              f"profile {name}: skipped parts that are not excused: {sorted(skip_lines - EXCUSED_SKIP_LINES[name])}")
+    figures = {"passed": len(passing), "skipped": len(skipped), "failed": len(failed), "passing": passing}
+    print(f"SCORE {name}: {summary}; counted: passed={figures['passed']} skipped={figures['skipped']} "
+          f"failed={figures['failed']}  (log {log_path})", flush=True)
+    return figures
+
+
+def compare(name, now, record):
+    """(regressions, improvements) of one profile's figures against its record: lists of lines."""
+    if record is None:  # a new profile: recorded by the first ISCSIKIT_TESTCU_UPDATE_BASELINE=1 run
+        note = f"{name}: no record in {BASELINE.name}"
+        return ([], [note]) if UPDATE else ([note], [])
+    worse, better = [], []
+    lost = sorted(set(record["passing"]) - set(now["passing"]))
+    gained = sorted(set(now["passing"]) - set(record["passing"]))
+    if lost:
+        worse.append(f"{name}: {len(lost)} recorded passes now skip or fail: {', '.join(lost)}")
+    if gained:
+        better.append(f"{name}: {len(gained)} tests pass that the record does not list: {', '.join(gained)}")
+    for key, sign in (("passed", 1), ("skipped", -1), ("failed", -1)):
+        delta = (now[key] - record[key]) * sign
+        line = f"{name}: {key} {now[key]}, recorded {record[key]}"
+        if delta < 0:
+            worse.append(line)
+        elif delta > 0:
+            better.append(line)
+    return worse, better
+
+
 def main():
     require_tools("iscsi-test-cu")
     tool = scorer()
-    threshold = int((HERE / "testcu_threshold.txt").read_text().split()[0])
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() or not UPDATE else {"profiles": {}}
+    today = {}
     with Case("iscsi-test-cu") as case:
-        lun = case.path("testcu.img")
-        with open(lun, "wb") as f:
-            f.truncate(LUN_SIZE)
-        t = case.start(luns=[f"file:{lun},{LUN_OPTIONS}"])
-        log_path = case.out / "testcu.log"
-        cmd = ["iscsi-test-cu", "-d", "-v", t.url(0)]
-        log(f"$ {' '.join(cmd)} > {log_path}  (hard timeout {HARD_TIMEOUT} s)")
-        started = time.monotonic()
-        with open(log_path, "wb") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            hung, target_died = False, False
-            while proc.poll() is None:
-                time.sleep(1)
-                if time.monotonic() - started > HARD_TIMEOUT:
-                    hung = True
-                elif not t.alive():
-                    target_died = True  # test-cu would retry its login until the hard timeout
-                    time.sleep(5)
-                if (hung or target_died) and proc.poll() is None:
-                    proc.kill()
-            rc = proc.wait()
-        log(f"iscsi-test-cu exited {rc} after {time.monotonic() - started:.0f} s; log: {log_path}")
-
-        summary = score(tool, log_path)[-1]
-        failed, skipped = score(tool, log_path, "fail")[:-1], score(tool, log_path, "skip")[:-1]
-        log_text = log_path.read_text(errors="replace")
-        artifacts = [name for name in failed if cleanup_artifact(name, log_text)]
-        for name in artifacts:
-            print(f"scored failed but passed in CUnit, failure text from the suite cleanup: {name}: "
-                  f"{CLEANUP_ARTIFACTS[name.split('#')[0]][1]}")
-        failed = [name for name in failed if name not in artifacts]
-        print(f"failed tests ({len(failed)}):\n  " + "\n  ".join(failed or ["none"]))
-        print(f"skipped tests ({len(skipped)}):\n  " + "\n  ".join(skipped or ["none"]))
-        cunit = re.search(r"^\s+tests\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", log_path.read_text(errors="replace"), re.M)
-        if cunit:  # CUnit's own count, for cross-checking (it counts skipped tests as passed)
-            print(f"CUnit summary: tests={cunit.group(1)} ran={cunit.group(2)} passed={cunit.group(3)} "
-                  f"failed={cunit.group(4)}")
-        print(f"SCORE {summary}  (threshold: passed >= {threshold}, failed == 0)", flush=True)
-        m = re.search(r"tests=(\d+) passed=(\d+) skipped=(\d+) failed=(\d+)", summary)
-        check(m, f"scorer printed no summary: {summary!r}")
-        passed, nfailed = int(m.group(2)), int(m.group(4)) - len(artifacts)
-        check(not target_died and t.alive(), f"the target died during iscsi-test-cu (exit code {t.proc.poll()})")
-        check(not hung, f"iscsi-test-cu hung: killed after {HARD_TIMEOUT} s")
-        check(nfailed == 0, f"{nfailed} test-cu tests failed (see the list above and {log_path})")
-        check(passed >= threshold, f"only {passed} test-cu tests passed; the threshold is {threshold}")
-
-        # The ReadOnly suite needs a write-protected LUN, which the run above cannot have: run it
-        # again on a read-only file LUN, where every write must fail with DATA PROTECT.
-        ro_lun = case.path("readonly.img")
-        with open(ro_lun, "wb") as f:
-            f.truncate(LUN_SIZE)
-        ro = case.start(luns=[f"file:{ro_lun},readonly=true,thin=true"])
-        ro_log = case.out / "testcu-readonly.log"
-        ro_cmd = ["iscsi-test-cu", "-d", "-v", "-t", "ALL.ReadOnly", ro.url(0)]
-        log(f"$ {' '.join(ro_cmd)} > {ro_log}")
-        with open(ro_log, "wb") as out:
-            subprocess.run(ro_cmd, stdout=out, stderr=subprocess.STDOUT, timeout=300)
-        ro_summary = score(tool, ro_log)[-1]
-        ro_text = ro_log.read_text(errors="replace")
-        # The suite probes every write-type command; the ones later issues add (COMPARE AND
-        # WRITE, ORWRITE) report themselves as not implemented and nothing else may be skipped.
-        ro_skips = set(re.findall(r"\[SKIPPED\] (.*)", ro_text))
-        print(f"SCORE read-only LUN, ALL.ReadOnly: {ro_summary}; skipped parts: {sorted(ro_skips)}", flush=True)
-        check("Test: ReadOnlySBC ..." in ro_text and re.search(r"failed=0$", ro_summary),
-              f"ALL.ReadOnly on a read-only LUN: {ro_summary} (see {ro_log})")
-        check(ro_skips <= {"COMPAREANDWRITE is not implemented.", "ORWRITE is not implemented."},
-              f"ALL.ReadOnly skipped parts that are not excused: {sorted(ro_skips)} (see {ro_log})")
+        for name in PROFILES:
+            today[name] = run_profile(case, tool, name)
+        regressions, improvements = [], []
+        for name, now in today.items():
+            worse, better = compare(name, now, baseline["profiles"].get(name))
+            regressions += worse
+            improvements += better
+        if regressions:
+            print("REGRESSED against the baseline:\n  " + "\n  ".join(regressions), flush=True)
+            check(False, f"test-cu regressed against {BASELINE} (see above); the baseline is not rewritten "
+                         f"while anything regressed")
+        if improvements and not UPDATE:
+            print(f"BETTER than the baseline: raise the baseline ({BASELINE}) in this commit:\n  "
+                  + "\n  ".join(improvements) + "\n  (ISCSIKIT_TESTCU_UPDATE_BASELINE=1 ctest --test-dir "
+                  "build/release -R interop.iscsi_test_cu rewrites it)", flush=True)
+        if UPDATE:
+            baseline["profiles"] = {name: today[name] for name in PROFILES}
+            BASELINE.write_text(json.dumps(baseline, indent=1) + "\n")
+            log(f"baseline rewritten: {BASELINE}")
+        for name, now in today.items():
+            record = baseline["profiles"].get(name, {"passed": "-", "skipped": "-", "failed": "-"})
+            log(f"profile {name}: passed={now['passed']} skipped={now['skipped']} failed={now['failed']} "
+                f"(recorded: passed={record['passed']} skipped={record['skipped']} failed={record['failed']})")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 
 #include "backstore/backstore.hpp"
 #include "io_wait.hpp"
+#include "skip_or_fail.hpp"
 
 namespace iscsikit::backstore {
 namespace {
@@ -240,7 +241,7 @@ TEST_F(FileBackstoreTest, BlockDeviceSizeAndLogicalBlockSizeComeFromTheKernel) {
     auto p = path("loop.img");
     make_file(p, 4 << 20);
     LoopDevice loop(p, 4096);
-    if (loop.device().empty()) GTEST_SKIP() << "needs root and losetup";
+    if (loop.device().empty()) ISCSIKIT_SKIP_OR_FAIL("needs root and losetup (package util-linux) to attach a loop device");
 
     auto too_small = open_block_device(loop.device(), Options{.block_size = 512});
     ASSERT_FALSE(too_small);

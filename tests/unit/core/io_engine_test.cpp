@@ -12,8 +12,14 @@
 
 #include <gtest/gtest.h>
 
+#include "skip_or_fail.hpp"
+
 namespace iscsikit {
 namespace {
+
+constexpr const char* kNoUring =
+    "io_uring not available here: needs Linux >= 5.6 with io_uring enabled (sysctl kernel.io_uring_disabled=0) "
+    "and not blocked by a seccomp profile (e.g. docker run --security-opt seccomp=unconfined)";
 
 // A temporary file, removed with the fixture.
 class TempFile {
@@ -64,7 +70,7 @@ class IoEngineTest : public ::testing::TestWithParam<Kind> {
 protected:
     void SetUp() override {
         engine_ = GetParam() == Kind::uring ? make_io_engine(8) : make_sync_io_engine();
-        if (GetParam() == Kind::uring && engine_->event_fd() < 0) GTEST_SKIP() << "io_uring not available here";
+        if (GetParam() == Kind::uring && engine_->event_fd() < 0) ISCSIKIT_SKIP_OR_FAIL(kNoUring);
         ASSERT_GE(file_.fd(), 0);
     }
 
@@ -192,7 +198,7 @@ INSTANTIATE_TEST_SUITE_P(Engines, IoEngineTest, ::testing::Values(Kind::uring, K
 // must resubmit for the remainder instead of handing a partial result to the callback.
 TEST(UringEngine, ShortReadIsResubmittedForTheRemainder) {
     auto engine = make_io_engine(8);
-    if (engine->event_fd() < 0) GTEST_SKIP() << "io_uring not available here";
+    if (engine->event_fd() < 0) ISCSIKIT_SKIP_OR_FAIL(kNoUring);
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
     auto first = pattern_bytes(100, 1);
@@ -222,7 +228,7 @@ TEST(UringEngine, ShortReadIsResubmittedForTheRemainder) {
 
 TEST(UringEngine, EventFdIsReadableOnlyWhileCompletionsWait) {
     auto engine = make_io_engine(8);
-    if (engine->event_fd() < 0) GTEST_SKIP() << "io_uring not available here";
+    if (engine->event_fd() < 0) ISCSIKIT_SKIP_OR_FAIL(kNoUring);
     TempFile file;
     auto data = pattern_bytes(512, 4);
     int result = 1;
@@ -238,7 +244,7 @@ TEST(UringEngine, EventFdIsReadableOnlyWhileCompletionsWait) {
 
 TEST(UringEngine, DestroyingTheEngineWithAReadPendingDoesNotHang) {
     auto engine = make_io_engine(8);
-    if (engine->event_fd() < 0) GTEST_SKIP() << "io_uring not available here";
+    if (engine->event_fd() < 0) ISCSIKIT_SKIP_OR_FAIL(kNoUring);
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
     std::vector<std::byte> back(64);
