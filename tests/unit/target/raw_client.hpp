@@ -110,7 +110,7 @@ inline TextPairs libiscsi_keys(const std::string& initiator, const std::string& 
 // `keys` with each of `changes` replacing the value of the key of that name (appended when absent).
 inline TextPairs with(TextPairs keys, const TextPairs& changes) {
     for (const auto& [k, v] : changes) {
-        // (a structured binding may not be captured before C++20 as clang 14 implements it)
+        // clang 14 cannot capture a structured binding in a lambda (C++20 P1091): name it
         const std::string& name = k;
         auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& p) { return p.first == name; });
         if (it != keys.end())
