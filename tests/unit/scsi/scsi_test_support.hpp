@@ -1,11 +1,7 @@
-// Helpers for the scsi/ unit tests: an IoEngine that must never be used (the RAM store
-// completes inline), a store wrapper that defers completions (the asynchronous path), and a
-// harness that runs one CDB through a LogicalUnit and returns the finished command.
+// Helpers for the scsi/ unit tests: the test doubles of deferred_store.hpp, and a harness that
+// runs one CDB through a LogicalUnit and returns the finished command.
 #pragma once
 
-#include <cerrno>
-#include <deque>
-#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <vector>
@@ -13,76 +9,10 @@
 #include <gtest/gtest.h>
 
 #include "backstore/backstore.hpp"
+#include "deferred_store.hpp"
 #include "scsi/logical_unit.hpp"
 
 namespace iscsikit::scsi::test {
-
-class NullIoEngine final : public IoEngine {
-public:
-    void read(int, std::uint64_t, ByteSpan, IoCallback done) override { done(-ENOSYS); }
-    void write(int, std::uint64_t, ConstByteSpan, IoCallback done) override { done(-ENOSYS); }
-    void fsync(int, bool, IoCallback done) override { done(-ENOSYS); }
-    int event_fd() const override { return -1; }
-    unsigned reap() override { return 0; }
-    void submit() override {}
-};
-
-// Wraps a store; completions wait in a queue until drain(), like io_uring's. Records writes.
-class DeferredStore final : public backstore::Backstore {
-public:
-    explicit DeferredStore(std::unique_ptr<backstore::Backstore> inner) : inner_(std::move(inner)) {}
-    std::string describe() const override { return "deferred:" + inner_->describe(); }
-    std::uint64_t size_bytes() const override { return inner_->size_bytes(); }
-    std::uint32_t block_size() const override { return inner_->block_size(); }
-    bool read_only() const override { return inner_->read_only(); }
-    void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override {
-        inner_->read(offset, dst, io,
-                     [this, done = std::move(done)](int res) mutable { pending_.push_back([done = std::move(done), res] { done(res); }); });
-    }
-    void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override {
-        writes.push_back({offset, src.size(), fua});
-        inner_->write(offset, src, fua, io,
-                      [this, done = std::move(done)](int res) mutable { pending_.push_back([done = std::move(done), res] { done(res); }); });
-    }
-    void flush(IoEngine& io, IoCallback done) override {
-        ++flushes;
-        inner_->flush(io, [this, done = std::move(done)](int res) mutable { pending_.push_back([done = std::move(done), res] { done(res); }); });
-    }
-    void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override {
-        unmaps.push_back({offset, static_cast<std::size_t>(length), false});
-        inner_->unmap(offset, length, io,
-                      [this, done = std::move(done)](int res) mutable { pending_.push_back([done = std::move(done), res] { done(res); }); });
-    }
-    tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const override {
-        if (provisioning_override) return provisioning_override(offset, max_length);
-        return inner_->provisioning(offset, max_length);
-    }
-    // Runs queued completions (and those they queue) until none is left; returns how many ran.
-    int drain() {
-        int n = 0;
-        while (!pending_.empty()) {
-            auto next = std::move(pending_.front());
-            pending_.pop_front();
-            next();
-            ++n;
-        }
-        return n;
-    }
-    struct Write {
-        std::uint64_t offset;
-        std::size_t length;
-        bool fua;
-    };
-    std::vector<Write> writes;
-    std::vector<Write> unmaps;  // fua unused
-    int flushes = 0;
-    // Stands in for the store's answer to provisioning() when set.
-    std::function<tl::expected<Provisioning, int>(std::uint64_t, std::uint64_t)> provisioning_override;
-
-private:
-    std::unique_ptr<backstore::Backstore> inner_;
-    std::deque<Callback<void()>> pending_;
-};
 
 inline std::unique_ptr<backstore::Backstore> ram(std::uint64_t blocks = 1024, std::uint32_t block_size = 512,
                                                  bool read_only = false) {

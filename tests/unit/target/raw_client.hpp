@@ -82,6 +82,50 @@ inline std::optional<std::string> find_value(const TextPairs& pairs, std::string
     return std::nullopt;
 }
 
+inline constexpr const char* kTargetIqn = "iqn.2026-11.org.iscsikit:unit-test";
+
+// What libiscsi 1.19 offers in its one login request (notes/iscsi-tests.md §3.1).
+inline TextPairs libiscsi_keys(const std::string& initiator, const std::string& target = kTargetIqn) {
+    return {{"InitiatorName", initiator},
+            {"TargetName", target},
+            {"SessionType", "Normal"},
+            {"HeaderDigest", "None,CRC32C"},
+            {"DataDigest", "None"},
+            {"InitialR2T", "No"},
+            {"ImmediateData", "Yes"},
+            {"MaxBurstLength", "262144"},
+            {"FirstBurstLength", "262144"},
+            {"DefaultTime2Wait", "2"},
+            {"DefaultTime2Retain", "0"},
+            {"MaxOutstandingR2T", "1"},
+            {"ErrorRecoveryLevel", "0"},
+            {"IFMarker", "No"},
+            {"OFMarker", "No"},
+            {"MaxConnections", "1"},
+            {"MaxRecvDataSegmentLength", "262144"},
+            {"DataPDUInOrder", "Yes"},
+            {"DataSequenceInOrder", "Yes"}};
+}
+
+// `keys` with each of `changes` replacing the value of the key of that name (appended when absent).
+inline TextPairs with(TextPairs keys, const TextPairs& changes) {
+    for (const auto& [k, v] : changes) {
+        // clang 14 cannot capture a structured binding in a lambda (C++20 P1091): name it
+        const std::string& name = k;
+        auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& p) { return p.first == name; });
+        if (it != keys.end())
+            it->second = v;
+        else
+            keys.emplace_back(k, v);
+    }
+    return keys;
+}
+
+inline TextPairs without(TextPairs keys, std::string_view key) {
+    std::erase_if(keys, [&](const auto& p) { return p.first == key; });
+    return keys;
+}
+
 // ---- CDBs (SBC-3) ----
 using Cdb = std::array<std::uint8_t, 16>;
 

@@ -15,49 +15,8 @@
 
 namespace iscsikit::target::testing {
 
-inline constexpr const char* kTargetIqn = "iqn.2026-11.org.iscsikit:unit-test";
 inline constexpr std::uint32_t kBlock = 512;
 inline constexpr std::uint64_t kLunBytes = 1u << 20;
-
-// What libiscsi 1.19 offers in its one login request (notes/iscsi-tests.md §3.1).
-inline TextPairs libiscsi_keys(const std::string& initiator, const std::string& target = kTargetIqn) {
-    return {{"InitiatorName", initiator},
-            {"TargetName", target},
-            {"SessionType", "Normal"},
-            {"HeaderDigest", "None,CRC32C"},
-            {"DataDigest", "None"},
-            {"InitialR2T", "No"},
-            {"ImmediateData", "Yes"},
-            {"MaxBurstLength", "262144"},
-            {"FirstBurstLength", "262144"},
-            {"DefaultTime2Wait", "2"},
-            {"DefaultTime2Retain", "0"},
-            {"MaxOutstandingR2T", "1"},
-            {"ErrorRecoveryLevel", "0"},
-            {"IFMarker", "No"},
-            {"OFMarker", "No"},
-            {"MaxConnections", "1"},
-            {"MaxRecvDataSegmentLength", "262144"},
-            {"DataPDUInOrder", "Yes"},
-            {"DataSequenceInOrder", "Yes"}};
-}
-
-// `keys` with each of `changes` replacing the value of the key of that name (appended when absent).
-inline TextPairs with(TextPairs keys, const TextPairs& changes) {
-    for (const auto& [k, v] : changes) {
-        auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& p) { return p.first == k; });
-        if (it != keys.end())
-            it->second = v;
-        else
-            keys.emplace_back(k, v);
-    }
-    return keys;
-}
-
-inline TextPairs without(TextPairs keys, std::string_view key) {
-    std::erase_if(keys, [&](const auto& p) { return p.first == key; });
-    return keys;
-}
 
 // A port nobody listens on right now (for configurations that must name their port: SendTargets
 // answers carry the configured one).
