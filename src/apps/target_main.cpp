@@ -17,7 +17,7 @@ namespace {
 
 int die(const std::string& message) {
     std::cerr << "iscsikit-target: " << message << "\n";
-    return 2;
+    return 1;  // a configuration error: one line, exit 1 (CLI11 keeps its own codes for usage errors)
 }
 
 }  // namespace
@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
     if (nop_interval) config.nop_interval_seconds = *nop_interval;
     if (nop_timeout) config.nop_timeout_seconds = *nop_timeout;
     if (auto valid = target::validate(config); !valid) return die(valid.error().message);
+    // a daemon with no target would listen nowhere and never say so
+    if (config.targets.empty()) return die(config_file + ": no [[target]]: nothing to serve");
 
     // SIGINT/SIGTERM are taken synchronously by this thread; reactor threads inherit the mask.
     sigset_t signals;

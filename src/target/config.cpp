@@ -320,7 +320,7 @@ Result<void> validate(const DaemonConfig& config) {
         if (value < knob.min || value > knob.max)
             return fail(fmt::format("{} {}: expected {} to {}", knob.key, value, knob.min, knob.max));
     }
-    std::set<std::string> iqns;
+    std::set<std::string> iqns, paths;
     for (std::size_t t = 0; t < config.targets.size(); ++t) {
         const auto& target = config.targets[t];
         auto where = fmt::format("target {}", target.iqn.empty() ? fmt::format("#{}", t) : target.iqn);
@@ -338,9 +338,14 @@ Result<void> validate(const DaemonConfig& config) {
         }
         if (target.luns.empty()) return fail(fmt::format("{}: no LUN", where));
         if (target.luns.size() > kMaxLuns) return fail(fmt::format("{}: more than {} LUNs", where, kMaxLuns));
-        for (std::size_t l = 0; l < target.luns.size(); ++l)
+        for (std::size_t l = 0; l < target.luns.size(); ++l) {
             if (auto problem = lun_problem(target.luns[l]))
                 return fail(fmt::format("{}: LUN {}: {}", where, l, problem->message));
+            // two LUNs on one file or device would each cache it and overwrite the other's data
+            const auto& path = target.luns[l].path;
+            if (!path.empty() && !paths.insert(path).second)
+                return fail(fmt::format("{}: LUN {}: {} already backs another LUN", where, l, path));
+        }
     }
     return {};
 }

@@ -45,6 +45,9 @@ struct DaemonConfig {
     std::uint32_t login_timeout_seconds = 15; // a login that does not finish by then is dropped
     std::uint32_t max_connections = 1024;     // beyond this, new TCP connections are refused
     std::uint32_t max_queued_commands = 128;  // CmdSN window per session
+    // MaxOutstandingR2T we accept (RFC 7143 §13.17); the session takes the smaller of this and the
+    // initiator's offer. Not in the TOML schema yet: 1 is what initiators offer in practice.
+    std::uint32_t max_outstanding_r2t = 1;
 };
 
 inline constexpr const char* kDefaultTargetIqn = "iqn.2026-11.org.iscsikit:default";

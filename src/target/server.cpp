@@ -87,6 +87,7 @@ const TargetNode* Server::find_target(std::string_view iqn) const {
 iscsi::LocalLimits Server::local_limits(const TargetNode* node) const {
     iscsi::LocalLimits limits;
     if (node) limits.target_alias = node->alias;
+    limits.max_outstanding_r2t = config_.max_outstanding_r2t;
     return limits;
 }
 

@@ -22,6 +22,8 @@ SEED = 20261125
 VERDICT_WINDOW = 25.0   # login_timeout (15 s) plus slack: every bad connection must end by then
 RSS_LIMIT_KIB = 300 * 1024 * (4 if os.environ.get("ISCSIKIT_SANITIZED") else 1)  # ASan: shadow + quarantine
 IDLE_CONNECTIONS = 300
+LOGIN_TIMEOUT = 3         # login_timeout of the second target, for the login-hang cases
+LOGIN_TIMEOUT_SLACK = 4
 REFUSED = {"closed", "login-failed", "reject"}
 VENDOR = "IET" if PEER == "tgt" else "ISCSIKIT"
 
@@ -37,7 +39,7 @@ def security_keys(t, *extra):
             ("AuthMethod", "None"), *extra]
 
 
-def send_continued(sock, payload, chunk=8192):
+def send_continued(sock, payload, chunk=8192, window=VERDICT_WINDOW):
     """Sends one login text over several Login Requests with the C bit (RFC 7143 §11.12.2): the
     target answers each partial PDU with an empty Login Response, or refuses."""
     pieces = [payload[i:i + chunk] for i in range(0, len(payload), chunk)]
@@ -47,8 +49,10 @@ def send_continued(sock, payload, chunk=8192):
         except OSError:
             return "closed"
         try:
-            sock.settimeout(VERDICT_WINDOW)
+            sock.settimeout(window)
             rsp = pdu.read_pdu(sock)
+        except socket.timeout:  # an OSError too: a target that stops answering has not closed
+            return "open"
         except (pdu.Closed, OSError):
             return "closed"
         if rsp.opcode == pdu.OP_REJECT:
@@ -61,7 +65,7 @@ def send_continued(sock, payload, chunk=8192):
         sock.sendall(login_request(pieces[-1]))
     except OSError:
         return "closed"
-    return await_verdict(sock, VERDICT_WINDOW)
+    return await_verdict(sock, window)
 
 
 # ---- attacks: each returns a verdict (see pdu.await_verdict) or "sent" when none is expected ----
@@ -201,6 +205,42 @@ def ffp_login_pdu(t):
     return verdict
 
 
+def silent_login(t, window=None):
+    """Connects and says nothing: login_timeout must drop it, no sooner and not much later."""
+    window = window or LOGIN_TIMEOUT + LOGIN_TIMEOUT_SLACK
+    with connect(t) as s:
+        started = time.monotonic()
+        verdict = await_verdict(s, window)
+        return within_login_timeout(verdict, time.monotonic() - started)
+
+
+def stalled_login(t, window=None):
+    """A valid first login step, then silence: a login stuck halfway must be dropped the same way."""
+    window = window or LOGIN_TIMEOUT + LOGIN_TIMEOUT_SLACK
+    with connect(t) as s:
+        started = time.monotonic()
+        s.sendall(login_request(text(security_keys(t)), transit=False))
+        s.settimeout(window)
+        try:
+            rsp = pdu.read_pdu(s)
+        except socket.timeout:
+            return "open"
+        except (pdu.Closed, OSError):
+            return "closed before the first login response"
+        if rsp.opcode != pdu.OP_LOGIN_RSP or rsp.status_class != 0:
+            return f"first login step refused: {rsp!r}"
+        verdict = await_verdict(s, window - (time.monotonic() - started))
+        return within_login_timeout(verdict, time.monotonic() - started)
+
+
+def within_login_timeout(verdict, took):
+    if verdict != "closed":
+        return verdict
+    if took < LOGIN_TIMEOUT - 0.5:
+        return f"closed after {took:.1f} s, before login_timeout ({LOGIN_TIMEOUT} s)"
+    return "dropped at login_timeout"
+
+
 def half_open(t):
     for i in range(300):
         s = socket.create_connection((t.host, t.port), timeout=5)
@@ -228,6 +268,12 @@ def idle_connections(t):
     return "closed" if not open_socks else f"open ({len(open_socks)} of {IDLE_CONNECTIONS} still open)"
 
 
+# against a second target with login_timeout = LOGIN_TIMEOUT, run alongside the attacks above
+LOGIN_HANGS = {
+    "silent login (short login_timeout)": (silent_login, {"dropped at login_timeout"}),
+    "stalled login (short login_timeout)": (stalled_login, {"dropped at login_timeout"}),
+}
+
 ATTACKS = {
     "garbage": (garbage, REFUSED),
     "truncated BHS, close": (truncated_bhs_close, {"sent"}),
@@ -247,6 +293,10 @@ ATTACKS = {
     "300 connect+close/RST": (half_open, {"sent"}),
     f"{IDLE_CONNECTIONS} idle connections": (idle_connections, {"closed"}),
 }
+
+
+def open_fds(t):
+    return len(os.listdir(f"/proc/{t.pid}/fd"))
 
 
 def timed(fn, t):
@@ -308,17 +358,73 @@ class Background:
             time.sleep(0.1)
 
 
+class FakeTarget:
+    """A port that accepts and then never answers (a hung target), or closes at once: the verdicts
+    above must call both a failure, or the test could pass without checking anything."""
+
+    def __init__(self, close_at_once):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.host, self.port, self.iqn = "127.0.0.1", self.server.getsockname()[1], "iqn.2026-11.org.iscsikit:fake"
+        self.close_at_once, self.held = close_at_once, []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        try:
+            while True:
+                conn = self.server.accept()[0]
+                conn.close() if self.close_at_once else self.held.append(conn)
+        except OSError:
+            pass
+
+    def close(self):
+        self.server.close()
+        for c in self.held:
+            c.close()
+
+
+def verdicts_can_fail():
+    """A stuck login must be reported as a failure, never as a pass."""
+    hung, closing = FakeTarget(close_at_once=False), FakeTarget(close_at_once=True)
+    try:
+        for name, (fn, accepted) in LOGIN_HANGS.items():
+            for fake, what in ((hung, "a target that never answers"), (closing, "a target that closes at once")):
+                verdict = fn(fake, window=2)
+                check(verdict not in accepted, f"{name}: {what} got the passing verdict {verdict!r}")
+        with connect(hung) as s:
+            verdict = send_continued(s, b"x" * 20000, window=2)
+            check(verdict not in REFUSED, f"a continued login to a hung target counted as refused: {verdict!r}")
+    finally:
+        hung.close()
+        closing.close()
+    log("self-check: hung and early-closing fake targets fail the login-hang verdicts")
+
+
+def short_login_timeout_target(case):
+    port = case.port()
+    path = case.path("login-timeout.toml")
+    with open(path, "w") as f:
+        f.write(f'login_timeout = {LOGIN_TIMEOUT}\n\n[[target]]\niqn = "iqn.2026-11.org.iscsikit:login-timeout"\n'
+                f'portals = ["127.0.0.1:{port}"]\n\n  [[target.lun]]\n  backing = "ram"\n  size = "16M"\n')
+    return case.start(portal_args=False, args=["--config", path], port=port, iqn="iqn.2026-11.org.iscsikit:login-timeout")
+
+
 def main():
     require_tools("iscsi-readcapacity16", "iscsi-inq")
+    verdicts_can_fail()
     with Case("hostile") as case:
         t = case.start(luns=["ram:64M"])
+        # tgtd has no login timeout to configure (and never drops a silent login): ours only
+        short = short_login_timeout_target(case) if PEER == "iscsikit" else None
+        hangs = {n: (fn, short, ok) for n, (fn, ok) in LOGIN_HANGS.items()} if short else {}
+        fds_before = open_fds(t)
         log(f"target pid {t.pid}, RSS at start {t.rss_kib()} KiB; attacks run concurrently (seed {SEED})")
         results = {}
         with Background(t) as bg:
             time.sleep(1)
-            with ThreadPoolExecutor(max_workers=len(ATTACKS)) as pool:
+            with ThreadPoolExecutor(max_workers=len(ATTACKS) + len(LOGIN_HANGS)) as pool:
                 started = time.monotonic()
                 futures = {name: pool.submit(timed, fn, t) for name, (fn, _) in ATTACKS.items()}
+                futures |= {name: pool.submit(timed, fn, short) for name, (fn, short, _) in hangs.items()}
                 for name, fut in futures.items():
                     try:
                         results[name], took = fut.result(timeout=VERDICT_WINDOW + 60)
@@ -330,9 +436,18 @@ def main():
             f"libiscsi logins: {bg.tool_runs}, failed: {len(bg.tool_failures)}; max RSS {bg.max_rss} KiB")
 
         check(t.alive(), "the daemon died")
-        bad = {n: r for n, r in results.items() if r not in ATTACKS[n][1]}
+        # the "sent" attacks (close or RST at once) have no answer to judge: their sockets must be gone
+        deadline, fds_after = time.monotonic() + 5, open_fds(t)
+        while fds_after > fds_before and time.monotonic() < deadline:
+            time.sleep(0.2)
+            fds_after = open_fds(t)
+        log(f"daemon's open descriptors: {fds_before} before the attack, {fds_after} after")
+        check(fds_after <= fds_before, f"the daemon holds {fds_after - fds_before} more descriptors than before the "
+              "attack: closed or reset connections were not released")
+        wanted = {n: ok for n, (_, ok) in ATTACKS.items()} | {n: ok for n, (_, _, ok) in hangs.items()}
+        bad = {n: r for n, r in results.items() if r not in wanted[n]}
         check(not bad, "bad connections not dropped or refused as expected:\n  " +
-              "\n  ".join(f"{n}: got {r!r}, want one of {sorted(ATTACKS[n][1])}" for n, r in bad.items()))
+              "\n  ".join(f"{n}: got {r!r}, want one of {sorted(wanted[n])}" for n, r in bad.items()))
         check(bg.session_error is None, f"the normal session failed during the attack: {bg.session_error}")
         check(bg.session_ops > 0 and bg.tool_runs > 0, "the background traffic did not run")
         check(not bg.tool_failures, f"{len(bg.tool_failures)} libiscsi logins failed: {bg.tool_failures[:3]}")

@@ -250,6 +250,13 @@ TEST(Validate, CatchesEachKindOfInconsistency) {
     expect_error(c, "login_timeout 0: expected 1 to 86400");
 
     c = default_config();
+    c.targets.push_back(c.targets[0]);
+    c.targets[1].iqn = "iqn.2026-11.org.iscsikit:second";
+    c.targets[0].luns[0] = *parse_lun_spec("file:/srv/one.img,size=16M");
+    c.targets[1].luns[0] = *parse_lun_spec("file:/srv/one.img,size=16M");
+    expect_error(c, "target iqn.2026-11.org.iscsikit:second: LUN 0: /srv/one.img already backs another LUN");
+
+    c = default_config();
     c.targets.clear();
     EXPECT_TRUE(validate(c));  // targets may come later (command line, control socket)
 }
