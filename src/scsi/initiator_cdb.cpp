@@ -185,7 +185,9 @@ std::optional<std::vector<std::uint64_t>> report_luns(std::span<const std::uint8
     if (count == 0 && list_length != 0) return std::nullopt;
     std::vector<std::uint64_t> luns;
     luns.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) luns.push_back(decode_lun(get_be(data, 8 + 8 * i, 8)));
+    for (std::size_t i = 0; i < count; ++i) {
+        if (auto lun = decode_lun(get_be(data, 8 + 8 * i, 8))) luns.push_back(*lun);
+    }
     return luns;
 }
 
@@ -213,22 +215,5 @@ std::optional<std::vector<std::string>> device_identifiers(std::span<const std::
 }
 
 }  // namespace parse
-
-std::uint64_t encode_lun(std::uint64_t lun) {
-    // SAM-5 4.7.6 peripheral device addressing (00b) below 256, 4.7.7 flat space (01b) above.
-    if (lun < 256) return lun << 48;
-    return (0x4000 | (lun & 0x3fff)) << 48;
-}
-
-std::uint64_t decode_lun(std::uint64_t field) {
-    const auto b0 = static_cast<std::uint8_t>(field >> 56);
-    const auto b1 = static_cast<std::uint8_t>(field >> 48);
-    // Single level: the second to fourth levels (bytes 2-7) are zero.
-    if ((field & 0x0000ffffffffffffull) == 0) {
-        if (b0 == 0) return b1;                                                   // peripheral, bus 0
-        if ((b0 >> 6) == 1) return (std::uint64_t{b0 & 0x3fu} << 8) | b1;  // flat space
-    }
-    return field;  // another addressing method: the raw value
-}
 
 }  // namespace iscsikit::scsi

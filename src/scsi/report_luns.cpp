@@ -1,7 +1,7 @@
-// REPORT LUNS (SPC-4 §6.33) with single level LUN addresses (SAM-5 §4.7): peripheral device
-// addressing below 256, flat space addressing up to 16383.
+// REPORT LUNS (SPC-4 §6.33) with single level LUN addresses (SAM-5 §4.7, encoded by scsi/lun.hpp).
 #include <vector>
 
+#include "scsi/lun.hpp"
 #include "scsi/lu_state.hpp"
 
 namespace iscsikit::scsi::detail {
@@ -16,15 +16,9 @@ Flow report_luns(Command& cmd, std::span<const std::uint64_t> luns) {
     std::vector<std::uint8_t> d(8, 0);
     if (select != 0x01) {
         for (std::uint64_t lun : luns) {
-            std::uint8_t entry[8] = {};
-            if (lun < 256) {
-                entry[1] = static_cast<std::uint8_t>(lun);
-            } else if (lun < 0x4000) {
-                entry[0] = static_cast<std::uint8_t>(0x40 | (lun >> 8));  // SAM-5 §4.7.7: flat space
-                entry[1] = static_cast<std::uint8_t>(lun);
-            } else {
-                continue;  // not expressible in a single level
-            }
+            if (lun > kMaxLun) continue;  // not expressible in a single level
+            std::uint8_t entry[8];
+            put64(entry, encode_lun(lun));
             append(d, entry, sizeof entry);
         }
     }
