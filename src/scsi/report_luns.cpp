@@ -8,7 +8,7 @@ namespace iscsikit::scsi::detail {
 
 Flow report_luns(Command& cmd, std::span<const std::uint64_t> luns) {
     const Cdb& c = cmd.cdb;
-    const std::uint32_t allocation = cdb::be32(c, 6);
+    const std::uint32_t allocation = load_be32(&c[6]);
     // SELECT REPORT: 00h and 02h list every LU (we have no well-known LUs), 01h only well-known LUs.
     const std::uint8_t select = c[2];
     if (select > 0x02) return fail(cmd, Sense::invalid_field_in_cdb(2));
@@ -18,11 +18,11 @@ Flow report_luns(Command& cmd, std::span<const std::uint64_t> luns) {
         for (std::uint64_t lun : luns) {
             if (lun > kMaxLun) continue;  // not expressible in a single level
             std::uint8_t entry[8];
-            put64(entry, encode_lun(lun));
+            store_be64(entry, encode_lun(lun));
             append(d, entry, sizeof entry);
         }
     }
-    put32(d.data(), static_cast<std::uint32_t>(d.size() - 8));  // LUN LIST LENGTH
+    store_be32(d.data(), static_cast<std::uint32_t>(d.size() - 8));  // LUN LIST LENGTH
     return data_in(cmd, d.data(), d.size(), allocation);
 }
 
