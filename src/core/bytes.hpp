@@ -2,6 +2,7 @@
 // helpers, never through packed structs (STYLE.md rule 2).
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -11,56 +12,71 @@ namespace iscsikit {
 using ByteSpan = std::span<std::byte>;
 using ConstByteSpan = std::span<const std::byte>;
 
-inline std::uint8_t load_u8(const std::byte* p) { return static_cast<std::uint8_t>(p[0]); }
+// An octet of a wire buffer: std::byte as core and iscsi/ use, or std::uint8_t, which scsi/ still
+// uses for CDBs and parameter data. Both go through these helpers, so there is one big-endian codec.
+template <class B>
+concept Octet = std::same_as<B, std::byte> || std::same_as<B, std::uint8_t>;
 
-inline std::uint16_t load_be16(const std::byte* p) {
-    return static_cast<std::uint16_t>((std::to_integer<unsigned>(p[0]) << 8) | std::to_integer<unsigned>(p[1]));
+template <Octet B>
+constexpr std::uint8_t load_u8(const B* p) { return static_cast<std::uint8_t>(p[0]); }
+
+template <Octet B>
+constexpr std::uint16_t load_be16(const B* p) {
+    return static_cast<std::uint16_t>((static_cast<unsigned>(p[0]) << 8) | static_cast<unsigned>(p[1]));
 }
 
-inline std::uint32_t load_be24(const std::byte* p) {
-    return (std::to_integer<std::uint32_t>(p[0]) << 16) | (std::to_integer<std::uint32_t>(p[1]) << 8) |
-           std::to_integer<std::uint32_t>(p[2]);
+template <Octet B>
+constexpr std::uint32_t load_be24(const B* p) {
+    return (static_cast<std::uint32_t>(p[0]) << 16) | (static_cast<std::uint32_t>(p[1]) << 8) |
+           static_cast<std::uint32_t>(p[2]);
 }
 
-inline std::uint32_t load_be32(const std::byte* p) {
-    return (std::to_integer<std::uint32_t>(p[0]) << 24) | (std::to_integer<std::uint32_t>(p[1]) << 16) |
-           (std::to_integer<std::uint32_t>(p[2]) << 8) | std::to_integer<std::uint32_t>(p[3]);
+template <Octet B>
+constexpr std::uint32_t load_be32(const B* p) {
+    return (static_cast<std::uint32_t>(p[0]) << 24) | (static_cast<std::uint32_t>(p[1]) << 16) |
+           (static_cast<std::uint32_t>(p[2]) << 8) | static_cast<std::uint32_t>(p[3]);
 }
 
-inline std::uint64_t load_be48(const std::byte* p) {
+template <Octet B>
+constexpr std::uint64_t load_be48(const B* p) {
     return (std::uint64_t{load_be16(p)} << 32) | load_be32(p + 2);
 }
 
-inline std::uint64_t load_be64(const std::byte* p) {
+template <Octet B>
+constexpr std::uint64_t load_be64(const B* p) {
     return (std::uint64_t{load_be32(p)} << 32) | load_be32(p + 4);
 }
 
-inline void store_u8(std::byte* p, std::uint8_t v) { p[0] = std::byte{v}; }
+template <Octet B>
+constexpr void store_u8(B* p, std::uint8_t v) { p[0] = B(v); }
 
-inline void store_be16(std::byte* p, std::uint16_t v) {
-    p[0] = std::byte(v >> 8);
-    p[1] = std::byte(v);
+template <Octet B>
+constexpr void store_be16(B* p, std::uint16_t v) {
+    p[0] = B(v >> 8);
+    p[1] = B(v & 0xff);
 }
 
-inline void store_be24(std::byte* p, std::uint32_t v) {
-    p[0] = std::byte(v >> 16);
-    p[1] = std::byte(v >> 8);
-    p[2] = std::byte(v);
+template <Octet B>
+constexpr void store_be24(B* p, std::uint32_t v) {
+    p[0] = B((v >> 16) & 0xff);
+    p[1] = B((v >> 8) & 0xff);
+    p[2] = B(v & 0xff);
 }
 
-inline void store_be32(std::byte* p, std::uint32_t v) {
-    p[0] = std::byte(v >> 24);
-    p[1] = std::byte(v >> 16);
-    p[2] = std::byte(v >> 8);
-    p[3] = std::byte(v);
+template <Octet B>
+constexpr void store_be32(B* p, std::uint32_t v) {
+    store_be16(p, static_cast<std::uint16_t>(v >> 16));
+    store_be16(p + 2, static_cast<std::uint16_t>(v));
 }
 
-inline void store_be48(std::byte* p, std::uint64_t v) {
+template <Octet B>
+constexpr void store_be48(B* p, std::uint64_t v) {
     store_be16(p, static_cast<std::uint16_t>(v >> 32));
     store_be32(p + 2, static_cast<std::uint32_t>(v));
 }
 
-inline void store_be64(std::byte* p, std::uint64_t v) {
+template <Octet B>
+constexpr void store_be64(B* p, std::uint64_t v) {
     store_be32(p, static_cast<std::uint32_t>(v >> 32));
     store_be32(p + 4, static_cast<std::uint32_t>(v));
 }

@@ -130,8 +130,7 @@ asio::awaitable<Result<std::vector<std::uint64_t>>> report_luns(Session& s) {
         const std::span<const std::uint8_t> got(*data);
         if (got.size() < 8) co_return short_data(what, got.size());
         // SPC-4 6.33.2: LUN LIST LENGTH counts the bytes after the 8-byte header.
-        const std::uint64_t needed = 8 + ((std::uint64_t{got[0]} << 24) | (std::uint64_t{got[1]} << 16) |
-                                          (std::uint64_t{got[2]} << 8) | got[3]);
+        const std::uint64_t needed = 8 + std::uint64_t{load_be32(got.data())};
         if (needed > allocation && allocation < kReportLunsMaxAllocation) {
             allocation = static_cast<std::uint32_t>(std::min<std::uint64_t>(needed, kReportLunsMaxAllocation));
             continue;  // the list did not fit: ask again with room for all of it

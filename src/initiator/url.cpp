@@ -10,11 +10,12 @@
 #include <fmt/format.h>
 #include <tl/expected.hpp>
 
+#include "scsi/lun.hpp"
+
 namespace iscsikit::initiator {
 namespace {
 
 constexpr std::string_view kScheme = "iscsi://";
-constexpr std::uint64_t kMaxLun = 16383;  // SAM-5 4.7.7: flat space addressing, 14 bits
 
 using Why = tl::expected<Portal, std::string>;
 
@@ -188,8 +189,8 @@ Result<Url> parse_url(std::string_view text) {
         return bad(fmt::format("unexpected '{}' after the LUN", shown(lun_text.substr(extra))));
     if (!std::all_of(lun_text.begin(), lun_text.end(), [](char c) { return c >= '0' && c <= '9'; }))
         return bad(fmt::format("LUN '{}' is not a decimal number", shown(lun_text)));
-    const auto lun = parse_decimal(lun_text, kMaxLun);
-    if (!lun) return bad(fmt::format("LUN {} out of range (0 to {})", lun_text, kMaxLun));
+    const auto lun = parse_decimal(lun_text, scsi::kMaxLun);
+    if (!lun) return bad(fmt::format("LUN {} out of range (0 to {})", lun_text, scsi::kMaxLun));
     url.lun = *lun;
     return url;
 }

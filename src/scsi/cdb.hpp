@@ -1,25 +1,18 @@
-// Reading CDB fields (SPC-4 §4.2): big-endian fields at fixed offsets, decoded one by one.
+// Reading CDB fields (SPC-4 §4.2): big-endian fields at fixed offsets, decoded one by one with the
+// helpers of core/bytes.hpp.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 
+#include "core/bytes.hpp"  // load_be16 ... for CDB fields
+
 namespace iscsikit::scsi {
 
 using Cdb = std::array<std::uint8_t, 16>;
 
 namespace cdb {
-
-inline std::uint16_t be16(const Cdb& c, std::size_t at) { return static_cast<std::uint16_t>((c[at] << 8) | c[at + 1]); }
-inline std::uint32_t be24(const Cdb& c, std::size_t at) {
-    return (std::uint32_t{c[at]} << 16) | (std::uint32_t{c[at + 1]} << 8) | c[at + 2];
-}
-inline std::uint32_t be32(const Cdb& c, std::size_t at) {
-    return (std::uint32_t{c[at]} << 24) | (std::uint32_t{c[at + 1]} << 16) | (std::uint32_t{c[at + 2]} << 8) |
-           c[at + 3];
-}
-inline std::uint64_t be64(const Cdb& c, std::size_t at) { return (std::uint64_t{be32(c, at)} << 32) | be32(c, at + 4); }
 
 // SPC-4 §4.2.5.1: the operation code's group fixes the CDB length (0 for reserved/vendor groups).
 constexpr std::size_t length_of_group(std::uint8_t opcode) {
@@ -44,10 +37,10 @@ struct Extent {
 inline Extent extent(const Cdb& c) {
     switch (length_of_group(c[0])) {
     case 6:  // SBC-3 §5.15, §5.33: READ(6)/WRITE(6), 21-bit LBA; length 0 means 256 blocks.
-        return {be24(c, 1) & 0x1fffffu, c[4] == 0 ? 256u : c[4], 4};
-    case 10: return {be32(c, 2), be16(c, 7), 7};
-    case 12: return {be32(c, 2), be32(c, 6), 6};
-    case 16: return {be64(c, 2), be32(c, 10), 10};
+        return {load_be24(&c[1]) & 0x1fffffu, c[4] == 0 ? 256u : c[4], 4};
+    case 10: return {load_be32(&c[2]), load_be16(&c[7]), 7};
+    case 12: return {load_be32(&c[2]), load_be32(&c[6]), 6};
+    case 16: return {load_be64(&c[2]), load_be32(&c[10]), 10};
     default: return {};
     }
 }

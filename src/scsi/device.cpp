@@ -28,7 +28,7 @@ namespace {
 // SPC-4 §6.6.2: standard INQUIRY data for a LUN with no logical unit behind it: peripheral
 // qualifier 011b, device type 1Fh.
 Flow inquiry_absent(Command& cmd) {
-    const std::uint32_t allocation = cdb::be16(cmd.cdb, 3);
+    const std::uint32_t allocation = load_be16(&cmd.cdb[3]);
     if (cmd.cdb[1] & 0x03) return fail(cmd, Sense::lun_not_supported());
     std::uint8_t d[36] = {0x7f, 0x00, 0x06, 0x02, 31};
     for (std::size_t i = 8; i < 36; ++i) d[i] = ' ';

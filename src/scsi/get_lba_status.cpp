@@ -21,8 +21,8 @@ constexpr std::uint8_t kDeallocated = 0x1;
 
 Flow get_lba_status(LuState& lu, Command& cmd, IoEngine&) {
     const Cdb& c = cmd.cdb;
-    const std::uint64_t start = cdb::be64(c, 2);
-    const std::uint32_t allocation = cdb::be32(c, 10);
+    const std::uint64_t start = load_be64(&c[2]);
+    const std::uint32_t allocation = load_be32(&c[10]);
     const std::uint64_t capacity = lu.block_count();  // in blocks
     // SBC-3 GET LBA STATUS: a STARTING LOGICAL BLOCK ADDRESS beyond the last LBA.
     if (start >= capacity) return fail(cmd, Sense::lba_out_of_range());
@@ -46,13 +46,13 @@ Flow get_lba_status(LuState& lu, Command& cmd, IoEngine&) {
         }
         // SBC-3 GET LBA STATUS parameter data: LBA status descriptor.
         std::uint8_t desc[kDescriptorBytes] = {};
-        put64(desc, lba);
-        put32(desc + 8, static_cast<std::uint32_t>(blocks));
+        store_be64(desc, lba);
+        store_be32(desc + 8, static_cast<std::uint32_t>(blocks));
         desc[12] = status;
         append(d, desc, sizeof desc);
         lba += blocks;
     }
-    put32(d.data(), static_cast<std::uint32_t>(d.size() - 4));  // PARAMETER DATA LENGTH
+    store_be32(d.data(), static_cast<std::uint32_t>(d.size() - 4));  // PARAMETER DATA LENGTH
     return data_in(cmd, d.data(), d.size(), allocation);
 }
 

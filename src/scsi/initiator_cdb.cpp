@@ -7,23 +7,13 @@
 namespace iscsikit::scsi {
 namespace {
 
-void put_be(std::uint8_t* p, std::uint64_t value, int bytes) {
-    for (int i = bytes - 1; i >= 0; --i, value >>= 8) p[i] = static_cast<std::uint8_t>(value);
-}
-
-std::uint64_t get_be(std::span<const std::uint8_t> data, std::size_t at, int bytes) {
-    std::uint64_t value = 0;
-    for (int i = 0; i < bytes; ++i) value = (value << 8) | data[at + static_cast<std::size_t>(i)];
-    return value;
-}
-
 // READ(16), WRITE(16), SYNCHRONIZE CACHE(16): LBA in bytes 2-9, block count in 10-13.
 Cdb block_command16(std::uint8_t opcode, std::uint8_t flags, std::uint64_t lba, std::uint32_t blocks) {
     Cdb c{};
     c[0] = opcode;
     c[1] = flags;
-    put_be(&c[2], lba, 8);
-    put_be(&c[10], blocks, 4);
+    store_be64(&c[2], lba);
+    store_be32(&c[10], static_cast<std::uint32_t>(blocks));
     return c;
 }
 
@@ -73,7 +63,7 @@ Cdb inquiry(std::uint16_t allocation_length, std::optional<std::uint8_t> vpd_pag
         c[1] = 0x01;  // EVPD
         c[2] = *vpd_page;
     }
-    put_be(&c[3], allocation_length, 2);
+    store_be16(&c[3], static_cast<std::uint16_t>(allocation_length));
     return c;
 }
 
@@ -81,7 +71,7 @@ Cdb read_capacity16(std::uint32_t allocation_length) {
     Cdb c{};
     c[0] = 0x9e;  // SERVICE ACTION IN(16)
     c[1] = 0x10;  // READ CAPACITY(16)
-    put_be(&c[10], allocation_length, 4);
+    store_be32(&c[10], static_cast<std::uint32_t>(allocation_length));
     return c;
 }
 
@@ -89,7 +79,7 @@ Cdb report_luns(std::uint32_t allocation_length, std::uint8_t select_report) {
     Cdb c{};
     c[0] = 0xa0;
     c[2] = select_report;
-    put_be(&c[6], allocation_length, 4);
+    store_be32(&c[6], static_cast<std::uint32_t>(allocation_length));
     return c;
 }
 
@@ -108,17 +98,18 @@ Cdb synchronize_cache16(std::uint64_t lba, std::uint32_t blocks, bool immed) {
 Cdb unmap(std::uint16_t parameter_list_length) {
     Cdb c{};
     c[0] = 0x42;
-    put_be(&c[7], parameter_list_length, 2);
+    store_be16(&c[7], static_cast<std::uint16_t>(parameter_list_length));
     return c;
 }
 
 std::vector<std::uint8_t> unmap_parameters(std::span<const UnmapRange> ranges) {
     std::vector<std::uint8_t> out(8 + 16 * ranges.size(), 0);
-    put_be(&out[0], out.size() - 2, 2);       // UNMAP DATA LENGTH: the bytes after this field
-    put_be(&out[2], 16 * ranges.size(), 2);  // UNMAP BLOCK DESCRIPTOR DATA LENGTH
+    // UNMAP DATA LENGTH counts the bytes after itself; then UNMAP BLOCK DESCRIPTOR DATA LENGTH.
+    store_be16(&out[0], static_cast<std::uint16_t>(out.size() - 2));
+    store_be16(&out[2], static_cast<std::uint16_t>(16 * ranges.size()));
     for (std::size_t i = 0; i < ranges.size(); ++i) {
-        put_be(&out[8 + 16 * i], ranges[i].lba, 8);
-        put_be(&out[16 + 16 * i], ranges[i].blocks, 4);
+        store_be64(&out[8 + 16 * i], ranges[i].lba);
+        store_be32(&out[16 + 16 * i], static_cast<std::uint32_t>(ranges[i].blocks));
     }
     return out;
 }
@@ -170,8 +161,8 @@ const char* device_type_name(std::uint8_t type) {
 std::optional<Capacity> read_capacity16(std::span<const std::uint8_t> data) {
     if (data.size() < 32) return std::nullopt;
     Capacity c;
-    c.blocks = get_be(data, 0, 8) + 1;
-    c.block_size = static_cast<std::uint32_t>(get_be(data, 8, 4));
+    c.blocks = load_be64(&data[0]) + 1;
+    c.block_size = load_be32(&data[8]);
     c.lbppbe = data[13] & 0x0f;
     c.thin = (data[14] & 0x80) != 0;   // LBPME
     c.lbprz = (data[14] & 0x40) != 0;  // LBPRZ
@@ -180,19 +171,21 @@ std::optional<Capacity> read_capacity16(std::span<const std::uint8_t> data) {
 
 std::optional<std::vector<std::uint64_t>> report_luns(std::span<const std::uint8_t> data) {
     if (data.size() < 8) return std::nullopt;
-    const std::uint64_t list_length = get_be(data, 0, 4);  // LUN LIST LENGTH
+    const std::uint64_t list_length = load_be32(&data[0]);  // LUN LIST LENGTH
     const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(list_length, data.size() - 8)) / 8;
     if (count == 0 && list_length != 0) return std::nullopt;
     std::vector<std::uint64_t> luns;
     luns.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) luns.push_back(decode_lun(get_be(data, 8 + 8 * i, 8)));
+    for (std::size_t i = 0; i < count; ++i) {
+        if (auto lun = decode_lun(load_be64(&data[8 + 8 * i]))) luns.push_back(*lun);
+    }
     return luns;
 }
 
 std::optional<std::string> unit_serial_number(std::span<const std::uint8_t> data) {
     // SPC-4 7.8.15: PAGE LENGTH bytes of PRODUCT SERIAL NUMBER, ASCII, may be right aligned.
     if (data.size() < 4 || data[1] != 0x80) return std::nullopt;
-    const std::size_t length = std::min<std::size_t>(get_be(data, 2, 2), data.size() - 4);
+    const std::size_t length = std::min<std::size_t>(load_be16(&data[2]), data.size() - 4);
     std::string serial = trimmed_ascii(data.subspan(4, length));
     serial.erase(0, serial.find_first_not_of(' '));
     return serial;
@@ -201,7 +194,7 @@ std::optional<std::string> unit_serial_number(std::span<const std::uint8_t> data
 std::optional<std::vector<std::string>> device_identifiers(std::span<const std::uint8_t> data) {
     // SPC-4 7.8.6.1: designation descriptors, each a 4-byte header and DESIGNATOR LENGTH bytes.
     if (data.size() < 4 || data[1] != 0x83) return std::nullopt;
-    const std::size_t end = std::min<std::size_t>(4 + get_be(data, 2, 2), data.size());
+    const std::size_t end = std::min<std::size_t>(4 + load_be16(&data[2]), data.size());
     std::vector<std::string> ids;
     for (std::size_t at = 4; at + 4 <= end;) {
         const std::size_t length = data[at + 3];
@@ -213,22 +206,5 @@ std::optional<std::vector<std::string>> device_identifiers(std::span<const std::
 }
 
 }  // namespace parse
-
-std::uint64_t encode_lun(std::uint64_t lun) {
-    // SAM-5 4.7.6 peripheral device addressing (00b) below 256, 4.7.7 flat space (01b) above.
-    if (lun < 256) return lun << 48;
-    return (0x4000 | (lun & 0x3fff)) << 48;
-}
-
-std::uint64_t decode_lun(std::uint64_t field) {
-    const auto b0 = static_cast<std::uint8_t>(field >> 56);
-    const auto b1 = static_cast<std::uint8_t>(field >> 48);
-    // Single level: the second to fourth levels (bytes 2-7) are zero.
-    if ((field & 0x0000ffffffffffffull) == 0) {
-        if (b0 == 0) return b1;                                                   // peripheral, bus 0
-        if ((b0 >> 6) == 1) return (std::uint64_t{b0 & 0x3fu} << 8) | b1;  // flat space
-    }
-    return field;  // another addressing method: the raw value
-}
 
 }  // namespace iscsikit::scsi

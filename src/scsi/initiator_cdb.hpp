@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "scsi/cdb.hpp"
+#include "scsi/lun.hpp"  // encode_lun for the initiator's PDUs
 
 namespace iscsikit::scsi::build {
 
@@ -56,8 +57,8 @@ struct Capacity {
 };
 std::optional<Capacity> read_capacity16(std::span<const std::uint8_t> data);
 
-// SPC-4 6.33.2 REPORT LUNS parameter data: the LUNs as numbers (SAM-5 4.7: peripheral and flat
-// single-level addressing decoded; other forms returned as the raw 8-byte value). nullopt when the
+// SPC-4 6.33.2 REPORT LUNS parameter data: the LUNs as numbers (decoded by scsi/lun.hpp; entries in
+// an addressing form it does not support are left out). nullopt when the
 // list is shorter than its header says it is and no whole entry is present.
 std::optional<std::vector<std::uint64_t>> report_luns(std::span<const std::uint8_t> data);
 
@@ -67,14 +68,3 @@ std::optional<std::string> unit_serial_number(std::span<const std::uint8_t> data
 std::optional<std::vector<std::string>> device_identifiers(std::span<const std::uint8_t> data);
 
 }  // namespace iscsikit::scsi::parse
-
-namespace iscsikit::scsi {
-
-// SAM-5 4.7 single-level LUN encoding as the iSCSI LUN field carries it (8 bytes, big-endian as a
-// number): LUNs below 256 use peripheral device addressing, the rest flat addressing (< 16384;
-// callers check the range, as parse_url does). decode_lun returns a field in any other addressing
-// method unchanged.
-std::uint64_t encode_lun(std::uint64_t lun);
-std::uint64_t decode_lun(std::uint64_t field);
-
-}  // namespace iscsikit::scsi

@@ -55,10 +55,10 @@ Flow standard(LuState& lu, Command& cmd, std::uint32_t allocation) {
     put_padded(d, 16, lu.identity.product, 16);
     put_padded(d, 32, lu.identity.revision, 4);
     // SPC-4 §6.6.2 version descriptors: SAM-5, iSCSI, SPC-4, SBC-3.
-    put16(&d[58], 0x00a0);
-    put16(&d[60], 0x0960);
-    put16(&d[62], 0x0460);
-    put16(&d[64], 0x04c0);
+    store_be16(&d[58], 0x00a0);
+    store_be16(&d[60], 0x0960);
+    store_be16(&d[62], 0x0460);
+    store_be16(&d[64], 0x04c0);
     return data_in(cmd, d.data(), d.size(), allocation);
 }
 
@@ -102,7 +102,7 @@ std::vector<std::uint8_t> device_identification(const LuState& lu) {
     std::vector<std::uint8_t> d{kPeripheral, 0x83, 0x00, 0x00};
 
     std::vector<std::uint8_t> naa(8);
-    put64(naa.data(), naa_of(id));
+    store_be64(naa.data(), naa_of(id));
     add_designator(d, 0x1, 0, 0x3, naa);  // SPC-4 §7.8.6.6: NAA, binary, logical unit
 
     std::vector<std::uint8_t> t10(8, ' ');
@@ -112,9 +112,9 @@ std::vector<std::uint8_t> device_identification(const LuState& lu) {
     add_designator(d, 0x2, 0, 0x1, t10);  // SPC-4 §7.8.6.4: T10 vendor ID, ASCII, logical unit
 
     std::vector<std::uint8_t> port(4, 0);
-    put16(&port[2], id.relative_target_port);
+    store_be16(&port[2], id.relative_target_port);
     add_designator(d, 0x1, 1, 0x4, port);  // SPC-4 §7.8.6.7: relative target port
-    put16(&port[2], id.target_port_group);
+    store_be16(&port[2], id.target_port_group);
     add_designator(d, 0x1, 1, 0x5, port);  // SPC-4 §7.8.6.8: target port group
     if (!id.target_port_name.empty()) {
         add_designator(d, 0x3, 1, 0x8, scsi_name(id.target_port_name));  // SCSI name string, target port
@@ -122,7 +122,7 @@ std::vector<std::uint8_t> device_identification(const LuState& lu) {
         const auto comma = id.target_port_name.find(",t,");
         if (comma != std::string::npos) add_designator(d, 0x3, 2, 0x8, scsi_name(id.target_port_name.substr(0, comma)));
     }
-    put16(&d[2], static_cast<std::uint16_t>(d.size() - 4));
+    store_be16(&d[2], static_cast<std::uint16_t>(d.size() - 4));
     return d;
 }
 
@@ -130,19 +130,19 @@ std::vector<std::uint8_t> block_limits(const LuState& lu) {
     std::vector<std::uint8_t> d(64, 0);
     d[0] = kPeripheral;
     d[1] = 0xb0;
-    put16(&d[2], 0x3c);
+    store_be16(&d[2], 0x3c);
     // Byte 4 WSNZ 0: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 writes through the last block.
-    put16(&d[6], static_cast<std::uint16_t>(1u << lu.lbppb_exponent));  // OPTIMAL TRANSFER LENGTH GRANULARITY
-    put32(&d[8], kMaxTransferBytes / lu.block_size);                    // MAXIMUM TRANSFER LENGTH
-    put32(&d[12], kOptimalTransferBytes / lu.block_size);               // OPTIMAL TRANSFER LENGTH
+    store_be16(&d[6], static_cast<std::uint16_t>(1u << lu.lbppb_exponent));  // OPTIMAL TRANSFER LENGTH GRANULARITY
+    store_be32(&d[8], kMaxTransferBytes / lu.block_size);                    // MAXIMUM TRANSFER LENGTH
+    store_be32(&d[12], kOptimalTransferBytes / lu.block_size);               // OPTIMAL TRANSFER LENGTH
     if (lu.identity.thin) {
         // UNMAP limits; 0 on a fully provisioned LU, which has no UNMAP (LBPU 0).
-        put32(&d[20], static_cast<std::uint32_t>(kMaxUnmapBytes / lu.block_size));  // MAXIMUM UNMAP LBA COUNT
-        put32(&d[24], kMaxUnmapDescriptors);  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
-        put32(&d[28], std::max(kPhysicalBlockBytes / lu.block_size, 1u));  // OPTIMAL UNMAP GRANULARITY
-        put32(&d[32], 0x80000000u);  // UGAVALID, UNMAP GRANULARITY ALIGNMENT 0
+        store_be32(&d[20], static_cast<std::uint32_t>(kMaxUnmapBytes / lu.block_size));  // MAXIMUM UNMAP LBA COUNT
+        store_be32(&d[24], kMaxUnmapDescriptors);  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+        store_be32(&d[28], std::max(kPhysicalBlockBytes / lu.block_size, 1u));  // OPTIMAL UNMAP GRANULARITY
+        store_be32(&d[32], 0x80000000u);  // UGAVALID, UNMAP GRANULARITY ALIGNMENT 0
     }
-    put64(&d[36], lu.max_write_same_blocks());  // MAXIMUM WRITE SAME LENGTH
+    store_be64(&d[36], lu.max_write_same_blocks());  // MAXIMUM WRITE SAME LENGTH
     return d;
 }
 
@@ -150,8 +150,8 @@ std::vector<std::uint8_t> block_device_characteristics() {
     std::vector<std::uint8_t> d(64, 0);
     d[0] = kPeripheral;
     d[1] = 0xb1;
-    put16(&d[2], 0x3c);
-    put16(&d[4], 0x0001);  // MEDIUM ROTATION RATE: non-rotating medium
+    store_be16(&d[2], 0x3c);
+    store_be16(&d[4], 0x0001);  // MEDIUM ROTATION RATE: non-rotating medium
     return d;
 }
 
@@ -166,7 +166,7 @@ std::vector<std::uint8_t> logical_block_provisioning() {
 
 Flow inquiry(LuState& lu, Command& cmd, IoEngine&) {
     const Cdb& c = cmd.cdb;
-    const std::uint32_t allocation = cdb::be16(c, 3);
+    const std::uint32_t allocation = load_be16(&c[3]);
     if (c[1] & 0x02) return fail(cmd, Sense::invalid_field_in_cdb(1, 1));  // CMDDT is obsolete
     const bool evpd = c[1] & 0x01;
     // SPC-4 §6.6.1: EVPD 0 with a nonzero PAGE CODE is an error.

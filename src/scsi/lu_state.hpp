@@ -150,19 +150,6 @@ inline void append(std::vector<std::uint8_t>& out, const std::uint8_t* data, std
     std::memcpy(out.data() + at, data, n);
 }
 
-inline void put16(std::uint8_t* p, std::uint16_t v) {
-    p[0] = static_cast<std::uint8_t>(v >> 8);
-    p[1] = static_cast<std::uint8_t>(v);
-}
-inline void put32(std::uint8_t* p, std::uint32_t v) {
-    put16(p, static_cast<std::uint16_t>(v >> 16));
-    put16(p + 2, static_cast<std::uint16_t>(v));
-}
-inline void put64(std::uint8_t* p, std::uint64_t v) {
-    put32(p, static_cast<std::uint32_t>(v >> 32));
-    put32(p + 4, static_cast<std::uint32_t>(v));
-}
-
 // report_luns.cpp: REPORT LUNS parameter data for `luns` (SPC-4 §6.33), checking the CDB.
 Flow report_luns(Command& cmd, std::span<const std::uint64_t> luns);
 

@@ -68,7 +68,7 @@ Flow mode_sense(LuState& lu, Command& cmd, IoEngine&) {
     const std::uint8_t pc = c[2] >> 6;
     const std::uint8_t page = c[2] & 0x3f;
     const std::uint8_t subpage = c[3];
-    const std::uint32_t allocation = ten ? cdb::be16(c, 7) : c[4];
+    const std::uint32_t allocation = ten ? load_be16(&c[7]) : c[4];
 
     // SPC-4 §6.11.2: pages are not savable, so saved values cannot be reported.
     if (pc == kSaved) return fail(cmd, Sense::saving_parameters_not_supported());
@@ -97,10 +97,10 @@ Flow mode_sense(LuState& lu, Command& cmd, IoEngine&) {
     const std::uint8_t device_specific =
         static_cast<std::uint8_t>((lu.store.read_only() || current.software_write_protect() ? 0x80 : 0x00) | 0x10);
     if (ten) {
-        put16(out, static_cast<std::uint16_t>(total - 2));
+        store_be16(out, static_cast<std::uint16_t>(total - 2));
         out[3] = device_specific;
         out[4] = llbaa && !dbd ? 0x01 : 0x00;  // LONGLBA
-        put16(out + 6, static_cast<std::uint16_t>(descriptor));
+        store_be16(out + 6, static_cast<std::uint16_t>(descriptor));
     } else {
         out[0] = static_cast<std::uint8_t>(total - 1);
         out[2] = device_specific;
@@ -110,11 +110,11 @@ Flow mode_sense(LuState& lu, Command& cmd, IoEngine&) {
     const std::uint64_t blocks = lu.block_count();
     if (descriptor == 8) {
         // SBC-3 §6.4.4.2: short LBA block descriptor; FFFFFFFFh when the count does not fit.
-        put32(p, blocks > 0xffffffffu ? 0xffffffffu : static_cast<std::uint32_t>(blocks));
-        put32(p + 4, lu.block_size & 0x00ffffffu);
+        store_be32(p, blocks > 0xffffffffu ? 0xffffffffu : static_cast<std::uint32_t>(blocks));
+        store_be32(p + 4, lu.block_size & 0x00ffffffu);
     } else if (descriptor == 16) {
-        put64(p, blocks);  // SBC-3 §6.4.4.3: long LBA block descriptor
-        put32(p + 12, lu.block_size);
+        store_be64(p, blocks);  // SBC-3 §6.4.4.3: long LBA block descriptor
+        store_be32(p + 12, lu.block_size);
     }
     p += descriptor;
     for (std::size_t i = first; i < last; ++i) {
@@ -137,7 +137,7 @@ std::optional<Sense> parse_mode_parameters(const LuState& lu, const std::uint8_t
     if (data[medium_type_at] != 0)
         return Sense::invalid_field_in_parameter_list(static_cast<std::uint16_t>(medium_type_at));
     const bool long_lba = ten && (data[4] & 0x01);
-    const std::size_t descriptor = ten ? (std::size_t{data[6]} << 8 | data[7]) : data[3];
+    const std::size_t descriptor = ten ? load_be16(data + 6) : data[3];
     const std::size_t descriptor_at = ten ? 6 : 3;
     if (descriptor != 0 && descriptor != (long_lba ? 16u : 8u))
         return Sense::invalid_field_in_parameter_list(static_cast<std::uint16_t>(descriptor_at));
@@ -145,14 +145,9 @@ std::optional<Sense> parse_mode_parameters(const LuState& lu, const std::uint8_t
     if (descriptor != 0) {
         // SBC-3 §6.4.4: the block length cannot change, nor can the capacity grow.
         const std::uint8_t* d = data + header;
-        const std::uint64_t blocks =
-            long_lba ? (std::uint64_t{d[0]} << 56 | std::uint64_t{d[1]} << 48 | std::uint64_t{d[2]} << 40 |
-                        std::uint64_t{d[3]} << 32 | std::uint64_t{d[4]} << 24 | std::uint64_t{d[5]} << 16 |
-                        std::uint64_t{d[6]} << 8 | d[7])
-                     : (std::uint64_t{d[0]} << 24 | d[1] << 16 | d[2] << 8 | d[3]);
+        const std::uint64_t blocks = long_lba ? load_be64(d) : load_be32(d);
         const std::size_t length_at = long_lba ? 12 : 4;
-        const std::uint32_t block_length = long_lba ? (std::uint32_t{d[12]} << 24 | d[13] << 16 | d[14] << 8 | d[15])
-                                                    : (std::uint32_t{d[5]} << 16 | d[6] << 8 | d[7]);
+        const std::uint32_t block_length = long_lba ? load_be32(d + 12) : load_be24(d + 5);
         if (block_length != lu.block_size)
             return Sense::invalid_field_in_parameter_list(static_cast<std::uint16_t>(header + length_at));
         if (blocks > lu.block_count() && !(blocks == 0xffffffffu && !long_lba))
@@ -189,7 +184,7 @@ std::optional<Sense> parse_mode_parameters(const LuState& lu, const std::uint8_t
 Flow mode_select(LuState& lu, Command& cmd, IoEngine&) {
     const Cdb& c = cmd.cdb;
     const bool ten = c[0] == 0x55;
-    const std::size_t length = ten ? cdb::be16(c, 7) : c[4];
+    const std::size_t length = ten ? load_be16(&c[7]) : c[4];
     // SPC-4 §6.13: saving pages is not supported.
     if (c[1] & 0x01) return fail(cmd, Sense::invalid_field_in_cdb(1, 0));
     if (length == 0) return good(cmd);

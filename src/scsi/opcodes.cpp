@@ -156,7 +156,7 @@ std::uint32_t data_out_bytes(const OpcodeRow& row, const Cdb& cdb, std::uint32_t
         // SBC-4 §5.50: NDOB (WRITE SAME(16) only) means no data-out; the block is zeros.
         return (cdb[0] == 0x93 && (cdb[1] & 0x01)) ? 0 : block_size;
     case DataOut::parameter6: return cdb[4];
-    case DataOut::parameter10: return cdb::be16(cdb, 7);
+    case DataOut::parameter10: return load_be16(&cdb[7]);
     }
     return bytes > kMaxTransferBytes ? 0 : static_cast<std::uint32_t>(bytes);
 }

@@ -1,14 +1,14 @@
-// REPORT LUNS (SPC-4 §6.33) with single level LUN addresses (SAM-5 §4.7): peripheral device
-// addressing below 256, flat space addressing up to 16383.
+// REPORT LUNS (SPC-4 §6.33) with single level LUN addresses (SAM-5 §4.7, encoded by scsi/lun.hpp).
 #include <vector>
 
+#include "scsi/lun.hpp"
 #include "scsi/lu_state.hpp"
 
 namespace iscsikit::scsi::detail {
 
 Flow report_luns(Command& cmd, std::span<const std::uint64_t> luns) {
     const Cdb& c = cmd.cdb;
-    const std::uint32_t allocation = cdb::be32(c, 6);
+    const std::uint32_t allocation = load_be32(&c[6]);
     // SELECT REPORT: 00h and 02h list every LU (we have no well-known LUs), 01h only well-known LUs.
     const std::uint8_t select = c[2];
     if (select > 0x02) return fail(cmd, Sense::invalid_field_in_cdb(2));
@@ -16,19 +16,13 @@ Flow report_luns(Command& cmd, std::span<const std::uint64_t> luns) {
     std::vector<std::uint8_t> d(8, 0);
     if (select != 0x01) {
         for (std::uint64_t lun : luns) {
-            std::uint8_t entry[8] = {};
-            if (lun < 256) {
-                entry[1] = static_cast<std::uint8_t>(lun);
-            } else if (lun < 0x4000) {
-                entry[0] = static_cast<std::uint8_t>(0x40 | (lun >> 8));  // SAM-5 §4.7.7: flat space
-                entry[1] = static_cast<std::uint8_t>(lun);
-            } else {
-                continue;  // not expressible in a single level
-            }
+            if (lun > kMaxLun) continue;  // not expressible in a single level
+            std::uint8_t entry[8];
+            store_be64(entry, encode_lun(lun));
             append(d, entry, sizeof entry);
         }
     }
-    put32(d.data(), static_cast<std::uint32_t>(d.size() - 8));  // LUN LIST LENGTH
+    store_be32(d.data(), static_cast<std::uint32_t>(d.size() - 8));  // LUN LIST LENGTH
     return data_in(cmd, d.data(), d.size(), allocation);
 }
 

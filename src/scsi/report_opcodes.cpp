@@ -13,8 +13,8 @@ constexpr std::uint32_t kRecommendedTimeoutSeconds = 60;
 // SPC-4 §6.35.4: command timeouts descriptor.
 void put_timeouts(std::vector<std::uint8_t>& d) {
     std::uint8_t t[12] = {0x00, 0x0a};
-    put32(t + 4, kNominalTimeoutSeconds);
-    put32(t + 8, kRecommendedTimeoutSeconds);
+    store_be32(t + 4, kNominalTimeoutSeconds);
+    store_be32(t + 8, kRecommendedTimeoutSeconds);
     append(d, t, sizeof t);
 }
 
@@ -24,13 +24,13 @@ std::vector<std::uint8_t> all_commands(const LuState& lu, bool timeouts) {
         if (offered_by(lu, {&row, true}).row == nullptr) continue;
         // SPC-4 §6.35.3: command descriptor.
         std::uint8_t c[8] = {row.opcode};
-        if (row.has_service_action) put16(c + 2, row.service_action);
+        if (row.has_service_action) store_be16(c + 2, row.service_action);
         c[5] = static_cast<std::uint8_t>((timeouts ? 0x02 : 0x00) | (row.has_service_action ? 0x01 : 0x00));
-        put16(c + 6, row.cdb_length);
+        store_be16(c + 6, row.cdb_length);
         append(d, c, sizeof c);
         if (timeouts) put_timeouts(d);
     }
-    put32(d.data(), static_cast<std::uint32_t>(d.size() - 4));  // COMMAND DATA LENGTH
+    store_be32(d.data(), static_cast<std::uint32_t>(d.size() - 4));  // COMMAND DATA LENGTH
     return d;
 }
 
@@ -39,7 +39,7 @@ std::vector<std::uint8_t> one_command(const OpcodeRow* row, bool timeouts) {
     std::vector<std::uint8_t> d(4, 0);
     d[1] = static_cast<std::uint8_t>((timeouts ? 0x80 : 0x00) | (row ? 0x03 : 0x01));
     if (row) {
-        put16(&d[2], row->cdb_length);
+        store_be16(&d[2], row->cdb_length);
         append(d, row->usage.data(), row->cdb_length);
         if (timeouts) put_timeouts(d);
     }
@@ -53,8 +53,8 @@ Flow report_supported_operation_codes(LuState& lu, Command& cmd, IoEngine&) {
     const bool timeouts = c[2] & 0x80;  // RCTD
     const std::uint8_t options = c[2] & 0x07;
     const std::uint8_t opcode = c[3];
-    const std::uint16_t service_action = cdb::be16(c, 4);
-    const std::uint32_t allocation = cdb::be32(c, 6);
+    const std::uint16_t service_action = load_be16(&c[4]);
+    const std::uint32_t allocation = load_be32(&c[6]);
 
     const auto find = [&lu](std::uint8_t op, std::uint16_t sa) { return offered_by(lu, find_command(op, sa)); };
     const Lookup plain = find(opcode, 0);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 
+#include "core/bytes.hpp"
+
 namespace iscsikit::scsi {
 namespace {
 
@@ -13,8 +15,7 @@ void put_field_pointer(const Sense& s, std::uint8_t* p) {
     p[0] = 0x80;  // SKSV
     if (s.field_in_cdb) p[0] |= 0x40;
     if (s.bit_pointer) p[0] |= static_cast<std::uint8_t>(0x08 | (*s.bit_pointer & 0x07));
-    p[1] = static_cast<std::uint8_t>(*s.field_pointer >> 8);
-    p[2] = static_cast<std::uint8_t>(*s.field_pointer);
+    store_be16(p + 1, *s.field_pointer);
 }
 
 }  // namespace
@@ -25,11 +26,7 @@ std::size_t Sense::encode_fixed_into(std::uint8_t* out) const {
     // SPC-4 §4.5.3: the INFORMATION field holds 4 bytes; VALID only when the value fits.
     if (information && *information <= 0xffffffffu) {
         out[0] |= 0x80;
-        const auto v = static_cast<std::uint32_t>(*information);
-        out[3] = static_cast<std::uint8_t>(v >> 24);
-        out[4] = static_cast<std::uint8_t>(v >> 16);
-        out[5] = static_cast<std::uint8_t>(v >> 8);
-        out[6] = static_cast<std::uint8_t>(v);
+        store_be32(out + 3, static_cast<std::uint32_t>(*information));
     }
     out[2] = static_cast<std::uint8_t>(key);
     out[7] = kFixedLength - 8;  // ADDITIONAL SENSE LENGTH

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "core/bytes.hpp"
+
 namespace iscsikit::scsi {
 namespace {
 
@@ -164,19 +166,13 @@ constexpr AscEntry kAscTable[] = {
     {0x5e, 0x00, "low power condition on"},
 };
 
-std::uint64_t be(std::span<const std::uint8_t> data, std::size_t at, std::size_t bytes) {
-    std::uint64_t value = 0;
-    for (std::size_t i = 0; i < bytes; ++i) value = (value << 8) | data[at + i];
-    return value;
-}
-
 // SPC-4 4.5.2.4.2: the field pointer form of the SENSE KEY SPECIFIC bytes, which only ILLEGAL
 // REQUEST uses; SKSV (bit 7 of the first byte) says whether they are valid.
 void read_field_pointer(std::span<const std::uint8_t> sks, Sense& s) {
     if (s.key != SenseKey::illegal_request || !(sks[0] & 0x80)) return;
     s.field_in_cdb = (sks[0] & 0x40) != 0;  // C/D
     if (sks[0] & 0x08) s.bit_pointer = sks[0] & 0x07;  // BPV
-    s.field_pointer = static_cast<std::uint16_t>(be(sks, 1, 2));
+    s.field_pointer = load_be16(&sks[1]);
 }
 
 // ADDITIONAL SENSE LENGTH (byte 7 in both formats) bounds the bytes that count.
@@ -189,7 +185,7 @@ std::span<const std::uint8_t> within_length(std::span<const std::uint8_t> data) 
 Sense decode_fixed(std::span<const std::uint8_t> d) {
     Sense s;
     s.key = static_cast<SenseKey>(d[2] & 0x0f);
-    if ((d[0] & 0x80) && d.size() >= 7) s.information = be(d, 3, 4);  // VALID
+    if ((d[0] & 0x80) && d.size() >= 7) s.information = load_be32(&d[3]);  // VALID
     if (d.size() >= 13) s.asc = d[12];
     if (d.size() >= 14) s.ascq = d[13];
     if (d.size() >= 18) read_field_pointer(d.subspan(15, 3), s);
@@ -207,7 +203,7 @@ Sense decode_descriptors(std::span<const std::uint8_t> d) {
         if (at + 2 + length > d.size()) break;
         const auto body = d.subspan(at, 2 + length);
         // 4.5.2.2 information descriptor: VALID in byte 2, INFORMATION in bytes 4-11.
-        if (body[0] == 0x00 && length >= 0x0a && (body[2] & 0x80)) s.information = be(body, 4, 8);
+        if (body[0] == 0x00 && length >= 0x0a && (body[2] & 0x80)) s.information = load_be64(&body[4]);
         // 4.5.2.3 sense key specific descriptor: the three bytes at 4-6.
         if (body[0] == 0x02 && length >= 0x06) read_field_pointer(body.subspan(4, 3), s);
         at += 2 + length;

@@ -79,17 +79,15 @@ Flow unmap(LuState& lu, Command& cmd, IoEngine& io) {
     const Cdb& c = cmd.cdb;
     if (c[1] & 0x01) return fail(cmd, Sense::invalid_field_in_cdb(1, 0));  // ANCHOR: ANC_SUP is 0
     if (lu.write_protected()) return fail(cmd, write_protect_sense(lu));
-    const std::size_t list_length = cdb::be16(c, 7);
+    const std::size_t list_length = load_be16(&c[7]);
     // SBC-3 UNMAP: a PARAMETER LIST LENGTH of zero is not an error; 1 to 7 cannot hold the header.
     if (list_length == 0) return good(cmd);
     // With a shorter data-out (the initiator's expected length was smaller), only what arrived counts.
     const std::size_t available = std::min(list_length, cmd.buffer.size());
     if (available < kHeaderBytes) return fail(cmd, Sense::parameter_list_length_error());
 
-    const auto* p = reinterpret_cast<const std::uint8_t*>(cmd.buffer.data());
-    const auto be16 = [p](std::size_t at) { return static_cast<std::uint16_t>((p[at] << 8) | p[at + 1]); };
-    const auto be32 = [&](std::size_t at) { return (std::uint32_t{be16(at)} << 16) | be16(at + 2); };
-    const std::size_t descriptor_bytes = be16(2);  // UNMAP BLOCK DESCRIPTOR DATA LENGTH
+    const std::byte* p = cmd.buffer.data();
+    const std::size_t descriptor_bytes = load_be16(p + 2);  // UNMAP BLOCK DESCRIPTOR DATA LENGTH
     // The descriptors the header announces must be in the parameter list it came in.
     if (kHeaderBytes + descriptor_bytes > available) return fail(cmd, Sense::parameter_list_length_error());
     // SBC-3 UNMAP parameter list: a trailing partial descriptor is ignored.
@@ -102,8 +100,8 @@ Flow unmap(LuState& lu, Command& cmd, IoEngine& io) {
     std::uint64_t total = 0;
     for (std::size_t i = 0; i < count; ++i) {
         const std::size_t at = kHeaderBytes + i * kDescriptorBytes;
-        const std::uint64_t lba = (std::uint64_t{be32(at)} << 32) | be32(at + 4);
-        const std::uint32_t blocks = be32(at + 8);
+        const std::uint64_t lba = load_be64(p + at);
+        const std::uint32_t blocks = load_be32(p + at + 8);
         // SBC-3 UNMAP parameter list: every descriptor inside the capacity ...
         if (!in_range(lu, lba, blocks)) return fail(cmd, Sense::lba_out_of_range());
         // ... and no more than MAXIMUM UNMAP LBA COUNT blocks in all.

@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "scsi/lun.hpp"
+
 namespace iscsikit::target {
 namespace {
 
@@ -37,7 +39,7 @@ constexpr std::array kKnobs{
     Knob{"max_queued_commands", &DaemonConfig::max_queued_commands, 1, 65536},
 };
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
-constexpr std::size_t kMaxLuns = 16384;  // SAM-5 4.7.7: the flat LUN address space
+constexpr std::size_t kMaxLuns = scsi::kMaxLun + 1;  // LUNs 0 to kMaxLun
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }

@@ -7,9 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include "scsi/logical_unit.hpp"
+#include "scsi/lun.hpp"
 #include "target/server.hpp"
 #include "target/session.hpp"
-#include "target/lun.hpp"
 #include "target/task.hpp"
 
 namespace iscsikit::target {
@@ -101,7 +101,7 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     task->expected_length = cmd.expected_data_transfer_length();
     auto& sc = task->command;
     std::memcpy(sc.cdb.data(), cmd.cdb().data(), sc.cdb.size());
-    sc.lun = decode_lun(bhs.lun());
+    sc.lun = scsi::decode_lun(bhs.lun()).value_or(scsi::kNoLun);
     sc.nexus = nexus_;
     sc.attribute = to_scsi(cmd.attribute());
     sc.expected_transfer_length = task->expected_length;

@@ -5,9 +5,9 @@
 
 #include "iscsi/serial.hpp"
 #include "scsi/logical_unit.hpp"
+#include "scsi/lun.hpp"
 #include "target/server.hpp"
 #include "target/session.hpp"
-#include "target/lun.hpp"
 #include "target/task.hpp"
 
 namespace iscsikit::target {
@@ -37,7 +37,8 @@ bool Session::on_task_management(const Bhs& bhs) {
     auto response = TaskResponse::complete;
     auto* device = setup_.node ? setup_.node->device.get() : nullptr;
     auto same_lun = [lun_field](const Task& t) { return t.lun_field == lun_field; };
-    auto lun_exists = [&] { return device && device->find(decode_lun(lun_field)) != nullptr; };
+    const std::uint64_t lun = scsi::decode_lun(lun_field).value_or(scsi::kNoLun);
+    auto lun_exists = [&] { return device && device->find(lun) != nullptr; };
 
     switch (function) {
     case TaskFunction::abort_task: {
@@ -85,7 +86,7 @@ bool Session::on_task_management(const Bhs& bhs) {
         abort_where(same_lun, bhs.initiator_task_tag());
         if (function == TaskFunction::clear_task_set) {
             // SAM-5 §7.6: other I_T nexuses learn their commands were cleared.
-            if (auto* unit = device->find(decode_lun(lun_field))) unit->unit_attention_all(0x2f, 0x00, nexus_);
+            if (auto* unit = device->find(lun)) unit->unit_attention_all(0x2f, 0x00, nexus_);
         }
         break;
     case TaskFunction::logical_unit_reset:
@@ -94,7 +95,7 @@ bool Session::on_task_management(const Bhs& bhs) {
             break;
         }
         abort_where(same_lun, bhs.initiator_task_tag());
-        if (auto* unit = device->find(decode_lun(lun_field))) unit->reset();
+        if (auto* unit = device->find(lun)) unit->reset();
         break;
     case TaskFunction::target_warm_reset:
     case TaskFunction::target_cold_reset:
