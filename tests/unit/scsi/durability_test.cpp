@@ -45,12 +45,12 @@ public:
 
 private:
     IoCallback hold(IoCallback done, int override_res) {
-        return [this, done = std::move(done), override_res](int res) {
-            held_.push_back([=] { done(override_res < 0 ? override_res : res); });
+        return [this, done = std::move(done), override_res](int res) mutable {
+            held_.push_back([done = std::move(done), r = override_res < 0 ? override_res : res] { done(r); });
         };
     }
     std::unique_ptr<backstore::Backstore> inner_;
-    std::vector<std::function<void()>> held_;
+    std::vector<Callback<void()>> held_;
 };
 
 class Durability : public ::testing::Test {
