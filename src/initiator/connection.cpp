@@ -120,7 +120,7 @@ asio::awaitable<Result<iscsi::Pdu>> Connection::exchange(const iscsi::Pdu& pdu, 
     if (error.code == iscsi::ChannelErrc::closed)
         co_return fail(ErrorKind::login_failed,
                        fmt::format("{} closed the connection during login{}", portal_.to_string(),
-                                   error.message == "the peer closed the connection" ? "" : " (" + error.message + ")"));
+                                   error.message == iscsi::kPeerClosed ? "" : " (" + error.message + ")"));
     if (error.code == iscsi::ChannelErrc::data_digest_error)
         co_return fail(ErrorKind::protocol_error, fmt::format("data digest error from {}", portal_.to_string()));
     co_return fail(ErrorKind::protocol_error, fmt::format("{} sent a malformed PDU ({})", portal_.to_string(), error.message));

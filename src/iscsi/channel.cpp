@@ -36,6 +36,9 @@ public:
 // could be the next data segment, which should go to its own destination, not to our buffer.
 constexpr std::size_t kHeaderReadAhead = kBhsLength + kDigestLength;
 
+// Why a read ended the stream: the peer's orderly close, or the transport's error.
+std::string read_failure(std::error_code ec) { return ec && ec != asio::error::eof ? ec.message() : kPeerClosed; }
+
 // The transport's read as an awaitable, for the login phase.
 template <class Token>
 auto async_read_some(ByteTransport& transport, std::span<const ByteSpan> buffers, Token&& token) {
@@ -95,7 +98,7 @@ asio::awaitable<Result<Pdu>> Channel::receive(Clock::time_point deadline) {
             co_return fail(ChannelErrc::timed_out, "no answer in time");
         }
         if (ec || n == 0) {
-            const std::string why = ec && ec != asio::error::eof ? ec.message() : "the peer closed the connection";
+            const std::string why = read_failure(ec);
             close({why});
             co_return fail(ChannelErrc::closed, why);
         }
@@ -136,7 +139,7 @@ void Channel::on_read(std::error_code ec, std::size_t n) {
     reading_ = false;
     if (closed_) return;
     if (ec || n == 0) {
-        close({ec && ec != asio::error::eof ? ec.message() : "the peer closed the connection"});
+        close({read_failure(ec)});
         return;
     }
     last_receive_ = Clock::now();

@@ -40,6 +40,9 @@ inline std::error_code make_error_code(ChannelErrc e) { return {static_cast<int>
 
 using Clock = std::chrono::steady_clock;
 
+// The reason a channel gives when the peer ended the stream in order (EOF).
+inline constexpr const char* kPeerClosed = "the peer closed the connection";
+
 // Why a channel closed: a sentence for the log, and whether the peer broke the protocol (warn)
 // or the close was orderly or ours (info).
 struct CloseReason {

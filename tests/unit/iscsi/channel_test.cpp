@@ -253,7 +253,7 @@ TEST_P(ChannelTest, PeerClosingEndsTheChannelOnce) {
     ASSERT_TRUE(rec.closed);
     EXPECT_FALSE(rec.closed->peer_error);
     channel->close({"again"});
-    EXPECT_EQ(rec.closed->why, "the peer closed the connection");
+    EXPECT_EQ(rec.closed->why, kPeerClosed);
 }
 
 }  // namespace
