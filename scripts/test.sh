@@ -80,7 +80,7 @@ if [[ -f tests/fuzz/CMakeLists.txt ]]; then
       stage "fuzz $name (${fuzz_seconds} s)" bash -c \
         "build/fuzz/bin/$name -max_total_time=$fuzz_seconds -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
            -artifact_prefix=build/fuzz/logs/$name- '$corpus' > build/fuzz/logs/$name.log 2>&1 \
-         || { tail -60 build/fuzz/logs/$name.log; exit 1; }"
+         || { bash scripts/fuzz-report.sh build/fuzz/logs/$name.log; exit 1; }"
       rm -rf "$corpus"
     done
   fi

@@ -181,7 +181,15 @@ bool Session::on_nop_out(const Bhs& bhs, ConstByteSpan data) {
         if (nop.target_transfer_tag() == ping_ttt_) ping_ttt_ = iscsi::kReservedTag;  // our ping answered
         return true;
     }
-    // RFC 7143 §11.19: answer a ping with a NOP-In echoing its data.
+    // RFC 7143 §11.19: answer a ping with a NOP-In echoing its data. An echo longer than the
+    // initiator's MaxRecvDataSegmentLength (§13.12) cannot be sent, and a truncated one would not
+    // be an echo: the ping is a protocol error (LIO answers it the same way).
+    if (data.size() > params_.initiator_max_recv_data_segment_length) {
+        spdlog::warn("{} NOP-Out ping data of {} bytes exceeds the initiator's MaxRecvDataSegmentLength {}",
+                     connection_.log_prefix(), data.size(), params_.initiator_max_recv_data_segment_length);
+        reject(bhs, iscsi::RejectReason::protocol_error);
+        return true;
+    }
     Bhs rsp;
     rsp.set_opcode(Opcode::nop_in);
     rsp.set_final(true);

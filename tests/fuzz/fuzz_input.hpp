@@ -5,14 +5,19 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <span>
 #include <vector>
 
 namespace iscsikit::fuzz {
 
-inline void check(bool ok) {
-    if (!ok) std::abort();
+// Reports the failed invariant's line before aborting, so a CI log names what broke.
+// (clang 14 with libstdc++ 12 has no std::source_location; its builtins do the same.)
+inline void check(bool ok, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    if (ok) return;
+    std::fprintf(stderr, "fuzz invariant failed at %s:%u\n", file, line);
+    std::abort();
 }
 
 class Input {

@@ -124,6 +124,28 @@ TEST_F(Session, NopOutPingIsEchoedWithItsDataInANopIn) {
     EXPECT_EQ(nop.exp_cmd_sn(), exp + 1) << "a non-immediate ping takes its CmdSN";
 }
 
+TEST_F(Session, PingLongerThanTheInitiatorCanReceiveIsRejectedNotEchoed) {
+    // We declare MaxRecvDataSegmentLength=512: a 4 KiB echo could not be sent to us (§13.12).
+    auto client = logged_in({{"MaxRecvDataSegmentLength", "512"}});
+    ASSERT_NE(client, nullptr);
+    auto ping = client->nop_out(pattern(4096, 3));
+    const auto sent = client->encode(ping);
+    ASSERT_TRUE(client->send_bytes(sent));
+    auto rsp = client->recv();
+    ASSERT_TRUE(rsp) << recv_error_name(rsp.error());
+    ASSERT_EQ(rsp->bhs.opcode(), Opcode::reject) << describe(*rsp);
+    EXPECT_EQ(iscsi::RejectView{rsp->bhs}.reason(), iscsi::RejectReason::protocol_error);
+    ASSERT_EQ(rsp->data.size(), iscsi::kBhsLength);
+    EXPECT_TRUE(std::equal(rsp->data.begin(), rsp->data.end(), sent.begin())) << "the Reject carries the ping's header";
+    // A ping that fits is still echoed on the same connection.
+    auto small = client->nop_out(pattern(512, 4));
+    ASSERT_TRUE(client->send(small));
+    auto echo = client->recv();
+    ASSERT_TRUE(echo) << recv_error_name(echo.error());
+    ASSERT_EQ(echo->bhs.opcode(), Opcode::nop_in) << describe(*echo);
+    EXPECT_EQ(echo->data, small.data);
+}
+
 class TargetPing : public TargetTest {
 protected:
     void SetUp() override {
