@@ -34,6 +34,12 @@ using fuzz::Input;
 Server& server() {
     static Server* const instance = [] {
         spdlog::set_level(spdlog::level::off);
+        // The server's reactor thread runs until the process ends: when libFuzzer exits (its time
+        // is up) static destruction frees spdlog's registry and with it the default logger, which
+        // the reactor may still be checking the level of (CI saw that use-after-free at the 30th
+        // second). One reference that is never released keeps the logger for the process's life.
+        static auto* const pinned = new std::shared_ptr<spdlog::logger>(spdlog::default_logger());
+        (void)pinned;
         DaemonConfig config;
         config.reactors = 1;
         TargetSpec target;
