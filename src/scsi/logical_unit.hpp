@@ -18,6 +18,11 @@
 
 namespace iscsikit::scsi {
 
+// The largest transfer one command may move, either way: MAXIMUM TRANSFER LENGTH in the Block
+// Limits VPD page (SBC-3 §6.5.3) says it in blocks, READ/WRITE/VERIFY enforce it, and the target
+// never buffers more data-out for one command.
+inline constexpr std::uint32_t kMaxTransferBytes = 8u << 20;
+
 namespace detail {
 struct LuState;  // mode pages, unit attentions, reservations, readiness (scsi/lu_state.hpp)
 }

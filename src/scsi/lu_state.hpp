@@ -21,8 +21,8 @@
 
 namespace iscsikit::scsi::detail {
 
-// Limits advertised in the Block Limits VPD page and enforced (SBC-3 §6.5.3).
-inline constexpr std::uint32_t kMaxTransferBytes = 8u << 20;
+// Limits advertised in the Block Limits VPD page and enforced (SBC-3 §6.5.3), beside
+// scsi::kMaxTransferBytes (logical_unit.hpp).
 inline constexpr std::uint32_t kOptimalTransferBytes = 1u << 20;
 inline constexpr std::uint64_t kMaxWriteSameBytes = 64u << 20;
 // MAXIMUM WRITE SAME LENGTH is also at most what WRITE SAME(10) can name. libiscsi's

@@ -19,9 +19,9 @@ using iscsi::Opcode;
 
 namespace {
 
-// The largest data-out buffer one command may make us hold; larger transfers are refused by the
-// logical unit (its Block Limits VPD page advertises the same bound).
-constexpr std::uint32_t kMaxBufferedTransfer = 32u << 20;
+// The largest data buffer one command may make us hold: the logical unit refuses larger
+// transfers, and its Block Limits VPD page advertises this bound.
+constexpr std::uint32_t kMaxBufferedTransfer = scsi::kMaxTransferBytes;
 
 // All data buffers of one session together stay under this; a command that would pass it gets
 // TASK SET FULL (SAM-5 §5.3.1) and the initiator retries, so a peer that sends commands and

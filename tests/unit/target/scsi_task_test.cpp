@@ -237,6 +237,30 @@ TEST_F(ScsiTask, WriteWithExpectedLengthAboveTransferLengthWritesOnlyTheTransfer
     EXPECT_EQ(back[kBlock], std::byte{'a'}) << "block 1 untouched";
 }
 
+TEST_F(ScsiTask, WriteOneBlockPastTheMaximumTransferLengthIsRefusedWithoutSolicitingData) {
+    // One bound for the Block Limits page, the LU's check and the target's buffering: a WRITE one
+    // block longer than MAXIMUM TRANSFER LENGTH gets INVALID FIELD IN CDB (SBC-3 §6.5.3) with no
+    // R2T, so the target never holds a buffer of that size.
+    auto client = logged_in({{"InitialR2T", "Yes"}, {"ImmediateData", "No"}});
+    ASSERT_NE(client, nullptr);
+    constexpr std::uint32_t kBlocks = scsi::kMaxTransferBytes / kBlock + 1;
+    auto pdu = client->scsi_command(write10(0, kBlocks), kBlocks * kBlock, false, true, {}, true, 0);
+    ASSERT_TRUE(client->send(pdu));
+    auto r = client->collect(pdu.bhs.initiator_task_tag());
+    ASSERT_TRUE(r.completed) << "an R2T came first: " << r.error;
+    EXPECT_EQ(r.status, 0x02);
+    EXPECT_EQ(r.sense_key(), 0x05);
+    EXPECT_EQ(r.asc(), 0x24);
+    EXPECT_EQ(r.ascq(), 0x00);
+    // One block fewer is the largest transfer the LU accepts: it is solicited (and then runs past
+    // this 1 MiB LU, which is not what is measured here).
+    auto ok = client->scsi_command(write10(0, kBlocks - 1), (kBlocks - 1) * kBlock, false, true, {}, true, 0);
+    ASSERT_TRUE(client->send(ok));
+    auto first = client->recv();
+    ASSERT_TRUE(first) << recv_error_name(first.error());
+    EXPECT_EQ(first->bhs.opcode(), Opcode::r2t) << describe(*first);
+}
+
 TEST_F(ScsiTask, WriteWithExpectedLengthBelowTransferLengthWritesOnlyExpectedLength) {
     auto client = logged_in();
     ASSERT_NE(client, nullptr);
