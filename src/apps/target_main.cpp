@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> portals, luns;
     std::string target_iqn, config_file, log_level = "info";
     unsigned reactors = 0;
-    std::optional<std::uint32_t> nop_interval, nop_timeout;
+    std::optional<std::uint32_t> nop_interval, nop_timeout, max_outstanding_r2t;
     app.add_option("--portal", portals, "HOST:PORT to listen on (repeatable; [::1]:3260 for IPv6)");
     app.add_option("--target", target_iqn, "IQN of the target (default " + std::string(target::kDefaultTargetIqn) + ")");
     app.add_option("--lun", luns,
@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
     app.add_option("--reactors", reactors, "reactor threads (0: one per CPU)")->capture_default_str();
     app.add_option("--nop-interval", nop_interval, "seconds of silence before the target pings an initiator (0: never)");
     app.add_option("--nop-timeout", nop_timeout, "seconds an unanswered ping may wait before the connection is dropped");
+    app.add_option("--max-outstanding-r2t", max_outstanding_r2t,
+                   "MaxOutstandingR2T the target accepts, 1 to 65535 (default 1; the initiator's offer caps it)");
     CLI11_PARSE(app, argc, argv);
 
     if (!setup_logging(log_level)) return die("unknown log level '" + log_level + "'");
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
     if (reactors) config.reactors = reactors;
     if (nop_interval) config.nop_interval_seconds = *nop_interval;
     if (nop_timeout) config.nop_timeout_seconds = *nop_timeout;
+    if (max_outstanding_r2t) config.max_outstanding_r2t = *max_outstanding_r2t;
     if (auto valid = target::validate(config); !valid) return die(valid.error().message);
     // a daemon with no target would listen nowhere and never say so
     if (config.targets.empty()) return die(config_file + ": no [[target]]: nothing to serve");

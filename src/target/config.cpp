@@ -37,6 +37,7 @@ constexpr std::array kKnobs{
     Knob{"login_timeout", &DaemonConfig::login_timeout_seconds, 1, 86400},
     Knob{"max_connections", &DaemonConfig::max_connections, 1, 1'000'000},
     Knob{"max_queued_commands", &DaemonConfig::max_queued_commands, 1, 65536},
+    Knob{"max_outstanding_r2t", &DaemonConfig::max_outstanding_r2t, 1, 65535},  // RFC 7143 §13.17
 };
 constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
 constexpr std::size_t kMaxLuns = scsi::kMaxLun + 1;  // LUNs 0 to kMaxLun
@@ -500,7 +501,7 @@ TargetSpec read_target(const toml::table& table, const std::string& prefix) {
 
 DaemonConfig read_config(const toml::table& root) {
     check_keys(root, "", {"log_level", "reactors", "nop_interval", "nop_timeout", "login_timeout", "max_connections",
-                          "max_queued_commands", "target"});
+                          "max_queued_commands", "max_outstanding_r2t", "target"});
     DaemonConfig config;
     if (auto n = root.get("log_level")) {
         config.log_level = read_string(*n, "log_level");

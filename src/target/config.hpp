@@ -46,7 +46,7 @@ struct DaemonConfig {
     std::uint32_t max_connections = 1024;     // beyond this, new TCP connections are refused
     std::uint32_t max_queued_commands = 128;  // CmdSN window per session
     // MaxOutstandingR2T we accept (RFC 7143 §13.17); the session takes the smaller of this and the
-    // initiator's offer. Not in the TOML schema yet: 1 is what initiators offer in practice.
+    // initiator's offer (1 is what most initiators offer).
     std::uint32_t max_outstanding_r2t = 1;
 };
 

@@ -75,6 +75,7 @@ def cases(case):
         ("--portal port out of range", ["--portal", "127.0.0.1:99999", "--lun", "ram:16M"], ["99999"]),
         ("--target not an iSCSI name", [*portal, "--target", "disk", "--lun", "ram:16M"], ["disk"]),
         ("--log-level unknown", [*portal, "--log-level", "loud"], ["loud"]),
+        ("--max-outstanding-r2t 0", [*portal, "--max-outstanding-r2t", "0"], ["max_outstanding_r2t"]),
     ]
     return out, busy_port
 

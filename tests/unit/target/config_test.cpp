@@ -292,6 +292,7 @@ nop_timeout = 20
 login_timeout = 5
 max_connections = 64
 max_queued_commands = 32
+max_outstanding_r2t = 4
 
 [[target]]
 iqn = "iqn.2026-11.org.iscsikit:disk1"
@@ -331,6 +332,7 @@ TEST_F(ConfigFileTest, GoodFileLoadsEveryField) {
     EXPECT_EQ(c.login_timeout_seconds, 5u);
     EXPECT_EQ(c.max_connections, 64u);
     EXPECT_EQ(c.max_queued_commands, 32u);
+    EXPECT_EQ(c.max_outstanding_r2t, 4u);
     ASSERT_EQ(c.targets.size(), 2u);
     EXPECT_EQ(c.targets[0].iqn, "iqn.2026-11.org.iscsikit:disk1");
     EXPECT_EQ(c.targets[0].alias, "first disk");
@@ -444,6 +446,7 @@ TEST_F(ConfigFileTest, ServiceKnobsAreRangeChecked) {
     expect_error("reactors = -1\n", "1: key 'reactors': expected an integer from 0 to 1024");
     expect_error("\nlogin_timeout = 0\n", "2: key 'login_timeout': expected an integer from 1 to 86400");
     expect_error("nop_interval = \"30s\"\n", "1: key 'nop_interval': expected an integer from 0 to 86400");
+    expect_error("max_outstanding_r2t = 0\n", "1: key 'max_outstanding_r2t': expected an integer from 1 to 65535");
     expect_error("log_level = \"loud\"\n",
                  "1: key 'log_level': expected one of trace, debug, info, warn, error, critical, off");
 }
