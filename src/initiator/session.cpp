@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <fstream>
+#include <sstream>
 
 #include <asio/async_result.hpp>
 #include <asio/use_awaitable.hpp>
@@ -25,7 +27,31 @@ const char* data_in_error_name(DataInError e) {
     return "?";
 }
 
+std::string initiator_name_from_file(std::string_view text) {
+    constexpr std::string_view kBlank = " \t\r";
+    auto trim = [kBlank](std::string_view s) {
+        const auto first = s.find_first_not_of(kBlank);
+        if (first == std::string_view::npos) return std::string_view{};
+        return s.substr(first, s.find_last_not_of(kBlank) - first + 1);
+    };
+    while (!text.empty()) {
+        const auto end = text.find('\n');
+        std::string_view line = trim(text.substr(0, end));
+        text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+        if (line.empty() || line.front() == '#') continue;
+        const auto eq = line.find('=');
+        if (eq == std::string_view::npos || trim(line.substr(0, eq)) != "InitiatorName") continue;
+        return std::string(trim(line.substr(eq + 1)));
+    }
+    return {};
+}
+
 std::string default_initiator_name() {
+    if (std::ifstream file{kOpenIscsiNameFile}) {
+        std::ostringstream text;
+        text << file.rdbuf();
+        if (auto name = initiator_name_from_file(text.str()); !name.empty()) return name;
+    }
     char host[256] = {};
     if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof host, "localhost");
     // RFC 3722: iSCSI names are lowercase; keep letters, digits, '-', '.'.

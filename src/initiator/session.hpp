@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
@@ -34,8 +35,14 @@ namespace iscsikit::initiator {
 
 using namespace std::chrono_literals;
 
-// The IQN we log in as when the caller gives none: iqn.2026-11.org.iscsikit:<hostname>.
+// The name we log in as when the caller gives none: this host's initiator name as open-iscsi
+// keeps it (InitiatorName= in /etc/iscsi/initiatorname.iscsi), so targets' ACLs written for the
+// kernel initiator admit us too; else iqn.2026-11.org.iscsikit:<hostname>.
 std::string default_initiator_name();
+inline constexpr const char* kOpenIscsiNameFile = "/etc/iscsi/initiatorname.iscsi";
+// The InitiatorName= value of such a file's text ('#' comments, blanks around '='); empty when
+// it has none.
+std::string initiator_name_from_file(std::string_view text);
 
 enum class PathPolicy : std::uint8_t {
     failover,     // one portal at a time; the next one when it fails

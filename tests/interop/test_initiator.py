@@ -116,6 +116,8 @@ def check_discover(t):
         want = re.compile(rf"{re.escape(t.portal)},\d+ {re.escape(t.iqn)}")
         check(any(want.fullmatch(line.strip()) for line in out.splitlines()),
               f"discover {arg}: no line '{t.portal},TPGT {t.iqn}':\n{out}")
+    # a URL that names a target (or a LUN) was meant for another subcommand: refused, not cut
+    expect_error(cli("discover", f"iscsi://{t.portal}/{t.iqn}/0", check=False), "names a target", 10)
     j = cli("discover", t.portal, "--json").json()
     found = [x for x in j["targets"] if x["name"] == t.iqn]
     check(len(found) == 1, f"discover --json: {t.iqn} listed {len(found)} times: {j}")
@@ -143,6 +145,9 @@ def check_ls(t, vendor):
         check(isinstance(x["thin"], bool) and isinstance(x["revision"], str), f"LUN {n}: thin/revision: {x}")
     human = [line for line in cli("ls", target_url).out.splitlines() if line.strip()]
     check(len(human) == 1 + len(luns), f"ls: want a header and {len(luns)} LUN lines:\n" + "\n".join(human))
+    # a URL's LUN means that LUN, as in every subcommand
+    one = cli("ls", t.url(1), "--json").json()
+    check([x["lun"] for x in one["luns"]] == [t.lun_id(1)], f"ls of {t.url(1)} lists other LUNs: {one}")
 
 
 def check_inquiry_readcap(t, vendor):
@@ -224,7 +229,7 @@ def check_bench(t):
 def check_not_found(case, t):
     expect_error(cli("ls", f"iscsi://{t.portal}/iqn.2026-11.org.iscsikit:nope", check=False), "not found", 10)
     expect_error(cli("inquiry", f"iscsi://{t.portal}/iqn.2026-11.org.iscsikit:nope/0", check=False), "not found", 10)
-    for cmd in ("inquiry", "readcap"):
+    for cmd in ("ls", "inquiry", "readcap"):
         expect_error(cli(cmd, f"iscsi://{t.portal}/{t.iqn}/7", check=False), "not found", 10)
     out = case.path("lun7.img")
     expect_error(cli("cp", f"iscsi://{t.portal}/{t.iqn}/7", out, check=False), "not found", 10)

@@ -82,13 +82,18 @@ std::uint64_t size_value(const std::string& text) { return initiator::parse_size
 
 bool is_iscsi_url(std::string_view text) { return text.starts_with("iscsi://"); }
 
-Result<Url> parse_lun_url(std::string_view text) {
+Result<Url> parse_target_url(std::string_view text) {
     auto url = initiator::parse_url(text);
     if (!url) return url;
     if (url->target.empty())
         return initiator::fail(ErrorKind::invalid_argument,
                                fmt::format("'{}' names no target (iscsi://HOST[:PORT]/TARGET-IQN[/LUN])", text));
-    if (!url->lun) url->lun = 0;
+    return url;
+}
+
+Result<Url> parse_lun_url(std::string_view text) {
+    auto url = parse_target_url(text);
+    if (url && !url->lun) url->lun = 0;
     return url;
 }
 

@@ -63,7 +63,11 @@ Subcommand add_readcap(CLI::App& parent, CommonOptions& common);
 Subcommand add_cp(CLI::App& parent, CommonOptions& common);
 Subcommand add_bench(CLI::App& parent, CommonOptions& common);
 
-// "iscsi://..." naming a target; the LUN defaults to 0 when the URL names none.
+// The one rule for a URL's LUN, in every subcommand: a URL that names a LUN means that LUN, and
+// a LUN the target does not report is an error (require_lun).
+// "iscsi://..." naming a target, its LUN as written (none: the subcommand's whole target).
+Result<Url> parse_target_url(std::string_view text);
+// The same for a subcommand that works on one LUN: 0 when the URL names none.
 Result<Url> parse_lun_url(std::string_view text);
 bool is_iscsi_url(std::string_view text);
 

@@ -1,6 +1,8 @@
 // iscsikit discover HOST[:PORT] | iscsi://HOST[:PORT]: SendTargets=All over a discovery session.
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "common.hpp"
 
 namespace iscsikit::cli {
@@ -14,7 +16,13 @@ struct DiscoverArgs {
 Result<Url> discovery_url(const std::string& where) {
     if (is_iscsi_url(where)) {
         auto url = initiator::parse_url(where);
-        if (url) url->target.clear(), url->lun.reset();  // a discovery session names no target
+        // A discovery session names no target (RFC 7143 §4.3); a URL that does was meant for
+        // another subcommand, and quietly dropping its target or LUN would hide that.
+        if (url && (!url->target.empty() || url->lun))
+            return initiator::fail(ErrorKind::invalid_argument,
+                                   fmt::format("'{}' names a target: discover takes a portal, iscsi://HOST[:PORT] or "
+                                               "HOST[:PORT] (ls lists a target's LUNs)",
+                                               where));
         return url;
     }
     auto portal = initiator::parse_portal(where);

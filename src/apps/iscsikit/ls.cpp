@@ -25,12 +25,21 @@ struct LunInfo {
 // A SCSI answer (not supported, not ready) means "no capacity"; a lost session is an error.
 bool is_scsi_answer(const Error& e) { return e.kind == ErrorKind::scsi_error || e.kind == ErrorKind::no_such_lun; }
 
-asio::awaitable<Result<std::vector<LunInfo>>> collect(Session& session) {
-    auto luns = co_await initiator::report_luns(session);
-    if (!luns) co_return tl::unexpected(luns.error());
-    std::sort(luns->begin(), luns->end());
+// Every LUN the target reports, or the one `only` names (an error when it reports no such LUN).
+asio::awaitable<Result<std::vector<LunInfo>>> collect(Session& session, std::optional<std::uint64_t> only) {
+    std::vector<std::uint64_t> luns;
+    if (only) {
+        auto present = co_await require_lun(session, *only);
+        if (!present) co_return tl::unexpected(present.error());
+        luns = {*only};
+    } else {
+        auto reported = co_await initiator::report_luns(session);
+        if (!reported) co_return tl::unexpected(reported.error());
+        luns = std::move(*reported);
+        std::sort(luns.begin(), luns.end());
+    }
     std::vector<LunInfo> infos;
-    for (auto lun : *luns) {
+    for (auto lun : luns) {
         LunInfo info;
         info.lun = lun;
         auto inquiry = co_await initiator::inquiry(session, lun);
@@ -90,10 +99,10 @@ void print_table(const std::vector<LunInfo>& infos) {
 }
 
 asio::awaitable<Result<void>> run(asio::any_io_executor executor, const CommonOptions& common, const LsArgs& args) {
-    auto url = parse_lun_url(args.url);
+    auto url = parse_target_url(args.url);
     if (!url) co_return tl::unexpected(url.error());
     std::function<asio::awaitable<Result<void>>(Session&)> list = [&](Session& session) -> asio::awaitable<Result<void>> {
-        auto infos = co_await collect(session);
+        auto infos = co_await collect(session, url->lun);
         if (!infos) co_return tl::unexpected(infos.error());
         if (common.json) {
             auto luns = Json::array();
@@ -113,7 +122,7 @@ asio::awaitable<Result<void>> run(asio::any_io_executor executor, const CommonOp
 Subcommand add_ls(CLI::App& parent, CommonOptions& common) {
     auto args = std::make_shared<LsArgs>();
     auto* sub = parent.add_subcommand("ls", "list the LUNs of a target (REPORT LUNS, INQUIRY, READ CAPACITY)");
-    sub->add_option("url", args->url, "iscsi://HOST[:PORT]/TARGET-IQN")->required();
+    sub->add_option("url", args->url, "iscsi://HOST[:PORT]/TARGET-IQN[/LUN] (a LUN: list only that one)")->required();
     add_common_options(*sub, common, true);
     return {sub, [args, &common](asio::any_io_executor executor) { return run(std::move(executor), common, *args); }};
 }

@@ -1,5 +1,9 @@
 // iSCSI URLs as libiscsi writes them, portals, and the one-line messages for bad ones.
 #include "initiator/url.hpp"
+#include "initiator/session.hpp"
+
+#include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -258,6 +262,33 @@ TEST(ErrorKindName, NamesEveryKind) {
     EXPECT_STREQ(error_kind_name(ErrorKind::protocol_error), "protocol_error");
     EXPECT_STREQ(error_kind_name(ErrorKind::closed), "closed");
     EXPECT_STREQ(error_kind_name(static_cast<ErrorKind>(200)), "unknown");
+}
+
+// open-iscsi's /etc/iscsi/initiatorname.iscsi, as Debian's package writes it.
+TEST(InitiatorNameFile, TheInitiatorNameLineGivesTheDefaultName) {
+    EXPECT_EQ(initiator_name_from_file("## DO NOT EDIT OR REMOVE THIS FILE!\n"
+                                       "## If you remove this file, the iSCSI daemon will not start.\n"
+                                       "InitiatorName=iqn.1993-08.org.debian:01:5a0d2f1c3b4e\n"),
+              "iqn.1993-08.org.debian:01:5a0d2f1c3b4e");
+    EXPECT_EQ(initiator_name_from_file("  InitiatorName = iqn.2004-10.com.ubuntu:01:abc \r\n"), "iqn.2004-10.com.ubuntu:01:abc");
+    EXPECT_EQ(initiator_name_from_file("#InitiatorName=iqn.commented.out:x\nInitiatorAlias=host\n"), "");
+    EXPECT_EQ(initiator_name_from_file(""), "");
+    EXPECT_EQ(initiator_name_from_file("InitiatorName="), "");
+}
+
+TEST(InitiatorNameFile, DefaultNameIsTheFilesOrOursFromTheHostName) {
+    std::ifstream file{kOpenIscsiNameFile};
+    std::string expected;
+    if (file) {
+        std::ostringstream text;
+        text << file.rdbuf();
+        expected = initiator_name_from_file(text.str());
+    }
+    const std::string name = default_initiator_name();
+    if (!expected.empty())
+        EXPECT_EQ(name, expected);
+    else
+        EXPECT_EQ(name.rfind("iqn.2026-11.org.iscsikit:", 0), 0u) << name;
 }
 
 }  // namespace
