@@ -114,6 +114,24 @@ protected:
     bool name() const { return this->bhs_.bit(off, mask); }            \
     void set_##name(bool on) const { this->bhs_.set_bit(off, mask, on); }
 
+// The sequence numbers every PDU of one direction carries at the same place, for code that
+// orders or stamps PDUs whatever their opcode:
+// - an initiator request's CmdSN and ExpStatSN (§11.3-§11.18; Data-Out and SNACK have none);
+// - a target PDU's StatSN, ExpCmdSN and MaxCmdSN (§11.4-§11.19; §4.2.2.2, §4.2.2.1).
+template <class B>
+struct RequestSequenceView : BhsView<B> {
+    using BhsView<B>::BhsView;
+    ISCSIKIT_U32_FIELD(cmd_sn, 24)
+    ISCSIKIT_U32_FIELD(exp_stat_sn, 28)
+};
+template <class B>
+struct TargetSequenceView : BhsView<B> {
+    using BhsView<B>::BhsView;
+    ISCSIKIT_U32_FIELD(stat_sn, 24)
+    ISCSIKIT_U32_FIELD(exp_cmd_sn, 28)
+    ISCSIKIT_U32_FIELD(max_cmd_sn, 32)
+};
+
 // SCSI task attributes (RFC 7143 §11.3.1.1, SAM).
 enum class TaskAttribute : std::uint8_t { untagged = 0, simple = 1, ordered = 2, head_of_queue = 3, aca = 4 };
 
@@ -425,6 +443,8 @@ struct NopInView : BhsView<B> {
 #undef ISCSIKIT_FLAG
 
 // Deduction guides so `ScsiCommandView v{bhs}` picks const or mutable from the argument.
+template <class B> RequestSequenceView(B&) -> RequestSequenceView<B>;
+template <class B> TargetSequenceView(B&) -> TargetSequenceView<B>;
 template <class B> ScsiCommandView(B&) -> ScsiCommandView<B>;
 template <class B> ScsiResponseView(B&) -> ScsiResponseView<B>;
 template <class B> TaskManagementRequestView(B&) -> TaskManagementRequestView<B>;

@@ -159,7 +159,7 @@ void Session::solicit(Task& task) {
         bhs.set_initiator_task_tag(task.itt);
         iscsi::R2tView r2t{bhs};
         r2t.set_target_transfer_tag(burst.ttt);
-        fill_window(bhs, 24, false);
+        fill_window(bhs, false);
         r2t.set_r2t_sn(task.r2t_sn++);
         r2t.set_buffer_offset(burst.offset);
         r2t.set_desired_data_transfer_length(burst.length);
@@ -370,10 +370,11 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
             din.set_status_present(true);
             din.set_status(static_cast<std::uint8_t>(task.command.status));
             set_residual(din, task.command.data_in_length, task.expected_length);
-            fill_window(bhs, 24, true);
+            fill_window(bhs, true);
         } else {
-            bhs.set_u32(28, exp_cmd_sn_);
-            bhs.set_u32(32, max_cmd_sn_);
+            // §11.7.4: without status, StatSN is reserved; the window is still current.
+            din.set_exp_cmd_sn(exp_cmd_sn_);
+            din.set_max_cmd_sn(max_cmd_sn_);
             advertised_max_cmd_sn_ = max_cmd_sn_;
         }
         connection_.send(bhs, ConstByteSpan(base + offset, n), keep);
@@ -390,7 +391,7 @@ void Session::send_scsi_response(Task& task) {
     iscsi::ScsiResponseView rsp{bhs};
     rsp.set_response(0);  // command completed at target
     rsp.set_status(static_cast<std::uint8_t>(sc.status));
-    fill_window(bhs, 24, true);
+    fill_window(bhs, true);
     rsp.set_exp_data_sn(task.data_sn);
     set_residual(rsp, bytes_moved(task), task.expected_length);
     if (sc.status == scsi::Status::check_condition) {

@@ -55,10 +55,11 @@ void Session::connection_closed() {
 }
 
 // Every status-carrying PDU says where the command window is (RFC 7143 §11.4.7).
-void Session::fill_window(Bhs& bhs, std::size_t stat_sn_offset, bool advance_stat_sn) {
-    bhs.set_u32(stat_sn_offset, advance_stat_sn ? next_stat_sn() : stat_sn_);
-    bhs.set_u32(stat_sn_offset + 4, exp_cmd_sn_);
-    bhs.set_u32(stat_sn_offset + 8, max_cmd_sn_);
+void Session::fill_window(Bhs& bhs, bool advance_stat_sn) {
+    iscsi::TargetSequenceView out{bhs};
+    out.set_stat_sn(advance_stat_sn ? next_stat_sn() : stat_sn_);
+    out.set_exp_cmd_sn(exp_cmd_sn_);
+    out.set_max_cmd_sn(max_cmd_sn_);
     advertised_max_cmd_sn_ = max_cmd_sn_;
 }
 
@@ -104,7 +105,7 @@ bool Session::on_pdu(const PduRef& pdu) {
 
 bool Session::order_command(const PduRef& pdu) {
     const Bhs& bhs = pdu.bhs;
-    const std::uint32_t cmd_sn = bhs.u32(24);
+    const std::uint32_t cmd_sn = iscsi::RequestSequenceView{bhs}.cmd_sn();
     if (setup_.params.discovery && bhs.opcode() != Opcode::text_request && bhs.opcode() != Opcode::logout_request &&
         bhs.opcode() != Opcode::nop_out) {
         // RFC 7143 §4.3: a discovery session carries only Text, Logout (and NOP) requests.
@@ -125,7 +126,7 @@ bool Session::order_command(const PduRef& pdu) {
     if (iscsi::serial_in_window(cmd_sn, exp_cmd_sn_, advertised_max_cmd_sn_)) {
         // Arrived ahead of a gap: hold it until the gap fills (bounded by the window).
         for (const auto& h : held_)
-            if (h.bhs.u32(24) == cmd_sn) return true;  // duplicate CmdSN: drop
+            if (iscsi::RequestSequenceView{h.bhs}.cmd_sn() == cmd_sn) return true;  // duplicate CmdSN: drop
         held_.push_back(Held{bhs, std::vector<std::byte>(pdu.data.begin(), pdu.data.end()), false});
         return true;
     }
@@ -140,7 +141,7 @@ void Session::deliver_held() {
     while (progress && !held_.empty() && !closed_) {
         progress = false;
         for (auto it = held_.begin(); it != held_.end(); ++it) {
-            if (it->bhs.u32(24) != exp_cmd_sn_) continue;
+            if (iscsi::RequestSequenceView{it->bhs}.cmd_sn() != exp_cmd_sn_) continue;
             Held h = std::move(*it);
             held_.erase(it);
             ++exp_cmd_sn_;
@@ -170,7 +171,7 @@ void Session::reject(const Bhs& bad, iscsi::RejectReason reason) {
     iscsi::RejectView rej{bhs};
     rej.set_reason(reason);
     bhs.set_initiator_task_tag(iscsi::kReservedTag);
-    fill_window(bhs, 24, true);
+    fill_window(bhs, true);
     // RFC 7143 §11.17.3: the data segment is the complete header of the rejected PDU.
     connection_.send_copy(bhs, bad.span());
 }
@@ -197,7 +198,7 @@ bool Session::on_nop_out(const Bhs& bhs, ConstByteSpan data) {
     rsp.set_initiator_task_tag(bhs.initiator_task_tag());
     iscsi::NopInView in{rsp};
     in.set_target_transfer_tag(iscsi::kReservedTag);
-    fill_window(rsp, 24, true);
+    fill_window(rsp, true);
     connection_.send_copy(rsp, data);
     return true;
 }
@@ -234,7 +235,7 @@ void Session::on_nop_timer() {
     bhs.set_initiator_task_tag(iscsi::kReservedTag);
     iscsi::NopInView in{bhs};
     in.set_target_transfer_tag(ping_ttt_);
-    fill_window(bhs, 24, false);
+    fill_window(bhs, false);
     connection_.send(bhs);
 }
 
@@ -247,7 +248,7 @@ void Session::request_logout(std::uint16_t seconds) {
     iscsi::AsyncMessageView msg{bhs};
     msg.set_async_event(1);  // RFC 7143 §11.9.1: target requests Logout
     msg.set_parameter3(seconds);
-    fill_window(bhs, 24, true);
+    fill_window(bhs, true);
     connection_.send(bhs);
 }
 
@@ -272,7 +273,7 @@ bool Session::on_logout(const Bhs& bhs) {
         return true;
     }
     out.set_response(static_cast<std::uint8_t>(response));
-    fill_window(rsp, 24, true);
+    fill_window(rsp, true);
     connection_.send(rsp);
     if (response == iscsi::LogoutResponse::success) {
         logging_out_ = true;
@@ -308,7 +309,7 @@ bool Session::on_text(const Bhs& bhs, ConstByteSpan data) {
         rsp.set_lun(bhs.lun());
         iscsi::TextResponseView out{rsp};
         out.set_target_transfer_tag(next_ttt());
-        fill_window(rsp, 24, true);
+        fill_window(rsp, true);
         connection_.send(rsp);
         return true;
     }
@@ -351,7 +352,7 @@ void Session::send_text_chunk(std::uint32_t itt) {
     out.set_continue_(!last);
     text_ttt_ = last ? iscsi::kReservedTag : next_ttt();
     out.set_target_transfer_tag(text_ttt_);
-    fill_window(rsp, 24, true);
+    fill_window(rsp, true);
     connection_.send_copy(rsp, ConstByteSpan(text_out_.data() + text_out_offset_, n));
     text_out_offset_ += n;
     if (last) {

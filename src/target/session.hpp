@@ -61,7 +61,7 @@ private:
     bool order_command(const PduRef& pdu);
     bool deliver(const iscsi::Bhs& bhs, ConstByteSpan data);
     void deliver_held();
-    void fill_window(iscsi::Bhs& bhs, std::size_t stat_sn_offset, bool advance_stat_sn);
+    void fill_window(iscsi::Bhs& bhs, bool advance_stat_sn);
 
     // SCSI commands: scsi_task.cpp
     bool on_scsi_command(const iscsi::Bhs& bhs, ConstByteSpan data);

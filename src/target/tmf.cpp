@@ -65,9 +65,9 @@ bool Session::on_task_management(const Bhs& bhs) {
                 ++exp_cmd_sn_;
                 ++max_cmd_sn_;
                 deliver_held();
-            } else if (std::none_of(held_.begin(), held_.end(), [ref](const Held& x) { return x.bhs.u32(24) == ref; })) {
+            } else if (std::none_of(held_.begin(), held_.end(), [ref](const Held& x) { return iscsi::RequestSequenceView{x.bhs}.cmd_sn() == ref; })) {
                 Held stand_in;
-                stand_in.bhs.set_u32(24, ref);
+                iscsi::RequestSequenceView{stand_in.bhs}.set_cmd_sn(ref);
                 stand_in.aborted = true;
                 held_.push_back(std::move(stand_in));
             }
@@ -125,7 +125,7 @@ bool Session::on_task_management(const Bhs& bhs) {
     rsp.set_initiator_task_tag(bhs.initiator_task_tag());
     iscsi::TaskManagementResponseView out{rsp};
     out.set_response(static_cast<std::uint8_t>(response));
-    fill_window(rsp, 24, true);
+    fill_window(rsp, true);
     connection_.send(rsp);
     if (function == TaskFunction::target_cold_reset && response == TaskResponse::complete) {
         // RFC 7143 §11.5.1: after a cold reset the target drops all its connections.

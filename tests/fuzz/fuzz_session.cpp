@@ -145,29 +145,32 @@ Pdu next_pdu(RawClient& client, Input& in, std::uint8_t kind, const Tags& tags, 
     // CmdSN: the expected one mostly, sometimes a little off either side of the window.
     const std::uint8_t delta = in.u8();
     const std::uint32_t cmd_sn = client.cmd_sn + ((delta & 0x80) ? (delta & 0x3f) - 32u : 0u);
-    pdu.bhs.set_u32(24, cmd_sn);
-    pdu.bhs.set_u32(28, client.exp_stat_sn);
+    const iscsi::RequestSequenceView seq{pdu.bhs};
+    seq.set_cmd_sn(cmd_sn);
+    seq.set_exp_stat_sn(client.exp_stat_sn);
     const bool advances = !(kind & 8) && (delta & 0x80) == 0;
     switch (opcode) {
     case Opcode::scsi_command:
-        pdu.bhs.set_u32(20, std::uint32_t{in.u16()} << (in.u8() & 7));  // ExpectedDataTransferLength
+        iscsi::ScsiCommandView{pdu.bhs}.set_expected_data_transfer_length(std::uint32_t{in.u16()} << (in.u8() & 7));
         fill_cdb(pdu, in);
         last_itt = pdu.bhs.initiator_task_tag();
         if (advances) ++client.cmd_sn;
         break;
-    case Opcode::data_out:
+    case Opcode::data_out: {
+        const iscsi::DataOutView out{pdu.bhs};
         pdu.bhs.set_initiator_task_tag(last_itt);
-        pdu.bhs.set_u32(20, (flags & 0x40) ? in.u32() : tags.r2t);  // TTT
-        pdu.bhs.set_u32(24, 0);                                     // reserved in Data-Out
-        pdu.bhs.set_u32(36, in.u8());                               // DataSN
-        pdu.bhs.set_u32(40, (flags & 0x20) ? std::uint32_t{in.u16()} * 512 : tags.r2t_offset);
+        out.set_target_transfer_tag((flags & 0x40) ? in.u32() : tags.r2t);
+        pdu.bhs.set_u32(24, 0);  // reserved in Data-Out: no CmdSN
+        out.set_data_sn(in.u8());
+        out.set_buffer_offset((flags & 0x20) ? std::uint32_t{in.u16()} * 512 : tags.r2t_offset);
         break;
+    }
     case Opcode::task_management_request:
-        pdu.bhs.set_u32(20, last_itt);      // Referenced Task Tag
-        pdu.bhs.set_u32(32, cmd_sn - 1);    // RefCmdSN
+        iscsi::TaskManagementRequestView{pdu.bhs}.set_referenced_task_tag(last_itt);
+        iscsi::TaskManagementRequestView{pdu.bhs}.set_ref_cmd_sn(cmd_sn - 1);
         break;
     case Opcode::nop_out:
-        pdu.bhs.set_u32(20, (flags & 0x40) ? tags.nop : kReservedTag);
+        iscsi::NopOutView{pdu.bhs}.set_target_transfer_tag((flags & 0x40) ? tags.nop : kReservedTag);
         if (advances) ++client.cmd_sn;
         break;
     case Opcode::text_request:
@@ -210,7 +213,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             return 0;
         }
         check(answer->bhs.opcode() == Opcode::login_response);
-        if (answer->bhs.u16(36) != 0) return 0;
+        if (iscsi::LoginResponseView{answer->bhs}.status() != iscsi::LoginStatus::success) return 0;
         client->finish_login(std::move(*answer));
     } else {
         TextPairs changes;

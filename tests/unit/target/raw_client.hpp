@@ -314,7 +314,7 @@ public:
     struct LoginResult {
         Pdu response;
         TextPairs answers;
-        std::uint16_t status() const { return response.bhs.u16(36); }
+        std::uint16_t status() const { return static_cast<std::uint16_t>(iscsi::LoginResponseView{response.bhs}.status()); }
         std::optional<std::string> answer(std::string_view key) const { return find_value(answers, key); }
     };
 
@@ -567,14 +567,17 @@ private:
     // Every target PDU says where the command window is (§11.4.7); status-bearing ones carry StatSN.
     void track(const Pdu& pdu) {
         const Bhs& bhs = pdu.bhs;
-        if (bhs.opcode() == Opcode::login_response && bhs.u16(36) != 0) return;
-        exp_cmd_sn = bhs.u32(28);
-        max_cmd_sn = bhs.u32(32);
+        if (bhs.opcode() == Opcode::login_response &&
+            iscsi::LoginResponseView{bhs}.status() != iscsi::LoginStatus::success)
+            return;
+        const iscsi::TargetSequenceView seq{bhs};
+        exp_cmd_sn = seq.exp_cmd_sn();
+        max_cmd_sn = seq.max_cmd_sn();
         const bool has_status =
             (bhs.opcode() == Opcode::data_in && iscsi::DataInView{bhs}.status_present()) ||
             (bhs.opcode() == Opcode::nop_in && bhs.initiator_task_tag() != kReservedTag) ||
             (bhs.opcode() != Opcode::data_in && bhs.opcode() != Opcode::r2t && bhs.opcode() != Opcode::nop_in);
-        if (has_status) exp_stat_sn = bhs.u32(24) + 1;
+        if (has_status) exp_stat_sn = seq.stat_sn() + 1;
     }
 
     int fd_ = -1;
