@@ -246,17 +246,17 @@ Received SessionImpl::on_async(const iscsi::ReceivedPdu& pdu) {
     note_stat_sn(v.stat_sn());
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     switch (v.async_event()) {
-    case 1:  // §11.9.1: the target requests a logout; let what is in flight finish, then log out
+    case iscsi::AsyncEvent::logout_requested:  // §11.9.1: let what is in flight finish, then log out
         spdlog::info("{}: the target asks us to log out; reconnecting after the commands in flight", url_.to_string());
         draining_ = true;
         tick();
         break;
-    case 2:  // the target will drop this connection
-    case 3:  // ... or all of them
+    case iscsi::AsyncEvent::dropping_connection:
+    case iscsi::AsyncEvent::dropping_all_connections:
         connection_failed("the target announced it is dropping the connection");
         break;
     default:  // SCSI async events and renegotiation requests need nothing from us
-        spdlog::debug("{}: async event {} ignored", url_.to_string(), v.async_event());
+        spdlog::debug("{}: async event {} ignored", url_.to_string(), static_cast<unsigned>(v.async_event()));
         break;
     }
     return {};

@@ -255,6 +255,16 @@ struct R2tView : BhsView<B> {
     ISCSIKIT_U32_FIELD(desired_data_transfer_length, 44)
 };
 
+// §11.9 Asynchronous Message; §11.9.1 AsyncEvent codes (5-254 reserved, 255 vendor-specific).
+enum class AsyncEvent : std::uint8_t {
+    scsi_event = 0,              // sense data in the data segment
+    logout_requested = 1,        // the target asks the initiator to log out (Parameter3: seconds)
+    dropping_connection = 2,     // the target will drop the connection named by Parameter1
+    dropping_all_connections = 3,
+    renegotiation_requested = 4, // the target asks for a Text negotiation
+    vendor_specific = 255,
+};
+
 // §11.9 Asynchronous Message
 template <class B>
 struct AsyncMessageView : BhsView<B> {
@@ -262,7 +272,8 @@ struct AsyncMessageView : BhsView<B> {
     ISCSIKIT_U32_FIELD(stat_sn, 24)
     ISCSIKIT_U32_FIELD(exp_cmd_sn, 28)
     ISCSIKIT_U32_FIELD(max_cmd_sn, 32)
-    ISCSIKIT_U8_FIELD(async_event, 36)
+    AsyncEvent async_event() const { return static_cast<AsyncEvent>(this->bhs_.u8(36)); }
+    void set_async_event(AsyncEvent e) const { this->bhs_.set_u8(36, static_cast<std::uint8_t>(e)); }
     ISCSIKIT_U8_FIELD(async_vcode, 37)
     ISCSIKIT_U16_FIELD(parameter1, 38)
     ISCSIKIT_U16_FIELD(parameter2, 40)

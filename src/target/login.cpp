@@ -15,13 +15,17 @@ namespace {
 // target bound it, and a hostile initiator must not grow our memory.
 constexpr std::size_t kMaxLoginText = 64 * 1024;
 
-const char* stage_name(unsigned stage) {
+// RFC 7143 §11.12.3: stage 2 is reserved; a request may still carry it.
+const char* stage_name(LoginStage stage) {
     switch (stage) {
-    case 0: return "security";
-    case 1: return "operational";
-    case 3: return "full feature";
-    default: return "reserved";
+    case LoginStage::security: return "security";
+    case LoginStage::operational: return "operational";
+    case LoginStage::full_feature: return "full feature";
     }
+    return "reserved";
+}
+bool is_reserved(LoginStage stage) {
+    return stage != LoginStage::security && stage != LoginStage::operational && stage != LoginStage::full_feature;
 }
 }  // namespace
 
@@ -57,7 +61,7 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
         cid_ = req.cid();
         cmd_sn_ = req.cmd_sn();
         stat_sn_ = req.exp_stat_sn();
-        current_stage_ = static_cast<std::uint8_t>(req.current_stage());
+        current_stage_ = req.current_stage();
         negotiator_.emplace(connection_.server().local_limits(nullptr), tsih_ == 0);
     } else if (req.isid() != isid_ || req.tsih() != tsih_) {
         return fail(LoginStatus::initiator_error, "ISID or TSIH changed during login");
@@ -66,22 +70,26 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
     // RFC 7143 §11.12.4: we speak version 0 only.
     if (req.version_min() > 0) return fail(LoginStatus::unsupported_version, fmt::format("version-min {}", req.version_min()));
 
-    const unsigned csg = static_cast<unsigned>(req.current_stage());
-    const unsigned nsg = static_cast<unsigned>(req.next_stage());
-    if (csg == 2 || csg == 3 || csg < current_stage_)
-        return fail(LoginStatus::initiator_error, fmt::format("login request in stage {} after {}", csg, current_stage_));
+    const LoginStage csg = req.current_stage();
+    const LoginStage nsg = req.next_stage();
+    // §6.2: a login moves forward through security and operational negotiation, never back, and
+    // a request is never in the full feature phase itself.
+    if (is_reserved(csg) || csg == LoginStage::full_feature || csg < current_stage_)
+        return fail(LoginStatus::initiator_error,
+                    fmt::format("login request in the {} stage after the {} stage", stage_name(csg), stage_name(current_stage_)));
     if (req.transit() && req.continue_())
         return fail(LoginStatus::initiator_error, "both T and C bits set");  // §11.12.2
-    if (req.transit() && (nsg == 2 || nsg <= csg))
-        return fail(LoginStatus::initiator_error, fmt::format("transit from {} to stage {}", stage_name(csg), nsg));
-    current_stage_ = static_cast<std::uint8_t>(csg);
+    if (req.transit() && (is_reserved(nsg) || nsg <= csg))
+        return fail(LoginStatus::initiator_error,
+                    fmt::format("transit from the {} stage to the {} stage", stage_name(csg), stage_name(nsg)));
+    current_stage_ = csg;
 
     if (partial_text_.size() + pdu.data.size() > kMaxLoginText)
         return fail(LoginStatus::out_of_resources, "login text exceeds 64 KiB");
     partial_text_.insert(partial_text_.end(), pdu.data.begin(), pdu.data.end());
     if (req.continue_()) {
         // §6.2: more text follows; answer with an empty response in the same stage.
-        respond(pdu.bhs, false, static_cast<LoginStage>(csg), LoginStage::security, {});
+        respond(pdu.bhs, false, csg, LoginStage::security, {});
         return Step::next_request;
     }
     auto pairs = iscsi::parse_text(ConstByteSpan(partial_text_.data(), partial_text_.size()));
@@ -91,7 +99,7 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
     if (!identified_ && !identify(*pairs)) return Step::finished;
 
     iscsi::TextPairs answers;
-    switch (negotiator_->respond(*pairs, csg == 0, answers)) {
+    switch (negotiator_->respond(*pairs, csg == LoginStage::security, answers)) {
     case iscsi::NegotiationFailure::none: break;
     case iscsi::NegotiationFailure::missing_parameter:
         return fail(LoginStatus::missing_parameter, "a required key is missing");
@@ -104,26 +112,26 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
     case iscsi::NegotiationFailure::protocol_error:
         return fail(LoginStatus::initiator_error, "a key the initiator may not send, or one sent twice with different values");
     }
-    if (csg == 0) {
+    if (csg == LoginStage::security) {
         // We offer no authentication: AuthMethod must allow None (answered by the negotiator).
         for (auto& [key, value] : answers)
             if (key == "AuthMethod" && value != "None")
                 return fail(LoginStatus::authentication_failure, "initiator requires authentication; this target offers AuthMethod=None only");
     }
-    negotiator_->declare_target_keys(node_ ? node_->portal_group_tag : 1, answers, csg == 0);
+    negotiator_->declare_target_keys(node_ ? node_->portal_group_tag : 1, answers, csg == LoginStage::security);
 
     // RFC 7143 §6.2: we stay in the stage while keys we offered are unanswered.
     const bool transit = req.transit() && !negotiator_->awaiting_answers();
-    if (transit && nsg == 3) {
+    if (transit && nsg == LoginStage::full_feature) {
         if (negotiator_->check_complete() != iscsi::NegotiationFailure::none)
             return fail(LoginStatus::missing_parameter, "InitiatorName or TargetName never came");
         return complete(pdu.bhs, std::move(answers));
     }
     if (transit) {
-        current_stage_ = static_cast<std::uint8_t>(nsg);
-        respond(pdu.bhs, true, static_cast<LoginStage>(csg), static_cast<LoginStage>(nsg), answers);
+        current_stage_ = nsg;
+        respond(pdu.bhs, true, csg, nsg, answers);
     } else {
-        respond(pdu.bhs, false, static_cast<LoginStage>(csg), LoginStage::security, answers);
+        respond(pdu.bhs, false, csg, LoginStage::security, answers);
     }
     return Step::next_request;
 }
@@ -236,7 +244,7 @@ Login::Step Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers)
     setup.cid = cid_;
     setup.exp_cmd_sn = cmd_sn_;
     setup.stat_sn = stat_sn_ + 1;  // the final login response takes stat_sn_
-    respond(request, true, static_cast<LoginStage>(current_stage_), LoginStage::full_feature, answers);
+    respond(request, true, current_stage_, LoginStage::full_feature, answers);
     // Digests and the receive limit apply from the first PDU after the final login response.
     connection_.set_limits({setup.params.target_max_recv_data_segment_length, setup.params.header_digest,
                             setup.params.data_digest});

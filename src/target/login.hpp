@@ -44,7 +44,7 @@ private:
     std::uint32_t itt_ = 0;
     std::uint32_t cmd_sn_ = 0;
     std::uint32_t stat_sn_ = 0;
-    std::uint8_t current_stage_ = 0;  // the stage we are in: 0 security, 1 operational
+    iscsi::LoginStage current_stage_ = iscsi::LoginStage::security;  // the stage we are in
     bool identified_ = false;
     bool discovery_ = false;
     std::string initiator_name_;

@@ -246,7 +246,7 @@ void Session::request_logout(std::uint16_t seconds) {
     bhs.set_final(true);
     bhs.set_initiator_task_tag(iscsi::kReservedTag);
     iscsi::AsyncMessageView msg{bhs};
-    msg.set_async_event(1);  // RFC 7143 §11.9.1: target requests Logout
+    msg.set_async_event(iscsi::AsyncEvent::logout_requested);  // RFC 7143 §11.9.1
     msg.set_parameter3(seconds);
     fill_window(bhs, true);
     connection_.send(bhs);

@@ -410,7 +410,7 @@ TEST(AsyncMessageView, ReadsHandWrittenHeader) {
     EXPECT_EQ(v.stat_sn(), 0x70u);
     EXPECT_EQ(v.exp_cmd_sn(), 0x71u);
     EXPECT_EQ(v.max_cmd_sn(), 0x72u);
-    EXPECT_EQ(v.async_event(), 1);  // §11.9.1: target requests logout
+    EXPECT_EQ(v.async_event(), iscsi::AsyncEvent::logout_requested);  // §11.9.1
     EXPECT_EQ(v.async_vcode(), 0);
     EXPECT_EQ(v.parameter1(), 0);
     EXPECT_EQ(v.parameter2(), 2);
