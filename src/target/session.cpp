@@ -154,6 +154,11 @@ void Session::deliver_held() {
 }
 
 bool Session::deliver(const Bhs& bhs, ConstByteSpan data) {
+    if (!abort_fences_.empty() && fenced(bhs)) {
+        spdlog::debug("{} ITT {:#x}: aborted by an earlier task management function before it arrived",
+                      connection_.log_prefix(), bhs.initiator_task_tag());
+        return true;
+    }
     switch (bhs.opcode()) {
     case Opcode::scsi_command: return on_scsi_command(bhs, data);
     case Opcode::task_management_request: return on_task_management(bhs);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -79,7 +80,11 @@ private:
 
     // Task management: tmf.cpp
     bool on_task_management(const iscsi::Bhs& bhs);
-    void abort_where(const std::function<bool(const Task&)>& match, std::uint32_t except_itt);
+    // ABORT TASK SET, CLEAR TASK SET and the resets: every SCSI command of the scope (one LUN
+    // field, or all) the initiator sent before the TMF (CmdSN below `tmf_cmd_sn`): running,
+    // waiting, held behind a CmdSN gap, or not received yet (abort_fences_).
+    void abort_task_set(std::optional<std::uint64_t> lun_field, std::uint32_t tmf_cmd_sn, std::uint32_t except_itt);
+    bool fenced(const iscsi::Bhs& bhs);  // a SCSI command an earlier task-set TMF aborted before it came
 
     // NOP, text, logout: session.cpp
     bool on_nop_out(const iscsi::Bhs& bhs, ConstByteSpan data);
@@ -109,6 +114,12 @@ private:
         bool aborted = false;  // ABORT TASK hit it (or stands in for it): takes its CmdSN, never runs
     };
     std::vector<Held> held_;  // non-immediate commands that arrived ahead of ExpCmdSN
+    struct AbortFence {
+        std::uint32_t below;                      // the TMF's CmdSN
+        std::optional<std::uint64_t> lun_field;   // nullopt: every LUN (target resets)
+    };
+    std::vector<AbortFence> abort_fences_;  // until ExpCmdSN reaches `below`
+    static constexpr std::size_t kMaxAbortFences = 64;
 
     // Tasks, their table nodes and queue blocks come from the reactor's BlockPool: a steady
     // stream of commands allocates nothing (tests/unit/alloc/).

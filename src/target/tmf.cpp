@@ -16,9 +16,14 @@ using iscsi::Bhs;
 using iscsi::TaskFunction;
 using iscsi::TaskResponse;
 
-void Session::abort_where(const std::function<bool(const Task&)>& match, std::uint32_t except_itt) {
+// RFC 7143 §11.5.1: a TMF acts on every command the initiator sent before it, which for an
+// immediate TMF (CmdSN not advanced) includes commands held ahead of a CmdSN gap and those still
+// in the gap; SAM-5 §7.2/§7.4/§7.6 for what each function aborts. Those never run and never
+// answer; they keep their CmdSN so the window still moves.
+void Session::abort_task_set(std::optional<std::uint64_t> lun_field, std::uint32_t tmf_cmd_sn, std::uint32_t except_itt) {
+    auto in_scope = [&](std::uint64_t field) { return !lun_field || field == *lun_field; };
     for (auto it = tasks_.begin(); it != tasks_.end();) {
-        if (it->first != except_itt && match(*it->second)) {
+        if (it->first != except_itt && in_scope(it->second->lun_field)) {
             // A running task finishes in the LU but its status is dropped; one not yet running
             // never starts (pump() skips aborted tasks).
             it->second->aborted = true;
@@ -28,6 +33,35 @@ void Session::abort_where(const std::function<bool(const Task&)>& match, std::ui
             ++it;
         }
     }
+    for (auto& held : held_) {
+        const std::uint32_t cmd_sn = iscsi::RequestSequenceView{held.bhs}.cmd_sn();
+        if (held.bhs.opcode() == iscsi::Opcode::scsi_command && in_scope(held.bhs.lun()) &&
+            iscsi::serial_lt(cmd_sn, tmf_cmd_sn))
+            held.aborted = true;
+    }
+    // Commands still in the gap [ExpCmdSN, TMF CmdSN) are aborted when they come. A fence is only
+    // for CmdSNs the initiator can have used (inside the window it was given), and one per scope
+    // and CmdSN, so a peer's TMFs cannot grow the list past the window.
+    const bool sent = iscsi::serial_lt(exp_cmd_sn_, tmf_cmd_sn) &&
+                      iscsi::serial_in_window(tmf_cmd_sn, exp_cmd_sn_, advertised_max_cmd_sn_ + 1);
+    const bool known = std::any_of(abort_fences_.begin(), abort_fences_.end(), [&](const AbortFence& f) {
+        return f.below == tmf_cmd_sn && f.lun_field == lun_field;
+    });
+    if (sent && !known && abort_fences_.size() < kMaxAbortFences)
+        abort_fences_.push_back(AbortFence{tmf_cmd_sn, lun_field});
+}
+
+bool Session::fenced(const Bhs& bhs) {
+    bool hit = false;
+    if (bhs.opcode() == iscsi::Opcode::scsi_command && !bhs.immediate()) {
+        const std::uint32_t cmd_sn = iscsi::RequestSequenceView{bhs}.cmd_sn();
+        hit = std::any_of(abort_fences_.begin(), abort_fences_.end(), [&](const AbortFence& f) {
+            return (!f.lun_field || bhs.lun() == *f.lun_field) && iscsi::serial_lt(cmd_sn, f.below);
+        });
+    }
+    // Once ExpCmdSN reaches a fence, every command below it has come.
+    std::erase_if(abort_fences_, [this](const AbortFence& f) { return !iscsi::serial_lt(exp_cmd_sn_, f.below); });
+    return hit;
 }
 
 bool Session::on_task_management(const Bhs& bhs) {
@@ -36,7 +70,6 @@ bool Session::on_task_management(const Bhs& bhs) {
     const std::uint64_t lun_field = bhs.lun();
     auto response = TaskResponse::complete;
     auto* device = setup_.node ? setup_.node->device.get() : nullptr;
-    auto same_lun = [lun_field](const Task& t) { return t.lun_field == lun_field; };
     const std::uint64_t lun = scsi::decode_lun(lun_field).value_or(scsi::kNoLun);
     auto lun_exists = [&] { return device && device->find(lun) != nullptr; };
 
@@ -83,7 +116,7 @@ bool Session::on_task_management(const Bhs& bhs) {
             response = TaskResponse::lun_does_not_exist;
             break;
         }
-        abort_where(same_lun, bhs.initiator_task_tag());
+        abort_task_set(lun_field, req.cmd_sn(), bhs.initiator_task_tag());
         if (function == TaskFunction::clear_task_set) {
             // SAM-5 §7.6: other I_T nexuses learn their commands were cleared.
             if (auto* unit = device->find(lun)) unit->unit_attention_all(0x2f, 0x00, nexus_);
@@ -94,7 +127,7 @@ bool Session::on_task_management(const Bhs& bhs) {
             response = TaskResponse::lun_does_not_exist;
             break;
         }
-        abort_where(same_lun, bhs.initiator_task_tag());
+        abort_task_set(lun_field, req.cmd_sn(), bhs.initiator_task_tag());
         if (auto* unit = device->find(lun)) unit->reset();
         break;
     case TaskFunction::target_warm_reset:
@@ -103,7 +136,7 @@ bool Session::on_task_management(const Bhs& bhs) {
             response = TaskResponse::rejected;
             break;
         }
-        abort_where([](const Task&) { return true; }, bhs.initiator_task_tag());
+        abort_task_set(std::nullopt, req.cmd_sn(), bhs.initiator_task_tag());
         device->reset(function == TaskFunction::target_cold_reset);
         break;
     case TaskFunction::clear_aca:

@@ -144,6 +144,62 @@ TEST_F(TaskManagement, AbortTaskOfACommandNotYetReceivedCompletesAndConsumesItsC
     EXPECT_EQ(next.status, 0);
 }
 
+// RFC 7143 §11.5.1: a task-set function acts on every command the initiator sent before it. With
+// an immediate TMF that includes a command held ahead of a CmdSN gap and the command still in the
+// gap: neither may run, whenever it arrives; both keep their CmdSN. A command on a LUN outside the
+// function's scope is not touched.
+class TaskSetScope : public TaskManagement, public ::testing::WithParamInterface<TaskFunction> {};
+
+TEST_P(TaskSetScope, CommandsHeldBehindAGapAndInTheGapNeverRun) {
+    auto client = logged_in();
+    ASSERT_NE(client, nullptr);
+    for (std::uint16_t lun : {0, 1}) client->execute(test_unit_ready(), 0, false, false, {}, lun);  // power-on UAs
+    const auto before = client->execute(read10(40, 16), 16 * kBlock, true, false).data;
+    ASSERT_EQ(before.size(), 16 * kBlock);
+    const std::uint32_t exp = client->exp_cmd_sn;
+    auto in_gap = client->scsi_command(write10(48, 1), kBlock, false, true, pattern(kBlock, 1));  // CmdSN exp
+    auto held = client->scsi_command(write10(40, 1), kBlock, false, true, pattern(kBlock, 2));    // exp + 1
+    auto other_lun = client->scsi_command(write10(40, 1), kBlock, false, true, pattern(kBlock, 3), true, 1);  // exp + 2
+    ASSERT_TRUE(client->send(held));
+    ASSERT_TRUE(client->send(other_lun));
+    EXPECT_TRUE(client->expect_silence(200ms)) << "both wait for CmdSN " << exp;
+    const bool whole_target = GetParam() == TaskFunction::target_warm_reset;
+    EXPECT_EQ(tmf(*client, client->task_management(GetParam(), kReservedTag, 0)), 0u);
+    ASSERT_TRUE(client->send(in_gap));
+    if (whole_target) {
+        EXPECT_TRUE(client->expect_silence(300ms)) << "a target reset aborts all three";
+    } else {
+        // The gap filled: LUN 1's command runs, LUN 0's two do not.
+        auto r = client->collect(other_lun.bhs.initiator_task_tag());
+        ASSERT_TRUE(r.completed) << r.error;
+        EXPECT_EQ(r.status, 0);
+        EXPECT_TRUE(client->expect_silence(300ms)) << "the aborted commands must never answer";
+    }
+    // The window moved past all three, and LUN 0 holds what it held.
+    auto tur = client->execute(test_unit_ready(), 0, false, false);  // a reset's unit attention, if any
+    ASSERT_TRUE(tur.completed) << tur.error;
+    EXPECT_EQ(iscsi::ScsiResponseView{tur.final_pdu.bhs}.exp_cmd_sn(), exp + 4);
+    auto after = client->execute(read10(40, 16), 16 * kBlock, true, false);
+    ASSERT_TRUE(after.completed) << after.error;
+    EXPECT_EQ(after.status, 0);
+    EXPECT_EQ(after.data, before) << "an aborted write reached the LU";
+    auto lun1 = client->execute(read10(40, 1), kBlock, true, false, {}, 1);
+    if (lun1.status == 0x02) lun1 = client->execute(read10(40, 1), kBlock, true, false, {}, 1);  // reset's UA
+    EXPECT_EQ(lun1.data == pattern(kBlock, 3), !whole_target) << "LUN 1's write ran only outside a target reset";
+}
+
+INSTANTIATE_TEST_SUITE_P(Functions, TaskSetScope,
+                         ::testing::Values(TaskFunction::abort_task_set, TaskFunction::clear_task_set,
+                                           TaskFunction::logical_unit_reset, TaskFunction::target_warm_reset),
+                         [](const auto& info) {
+                             switch (info.param) {
+                             case TaskFunction::abort_task_set: return "AbortTaskSet";
+                             case TaskFunction::clear_task_set: return "ClearTaskSet";
+                             case TaskFunction::logical_unit_reset: return "LogicalUnitReset";
+                             default: return "TargetWarmReset";
+                             }
+                         });
+
 TEST_F(TaskManagement, LogicalUnitResetGivesEveryNexusBusDeviceResetAttention) {
     auto client = logged_in({{"InitialR2T", "Yes"}, {"ImmediateData", "No"}});
     ASSERT_NE(client, nullptr);
