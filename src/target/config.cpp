@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "core/size.hpp"
 #include "scsi/lun.hpp"
 
 namespace iscsikit::target {
@@ -68,14 +69,6 @@ std::optional<LunSpec::Kind> parse_kind(std::string_view text) {
     for (auto kind : {LunSpec::Kind::ram, LunSpec::Kind::file, LunSpec::Kind::blockdev})
         if (kind_name(kind) == text) return kind;
     return std::nullopt;
-}
-
-// "1G" when exact, else plain bytes: the inverse of parse_size.
-std::string format_size(std::uint64_t bytes) {
-    constexpr std::array<std::pair<char, int>, 4> kUnits{{{'T', 40}, {'G', 30}, {'M', 20}, {'K', 10}}};
-    for (auto [suffix, shift] : kUnits)
-        if (bytes != 0 && bytes % (std::uint64_t{1} << shift) == 0) return fmt::format("{}{}", bytes >> shift, suffix);
-    return std::to_string(bytes);
 }
 
 Result<void> check_host(const std::string& host) {
@@ -139,8 +132,8 @@ std::string PortalAddress::to_string() const {
 }
 
 std::string LunSpec::to_string() const {
-    std::string out = fmt::format("{}:{}", kind_name(kind), kind == Kind::ram ? format_size(size) : path);
-    if (kind == Kind::file && size != 0) out += ",size=" + format_size(size);
+    std::string out = fmt::format("{}:{}", kind_name(kind), kind == Kind::ram ? format_exact_size(size) : path);
+    if (kind == Kind::file && size != 0) out += ",size=" + format_exact_size(size);
     if (block_size != 512) out += fmt::format(",block_size={}", block_size);
     if (read_only) out += ",readonly=true";
     if (thin) out += ",thin=true";
@@ -190,22 +183,9 @@ Result<PortalAddress> parse_portal(const std::string& text) {
 }
 
 Result<std::uint64_t> parse_size(const std::string& text) {
-    std::string_view digits = text;
-    int shift = 0;
-    if (!digits.empty()) {
-        switch (digits.back()) {
-            case 'K': case 'k': shift = 10; break;
-            case 'M': case 'm': shift = 20; break;
-            case 'G': case 'g': shift = 30; break;
-            case 'T': case 't': shift = 40; break;
-            default: break;
-        }
-        if (shift != 0) digits.remove_suffix(1);
-    }
-    auto value = parse_number<std::uint64_t>(digits);
-    if (!value) return fail(fmt::format("size '{}': expected bytes, or a number with K, M, G or T", text));
-    if (shift != 0 && *value > (~std::uint64_t{0} >> shift)) return fail(fmt::format("size '{}' is too large", text));
-    return *value << shift;
+    auto size = iscsikit::parse_size(text);
+    if (!size) return fail(fmt::format("size '{}': {}", text, size.error().message));
+    return *size;
 }
 
 Result<LunSpec> parse_lun_spec(const std::string& text) {
