@@ -2,8 +2,6 @@
 // that keep a wrong configuration from starting. docs/configuration.md describes the file.
 #include "target/config.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -71,33 +69,6 @@ std::optional<LunSpec::Kind> parse_kind(std::string_view text) {
     return std::nullopt;
 }
 
-Result<void> check_host(const std::string& host) {
-    if (host.empty()) return fail("empty host");
-    if (host.find(':') != std::string::npos) {
-        std::string address = host.substr(0, host.find('%'));  // a zone ("%eth0") follows link-local addresses
-        in6_addr a6{};
-        if (::inet_pton(AF_INET6, address.c_str(), &a6) != 1)
-            return fail(fmt::format("'{}' is not an IPv6 address", host));
-        return {};
-    }
-    if (std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; })) {
-        in_addr a4{};
-        if (::inet_pton(AF_INET, host.c_str(), &a4) != 1) return fail(fmt::format("'{}' is not an IPv4 address", host));
-        return {};
-    }
-    // RFC 1123 §2.1: labels of letters, digits and hyphens, not starting or ending with a hyphen.
-    std::string_view rest = host;
-    while (true) {
-        auto label = rest.substr(0, rest.find('.'));
-        auto host_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; };
-        bool ok = !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-' &&
-                  std::all_of(label.begin(), label.end(), host_char);
-        if (!ok || host.size() > 253) return fail(fmt::format("'{}' is not a host name or address", host));
-        if (label.size() == rest.size()) return {};
-        rest.remove_prefix(label.size() + 1);
-    }
-}
-
 // A LUN's fields that do not fit together; `key` is the LUN key to blame in a file.
 struct LunProblem {
     std::string_view key;
@@ -126,11 +97,6 @@ Result<bool> parse_bool(std::string_view name, std::string_view value) {
 
 }  // namespace
 
-std::string PortalAddress::to_string() const {
-    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
-    return fmt::format("{}:{}", host, port);
-}
-
 std::string LunSpec::to_string() const {
     std::string out = fmt::format("{}:{}", kind_name(kind), kind == Kind::ram ? format_exact_size(size) : path);
     if (kind == Kind::file && size != 0) out += ",size=" + format_exact_size(size);
@@ -151,35 +117,9 @@ DaemonConfig default_config() {
 }
 
 Result<PortalAddress> parse_portal(const std::string& text) {
-    auto bad = [&](const std::string& why) { return fail(fmt::format("portal '{}': {}", text, why)); };
-    PortalAddress portal;
-    std::string_view port_text;
-    if (!text.empty() && text.front() == '[') {
-        auto close = text.find(']');
-        if (close == std::string::npos) return bad("missing ']' after the IPv6 address");
-        portal.host = text.substr(1, close - 1);
-        if (portal.host.find(':') == std::string::npos) return bad("brackets are for IPv6 addresses");
-        std::string_view rest = std::string_view(text).substr(close + 1);
-        if (!rest.empty() && rest.front() != ':') return bad("expected ':PORT' after ']'");
-        if (!rest.empty()) port_text = rest.substr(1);
-        if (!rest.empty() && port_text.empty()) return bad("empty port");
-    } else if (std::count(text.begin(), text.end(), ':') > 1) {
-        portal.host = text;  // a bare IPv6 address; a port needs the brackets
-    } else {
-        auto colon = text.find(':');
-        portal.host = text.substr(0, colon);
-        if (colon != std::string::npos) {
-            port_text = std::string_view(text).substr(colon + 1);
-            if (port_text.empty()) return bad("empty port");
-        }
-    }
-    if (auto ok = check_host(portal.host); !ok) return bad(ok.error().message);
-    if (!port_text.empty()) {
-        auto port = parse_number<std::uint32_t>(port_text);
-        if (!port || *port == 0 || *port > 65535) return bad(fmt::format("port '{}': expected 1 to 65535", port_text));
-        portal.port = static_cast<std::uint16_t>(*port);
-    }
-    return portal;
+    auto portal = iscsi::parse_portal(text);
+    if (!portal) return fail(fmt::format("portal '{}': {}", text, portal.error().message));
+    return *portal;
 }
 
 Result<std::uint64_t> parse_size(const std::string& text) {
@@ -314,7 +254,7 @@ Result<void> validate(const DaemonConfig& config) {
         if (target.portals.empty()) return fail(fmt::format("{}: no portal", where));
         std::set<std::string> portals;
         for (const auto& portal : target.portals) {
-            if (auto ok = check_host(portal.host); !ok || portal.port == 0)
+            if (auto ok = iscsi::check_host(portal.host); !ok || portal.port == 0)
                 return fail(fmt::format("{}: portal '{}' is not valid", where, portal.to_string()));
             if (!portals.insert(portal.to_string()).second)
                 return fail(fmt::format("{}: portal {} listed twice", where, portal.to_string()));

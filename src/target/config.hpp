@@ -8,14 +8,11 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "iscsi/portal.hpp"
 
 namespace iscsikit::target {
 
-struct PortalAddress {
-    std::string host;        // IPv4 dotted quad, IPv6 literal without brackets, or a host name
-    std::uint16_t port = 3260;
-    std::string to_string() const;  // "127.0.0.1:3260", "[::1]:3260"
-};
+using PortalAddress = iscsi::Portal;
 
 struct LunSpec {
     enum class Kind { ram, file, blockdev };
@@ -55,7 +52,8 @@ inline constexpr const char* kDefaultTargetIqn = "iqn.2026-11.org.iscsikit:defau
 // The embedded default: one target with a 1 GiB RAM LUN on 127.0.0.1:3260.
 DaemonConfig default_config();
 
-// "127.0.0.1:3260", "[::1]:3260", "[::1]", "host" (port 3260).
+// iscsi::parse_portal ("127.0.0.1:3260", "[::1]:3260", "[::1]", "host" with port 3260) with the
+// daemon's context: "portal 'x': why".
 Result<PortalAddress> parse_portal(const std::string& text);
 // "ram:1G", "file:/path,readonly=true,block_size=4096", "blockdev:/dev/sdb". Sizes as
 // core/size.hpp reads them: bytes, or a power-of-1024 suffix ("16M", "1GiB").

@@ -3,22 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include "parse_cases.hpp"
+
 namespace iscsikit {
 namespace {
 
-struct Accepted {
-    const char* text;
-    std::uint64_t bytes;
-};
-
-void expect_sizes(std::initializer_list<Accepted> cases) {
-    for (const auto& [text, bytes] : cases) {
-        auto r = parse_size(text);
-        EXPECT_TRUE(r) << text << ": " << (r ? "" : r.error().message);
-        if (r) {
-            EXPECT_EQ(*r, bytes) << text;
-        }
-    }
+// One row per text: what it parses to.
+void expect_sizes(std::initializer_list<std::pair<const char*, std::uint64_t>> cases) {
+    test::expect_parsed<std::uint64_t>([](std::string_view text) { return parse_size(text); }, cases);
 }
 
 constexpr std::uint64_t kKi = 1024;
@@ -60,10 +52,10 @@ TEST(ParseSize, RejectsTextThatIsNoSize) {
 }
 
 TEST(ParseSize, MessageIsTheReasonAlone) {
-    EXPECT_EQ(parse_size("lots").error().message,
-              "expected a number of bytes, optionally with a suffix k, m, g, t, p or e");
-    EXPECT_EQ(parse_size("12Q").error().message, "unknown suffix 'Q' (k, m, g, t, p or e, then optionally b or ib)");
-    EXPECT_EQ(parse_size("16E").error().message, "too large (more than 64 bits)");
+    test::expect_refused([](std::string_view text) { return parse_size(text); },
+                         {{"lots", "expected a number of bytes, optionally with a suffix k, m, g, t, p or e"},
+                          {"12Q", "unknown suffix 'Q' (k, m, g, t, p or e, then optionally b or ib)"},
+                          {"16E", "too large (more than 64 bits)"}});
 }
 
 TEST(ParseSize, RejectsValuesBeyond64Bits) {
