@@ -1,9 +1,12 @@
 #include "initiator/format.hpp"
 
 #include <array>
-#include <cctype>
 #include <cstdio>
 #include <limits>
+
+#include <fmt/format.h>
+
+#include "core/size.hpp"
 
 namespace iscsikit::initiator {
 
@@ -11,42 +14,12 @@ namespace {
 
 constexpr std::array<const char*, 7> kUnits{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
 
-tl::unexpected<Error> bad_size(std::string_view text, const char* why) {
-    return fail(ErrorKind::invalid_argument, "invalid size '" + std::string(text) + "': " + why);
-}
-
-// Which power of 1024 a suffix names: "" 0, "k"/"kb"/"kib" 1, ... ; -1 when it names none.
-int suffix_power(std::string_view suffix) {
-    if (suffix.empty()) return 0;
-    if (suffix == "b" || suffix == "B") return 0;
-    static constexpr std::string_view kLetters = "kmgtpe";
-    const auto letter = static_cast<char>(std::tolower(static_cast<unsigned char>(suffix[0])));
-    const auto at = kLetters.find(letter);
-    if (at == std::string_view::npos) return -1;
-    const std::string_view rest = suffix.substr(1);
-    if (rest.empty() || rest == "b" || rest == "B" || rest == "ib" || rest == "iB") return static_cast<int>(at) + 1;
-    return -1;
-}
-
 }  // namespace
 
 Result<std::uint64_t> parse_size(std::string_view text) {
-    std::size_t i = 0;
-    std::uint64_t value = 0;
-    constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
-    for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
-        const auto digit = static_cast<std::uint64_t>(text[i] - '0');
-        if (value > (kMax - digit) / 10) return bad_size(text, "too large");
-        value = value * 10 + digit;
-    }
-    if (i == 0) return bad_size(text, "expected a number of bytes with an optional k, m or g suffix");
-    const int power = suffix_power(text.substr(i));
-    if (power < 0) return bad_size(text, "unknown suffix (use k, m, g or t)");
-    for (int p = 0; p < power; ++p) {
-        if (value > kMax / 1024) return bad_size(text, "too large");
-        value *= 1024;
-    }
-    return value;
+    auto size = iscsikit::parse_size(text);
+    if (!size) return fail(ErrorKind::invalid_argument, fmt::format("invalid size '{}': {}", text, size.error().message));
+    return *size;
 }
 
 std::string format_size(std::uint64_t bytes) {

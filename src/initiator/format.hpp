@@ -11,9 +11,8 @@
 
 namespace iscsikit::initiator {
 
-// A byte count: digits with an optional suffix k/m/g/t (KiB, MiB, GiB, TiB; either case, an
-// optional trailing "b" or "ib": "4k", "4K", "4KiB", "1m", "512"). invalid_argument when the text
-// is not one of those or the value does not fit in 64 bits.
+// A byte count in the syntax of core/size.hpp ("4k", "4KiB", "1m", "512"), which the daemon's
+// configuration shares. invalid_argument, "invalid size 'x': why", when it is not one.
 Result<std::uint64_t> parse_size(std::string_view text);
 
 // "512 B", "4.0 KiB", "100.0 MiB", "1.5 GiB": one decimal, the largest unit not above the value.

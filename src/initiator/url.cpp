@@ -2,8 +2,6 @@
 // quotes the input, the password masked and control characters made visible.
 #include "initiator/url.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 
@@ -16,8 +14,6 @@ namespace iscsikit::initiator {
 namespace {
 
 constexpr std::string_view kScheme = "iscsi://";
-
-using Why = tl::expected<Portal, std::string>;
 
 bool has_scheme(std::string_view text) {
     if (text.size() < kScheme.size()) return false;
@@ -52,67 +48,6 @@ std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t 
     return value;
 }
 
-bool is_ipv6(std::string_view text) {
-    // A zone ("fe80::1%eth0") names an interface; the address before it must parse.
-    const std::string address(text.substr(0, text.find('%')));
-    if (address.size() < text.size() && address.size() + 1 == text.size()) return false;
-    unsigned char buffer[16];
-    return inet_pton(AF_INET6, address.c_str(), buffer) == 1;
-}
-
-std::optional<std::string> check_name(std::string_view host) {
-    if (host.empty()) return "missing host";
-    for (char c : host) {
-        const auto u = static_cast<unsigned char>(c);
-        if (!std::isalnum(u) && c != '.' && c != '-' && c != '_')
-            return fmt::format("host '{}' has a character not allowed in a host name", host);
-    }
-    // All digits and dots: it must be a dotted-quad IPv4 address.
-    const auto dotted = [](char c) { return c == '.' || std::isdigit(static_cast<unsigned char>(c)); };
-    if (std::all_of(host.begin(), host.end(), dotted)) {
-        const std::string copy(host);
-        unsigned char buffer[4];
-        if (inet_pton(AF_INET, copy.c_str(), buffer) != 1) return fmt::format("'{}' is not an IPv4 address", host);
-    }
-    return std::nullopt;
-}
-
-// The portal forms of parse_portal; the error is the reason alone, the caller adds the context.
-Why split_portal(std::string_view text) {
-    Portal portal;
-    std::string_view port_text;
-    bool has_port = false;
-    if (!text.empty() && text.front() == '[') {
-        const auto close = text.find(']');
-        if (close == std::string_view::npos) return tl::unexpected(std::string("missing ']' after the IPv6 address"));
-        portal.host = std::string(text.substr(1, close - 1));
-        if (!is_ipv6(portal.host)) return tl::unexpected(fmt::format("'{}' is not an IPv6 address", portal.host));
-        const std::string_view rest = text.substr(close + 1);
-        if (!rest.empty() && rest.front() != ':')
-            return tl::unexpected(fmt::format("unexpected '{}' after the IPv6 address", rest));
-        has_port = !rest.empty();
-        if (has_port) port_text = rest.substr(1);
-    } else if (std::count(text.begin(), text.end(), ':') > 1) {
-        // A bare IPv6 address; a port needs the brackets.
-        portal.host = std::string(text);
-        if (!is_ipv6(portal.host))
-            return tl::unexpected(fmt::format("'{}' is not an IPv6 address (use [address]:port)", text));
-    } else {
-        const auto colon = text.find(':');
-        portal.host = std::string(text.substr(0, colon));
-        if (auto why = check_name(portal.host)) return tl::unexpected(std::move(*why));
-        has_port = colon != std::string_view::npos;
-        if (has_port) port_text = text.substr(colon + 1);
-    }
-    if (has_port) {
-        const auto port = parse_decimal(port_text, 65535);
-        if (!port || *port == 0)
-            return tl::unexpected(fmt::format("port '{}' is not a number from 1 to 65535", port_text));
-        portal.port = static_cast<std::uint16_t>(*port);
-    }
-    return portal;
-}
-
 // RFC 3722 names are letters, digits, '.', '-' and ':' (UTF-8 beyond ASCII); '_' is common too.
 std::optional<char> bad_name_character(std::string_view name) {
     for (char c : name) {
@@ -124,15 +59,11 @@ std::optional<char> bad_name_character(std::string_view name) {
 
 }  // namespace
 
-std::string Portal::to_string() const {
-    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
-    return fmt::format("{}:{}", host, port);
-}
-
 Result<Portal> parse_portal(std::string_view text) {
-    auto portal = split_portal(text);
+    auto portal = iscsi::parse_portal(text);
     if (!portal)
-        return fail(ErrorKind::invalid_argument, fmt::format("invalid portal '{}': {}", shown(text), portal.error()));
+        return fail(ErrorKind::invalid_argument,
+                    fmt::format("invalid portal '{}': {}", shown(text), portal.error().message));
     return *portal;
 }
 
@@ -168,8 +99,8 @@ Result<Url> parse_url(std::string_view text) {
     const auto slash = rest.find('/');
     const std::string_view authority = rest.substr(0, slash);
     if (authority.empty()) return bad("missing host");
-    auto portal = split_portal(authority);
-    if (!portal) return bad(portal.error());
+    auto portal = iscsi::parse_portal(authority);
+    if (!portal) return bad(portal.error().message);
     url.portal = std::move(*portal);
     if (slash == std::string_view::npos) return url;  // a portal, for discovery
 

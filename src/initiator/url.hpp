@@ -2,7 +2,8 @@
 //   iscsi://[user[%password]@]host[:port]/target-iqn/lun   (a LUN)
 //   iscsi://[user[%password]@]host[:port]/target-iqn       (a target; tools that need a LUN use 0)
 //   iscsi://[user[%password]@]host[:port][/]               (a portal, for discovery)
-// IPv6 addresses go in brackets: iscsi://[::1]:3260/iqn.x/0. Port defaults to 3260.
+// host[:port] is a portal as iscsi/portal.hpp reads it: port 3260 when absent, IPv6 in brackets
+// when it has a port (iscsi://[::1]:3260/iqn.x/0).
 #pragma once
 
 #include <cstdint>
@@ -11,21 +12,13 @@
 #include <string_view>
 
 #include "initiator/error.hpp"
+#include "iscsi/portal.hpp"
 
 namespace iscsikit::initiator {
 
-inline constexpr std::uint16_t kDefaultPort = 3260;
+using Portal = iscsi::Portal;
 
-struct Portal {
-    std::string host;  // name, IPv4 or IPv6 address (no brackets)
-    std::uint16_t port = kDefaultPort;
-    // "host:port", IPv6 in brackets: "[::1]:3260".
-    std::string to_string() const;
-    friend bool operator==(const Portal&, const Portal&) = default;
-};
-
-// "host", "host:port", "[v6]", "[v6]:port", "v6" (a bare IPv6 address has no port). invalid_argument
-// with a message naming the text when it is none of those or the port is not 1..65535.
+// iscsi::parse_portal with the tool's context: invalid_argument, "invalid portal 'x': why".
 Result<Portal> parse_portal(std::string_view text);
 
 struct Url {

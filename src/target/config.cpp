@@ -2,8 +2,6 @@
 // that keep a wrong configuration from starting. docs/configuration.md describes the file.
 #include "target/config.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -18,6 +16,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "core/size.hpp"
 #include "scsi/lun.hpp"
 
 namespace iscsikit::target {
@@ -70,41 +69,6 @@ std::optional<LunSpec::Kind> parse_kind(std::string_view text) {
     return std::nullopt;
 }
 
-// "1G" when exact, else plain bytes: the inverse of parse_size.
-std::string format_size(std::uint64_t bytes) {
-    constexpr std::array<std::pair<char, int>, 4> kUnits{{{'T', 40}, {'G', 30}, {'M', 20}, {'K', 10}}};
-    for (auto [suffix, shift] : kUnits)
-        if (bytes != 0 && bytes % (std::uint64_t{1} << shift) == 0) return fmt::format("{}{}", bytes >> shift, suffix);
-    return std::to_string(bytes);
-}
-
-Result<void> check_host(const std::string& host) {
-    if (host.empty()) return fail("empty host");
-    if (host.find(':') != std::string::npos) {
-        std::string address = host.substr(0, host.find('%'));  // a zone ("%eth0") follows link-local addresses
-        in6_addr a6{};
-        if (::inet_pton(AF_INET6, address.c_str(), &a6) != 1)
-            return fail(fmt::format("'{}' is not an IPv6 address", host));
-        return {};
-    }
-    if (std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; })) {
-        in_addr a4{};
-        if (::inet_pton(AF_INET, host.c_str(), &a4) != 1) return fail(fmt::format("'{}' is not an IPv4 address", host));
-        return {};
-    }
-    // RFC 1123 §2.1: labels of letters, digits and hyphens, not starting or ending with a hyphen.
-    std::string_view rest = host;
-    while (true) {
-        auto label = rest.substr(0, rest.find('.'));
-        auto host_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; };
-        bool ok = !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-' &&
-                  std::all_of(label.begin(), label.end(), host_char);
-        if (!ok || host.size() > 253) return fail(fmt::format("'{}' is not a host name or address", host));
-        if (label.size() == rest.size()) return {};
-        rest.remove_prefix(label.size() + 1);
-    }
-}
-
 // A LUN's fields that do not fit together; `key` is the LUN key to blame in a file.
 struct LunProblem {
     std::string_view key;
@@ -133,14 +97,9 @@ Result<bool> parse_bool(std::string_view name, std::string_view value) {
 
 }  // namespace
 
-std::string PortalAddress::to_string() const {
-    if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
-    return fmt::format("{}:{}", host, port);
-}
-
 std::string LunSpec::to_string() const {
-    std::string out = fmt::format("{}:{}", kind_name(kind), kind == Kind::ram ? format_size(size) : path);
-    if (kind == Kind::file && size != 0) out += ",size=" + format_size(size);
+    std::string out = fmt::format("{}:{}", kind_name(kind), kind == Kind::ram ? format_exact_size(size) : path);
+    if (kind == Kind::file && size != 0) out += ",size=" + format_exact_size(size);
     if (block_size != 512) out += fmt::format(",block_size={}", block_size);
     if (read_only) out += ",readonly=true";
     if (thin) out += ",thin=true";
@@ -158,54 +117,15 @@ DaemonConfig default_config() {
 }
 
 Result<PortalAddress> parse_portal(const std::string& text) {
-    auto bad = [&](const std::string& why) { return fail(fmt::format("portal '{}': {}", text, why)); };
-    PortalAddress portal;
-    std::string_view port_text;
-    if (!text.empty() && text.front() == '[') {
-        auto close = text.find(']');
-        if (close == std::string::npos) return bad("missing ']' after the IPv6 address");
-        portal.host = text.substr(1, close - 1);
-        if (portal.host.find(':') == std::string::npos) return bad("brackets are for IPv6 addresses");
-        std::string_view rest = std::string_view(text).substr(close + 1);
-        if (!rest.empty() && rest.front() != ':') return bad("expected ':PORT' after ']'");
-        if (!rest.empty()) port_text = rest.substr(1);
-        if (!rest.empty() && port_text.empty()) return bad("empty port");
-    } else if (std::count(text.begin(), text.end(), ':') > 1) {
-        portal.host = text;  // a bare IPv6 address; a port needs the brackets
-    } else {
-        auto colon = text.find(':');
-        portal.host = text.substr(0, colon);
-        if (colon != std::string::npos) {
-            port_text = std::string_view(text).substr(colon + 1);
-            if (port_text.empty()) return bad("empty port");
-        }
-    }
-    if (auto ok = check_host(portal.host); !ok) return bad(ok.error().message);
-    if (!port_text.empty()) {
-        auto port = parse_number<std::uint32_t>(port_text);
-        if (!port || *port == 0 || *port > 65535) return bad(fmt::format("port '{}': expected 1 to 65535", port_text));
-        portal.port = static_cast<std::uint16_t>(*port);
-    }
-    return portal;
+    auto portal = iscsi::parse_portal(text);
+    if (!portal) return fail(fmt::format("portal '{}': {}", text, portal.error().message));
+    return *portal;
 }
 
 Result<std::uint64_t> parse_size(const std::string& text) {
-    std::string_view digits = text;
-    int shift = 0;
-    if (!digits.empty()) {
-        switch (digits.back()) {
-            case 'K': case 'k': shift = 10; break;
-            case 'M': case 'm': shift = 20; break;
-            case 'G': case 'g': shift = 30; break;
-            case 'T': case 't': shift = 40; break;
-            default: break;
-        }
-        if (shift != 0) digits.remove_suffix(1);
-    }
-    auto value = parse_number<std::uint64_t>(digits);
-    if (!value) return fail(fmt::format("size '{}': expected bytes, or a number with K, M, G or T", text));
-    if (shift != 0 && *value > (~std::uint64_t{0} >> shift)) return fail(fmt::format("size '{}' is too large", text));
-    return *value << shift;
+    auto size = iscsikit::parse_size(text);
+    if (!size) return fail(fmt::format("size '{}': {}", text, size.error().message));
+    return *size;
 }
 
 Result<LunSpec> parse_lun_spec(const std::string& text) {
@@ -334,7 +254,7 @@ Result<void> validate(const DaemonConfig& config) {
         if (target.portals.empty()) return fail(fmt::format("{}: no portal", where));
         std::set<std::string> portals;
         for (const auto& portal : target.portals) {
-            if (auto ok = check_host(portal.host); !ok || portal.port == 0)
+            if (auto ok = iscsi::check_host(portal.host); !ok || portal.port == 0)
                 return fail(fmt::format("{}: portal '{}' is not valid", where, portal.to_string()));
             if (!portals.insert(portal.to_string()).second)
                 return fail(fmt::format("{}: portal {} listed twice", where, portal.to_string()));

@@ -8,14 +8,11 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "iscsi/portal.hpp"
 
 namespace iscsikit::target {
 
-struct PortalAddress {
-    std::string host;        // IPv4 dotted quad, IPv6 literal without brackets, or a host name
-    std::uint16_t port = 3260;
-    std::string to_string() const;  // "127.0.0.1:3260", "[::1]:3260"
-};
+using PortalAddress = iscsi::Portal;
 
 struct LunSpec {
     enum class Kind { ram, file, blockdev };
@@ -55,11 +52,13 @@ inline constexpr const char* kDefaultTargetIqn = "iqn.2026-11.org.iscsikit:defau
 // The embedded default: one target with a 1 GiB RAM LUN on 127.0.0.1:3260.
 DaemonConfig default_config();
 
-// "127.0.0.1:3260", "[::1]:3260", "[::1]", "host" (port 3260).
+// iscsi::parse_portal ("127.0.0.1:3260", "[::1]:3260", "[::1]", "host" with port 3260) with the
+// daemon's context: "portal 'x': why".
 Result<PortalAddress> parse_portal(const std::string& text);
-// "ram:1G", "file:/path,readonly=true,block_size=4096", "blockdev:/dev/sdb". Sizes take K, M, G, T
-// suffixes (powers of 1024) or plain bytes.
+// "ram:1G", "file:/path,readonly=true,block_size=4096", "blockdev:/dev/sdb". Sizes as
+// core/size.hpp reads them: bytes, or a power-of-1024 suffix ("16M", "1GiB").
 Result<LunSpec> parse_lun_spec(const std::string& text);
+// core/size.hpp's parse_size with the daemon's context: "size 'x': why".
 Result<std::uint64_t> parse_size(const std::string& text);
 // Checks an iSCSI name (RFC 3720 §3.2.6): "iqn.YYYY-MM.reversed.domain[:name]" in lowercase,
 // "eui." and 16 hex digits, or "naa." and 16 or 32 hex digits; at most 223 bytes.

@@ -27,8 +27,8 @@ int report(const std::string& message) {
 
 int run(const CommandBody& body) {
     asio::io_context context{1};
-    Result<void> result = initiator::fail(ErrorKind::protocol_error, "the command did not finish");
-    asio::co_spawn(context, body(context.get_executor()), [&](std::exception_ptr e, Result<void> done) {
+    cli::Result<void> result = initiator::fail(ErrorKind::protocol_error, "the command did not finish");
+    asio::co_spawn(context, body(context.get_executor()), [&](std::exception_ptr e, cli::Result<void> done) {
         if (e) std::rethrow_exception(e);
         result = std::move(done);
     });

@@ -23,8 +23,16 @@ TEST(ParseSize, PlainBytesAndPowerOf1024Suffixes) {
     EXPECT_EQ(parse_size("16777215T").value(), std::uint64_t{16777215} << 40);
 }
 
+// The iscsikit tool's forms, one syntax since both use core/size.hpp.
+TEST(ParseSize, AcceptsTheToolsSuffixesToo) {
+    EXPECT_EQ(parse_size("1GB").value(), 1u << 30);
+    EXPECT_EQ(parse_size("64KiB").value(), 64u << 10);
+    EXPECT_EQ(parse_size("512b").value(), 512u);
+    EXPECT_EQ(parse_size("1P").value(), std::uint64_t{1} << 50);
+}
+
 TEST(ParseSize, RejectsWhatIsNotANumberWithOneSuffix) {
-    for (const char* bad : {"", "G", "1.5G", "-1", "1X", "1GB", " 1G", "1G ", "0x10", "16777216T",
+    for (const char* bad : {"", "G", "1.5G", "-1", "1X", "1GBB", " 1G", "1G ", "0x10", "16777216T",
                             "18446744073709551616"}) {
         auto r = parse_size(bad);
         EXPECT_FALSE(r) << bad;
@@ -69,7 +77,7 @@ TEST(ParsePortal, Ipv6InBracketsWithOrWithoutPort) {
 
 TEST(ParsePortal, RejectsMalformedAddressesAndPorts) {
     for (const char* bad : {"", ":3260", "[::1", "[::1]x", "[::1]:", "[127.0.0.1]:3260", "[]:3260", "1.2.3.4:0",
-                            "1.2.3.4:65536", "1.2.3.4:abc", "1.2.3.4:", "300.1.1.1", "[::g]:1", "bad_host",
+                            "1.2.3.4:65536", "1.2.3.4:abc", "1.2.3.4:", "300.1.1.1", "[::g]:1", "bad host",
                             "-lead.example.com", "a..b"}) {
         auto r = parse_portal(bad);
         EXPECT_FALSE(r) << bad;
@@ -123,7 +131,7 @@ TEST(ParseLunSpec, ErrorsNameTheSpecAndWhatIsWrong) {
              {"ram:0", "a ram LUN needs a size"},
              {"ram:1000", "size 1000 is not a multiple of the block size 512"},
              {"ram:1M,block_size=4096,size=2M", "a ram LUN takes its size after the colon"},
-             {"ram:lots", "size 'lots': expected bytes"},
+             {"ram:lots", "size 'lots': expected a number of bytes"},
              {"file:", "missing path"},
              {"file:/x,colour=red", "unknown option 'colour' (readonly, block_size, thin, removable, size)"},
              {"file:/x,readonly=yes", "option 'readonly': expected true or false, not 'yes'"},
@@ -393,7 +401,8 @@ TEST_F(ConfigFileTest, WrongTypeForSizeNamesTheKey) {
     expect_error(one_target("size = true\n"),
                  "10: key 'target[0].lun[1].size': expected a size: bytes, or a string like \"1G\"");
     expect_error(one_target("size = \"1 G\"\n"),
-                 "10: key 'target[0].lun[1].size': size '1 G': expected bytes, or a number with K, M, G or T");
+                 "10: key 'target[0].lun[1].size': size '1 G': unknown suffix ' G' (k, m, g, t, p or e, then "
+                 "optionally b or ib)");
     expect_error(one_target("size = -4096\n"),
                  "10: key 'target[0].lun[1].size': expected a size: bytes, or a string like \"1G\"");
 }
@@ -427,7 +436,7 @@ TEST_F(ConfigFileTest, BadIqnAndBadPortalNameTheirKey) {
                  "2: key 'target[0].iqn': 'iqn.2026-11.org.X' is not a valid iSCSI name: iSCSI names are lowercase "
                  "(RFC 3722)");
     expect_error("[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = [\"127.0.0.1\",\n  \"[::1]:99999\"]\n",
-                 "4: key 'target[0].portals[1]': portal '[::1]:99999': port '99999': expected 1 to 65535");
+                 "4: key 'target[0].portals[1]': portal '[::1]:99999': port '99999' is not a number from 1 to 65535");
     expect_error("[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = \"127.0.0.1\"\n",
                  "3: key 'target[0].portals': expected a non-empty list like [\"127.0.0.1:3260\"]");
 }
