@@ -191,14 +191,7 @@ TEST_P(TaskSetScope, CommandsHeldBehindAGapAndInTheGapNeverRun) {
 INSTANTIATE_TEST_SUITE_P(Functions, TaskSetScope,
                          ::testing::Values(TaskFunction::abort_task_set, TaskFunction::clear_task_set,
                                            TaskFunction::logical_unit_reset, TaskFunction::target_warm_reset),
-                         [](const auto& info) {
-                             switch (info.param) {
-                             case TaskFunction::abort_task_set: return "AbortTaskSet";
-                             case TaskFunction::clear_task_set: return "ClearTaskSet";
-                             case TaskFunction::logical_unit_reset: return "LogicalUnitReset";
-                             default: return "TargetWarmReset";
-                             }
-                         });
+                         task_set_function_name);
 
 TEST_F(TaskManagement, LogicalUnitResetGivesEveryNexusBusDeviceResetAttention) {
     auto client = logged_in({{"InitialR2T", "Yes"}, {"ImmediateData", "No"}});
