@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "iscsi/name.hpp"
 #include "iscsi/portal.hpp"
 
 namespace iscsikit::target {
@@ -60,9 +61,8 @@ Result<PortalAddress> parse_portal(const std::string& text);
 Result<LunSpec> parse_lun_spec(const std::string& text);
 // core/size.hpp's parse_size with the daemon's context: "size 'x': why".
 Result<std::uint64_t> parse_size(const std::string& text);
-// Checks an iSCSI name (RFC 3720 §3.2.6): "iqn.YYYY-MM.reversed.domain[:name]" in lowercase,
-// "eui." and 16 hex digits, or "naa." and 16 or 32 hex digits; at most 223 bytes.
-Result<void> check_iscsi_name(const std::string& name);
+// The iSCSI name rules live in iscsi/name.hpp.
+using iscsi::check_iscsi_name;
 // Reads a TOML file (schema: docs/configuration.md) and validates it. Errors say
 // "FILE:LINE:COL: message" for TOML syntax and "FILE:LINE: key 'target[0].lun[1].size': what is
 // wrong" for the schema; unknown keys are errors.
