@@ -12,7 +12,7 @@
 
 #include "iscsi/channel.hpp"
 #include "iscsi/pdu.hpp"
-#include "target/reactor.hpp"
+#include "core/reactor.hpp"
 
 namespace iscsikit::target {
 

@@ -15,7 +15,7 @@
 #include "iscsi/params.hpp"
 #include "iscsi/transport.hpp"
 #include "target/config.hpp"
-#include "target/reactor.hpp"
+#include "core/reactor.hpp"
 #include "target/registry.hpp"
 
 namespace iscsikit::target {

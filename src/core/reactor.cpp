@@ -1,11 +1,11 @@
-#include "target/reactor.hpp"
+#include "core/reactor.hpp"
 
 #include <unistd.h>
 
 #include <asio/post.hpp>
 #include <spdlog/spdlog.h>
 
-namespace iscsikit::target {
+namespace iscsikit {
 
 // Queues I/O on the real engine and submits once per reactor turn: the first request of a turn
 // posts a submit, so everything queued by the handlers that run before it goes in one syscall.
@@ -113,4 +113,4 @@ void ReactorPool::stop() {
     for (auto& r : reactors_) r->stop();
 }
 
-}  // namespace iscsikit::target
+}  // namespace iscsikit

@@ -12,7 +12,7 @@
 
 #include "core/io_engine.hpp"
 
-namespace iscsikit::target {
+namespace iscsikit {
 
 class Reactor {
 public:
@@ -60,4 +60,4 @@ private:
     std::atomic<std::size_t> next_{0};
 };
 
-}  // namespace iscsikit::target
+}  // namespace iscsikit
