@@ -11,6 +11,36 @@
 
 namespace iscsikit::iscsi {
 
+// What framing needs to know once the 48 BHS bytes are in: how many more bytes the PDU occupies.
+struct FrameLayout {
+    std::uint32_t ahs_length = 0;           // bytes
+    std::uint32_t data_segment_length = 0;  // bytes, unpadded
+    std::uint32_t padded_data_length = 0;   // bytes, with padding
+    bool header_digest = false;
+    bool data_digest = false;
+    // Bytes after the BHS: AHS, header digest, padded data, data digest.
+    std::uint32_t remaining() const {
+        return ahs_length + (header_digest ? kDigestLength : 0) + padded_data_length +
+               (data_digest && data_segment_length ? kDigestLength : 0);
+    }
+};
+
+// The limits a receiver enforces before it allocates anything (RFC 7143 §11.2.1.3: the data segment
+// never exceeds MaxRecvDataSegmentLength; during login 8192 applies).
+struct FrameLimits {
+    std::uint32_t max_data_segment_length = 8192;
+    bool header_digest = false;
+    bool data_digest = false;
+};
+
+enum class FrameError : std::uint8_t {
+    data_segment_too_long,  // the peer declared more than MaxRecvDataSegmentLength
+    header_digest_mismatch,
+    data_digest_mismatch,
+    truncated,              // fewer bytes than the header promised
+};
+const char* frame_error_name(FrameError e);
+
 // From a complete BHS: the layout of the rest of the PDU, or data_segment_too_long when the
 // declared DataSegmentLength exceeds limits.max_data_segment_length.
 tl::expected<FrameLayout, FrameError> frame_layout(const Bhs& bhs, const FrameLimits& limits);

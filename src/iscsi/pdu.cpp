@@ -62,14 +62,4 @@ const char* opcode_name(Opcode op) {
     return "unknown opcode";
 }
 
-const char* frame_error_name(FrameError e) {
-    switch (e) {
-    case FrameError::data_segment_too_long: return "data segment too long";
-    case FrameError::header_digest_mismatch: return "header digest mismatch";
-    case FrameError::data_digest_mismatch: return "data digest mismatch";
-    case FrameError::truncated: return "truncated PDU";
-    }
-    return "unknown frame error";
-}
-
 }  // namespace iscsikit::iscsi

@@ -13,6 +13,7 @@
 
 #include <tl/expected.hpp>
 
+#include "iscsi/frame.hpp"
 #include "iscsi/pdu.hpp"
 
 namespace iscsikit::iscsi {

@@ -229,5 +229,10 @@ TEST(DigestChecks, DataDigestComparesLittleEndianCrc) {
     EXPECT_FALSE(data_digest_ok(padded, digest.data()));
 }
 
+TEST(FrameError, NamesSayWhatWentWrong) {
+    EXPECT_STREQ(frame_error_name(FrameError::truncated), "truncated PDU");
+    EXPECT_STREQ(frame_error_name(FrameError::data_segment_too_long), "data segment too long");
+}
+
 }  // namespace
 }  // namespace iscsikit::iscsi
