@@ -47,8 +47,15 @@ void Session::connection_closed() {
     waiting_.clear();
     held_.clear();
     connection_.server().sessions().remove(setup_.tsih);
-    // SAM-5 §6.3.4: the I_T nexus is gone (logout or TCP loss at ErrorRecoveryLevel 0 with no
-    // Time2Retain): what it held on each logical unit (RESERVE(6), PREVENT) is released.
+    release_nexus();
+}
+
+// SAM-5 §6.3.4: the I_T nexus is gone (logout, or TCP loss at ErrorRecoveryLevel 0 with no
+// Time2Retain): what it held on each logical unit (RESERVE(6), PREVENT) is released. Once only:
+// after a logout the same initiator may already hold the same nexus again in a new session.
+void Session::release_nexus() {
+    if (nexus_released_) return;
+    nexus_released_ = true;
     if (setup_.node)
         for (auto lun : setup_.node->device->luns())
             if (auto* unit = setup_.node->device->find(lun)) unit->forget_nexus(nexus_);
@@ -279,6 +286,10 @@ bool Session::on_logout(const Bhs& bhs) {
     }
     out.set_response(static_cast<std::uint8_t>(response));
     fill_window(rsp, true);
+    // The nexus ends before the initiator hears so: it may log in again the moment the response
+    // arrives, and its new session must not find this one's PREVENT or RESERVE (libiscsi's
+    // PreventAllow.Logout; at one connection per session, closing it ends the session).
+    if (response == iscsi::LogoutResponse::success) release_nexus();
     connection_.send(rsp);
     if (response == iscsi::LogoutResponse::success) {
         logging_out_ = true;

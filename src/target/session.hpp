@@ -89,6 +89,7 @@ private:
     // NOP, text, logout: session.cpp
     bool on_nop_out(const iscsi::Bhs& bhs, ConstByteSpan data);
     bool on_text(const iscsi::Bhs& bhs, ConstByteSpan data);
+    void release_nexus();
     bool on_logout(const iscsi::Bhs& bhs);
     void send_text_chunk(std::uint32_t itt);
     void arm_nop_timer();
@@ -144,6 +145,7 @@ private:
     std::chrono::steady_clock::time_point ping_sent_;
     bool logging_out_ = false;
     bool closed_ = false;
+    bool nexus_released_ = false;  // release_nexus() ran
 };
 
 }  // namespace iscsikit::target

@@ -211,6 +211,48 @@ TEST_F(Session, LogoutClosingTheSessionIsAnsweredThenTheConnectionCloses) {
     expect_fresh_login_works();
 }
 
+// SPC-4 §6.13, SAM-5 §6.3.4: PREVENT ALLOW MEDIUM REMOVAL's prevention ends with the I_T nexus.
+// An initiator may log in again the moment the Logout Response arrives, with the same ISID and
+// name (the same nexus); its new session must not find the old one's prevention, however the
+// reactors are scheduled (libiscsi's PreventAllow.Logout failed under ASan when the release
+// waited for the old connection to close).
+class RemovableSession : public TargetTest {
+protected:
+    void SetUp() override {
+        TargetTest::SetUp();
+        start([](DaemonConfig& config) {
+            for (auto& lun : config.targets.front().luns) lun.removable = true;
+        });
+    }
+};
+
+TEST_F(RemovableSession, LogoutReleasesPreventBeforeItsResponse) {
+    auto client = logged_in();
+    ASSERT_NE(client, nullptr);
+    Cdb prevent{};
+    prevent[0] = 0x1e;  // PREVENT ALLOW MEDIUM REMOVAL, PREVENT = 01b
+    prevent[4] = 0x01;
+    ASSERT_EQ(client->execute(prevent, 0, false, false).status, 0);
+    ASSERT_TRUE(client->send(client->logout()));
+    auto rsp = client->recv();
+    ASSERT_TRUE(rsp) << recv_error_name(rsp.error());
+    ASSERT_EQ(rsp->bhs.opcode(), Opcode::logout_response) << describe(*rsp);
+
+    auto again = connect();
+    again->isid = client->isid;  // the same I_T nexus
+    again->initiator_name = client->initiator_name;
+    auto login = again->login(libiscsi_keys(again->initiator_name));
+    ASSERT_TRUE(login && login->status() == 0);
+    again->execute(test_unit_ready(), 0, false, false);  // a unit attention, if one is pending
+    Cdb eject{};
+    eject[0] = 0x1b;  // START STOP UNIT, LOEJ = 1, START = 0
+    eject[4] = 0x02;
+    auto r = again->execute(eject, 0, false, false);
+    ASSERT_TRUE(r.completed) << r.error;
+    EXPECT_EQ(r.status, 0) << "sense " << int(r.sense_key()) << "/" << int(r.asc()) << "/" << int(r.ascq())
+                           << ": the old session's PREVENT outlived its logout";
+}
+
 // ---- PDUs the session rejects ----
 
 TEST_F(Session, SnackAtErrorRecoveryLevelZeroIsRejectedAsProtocolError) {
