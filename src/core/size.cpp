@@ -5,13 +5,14 @@
 
 #include <fmt/format.h>
 
+#include "core/ascii.hpp"
+
 namespace iscsikit {
 namespace {
 
 // Index i names 1024^(i+1).
 constexpr std::string_view kPowers = "KMGTPE";
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
 char upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
 
 // Which power of 1024 a suffix names: "" and "b" 0, "k"/"kb"/"kib" 1, ... "e..." 6; -1 for none.

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <tl/expected.hpp>
 
+#include "core/ascii.hpp"
 #include "scsi/lun.hpp"
 
 namespace iscsikit::initiator {
@@ -34,18 +35,6 @@ std::string shown(std::string_view text) {
     for (char& c : out)
         if (std::iscntrl(static_cast<unsigned char>(c))) c = '?';
     return out;
-}
-
-// Decimal digits only (no sign, no spaces); nullopt when empty, not digits or above `max`.
-std::optional<std::uint64_t> parse_decimal(std::string_view text, std::uint64_t max) {
-    if (text.empty()) return std::nullopt;
-    std::uint64_t value = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') return std::nullopt;
-        value = value * 10 + static_cast<std::uint64_t>(c - '0');
-        if (value > max) return std::nullopt;
-    }
-    return value;
 }
 
 // RFC 3722 names are letters, digits, '.', '-' and ':' (UTF-8 beyond ASCII); '_' is common too.

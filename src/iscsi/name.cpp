@@ -7,11 +7,11 @@
 
 #include <fmt/format.h>
 
+#include "core/ascii.hpp"
+
 namespace iscsikit::iscsi {
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 bool is_lower_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z'); }
 
 }  // namespace
@@ -27,7 +27,7 @@ Result<void> check_iscsi_name(std::string_view name) {
     auto hex_tail = [&](std::initializer_list<std::size_t> lengths) {
         auto tail = name.substr(4);
         return std::find(lengths.begin(), lengths.end(), tail.size()) != lengths.end() &&
-               std::all_of(tail.begin(), tail.end(), is_hex);
+               std::all_of(tail.begin(), tail.end(), is_hex_digit);
     };
     // RFC 3720 §3.2.6.3.2: "eui." and 16 hex digits (an EUI-64).
     if (prefix == "eui.") return hex_tail({16}) ? Result<void>{} : bad("expected eui. and 16 hex digits");

@@ -8,14 +8,14 @@
 
 #include <fmt/format.h>
 
+#include "core/ascii.hpp"
+
 namespace iscsikit::iscsi {
 namespace {
 
 constexpr std::size_t kMaxName = 253;   // RFC 1123 §2.1 (with RFC 1035 §2.3.4's limits)
 constexpr std::size_t kMaxLabel = 63;
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 // Letters, digits and '-' (RFC 1123); '_' too, which names in hosts files and DNS carry in practice.
 bool is_name_char(char c) { return is_letter(c) || is_digit(c) || c == '-' || c == '_'; }
 
@@ -53,14 +53,6 @@ Result<void> check_name(std::string_view host) {
     }
 }
 
-// Decimal digits only (no sign or spaces), 1 to 65535.
-std::optional<std::uint16_t> parse_port(std::string_view text) {
-    if (text.empty() || text.size() > 5 || !std::all_of(text.begin(), text.end(), is_digit)) return std::nullopt;
-    unsigned value = 0;
-    for (char c : text) value = value * 10 + static_cast<unsigned>(c - '0');
-    if (value == 0 || value > 65535) return std::nullopt;
-    return static_cast<std::uint16_t>(value);
-}
 
 }  // namespace
 
@@ -91,9 +83,9 @@ Result<Portal> parse_portal(std::string_view text) {
         if (colon != std::string_view::npos) port_text = text.substr(colon + 1);
     }
     if (port_text) {
-        const auto port = parse_port(*port_text);
-        if (!port) return fail(fmt::format("port '{}' is not a number from 1 to 65535", *port_text));
-        portal.port = *port;
+        const auto port = parse_decimal(*port_text, 65535);
+        if (!port || *port == 0) return fail(fmt::format("port '{}' is not a number from 1 to 65535", *port_text));
+        portal.port = static_cast<std::uint16_t>(*port);
     }
     return portal;
 }

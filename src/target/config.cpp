@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "core/ascii.hpp"
 #include "core/size.hpp"
 #include "scsi/lun.hpp"
 #include "target/config_rules.hpp"
@@ -99,10 +100,10 @@ Result<LunSpec> parse_lun_spec(const std::string& text) {
             if (!flag) return bad(flag.error().message);
             (name == "readonly" ? lun.read_only : name == "thin" ? lun.thin : lun.removable) = *flag;
         } else if (name == "block_size") {
-            auto bs = parse_number<std::uint32_t>(value);
+            auto bs = parse_decimal(value, 4096);
             if (!bs || (*bs != 512 && *bs != 4096))
                 return bad(fmt::format("block_size '{}': expected 512 or 4096", value));
-            lun.block_size = *bs;
+            lun.block_size = static_cast<std::uint32_t>(*bs);
         } else if (name == "size") {
             if (lun.kind == LunSpec::Kind::ram) return bad("a ram LUN takes its size after the colon (ram:1G)");
             if (lun.kind == LunSpec::Kind::blockdev)

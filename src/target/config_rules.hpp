@@ -3,9 +3,7 @@
 // flags, validate) and config_file.cpp (the TOML loader) read the same data.
 #pragma once
 
-#include <algorithm>
 #include <array>
-#include <charconv>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,17 +33,6 @@ inline constexpr std::array kKnobs{
 };
 inline constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
 inline constexpr std::size_t kMaxLuns = scsi::kMaxLun + 1;  // LUNs 0 to kMaxLun
-
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-template <class Int>
-std::optional<Int> parse_number(std::string_view text) {
-    Int value{};
-    if (text.empty() || !std::all_of(text.begin(), text.end(), is_digit)) return std::nullopt;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
-    return value;
-}
 
 inline std::string_view kind_name(LunSpec::Kind kind) {
     switch (kind) {
