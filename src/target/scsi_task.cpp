@@ -19,10 +19,6 @@ using iscsi::Opcode;
 
 namespace {
 
-// The largest data buffer one command may make us hold: the logical unit refuses larger
-// transfers, and its Block Limits VPD page advertises this bound.
-constexpr std::uint32_t kMaxBufferedTransfer = scsi::kMaxTransferBytes;
-
 // All data buffers of one session together stay under this; a command that would pass it gets
 // TASK SET FULL (SAM-5 §5.3.1) and the initiator retries, so a peer that sends commands and
 // never reads their data cannot grow our memory without bound.
@@ -78,7 +74,9 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         reject(bhs, iscsi::RejectReason::protocol_error);
         return true;
     }
-    const std::uint32_t need = std::min(cmd.expected_data_transfer_length(), kMaxBufferedTransfer);
+    // No command makes us hold more than the LU accepts in one transfer (scsi::kMaxTransferBytes,
+    // which its Block Limits VPD page advertises).
+    const std::uint32_t need = std::min(cmd.expected_data_transfer_length(), scsi::kMaxTransferBytes);
     if (buffered_bytes_ + need > kMaxBufferedBytes && buffered_bytes_ > 0) {
         spdlog::warn("{} {} bytes of task buffers in use: TASK SET FULL for ITT {:#x}", connection_.log_prefix(),
                      buffered_bytes_, itt);
@@ -111,10 +109,10 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     if (task->write && task->unit) task->cdb_out_length = task->unit->data_out_length(sc.cdb).value_or(0);
     if (task->write && task->expected_length > 0) {
         task->wanted = std::min(task->expected_length, task->cdb_out_length);
-        if (task->wanted > kMaxBufferedTransfer) task->wanted = 0;  // the LU refuses it; take no data
+        if (task->wanted > scsi::kMaxTransferBytes) task->wanted = 0;  // the LU refuses it; take no data
         // Collect every byte the initiator means to send, keeping only what the CDB writes, so no
         // Data-Out is still in flight when the status goes out (RFC 7143 §11.4.5.1 residuals).
-        task->solicit_end = task->expected_length <= kMaxBufferedTransfer ? task->expected_length : task->wanted;
+        task->solicit_end = task->expected_length <= scsi::kMaxTransferBytes ? task->expected_length : task->wanted;
         sc.buffer.resize_for_overwrite(task->wanted);  // data_complete waits for every byte of it
         // RFC 7143 §11.3.4 / §13.10 / §13.11: immediate data, then one unsolicited burst when
         // InitialR2T=No, up to FirstBurstLength.
@@ -372,10 +370,7 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
             set_residual(din, task.command.data_in_length, task.expected_length);
             fill_window(bhs, true);
         } else {
-            // §11.7.4: without status, StatSN is reserved; the window is still current.
-            din.set_exp_cmd_sn(exp_cmd_sn_);
-            din.set_max_cmd_sn(max_cmd_sn_);
-            advertised_max_cmd_sn_ = max_cmd_sn_;
+            stamp_window(bhs);  // §11.7.4: without status, StatSN is reserved
         }
         connection_.send(bhs, ConstByteSpan(base + offset, n), keep);
         offset += n;

@@ -63,8 +63,13 @@ void Session::release_nexus() {
 
 // Every status-carrying PDU says where the command window is (RFC 7143 §11.4.7).
 void Session::fill_window(Bhs& bhs, bool advance_stat_sn) {
+    iscsi::TargetSequenceView{bhs}.set_stat_sn(advance_stat_sn ? next_stat_sn() : stat_sn_);
+    stamp_window(bhs);
+}
+
+// ExpCmdSN and MaxCmdSN alone, for a target PDU whose StatSN is reserved (Data-In without status).
+void Session::stamp_window(Bhs& bhs) {
     iscsi::TargetSequenceView out{bhs};
-    out.set_stat_sn(advance_stat_sn ? next_stat_sn() : stat_sn_);
     out.set_exp_cmd_sn(exp_cmd_sn_);
     out.set_max_cmd_sn(max_cmd_sn_);
     advertised_max_cmd_sn_ = max_cmd_sn_;

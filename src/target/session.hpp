@@ -63,6 +63,7 @@ private:
     bool deliver(const iscsi::Bhs& bhs, ConstByteSpan data);
     void deliver_held();
     void fill_window(iscsi::Bhs& bhs, bool advance_stat_sn);
+    void stamp_window(iscsi::Bhs& bhs);
 
     // SCSI commands: scsi_task.cpp
     bool on_scsi_command(const iscsi::Bhs& bhs, ConstByteSpan data);
@@ -118,6 +119,8 @@ private:
     struct AbortFence {
         std::uint32_t below;                      // the TMF's CmdSN
         std::optional<std::uint64_t> lun_field;   // nullopt: every LUN (target resets)
+        // A non-immediate SCSI command of the scope sent before the TMF.
+        bool covers(const iscsi::Bhs& bhs) const;
     };
     std::vector<AbortFence> abort_fences_;  // until ExpCmdSN reaches `below`
     static constexpr std::size_t kMaxAbortFences = 64;

@@ -33,12 +33,9 @@ void Session::abort_task_set(std::optional<std::uint64_t> lun_field, std::uint32
             ++it;
         }
     }
-    for (auto& held : held_) {
-        const std::uint32_t cmd_sn = iscsi::RequestSequenceView{held.bhs}.cmd_sn();
-        if (held.bhs.opcode() == iscsi::Opcode::scsi_command && in_scope(held.bhs.lun()) &&
-            iscsi::serial_lt(cmd_sn, tmf_cmd_sn))
-            held.aborted = true;
-    }
+    const AbortFence fence{tmf_cmd_sn, lun_field};
+    for (auto& held : held_)
+        if (fence.covers(held.bhs)) held.aborted = true;
     // Commands still in the gap [ExpCmdSN, TMF CmdSN) are aborted when they come. A fence is only
     // for CmdSNs the initiator can have used (inside the window it was given), and one per scope
     // and CmdSN, so a peer's TMFs cannot grow the list past the window.
@@ -47,18 +44,17 @@ void Session::abort_task_set(std::optional<std::uint64_t> lun_field, std::uint32
     const bool known = std::any_of(abort_fences_.begin(), abort_fences_.end(), [&](const AbortFence& f) {
         return f.below == tmf_cmd_sn && f.lun_field == lun_field;
     });
-    if (sent && !known && abort_fences_.size() < kMaxAbortFences)
-        abort_fences_.push_back(AbortFence{tmf_cmd_sn, lun_field});
+    if (sent && !known && abort_fences_.size() < kMaxAbortFences) abort_fences_.push_back(fence);
+}
+
+bool Session::AbortFence::covers(const Bhs& bhs) const {
+    return bhs.opcode() == iscsi::Opcode::scsi_command && !bhs.immediate() &&
+           (!lun_field || bhs.lun() == *lun_field) && iscsi::serial_lt(iscsi::RequestSequenceView{bhs}.cmd_sn(), below);
 }
 
 bool Session::fenced(const Bhs& bhs) {
-    bool hit = false;
-    if (bhs.opcode() == iscsi::Opcode::scsi_command && !bhs.immediate()) {
-        const std::uint32_t cmd_sn = iscsi::RequestSequenceView{bhs}.cmd_sn();
-        hit = std::any_of(abort_fences_.begin(), abort_fences_.end(), [&](const AbortFence& f) {
-            return (!f.lun_field || bhs.lun() == *f.lun_field) && iscsi::serial_lt(cmd_sn, f.below);
-        });
-    }
+    const bool hit = std::any_of(abort_fences_.begin(), abort_fences_.end(),
+                                 [&](const AbortFence& f) { return f.covers(bhs); });
     // Once ExpCmdSN reaches a fence, every command below it has come.
     std::erase_if(abort_fences_, [this](const AbortFence& f) { return !iscsi::serial_lt(exp_cmd_sn_, f.below); });
     return hit;
