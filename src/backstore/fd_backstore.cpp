@@ -1,7 +1,9 @@
 #include "backstore/fd_backstore.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,8 +15,14 @@
 
 namespace iscsikit::backstore {
 
-FdBackstore::FdBackstore(int fd, std::string description, std::uint64_t size, std::uint32_t block_size, bool read_only)
-    : fd_(fd), description_(std::move(description)), size_(size), block_size_(block_size), read_only_(read_only) {}
+FdBackstore::FdBackstore(int fd, std::string description, std::uint64_t size, std::uint32_t block_size, bool read_only,
+                         bool in_memory)
+    : fd_(fd),
+      description_(std::move(description)),
+      size_(size),
+      block_size_(block_size),
+      read_only_(read_only),
+      inline_io_(in_memory ? make_sync_io_engine() : nullptr) {}
 
 FdBackstore::~FdBackstore() { ::close(fd_); }
 
@@ -24,10 +32,11 @@ bool FdBackstore::in_range(std::uint64_t offset, std::uint64_t length) const {
 
 void FdBackstore::read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) {
     if (!in_range(offset, dst.size())) return done(-EINVAL);
-    io.read(fd_, offset, dst, std::move(done));
+    engine(io, dst.size()).read(fd_, offset, dst, std::move(done));
 }
 
-void FdBackstore::write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) {
+void FdBackstore::write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& reactor_io, IoCallback done) {
+    IoEngine& io = engine(reactor_io, src.size());
     if (read_only_) return done(-EROFS);
     if (!in_range(offset, src.size())) return done(-EINVAL);
     if (!fua) return io.write(fd_, offset, src, std::move(done));
@@ -40,10 +49,11 @@ void FdBackstore::write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEng
 
 void FdBackstore::flush(IoEngine& io, IoCallback done) {
     if (read_only_) return done(0);  // nothing of ours can be dirty
-    io.fsync(fd_, true, std::move(done));
+    engine(io).fsync(fd_, true, std::move(done));
 }
 
-void FdBackstore::unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) {
+void FdBackstore::unmap(std::uint64_t offset, std::uint64_t length, IoEngine& reactor_io, IoCallback done) {
+    IoEngine& io = engine(reactor_io);
     if (read_only_) return done(-EROFS);
     if (!in_range(offset, length) || offset % block_size_ != 0 || length % block_size_ != 0) return done(-EINVAL);
     if (length == 0) return done(0);
@@ -89,6 +99,18 @@ tl::expected<Backstore::Provisioning, int> FdBackstore::provisioning(std::uint64
         if (down(*data) > end) break;
     }
     return Provisioning{true, std::min(end, limit) - offset};
+}
+
+bool is_in_memory(int fd) {
+    struct statfs fs {};
+    if (::fstatfs(fd, &fs) < 0) return false;
+    switch (static_cast<unsigned long>(fs.f_type)) {
+        case TMPFS_MAGIC:
+        case RAMFS_MAGIC:
+            return true;
+        default:
+            return false;
+    }
 }
 
 Result<void> check_hole_punching(int fd, const std::string& path) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "backstore/backstore.hpp"
@@ -13,8 +14,16 @@ namespace iscsikit::backstore {
 
 class FdBackstore final : public Backstore {
 public:
+    static constexpr std::size_t kInlineCopyLimit = 64 * 1024;
+
     // Takes ownership of `fd`. `description` is what describe() returns ("file:/srv/lun0.img").
-    FdBackstore(int fd, std::string description, std::uint64_t size, std::uint32_t block_size, bool read_only);
+    // `in_memory`: the file lives in memory (tmpfs, ramfs; see is_in_memory), so its reads and
+    // writes are copies that never wait for a device. Those up to kInlineCopyLimit bytes then run
+    // on the caller's thread: io_uring cannot tell that they will not block (tmpfs refuses
+    // RWF_NOWAIT) and hands each one to a kernel worker, whose wake-up and hand-back cost more
+    // than a small copy. Larger ones still go to the workers, which copy while the reactor sends.
+    FdBackstore(int fd, std::string description, std::uint64_t size, std::uint32_t block_size, bool read_only,
+                bool in_memory = false);
     ~FdBackstore() override;
     FdBackstore(const FdBackstore&) = delete;
     FdBackstore& operator=(const FdBackstore&) = delete;
@@ -32,6 +41,10 @@ public:
 
 private:
     bool in_range(std::uint64_t offset, std::uint64_t length) const;
+    // The engine a transfer of `length` bytes goes through: the reactor's, or the inline one.
+    IoEngine& engine(IoEngine& reactor_io, std::size_t length = 0) const {
+        return inline_io_ && length <= kInlineCopyLimit ? *inline_io_ : reactor_io;
+    }
     // lseek(fd, offset, whence) for SEEK_DATA/SEEK_HOLE, clamped to the store's size; "no more
     // data" (ENXIO) is the end of the store.
     tl::expected<std::uint64_t, int> seek(std::uint64_t offset, int whence) const;
@@ -41,10 +54,15 @@ private:
     std::uint64_t size_;
     std::uint32_t block_size_;
     bool read_only_;
+    std::unique_ptr<IoEngine> inline_io_;  // set for in-memory files: pread/pwrite on the caller's thread
     // Set once PUNCH_HOLE fails with EOPNOTSUPP (a device that cannot discard with guaranteed
     // zeros); unmap then uses ZERO_RANGE, which the kernel may carry out by writing zeros.
     std::atomic<bool> punch_unsupported_{false};
 };
+
+// Whether the file behind `fd` lives in memory (tmpfs, ramfs), from fstatfs(2). Only
+// meaningful for regular files: a device node on devtmpfs is not the device's storage.
+bool is_in_memory(int fd);
 
 // For a thin file store: whether the file system can punch holes, probed past the end of the
 // file (a no-op where it is supported). An error names the path.

@@ -74,7 +74,10 @@ Result<std::unique_ptr<Backstore>> open_file(const std::string& path, const Opti
     if (options.size != 0 && options.size != size)
         spdlog::warn("{}: existing file of {} bytes is used as is (configured size {} ignored)", path, size,
                      options.size);
-    return std::make_unique<FdBackstore>(fd, "file:" + path, size, options.block_size, options.read_only);
+    const bool in_memory = is_in_memory(fd);
+    if (in_memory) spdlog::info("{}: the file lives in memory (tmpfs): transfers of up to {} KiB are copied on the reactor",
+                               path, FdBackstore::kInlineCopyLimit / 1024);
+    return std::make_unique<FdBackstore>(fd, "file:" + path, size, options.block_size, options.read_only, in_memory);
 }
 
 }  // namespace iscsikit::backstore
