@@ -112,9 +112,17 @@ void Channel::start(ChannelHandler& handler) {
     started_ = true;
     last_receive_ = Clock::now();
     // Bytes that came with the last login PDU are handled on the next turn, as a read would be.
-    asio::post(executor(), [self = shared_from_this()] {
-        if (self->process()) self->read_more();
-    });
+    asio::post(executor(), [self = shared_from_this()] { self->handle_received(); });
+}
+
+void Channel::handle_received() {
+    handling_ = true;
+    const Placement& p = placement_;
+    const bool placed = p.active && p.filled == p.data.size() && p.trailer_filled == p.trailer_length;
+    const bool open = (!placed || finish_placement()) && process();
+    handling_ = false;
+    if (std::exchange(flush_after_handling_, false)) flush();
+    if (open && !closed_) read_more();
 }
 
 void Channel::read_more() {
@@ -152,11 +160,10 @@ void Channel::on_read(std::error_code ec, std::size_t n) {
         p.trailer_filled += into_trailer;
         n -= into_trailer;
         rx_.commit(n);
-        if (p.filled == p.data.size() && p.trailer_filled == p.trailer_length && !finish_placement()) return;
     } else {
         rx_.commit(n);
     }
-    if (process()) read_more();
+    handle_received();
 }
 
 bool Channel::process() {
@@ -276,6 +283,10 @@ void Channel::close_after_send(CloseReason reason) {
 }
 
 void Channel::schedule_flush() {
+    if (handling_) {
+        flush_after_handling_ = true;
+        return;
+    }
     if (writing_ || flush_scheduled_) return;
     flush_scheduled_ = true;
     asio::post(executor(), [self = shared_from_this()] {

@@ -139,6 +139,9 @@ private:
     bool begin_placement(const Bhs& bhs, ConstByteSpan ahs, std::uint32_t length, std::uint32_t trailer_length,
                          DataDestination destination);
     bool finish_placement();
+    // Handles received bytes: every complete PDU, then the write of what their handling queued,
+    // then the next read. False when the channel closed.
+    void handle_received();
     void schedule_flush();
     void flush();
     void run_done(std::vector<Callback<void()>>& list);
@@ -154,6 +157,10 @@ private:
     std::vector<ConstByteSpan> iov_;  // reused for every write
     std::vector<Callback<void()>> pending_done_, in_flight_done_;
     bool writing_ = false, flush_scheduled_ = false, close_when_sent_ = false;
+    // Set while received PDUs are handled: sends then wait for the end of that handling instead
+    // of posting a flush, so a response computed at once leaves before the next read, with no
+    // extra turn of the executor (and its poll) in between.
+    bool handling_ = false, flush_after_handling_ = false;
     CloseReason close_reason_;
     bool closed_ = false;
     Clock::time_point last_receive_ = Clock::now();
