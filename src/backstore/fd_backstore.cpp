@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace iscsikit::backstore {
 
@@ -22,9 +24,26 @@ FdBackstore::FdBackstore(int fd, std::string description, std::uint64_t size, st
       size_(size),
       block_size_(block_size),
       read_only_(read_only),
-      inline_io_(in_memory ? make_sync_io_engine() : nullptr) {}
+      inline_io_(in_memory ? make_sync_io_engine() : nullptr) {
+    if (!in_memory) return;
+    // Shared, so it sees every write through fd_ (one page cache); read-only, so no bug of ours
+    // can write through it. Without it, reads still work through pread.
+    void* map = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
+    if (map == MAP_FAILED)
+        spdlog::warn("{}: cannot map the in-memory file ({}): reads are copied through a buffer", description_,
+                     std::strerror(errno));
+    else
+        map_ = static_cast<std::byte*>(map);
+}
 
-FdBackstore::~FdBackstore() { ::close(fd_); }
+FdBackstore::~FdBackstore() {
+    if (map_) ::munmap(map_, size_);
+    ::close(fd_);
+}
+
+const std::byte* FdBackstore::mapped(std::uint64_t offset, std::uint64_t length) const {
+    return map_ && in_range(offset, length) ? map_ + offset : nullptr;
+}
 
 bool FdBackstore::in_range(std::uint64_t offset, std::uint64_t length) const {
     return offset <= size_ && length <= size_ - offset;

@@ -38,6 +38,8 @@ public:
     void flush(IoEngine& io, IoCallback done) override;
     void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override;
     tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const override;
+    // In-memory files only, mapped read-only and shared for the store's life.
+    const std::byte* mapped(std::uint64_t offset, std::uint64_t length) const override;
 
 private:
     bool in_range(std::uint64_t offset, std::uint64_t length) const;
@@ -55,6 +57,7 @@ private:
     std::uint32_t block_size_;
     bool read_only_;
     std::unique_ptr<IoEngine> inline_io_;  // set for in-memory files: pread/pwrite on the caller's thread
+    std::byte* map_ = nullptr;             // in-memory files: the whole store, PROT_READ, MAP_SHARED
     // Set once PUNCH_HOLE fails with EOPNOTSUPP (a device that cannot discard with guaranteed
     // zeros); unmap then uses ZERO_RANGE, which the kernel may carry out by writing zeros.
     std::atomic<bool> punch_unsupported_{false};

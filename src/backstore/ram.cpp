@@ -34,6 +34,10 @@ public:
         done(static_cast<int>(dst.size()));
     }
 
+    const std::byte* mapped(std::uint64_t offset, std::uint64_t length) const override {
+        return in_range(offset, length) ? data_ + offset : nullptr;
+    }
+
     void write(std::uint64_t offset, ConstByteSpan src, bool, IoEngine&, IoCallback done) override {
         if (read_only_) return done(-EROFS);
         if (!in_range(offset, src.size())) return done(-EINVAL);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/byte_buffer.hpp"
+#include "core/bytes.hpp"
 #include "core/callback.hpp"
 #include "scsi/sense.hpp"
 
@@ -34,6 +35,19 @@ struct Command {
     Status status = Status::good;
     Sense sense;
     std::uint32_t data_in_length = 0;
+
+    // Set by a transport that can send data-in from the store's memory (Backstore::mapped)
+    // without reading it in user space itself (no data digest to compute). A READ the store can
+    // serve that way then points `mapped_data_in` at it instead of filling `buffer`: no read,
+    // no copy. Those bytes observe later writes, so the transport sends them before letting a
+    // command that may write them run (SAM-5 task attributes).
+    bool mapped_data_in_ok = false;
+    const std::byte* mapped_data_in = nullptr;
+
+    // The data-in bytes, wherever the LU put them.
+    ConstByteSpan data_in() const {
+        return {mapped_data_in ? mapped_data_in : buffer.data(), data_in_length};
+    }
 
     // The device layer keeps the completion here while storage works, so that its storage
     // callbacks capture two pointers and never allocate. Transports leave it alone.

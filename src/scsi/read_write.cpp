@@ -53,6 +53,14 @@ Flow read(LuState& lu, Command& cmd, IoEngine& io) {
     if (e.blocks == 0) return good(cmd);  // SBC-3 §5.9: not an error
 
     const std::size_t bytes = std::size_t{e.blocks} * lu.block_size;
+    if (cmd.mapped_data_in_ok) {
+        if (const std::byte* in_memory = lu.store.mapped(e.lba * lu.block_size, bytes)) {
+            cmd.mapped_data_in = in_memory;
+            cmd.status = Status::good;
+            cmd.data_in_length = static_cast<std::uint32_t>(bytes);
+            return Flow::complete;
+        }
+    }
     cmd.buffer.resize_for_overwrite(bytes);  // the backstore read fills every byte
     lu.store.read(e.lba * lu.block_size, ByteSpan(cmd.buffer.data(), bytes), io, [c = &cmd](int res) {
         if (res < 0) {

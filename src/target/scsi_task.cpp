@@ -103,6 +103,8 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     sc.nexus = nexus_;
     sc.attribute = to_scsi(cmd.attribute());
     sc.expected_transfer_length = task->expected_length;
+    // Data-In may come straight from the store's memory unless a data digest must read it here.
+    sc.mapped_data_in_ok = !params_.data_digest;
     task->unit = setup_.node ? setup_.node->device->find(sc.lun) : nullptr;
     tasks_.emplace(itt, task);
 
@@ -308,10 +310,14 @@ void Session::run(const std::shared_ptr<Task>& task) {
     if (task->command.attribute == scsi::TaskAttribute::ordered) ++ordered_running_;
     auto done = [this, task, self = connection_.shared_from_this()] {
         if (closed_) return;  // the session went away while the LU worked
-        --running_;
-        if (task->command.attribute == scsi::TaskAttribute::ordered) --ordered_running_;
         finish(task);
-        pump();
+        if (!task->command.mapped_data_in) return retire(*task);
+        // Data-In that points into the store's memory is read when the channel writes it: until
+        // then the task still counts as running, so no ORDERED task (which may write those
+        // blocks) starts before this READ's data has left (SAM-5 §8.6).
+        connection_.channel().when_sent([this, task, self] {
+            if (!closed_) retire(*task);
+        });
     };
     if (!setup_.node) {
         task->command.status = scsi::Status::check_condition;
@@ -320,6 +326,12 @@ void Session::run(const std::shared_ptr<Task>& task) {
         return;
     }
     setup_.node->device->execute(task->command, connection_.reactor().io(), std::move(done));
+}
+
+void Session::retire(const Task& task) {
+    --running_;
+    if (task.command.attribute == scsi::TaskAttribute::ordered) --ordered_running_;
+    pump();
 }
 
 void Session::finish(const std::shared_ptr<Task>& task) {
@@ -348,7 +360,7 @@ void Session::finish(const std::shared_ptr<Task>& task) {
 void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, const std::shared_ptr<Task>& keep) {
     const std::uint32_t segment = params_.initiator_max_recv_data_segment_length;
     const std::uint32_t burst = params_.max_burst_length;
-    const auto* base = task.command.buffer.data();
+    const auto* base = task.command.data_in().data();
     std::uint32_t offset = 0;
     while (offset < length) {
         const std::uint32_t in_burst = burst - (offset % burst);

@@ -74,6 +74,8 @@ private:
     void pump();
     void run(const std::shared_ptr<Task>& task);
     void finish(const std::shared_ptr<Task>& task);
+    // A task that ran is off the task set: newer ones it held back may start.
+    void retire(const Task& task);
     void send_data_in(Task& task, std::uint32_t length, bool with_status, const std::shared_ptr<Task>& keep);
     void send_scsi_response(Task& task);
     void forget(Task& task);

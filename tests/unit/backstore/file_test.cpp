@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -230,6 +231,33 @@ TEST(InMemoryFileBackstore, TmpfsFileCompletesInlineThroughTheUringEngine) {
     int flushed = 1;
     (*store)->flush(*io, [&](int res) { flushed = res; });
     EXPECT_EQ(flushed, 0);
+
+    // Its bytes are also readable in place, and a later write shows there (one page cache).
+    const std::byte* in_place = (*store)->mapped(4096, 2 * 4096);
+    ASSERT_NE(in_place, nullptr);
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), in_place));
+    auto newer = pattern_bytes(4096, 6);
+    (*store)->write(8192, newer, false, *io, [&](int res) { wrote = res; });
+    EXPECT_TRUE(std::equal(newer.begin(), newer.end(), in_place + 4096));
+    EXPECT_EQ((*store)->mapped((1 << 20) - 4096, 8192), nullptr);  // past the end
+}
+
+// A file on a disk is not in memory: touching a page of it could block on the disk. The build
+// directory (the test's working directory) is on one.
+TEST(OnDiskFileBackstore, IsNotReadInPlace) {
+    const std::string p = (fs::current_path() / ("iscsikit-disk-" + std::to_string(::getpid()) + ".img")).string();
+    struct Remove {
+        std::string path;
+        ~Remove() { ::unlink(path.c_str()); }
+    } remove{p};
+    auto store = open_file(p, Options{.size = 1 << 16});
+    ASSERT_TRUE(store) << store.error().message;
+    const int fd = ::open(p.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    const bool in_memory = is_in_memory(fd);
+    ::close(fd);
+    if (in_memory) ISCSIKIT_SKIP_OR_FAIL("the working directory is on tmpfs: run the tests from a disk");
+    EXPECT_EQ((*store)->mapped(0, 512), nullptr);
 }
 
 TEST_F(FileBackstoreTest, BlockDeviceOpenRefusesARegularFile) {

@@ -165,6 +165,48 @@ TEST_F(ScsiTask, DataInIsSplitAtTheInitiatorsMaxRecvDataSegmentLength) {
     EXPECT_EQ(r.data, data);
 }
 
+// A READ of a RAM (or tmpfs) LUN sends its Data-In straight from the store's memory, read when
+// the channel writes it. An ORDERED WRITE of the same blocks, arriving in the same segment, must
+// still wait for the READ to end (SAM-5 §8.6): the READ returns the bytes from before it.
+TEST_F(ScsiTask, OrderedWriteAfterAReadOfTheSameBlocksDoesNotChangeWhatTheReadReturns) {
+    auto client = logged_in();
+    ASSERT_NE(client, nullptr);
+    const auto before = pattern(4 * kBlock, 21);
+    const auto after = pattern(4 * kBlock, 22);
+    ASSERT_EQ(client->execute(write10(40, 4), 4 * kBlock, false, true, before).status, 0);
+
+    auto read = client->scsi_command(read10(40, 4), 4 * kBlock, true, false);
+    auto write = client->scsi_command(write10(40, 4), 4 * kBlock, false, true, after);
+    iscsi::ScsiCommandView{write.bhs}.set_attribute(iscsi::TaskAttribute::ordered);
+    auto both = client->encode(read);  // one send: the target handles both in one turn
+    const auto second = client->encode(write);
+    both.insert(both.end(), second.begin(), second.end());
+    ASSERT_TRUE(client->send_bytes(both));
+
+    auto r = client->collect(read.bhs.initiator_task_tag());
+    ASSERT_TRUE(r.completed) << r.error;
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.data, before);
+    auto w = client->collect(write.bhs.initiator_task_tag());
+    ASSERT_TRUE(w.completed) << w.error;
+    EXPECT_EQ(w.status, 0);
+    auto again = client->execute(read10(40, 4), 4 * kBlock, true, false);
+    EXPECT_EQ(again.data, after);
+}
+
+// With a data digest the target computes the digest over the bytes it sends: Data-In then comes
+// from a buffer read for the command, and arrives with a digest that checks.
+TEST_F(ScsiTask, ReadWithDataDigestSendsDigestedDataIn) {
+    auto client = logged_in({{"DataDigest", "CRC32C"}});
+    ASSERT_NE(client, nullptr);
+    ASSERT_TRUE(client->data_digest);
+    const auto data = pattern(8 * kBlock, 23);
+    ASSERT_EQ(client->execute(write10(60, 8), 8 * kBlock, false, true, data).status, 0);
+    auto r = client->execute(read10(60, 8), 8 * kBlock, true, false);
+    ASSERT_TRUE(r.completed) << r.error;
+    EXPECT_EQ(r.data, data);
+}
+
 // ---- residuals (RFC 7143 §11.4.5; notes/iscsi-tests.md §4 iSCSIResiduals) ----
 
 TEST_F(ScsiTask, ReadWithZeroExpectedLengthIsGoodWithOverflowAndNoData) {
