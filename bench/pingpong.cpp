@@ -33,9 +33,7 @@ struct Options {
     bool json = false;
 };
 
-[[noreturn]] void fail(const std::string& what) {
-    throw std::runtime_error(what + ": " + std::strerror(errno));
-}
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
 
 void set_nodelay(int fd) {
     int one = 1;
@@ -143,7 +141,8 @@ int run(const Options& opt) {
     std::vector<double> round_trips_us;
     round_trips_us.reserve(1 << 20);
     const auto start = Clock::now();
-    const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.seconds));
+    const auto deadline =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.seconds));
     auto now = start;
     while (now < deadline) {
         const auto sent = now;
@@ -165,9 +164,10 @@ int run(const Options& opt) {
     std::nth_element(round_trips_us.begin(), round_trips_us.begin() + count / 2, round_trips_us.end());
     const double p50 = round_trips_us[count / 2];
     if (opt.json)
-        std::printf("{\"request_bytes\": %zu, \"response_bytes\": %zu, \"seconds\": %.6f, \"round_trips\": %zu, "
-                    "\"mean_rtt_us\": %.3f, \"p50_rtt_us\": %.3f}\n",
-                    opt.request_bytes, opt.response_bytes, seconds, count, mean, p50);
+        std::printf(
+            "{\"request_bytes\": %zu, \"response_bytes\": %zu, \"seconds\": %.6f, \"round_trips\": %zu, "
+            "\"mean_rtt_us\": %.3f, \"p50_rtt_us\": %.3f}\n",
+            opt.request_bytes, opt.response_bytes, seconds, count, mean, p50);
     else
         std::printf("%zu round trips of %zu + %zu bytes in %.2f s: mean %.2f µs, p50 %.2f µs\n", count,
                     opt.request_bytes, opt.response_bytes, seconds, mean, p50);

@@ -29,15 +29,18 @@ int main(int argc, char** argv) {
     unsigned reactors = 0;
     std::optional<std::uint32_t> nop_interval, nop_timeout, max_outstanding_r2t;
     app.add_option("--portal", portals, "HOST:PORT to listen on (repeatable; [::1]:3260 for IPv6)");
-    app.add_option("--target", target_iqn, "IQN of the target (default " + std::string(target::kDefaultTargetIqn) + ")");
+    app.add_option("--target", target_iqn,
+                   "IQN of the target (default " + std::string(target::kDefaultTargetIqn) + ")");
     app.add_option("--lun", luns,
                    "LUN 0, 1, ... in order: ram:SIZE | file:PATH | blockdev:PATH, each optionally followed by "
                    ",readonly=true,block_size=4096,size=1G,thin=true,removable=true");
     app.add_option("--config", config_file, "TOML configuration file (see docs/configuration.md)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
     app.add_option("--reactors", reactors, "reactor threads (0: one per CPU)")->capture_default_str();
-    app.add_option("--nop-interval", nop_interval, "seconds of silence before the target pings an initiator (0: never)");
-    app.add_option("--nop-timeout", nop_timeout, "seconds an unanswered ping may wait before the connection is dropped");
+    app.add_option("--nop-interval", nop_interval,
+                   "seconds of silence before the target pings an initiator (0: never)");
+    app.add_option("--nop-timeout", nop_timeout,
+                   "seconds an unanswered ping may wait before the connection is dropped");
     app.add_option("--max-outstanding-r2t", max_outstanding_r2t,
                    "MaxOutstandingR2T the target accepts, 1 to 65535 (default 1; the initiator's offer caps it)");
     CLI11_PARSE(app, argc, argv);

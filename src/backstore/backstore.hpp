@@ -21,10 +21,10 @@ namespace iscsikit::backstore {
 struct Options {
     std::uint32_t block_size = 512;  // 512 or 4096
     bool read_only = false;
-    bool thin = false;               // the LU is thin provisioned (SBC-3 §4.7): UNMAP deallocates
+    bool thin = false;  // the LU is thin provisioned (SBC-3 §4.7): UNMAP deallocates
     bool removable = false;
-    bool create = true;              // file: create it (sparse) when missing, with `size` bytes
-    std::uint64_t size = 0;          // ram: required; file: size of a new file, or 0 for "as is"
+    bool create = true;      // file: create it (sparse) when missing, with `size` bytes
+    std::uint64_t size = 0;  // ram: required; file: size of a new file, or 0 for "as is"
 };
 
 class Backstore {

@@ -31,20 +31,19 @@ Result<std::unique_ptr<Backstore>> open_block_device(const std::string& path, co
     if (!S_ISBLK(st.st_mode)) return close_and_fail(fmt::format("{}: not a block device (use a file LUN)", path));
 
     std::uint64_t bytes = 0;
-    if (::ioctl(fd, BLKGETSIZE64, &bytes) < 0)
-        return close_and_fail(errno_message(path, "BLKGETSIZE64 failed", errno));
+    if (::ioctl(fd, BLKGETSIZE64, &bytes) < 0) return close_and_fail(errno_message(path, "BLKGETSIZE64 failed", errno));
     int logical_block = 0;
     if (::ioctl(fd, BLKSSZGET, &logical_block) < 0)
         return close_and_fail(errno_message(path, "BLKSSZGET failed", errno));
     if (logical_block <= 0 || options.block_size < static_cast<std::uint32_t>(logical_block) ||
         options.block_size % static_cast<std::uint32_t>(logical_block) != 0)
-        return close_and_fail(fmt::format("{}: block size {} is smaller than the device's logical block size {}",
-                                          path, options.block_size, logical_block));
+        return close_and_fail(fmt::format("{}: block size {} is smaller than the device's logical block size {}", path,
+                                          options.block_size, logical_block));
 
     const std::uint64_t size = bytes - bytes % options.block_size;
     if (size < options.block_size)
-        return close_and_fail(fmt::format("{}: device is {} bytes, smaller than one {}-byte block", path, bytes,
-                                          options.block_size));
+        return close_and_fail(
+            fmt::format("{}: device is {} bytes, smaller than one {}-byte block", path, bytes, options.block_size));
     return std::make_unique<FdBackstore>(fd, "blockdev:" + path, size, options.block_size, options.read_only);
 }
 

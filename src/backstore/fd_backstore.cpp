@@ -125,10 +125,8 @@ bool is_in_memory(int fd) {
     if (::fstatfs(fd, &fs) < 0) return false;
     switch (static_cast<unsigned long>(fs.f_type)) {
         case TMPFS_MAGIC:
-        case RAMFS_MAGIC:
-            return true;
-        default:
-            return false;
+        case RAMFS_MAGIC: return true;
+        default: return false;
     }
 }
 
@@ -136,9 +134,10 @@ Result<void> check_hole_punching(int fd, const std::string& path) {
     struct stat st {};
     if (::fstat(fd, &st) < 0) return fail(errno_message(path, "cannot stat backing file", errno));
     if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size, 4096) < 0 && errno == EOPNOTSUPP)
-        return fail(fmt::format("{}: thin provisioning needs a file system that can punch holes "
-                                "(fallocate PUNCH_HOLE); this one cannot",
-                                path));
+        return fail(
+            fmt::format("{}: thin provisioning needs a file system that can punch holes "
+                        "(fallocate PUNCH_HOLE); this one cannot",
+                        path));
     return {};
 }
 
@@ -146,8 +145,8 @@ Result<void> check_options(const std::string& what, const Options& options) {
     if (options.block_size != 512 && options.block_size != 4096)
         return fail(fmt::format("{}: block size {} is not supported (512 or 4096)", what, options.block_size));
     if (options.size % options.block_size != 0)
-        return fail(fmt::format("{}: size {} is not a multiple of the block size {}", what, options.size,
-                                options.block_size));
+        return fail(
+            fmt::format("{}: size {} is not a multiple of the block size {}", what, options.size, options.block_size));
     return {};
 }
 

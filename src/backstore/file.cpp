@@ -19,8 +19,7 @@ Result<int> create_sparse(const std::string& path, const Options& options) {
     if (!options.create) return fail(errno_message(path, "cannot open backing file", ENOENT));
     if (options.read_only)
         return fail(fmt::format("{}: backing file does not exist, and a read-only LUN is not created", path));
-    if (options.size == 0)
-        return fail(fmt::format("{}: backing file does not exist; give a size to create it", path));
+    if (options.size == 0) return fail(fmt::format("{}: backing file does not exist; give a size to create it", path));
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return fail(errno_message(path, "cannot create backing file", errno));
     if (::ftruncate(fd, static_cast<off_t>(options.size)) < 0) {
@@ -75,8 +74,9 @@ Result<std::unique_ptr<Backstore>> open_file(const std::string& path, const Opti
         spdlog::warn("{}: existing file of {} bytes is used as is (configured size {} ignored)", path, size,
                      options.size);
     const bool in_memory = is_in_memory(fd);
-    if (in_memory) spdlog::info("{}: the file lives in memory (tmpfs): transfers of up to {} KiB are copied on the reactor",
-                               path, FdBackstore::kInlineCopyLimit / 1024);
+    if (in_memory)
+        spdlog::info("{}: the file lives in memory (tmpfs): transfers of up to {} KiB are copied on the reactor", path,
+                     FdBackstore::kInlineCopyLimit / 1024);
     return std::make_unique<FdBackstore>(fd, "file:" + path, size, options.block_size, options.read_only, in_memory);
 }
 

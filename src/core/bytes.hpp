@@ -18,7 +18,9 @@ template <class B>
 concept Octet = std::same_as<B, std::byte> || std::same_as<B, std::uint8_t>;
 
 template <Octet B>
-constexpr std::uint8_t load_u8(const B* p) { return static_cast<std::uint8_t>(p[0]); }
+constexpr std::uint8_t load_u8(const B* p) {
+    return static_cast<std::uint8_t>(p[0]);
+}
 
 template <Octet B>
 constexpr std::uint16_t load_be16(const B* p) {
@@ -48,7 +50,9 @@ constexpr std::uint64_t load_be64(const B* p) {
 }
 
 template <Octet B>
-constexpr void store_u8(B* p, std::uint8_t v) { p[0] = B(v); }
+constexpr void store_u8(B* p, std::uint8_t v) {
+    p[0] = B(v);
+}
 
 template <Octet B>
 constexpr void store_be16(B* p, std::uint16_t v) {

@@ -71,8 +71,8 @@ private:
     };
 
     template <class D>
-    static constexpr bool fits = sizeof(D) <= InlineSize && alignof(D) <= alignof(std::max_align_t) &&
-                                 std::is_nothrow_move_constructible_v<D>;
+    static constexpr bool fits = sizeof(D) <= InlineSize &&
+                                 alignof(D) <= alignof(std::max_align_t) && std::is_nothrow_move_constructible_v<D>;
 
     template <class D>
     static constexpr Ops inline_ops{

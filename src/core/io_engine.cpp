@@ -24,14 +24,14 @@ struct Request {
     Op op = Op::read;
     bool data_only = false;
     int fd = -1;
-    int mode = 0;               // fallocate only
-    int result = 0;             // for requests completed without the kernel (see fail_later)
+    int mode = 0;    // fallocate only
+    int result = 0;  // for requests completed without the kernel (see fail_later)
     std::uint64_t offset = 0;
     std::byte* buffer = nullptr;
     std::size_t length = 0;
-    std::size_t done = 0;       // bytes already transferred; short transfers continue from here
+    std::size_t done = 0;  // bytes already transferred; short transfers continue from here
     IoCallback callback;
-    Request* next = nullptr;    // free list, backlog or ready list
+    Request* next = nullptr;  // free list, backlog or ready list
 };
 
 // A FIFO of requests linked through Request::next.
@@ -40,7 +40,10 @@ public:
     bool empty() const { return head_ == nullptr; }
     void push(Request* r) {
         r->next = nullptr;
-        if (tail_) tail_->next = r; else head_ = r;
+        if (tail_)
+            tail_->next = r;
+        else
+            head_ = r;
         tail_ = r;
     }
     Request* pop() {
@@ -220,9 +223,7 @@ private:
             case Request::Op::write:
                 io_uring_prep_write(sqe, r->fd, r->buffer + r->done, remaining, r->offset + r->done);
                 break;
-            case Request::Op::fsync:
-                io_uring_prep_fsync(sqe, r->fd, r->data_only ? IORING_FSYNC_DATASYNC : 0);
-                break;
+            case Request::Op::fsync: io_uring_prep_fsync(sqe, r->fd, r->data_only ? IORING_FSYNC_DATASYNC : 0); break;
             case Request::Op::fallocate:
                 io_uring_prep_fallocate(sqe, r->fd, r->mode, static_cast<off_t>(r->offset),
                                         static_cast<off_t>(r->length));
@@ -288,7 +289,7 @@ private:
 
     io_uring ring_;
     int event_fd_;
-    unsigned max_in_flight_;   // never more than the CQ holds, so completions cannot overflow
+    unsigned max_in_flight_;  // never more than the CQ holds, so completions cannot overflow
     unsigned in_flight_ = 0;
     RequestPool pool_;
     RequestList backlog_;

@@ -70,8 +70,8 @@ private:
     struct Node {
         Node* next;
     };
-    static constexpr int kSmallClasses = 16;                  // 64 .. 1024 bytes
-    static constexpr int kLargeClasses = 10;                  // 2 KiB .. 1 MiB
+    static constexpr int kSmallClasses = 16;  // 64 .. 1024 bytes
+    static constexpr int kLargeClasses = 10;  // 2 KiB .. 1 MiB
     static constexpr int kClasses = kSmallClasses + kLargeClasses;
 
     static int size_class(std::size_t bytes) {

@@ -90,10 +90,11 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> Connection::open(asio::any_
             co_await resolver.async_resolve(portal.host, std::to_string(portal.port), as_tuple(use_awaitable));
         timer.cancel();
         if (rec || timed_out)
-            co_return fail(ErrorKind::unreachable,
-                           fmt::format("cannot connect to {}: {}", portal.to_string(),
-                                       timed_out ? "name lookup took longer than " + seconds_text(deadline - started)
-                                                 : "cannot resolve host name (" + lowercase_first(rec.message()) + ")"));
+            co_return fail(
+                ErrorKind::unreachable,
+                fmt::format("cannot connect to {}: {}", portal.to_string(),
+                            timed_out ? "name lookup took longer than " + seconds_text(deadline - started)
+                                      : "cannot resolve host name (" + lowercase_first(rec.message()) + ")"));
         for (const auto& entry : results) endpoints.push_back(entry.endpoint());
     }
     Watchdog watchdog(executor, socket, deadline);
@@ -115,15 +116,16 @@ asio::awaitable<Result<iscsi::Pdu>> Connection::exchange(const iscsi::Pdu& pdu, 
     if (got) co_return std::move(*got);
     const auto& error = got.error();
     if (error.code == iscsi::ChannelErrc::timed_out)
-        co_return fail(ErrorKind::unreachable, fmt::format("cannot connect to {}: no answer within {}", portal_.to_string(),
-                                                           seconds_text(deadline - started)));
+        co_return fail(ErrorKind::unreachable, fmt::format("cannot connect to {}: no answer within {}",
+                                                           portal_.to_string(), seconds_text(deadline - started)));
     if (error.code == iscsi::ChannelErrc::closed)
         co_return fail(ErrorKind::login_failed,
                        fmt::format("{} closed the connection during login{}", portal_.to_string(),
                                    error.message == iscsi::kPeerClosed ? "" : " (" + error.message + ")"));
     if (error.code == iscsi::ChannelErrc::data_digest_error)
         co_return fail(ErrorKind::protocol_error, fmt::format("data digest error from {}", portal_.to_string()));
-    co_return fail(ErrorKind::protocol_error, fmt::format("{} sent a malformed PDU ({})", portal_.to_string(), error.message));
+    co_return fail(ErrorKind::protocol_error,
+                   fmt::format("{} sent a malformed PDU ({})", portal_.to_string(), error.message));
 }
 
 }  // namespace iscsikit::initiator

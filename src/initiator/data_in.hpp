@@ -14,10 +14,10 @@ namespace iscsikit::initiator {
 
 enum class DataInError : std::uint8_t {
     none,
-    beyond_buffer,   // offset + length > ExpectedDataTransferLength
-    out_of_order,    // offset is not where the previous PDU ended
-    bad_data_sn,     // DataSN is not the next expected
-    not_a_read,      // Data-In for a command with no read buffer
+    beyond_buffer,  // offset + length > ExpectedDataTransferLength
+    out_of_order,   // offset is not where the previous PDU ended
+    bad_data_sn,    // DataSN is not the next expected
+    not_a_read,     // Data-In for a command with no read buffer
 };
 const char* data_in_error_name(DataInError e);
 
@@ -53,7 +53,10 @@ public:
     std::uint32_t received() const { return received_; }
     std::uint32_t next_data_sn() const { return next_data_sn_; }
     std::size_t expected() const { return buffer_.size(); }
-    void restart() { received_ = 0; next_data_sn_ = 0; }
+    void restart() {
+        received_ = 0;
+        next_data_sn_ = 0;
+    }
 
 private:
     std::span<std::byte> buffer_;

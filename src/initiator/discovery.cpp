@@ -19,9 +19,9 @@ asio::awaitable<Result<iscsi::Pdu>> request(Connection& conn, iscsi::Bhs bhs, st
     auto got = co_await conn.exchange(pdu, deadline);
     if (!got) co_return got;
     if (got->bhs.opcode() != expected)
-        co_return fail(ErrorKind::protocol_error, fmt::format("{} answered with {} where {} was due", conn.portal().to_string(),
-                                                              iscsi::opcode_name(got->bhs.opcode()),
-                                                              iscsi::opcode_name(expected)));
+        co_return fail(ErrorKind::protocol_error,
+                       fmt::format("{} answered with {} where {} was due", conn.portal().to_string(),
+                                   iscsi::opcode_name(got->bhs.opcode()), iscsi::opcode_name(expected)));
     co_return got;
 }
 
@@ -52,8 +52,7 @@ asio::awaitable<Result<std::vector<DiscoveredTarget>>> discover(asio::any_io_exe
     std::vector<std::byte> answer;
     std::uint32_t ttt = iscsi::kReservedTag;
     for (int round = 0;; ++round) {
-        if (round == kMaxTextRounds)
-            co_return fail(ErrorKind::protocol_error, "the SendTargets answer did not end");
+        if (round == kMaxTextRounds) co_return fail(ErrorKind::protocol_error, "the SendTargets answer did not end");
         iscsi::Bhs bhs;
         bhs.set_opcode(iscsi::Opcode::text_request);
         bhs.set_final(true);

@@ -18,7 +18,8 @@ constexpr std::array<const char*, 7> kUnits{"B", "KiB", "MiB", "GiB", "TiB", "Pi
 
 Result<std::uint64_t> parse_size(std::string_view text) {
     auto size = iscsikit::parse_size(text);
-    if (!size) return fail(ErrorKind::invalid_argument, fmt::format("invalid size '{}': {}", text, size.error().message));
+    if (!size)
+        return fail(ErrorKind::invalid_argument, fmt::format("invalid size '{}': {}", text, size.error().message));
     return *size;
 }
 

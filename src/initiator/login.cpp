@@ -48,8 +48,8 @@ private:
     iscsi::InitiatorNegotiator negotiator_;
     std::uint32_t exp_stat_sn_ = 0;
     std::uint16_t tsih_ = 0;
-    bool transit_ = false;         // the last response had T=1
-    LoginStage next_stage_{};      // ... to this stage
+    bool transit_ = false;     // the last response had T=1
+    LoginStage next_stage_{};  // ... to this stage
     std::uint32_t exp_cmd_sn_ = 0, max_cmd_sn_ = 0;
     int rounds_ = 0;
 };
@@ -60,8 +60,8 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
     bool more = false;
     do {
         if (++rounds_ > kMaxLoginRounds)
-            co_return fail(ErrorKind::login_failed,
-                           fmt::format("login to {} did not finish after {} PDUs", req_.portal.to_string(), kMaxLoginRounds));
+            co_return fail(ErrorKind::login_failed, fmt::format("login to {} did not finish after {} PDUs",
+                                                                req_.portal.to_string(), kMaxLoginRounds));
         iscsi::Pdu pdu;
         iscsi::LoginRequestView v{pdu.bhs};
         pdu.bhs.set_opcode(iscsi::Opcode::login_request);
@@ -79,8 +79,9 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
         if (!got) co_return tl::unexpected(got.error());
         const iscsi::Bhs& bhs = got->bhs;
         if (bhs.opcode() != iscsi::Opcode::login_response)
-            co_return fail(ErrorKind::login_failed, fmt::format("{} answered a Login Request with {}",
-                                                                req_.portal.to_string(), iscsi::opcode_name(bhs.opcode())));
+            co_return fail(ErrorKind::login_failed,
+                           fmt::format("{} answered a Login Request with {}", req_.portal.to_string(),
+                                       iscsi::opcode_name(bhs.opcode())));
         iscsi::LoginResponseView r{bhs};
         exp_stat_sn_ = r.stat_sn() + 1;
         const LoginStatus status = r.status();
@@ -88,8 +89,8 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
             auto pairs = iscsi::parse_text(got->data);
             if ((static_cast<unsigned>(status) >> 8) == 1 && pairs) {  // §11.13.5: redirection
                 if (const std::string* addr = find(*pairs, "TargetAddress")) {
-                    auto portal = parse_portal(addr->substr(0, addr->rfind(',') == std::string::npos ? addr->size()
-                                                                                                     : addr->rfind(',')));
+                    auto portal = parse_portal(
+                        addr->substr(0, addr->rfind(',') == std::string::npos ? addr->size() : addr->rfind(',')));
                     if (portal) redirect = *portal;
                 }
             }
@@ -97,8 +98,9 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
         }
         auto pairs = iscsi::parse_text(got->data);
         if (!pairs)
-            co_return fail(ErrorKind::login_failed, fmt::format("{} sent malformed login text ({})", req_.portal.to_string(),
-                                                                iscsi::text_error_name(pairs.error())));
+            co_return fail(ErrorKind::login_failed,
+                           fmt::format("{} sent malformed login text ({})", req_.portal.to_string(),
+                                       iscsi::text_error_name(pairs.error())));
         answers.insert(answers.end(), pairs->begin(), pairs->end());
         more = r.continue_();
         transit_ = r.transit();
@@ -144,10 +146,11 @@ asio::awaitable<Result<LoginResult>> LoginExchange::run() {
         answers = co_await step(LoginStage::security, LoginStage::operational, true, chap_r);
         if (!answers) co_return tl::unexpected(answers.error());
     } else if (method && *method == iscsi::kReject) {
-        co_return fail(ErrorKind::auth_failed,
-                       fmt::format("authentication failed at {}: the target accepts none of our methods ({}){}",
-                                   req_.portal.to_string(), have_credentials ? "CHAP,None" : "None",
-                                   have_credentials ? "" : "; give CHAP credentials as iscsi://user%password@host/..."));
+        co_return fail(
+            ErrorKind::auth_failed,
+            fmt::format("authentication failed at {}: the target accepts none of our methods ({}){}",
+                        req_.portal.to_string(), have_credentials ? "CHAP,None" : "None",
+                        have_credentials ? "" : "; give CHAP credentials as iscsi://user%password@host/..."));
     }
     // A target may need more security-stage rounds before it lets us transit.
     const iscsi::TextPairs nothing;
@@ -199,27 +202,35 @@ Error login_status_error(LoginStatus status, const std::string& target, const Po
     const std::string where = portal.to_string();
     const std::string code = status_hex(status);
     switch (status) {
-    case LoginStatus::authentication_failure:
-        return make_error(ErrorKind::auth_failed, fmt::format("authentication failed at {} (login status {})", where, code));
-    case LoginStatus::authorization_failure:
-        return make_error(ErrorKind::auth_failed,
+        case LoginStatus::authentication_failure:
+            return make_error(ErrorKind::auth_failed,
+                              fmt::format("authentication failed at {} (login status {})", where, code));
+        case LoginStatus::authorization_failure:
+            return make_error(
+                ErrorKind::auth_failed,
                 fmt::format("not authorized to log in to {} at {} (login status {})", target, where, code));
-    case LoginStatus::not_found:
-    case LoginStatus::target_removed:
-        return make_error(ErrorKind::target_not_found, fmt::format("target {} not found at {} (login status {})", target, where, code));
-    case LoginStatus::target_moved_temporarily:
-    case LoginStatus::target_moved_permanently:
-        return make_error(ErrorKind::login_failed, fmt::format("target {} moved away from {} (login status {})", target, where, code));
-    case LoginStatus::service_unavailable:
-    case LoginStatus::out_of_resources:
-        return make_error(ErrorKind::login_failed,
+        case LoginStatus::not_found:
+        case LoginStatus::target_removed:
+            return make_error(ErrorKind::target_not_found,
+                              fmt::format("target {} not found at {} (login status {})", target, where, code));
+        case LoginStatus::target_moved_temporarily:
+        case LoginStatus::target_moved_permanently:
+            return make_error(ErrorKind::login_failed,
+                              fmt::format("target {} moved away from {} (login status {})", target, where, code));
+        case LoginStatus::service_unavailable:
+        case LoginStatus::out_of_resources:
+            return make_error(
+                ErrorKind::login_failed,
                 fmt::format("target at {} is unavailable or out of resources (login status {})", where, code));
-    default: break;
+        default: break;
     }
     const unsigned cls = static_cast<unsigned>(status) >> 8;
-    return make_error(ErrorKind::login_failed,
-            fmt::format("login to {} at {} refused: {} (login status {})", target.empty() ? "discovery" : target, where,
-                        cls == 2 ? "initiator error" : cls == 3 ? "target error" : "unexpected status", code));
+    return make_error(ErrorKind::login_failed, fmt::format("login to {} at {} refused: {} (login status {})",
+                                                           target.empty() ? "discovery" : target, where,
+                                                           cls == 2   ? "initiator error"
+                                                           : cls == 3 ? "target error"
+                                                                      : "unexpected status",
+                                                           code));
 }
 
 asio::awaitable<Result<LoginResult>> login(asio::any_io_executor executor, LoginRequest req) {
@@ -239,12 +250,13 @@ asio::awaitable<Result<LoginResult>> login(asio::any_io_executor executor, Login
             result->connection = *conn;
             // The same words as the target's "logged in" line, so bench/compare.sh reads both alike.
             const auto& p = result->params;
-            spdlog::debug("logged in to {} at {}: TSIH {}, header digest {}, data digest {}, MaxRecvDataSegmentLength "
-                          "{}/{}, MaxBurstLength {}, FirstBurstLength {}, InitialR2T {}, ImmediateData {}",
-                          req.target_name.empty() ? "discovery" : req.target_name, req.portal.to_string(), result->tsih,
-                          p.header_digest, p.data_digest, p.initiator_max_recv_data_segment_length,
-                          p.target_max_recv_data_segment_length, p.max_burst_length, p.first_burst_length,
-                          p.initial_r2t, p.immediate_data);
+            spdlog::debug(
+                "logged in to {} at {}: TSIH {}, header digest {}, data digest {}, MaxRecvDataSegmentLength "
+                "{}/{}, MaxBurstLength {}, FirstBurstLength {}, InitialR2T {}, ImmediateData {}",
+                req.target_name.empty() ? "discovery" : req.target_name, req.portal.to_string(), result->tsih,
+                p.header_digest, p.data_digest, p.initiator_max_recv_data_segment_length,
+                p.target_max_recv_data_segment_length, p.max_burst_length, p.first_burst_length, p.initial_r2t,
+                p.immediate_data);
             co_return result;
         }
         (*conn)->close();

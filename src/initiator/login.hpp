@@ -21,10 +21,10 @@ namespace iscsikit::initiator {
 struct LoginRequest {
     Portal portal;
     std::string initiator_name, initiator_alias;
-    std::string target_name;       // empty: a discovery session
-    std::string user, password;    // CHAP, when the target asks for it
-    std::uint64_t isid = 0;        // 48 bits
-    std::uint16_t tsih = 0;        // 0: a new session (or reinstatement of one with this ISID)
+    std::string target_name;     // empty: a discovery session
+    std::string user, password;  // CHAP, when the target asks for it
+    std::uint64_t isid = 0;      // 48 bits
+    std::uint16_t tsih = 0;      // 0: a new session (or reinstatement of one with this ISID)
     std::uint32_t cmd_sn = 1;
     iscsi::LocalLimits limits;
     Clock::time_point deadline;

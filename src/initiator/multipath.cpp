@@ -62,8 +62,9 @@ void Multipath::watch() {
     } else if (now - *all_down_since_ > give_up_) {
         std::string portals;
         for (auto& path : paths_) portals += (portals.empty() ? "" : ", ") + path->current_portal().to_string();
-        const std::string why = fmt::format("no path to {} has been up for {:g} s (portals {})", paths_[0]->url().target,
-                                            std::chrono::duration<double>(give_up_).count(), portals);
+        const std::string why =
+            fmt::format("no path to {} has been up for {:g} s (portals {})", paths_[0]->url().target,
+                        std::chrono::duration<double>(give_up_).count(), portals);
         for (auto& path : paths_)
             for (auto& unsent : path->take_unsent()) unsent.done(fail(ErrorKind::connection_lost, why));
     }

@@ -10,17 +10,18 @@ namespace iscsikit::initiator {
 
 namespace {
 
-constexpr std::uint16_t kInquiryAllocation = 255;       // SPC-4 6.6.1: fits the 1-byte SCSI-2 field too
+constexpr std::uint16_t kInquiryAllocation = 255;  // SPC-4 6.6.1: fits the 1-byte SCSI-2 field too
 constexpr std::uint32_t kReportLunsAllocation = 64 << 10;
 constexpr std::uint32_t kReportLunsMaxAllocation = 16 << 20;  // 2M LUNs: far beyond any real target
-constexpr std::uint32_t kReadCapacityAllocation = 32;   // SBC-3 5.16.2
+constexpr std::uint32_t kReadCapacityAllocation = 32;         // SBC-3 5.16.2
 
 // The Error for a non-GOOD completion; `what` names the operation ("READ(16) LBA 2048+8 on LUN 0").
 Error completion_error(const Completion& done, const std::string& what) {
     auto sense = scsi::decode_sense(done.sense);
     Error e;
     // SPC-4 Annex D: 25h/00h LOGICAL UNIT NOT SUPPORTED.
-    const bool no_lun = sense && sense->key == scsi::SenseKey::illegal_request && sense->asc == 0x25 && sense->ascq == 0;
+    const bool no_lun =
+        sense && sense->key == scsi::SenseKey::illegal_request && sense->asc == 0x25 && sense->ascq == 0;
     e.kind = no_lun ? ErrorKind::no_such_lun : ErrorKind::scsi_error;
     e.message = what + ": " + scsi::describe_status(done.status, sense);
     e.status = static_cast<std::uint8_t>(done.status);
@@ -42,7 +43,8 @@ Result<void> as_void(const Result<Completion>& done) {
 }
 
 tl::unexpected<Error> short_data(const std::string& what, std::size_t got) {
-    return fail(ErrorKind::protocol_error, fmt::format("{}: the target returned {} bytes, too few to parse", what, got));
+    return fail(ErrorKind::protocol_error,
+                fmt::format("{}: the target returned {} bytes, too few to parse", what, got));
 }
 
 Command read_command(std::uint64_t lun, const scsi::Cdb& cdb, std::span<std::byte> buffer) {
@@ -78,7 +80,8 @@ asio::awaitable<Result<void>> no_data(Session& s, std::uint64_t lun, scsi::Cdb c
 // read_data, then `parse` over the bytes that came back (nullopt from it: too short to parse).
 template <class T>
 asio::awaitable<Result<T>> read_parsed(Session& s, std::uint64_t lun, scsi::Cdb cdb, std::size_t allocation,
-                                       const std::string& what, std::optional<T> (*parse)(std::span<const std::uint8_t>)) {
+                                       const std::string& what,
+                                       std::optional<T> (*parse)(std::span<const std::uint8_t>)) {
     auto data = co_await read_data(s, lun, cdb, allocation, what);
     if (!data) co_return tl::unexpected(data.error());
     auto parsed = parse(*data);
@@ -144,12 +147,14 @@ asio::awaitable<Result<std::vector<std::uint64_t>>> report_luns(Session& s) {
 asio::awaitable<Result<void>> read_blocks(Session& s, std::uint64_t lun, std::uint64_t lba, std::uint32_t block_size,
                                           std::span<std::byte> buffer) {
     if (block_size == 0 || buffer.size() % block_size != 0)
-        co_return fail(ErrorKind::invalid_argument,
-                       fmt::format("read of {} bytes is not a whole number of {}-byte blocks", buffer.size(), block_size));
+        co_return fail(
+            ErrorKind::invalid_argument,
+            fmt::format("read of {} bytes is not a whole number of {}-byte blocks", buffer.size(), block_size));
     const auto blocks = static_cast<std::uint32_t>(buffer.size() / block_size);
     const Command cmd = read_command(lun, scsi::build::read16(lba, blocks), buffer);
     auto answer = co_await s.execute(cmd);
-    auto done = check_lazy(std::move(answer), [&] { return fmt::format("READ(16) LBA {}+{} on LUN {}", lba, blocks, lun); });
+    auto done =
+        check_lazy(std::move(answer), [&] { return fmt::format("READ(16) LBA {}+{} on LUN {}", lba, blocks, lun); });
     // RFC 7143 §11.4.5: a GOOD read with an underflow residual left part of the buffer unwritten.
     if (done && done->underflow && done->residual > 0)
         co_return fail(ErrorKind::protocol_error,
@@ -161,8 +166,9 @@ asio::awaitable<Result<void>> read_blocks(Session& s, std::uint64_t lun, std::ui
 asio::awaitable<Result<void>> write_blocks(Session& s, std::uint64_t lun, std::uint64_t lba, std::uint32_t block_size,
                                            std::span<const std::byte> data, bool fua) {
     if (block_size == 0 || data.size() % block_size != 0)
-        co_return fail(ErrorKind::invalid_argument,
-                       fmt::format("write of {} bytes is not a whole number of {}-byte blocks", data.size(), block_size));
+        co_return fail(
+            ErrorKind::invalid_argument,
+            fmt::format("write of {} bytes is not a whole number of {}-byte blocks", data.size(), block_size));
     const auto blocks = static_cast<std::uint32_t>(data.size() / block_size);
     Command cmd;
     cmd.lun = lun;
@@ -183,7 +189,8 @@ asio::awaitable<Result<void>> synchronize_cache(Session& s, std::uint64_t lun) {
 asio::awaitable<Result<void>> unmap(Session& s, std::uint64_t lun, std::span<const scsi::build::UnmapRange> ranges) {
     const auto parameters = scsi::build::unmap_parameters(ranges);
     if (parameters.size() > 0xffff)  // SBC-3 5.28: PARAMETER LIST LENGTH is 16 bits
-        co_return fail(ErrorKind::invalid_argument, fmt::format("UNMAP of {} ranges does not fit one command", ranges.size()));
+        co_return fail(ErrorKind::invalid_argument,
+                       fmt::format("UNMAP of {} ranges does not fit one command", ranges.size()));
     Command cmd;
     cmd.lun = lun;
     cmd.cdb = scsi::build::unmap(static_cast<std::uint16_t>(parameters.size()));

@@ -18,11 +18,11 @@ namespace iscsikit::initiator {
 
 const char* data_in_error_name(DataInError e) {
     switch (e) {
-    case DataInError::none: return "no error";
-    case DataInError::beyond_buffer: return "data beyond the end of the buffer";
-    case DataInError::out_of_order: return "data offset out of order";
-    case DataInError::bad_data_sn: return "unexpected DataSN";
-    case DataInError::not_a_read: return "Data-In for a command that reads nothing";
+        case DataInError::none: return "no error";
+        case DataInError::beyond_buffer: return "data beyond the end of the buffer";
+        case DataInError::out_of_order: return "data offset out of order";
+        case DataInError::bad_data_sn: return "unexpected DataSN";
+        case DataInError::not_a_read: return "Data-In for a command that reads nothing";
     }
     return "?";
 }
@@ -126,7 +126,8 @@ asio::awaitable<Result<Completion>> Session::execute(Command cmd) {
     // Not a coroutine itself: the awaitable async_initiate returns completes when the task does.
     return asio::async_initiate<decltype(asio::use_awaitable), void(Result<Completion>)>(
         [impl = impl_, multipath = multipath_, cmd](auto handler) mutable {
-            Completed done([handler = std::move(handler)](Result<Completion> r) mutable { std::move(handler)(std::move(r)); });
+            Completed done(
+                [handler = std::move(handler)](Result<Completion> r) mutable { std::move(handler)(std::move(r)); });
             if (multipath)
                 multipath->submit(cmd, std::move(done));
             else

@@ -83,9 +83,9 @@ struct Command {
     std::uint64_t lun = 0;
     scsi::Cdb cdb{};
     DataDirection direction = DataDirection::none;
-    std::span<std::byte> read_buffer;         // direction == read: ExpectedDataTransferLength
-    std::span<const std::byte> write_data;    // direction == write
-    std::chrono::milliseconds timeout{0};     // 0: SessionOptions::command_timeout
+    std::span<std::byte> read_buffer;       // direction == read: ExpectedDataTransferLength
+    std::span<const std::byte> write_data;  // direction == write
+    std::chrono::milliseconds timeout{0};   // 0: SessionOptions::command_timeout
     iscsi::TaskAttribute attribute = iscsi::TaskAttribute::simple;
 };
 
@@ -97,7 +97,7 @@ struct Completion {
     std::uint32_t residual = 0;       // bytes not transferred (underflow) or not accepted (overflow)
     bool underflow = false;
     bool overflow = false;
-    std::size_t transferred = 0;      // bytes of the buffer the command moved
+    std::size_t transferred = 0;  // bytes of the buffer the command moved
     bool good() const { return status == scsi::Status::good; }
 };
 
@@ -109,12 +109,12 @@ struct DiscoveredTarget {
 
 // Counters for tools and tests.
 struct SessionStats {
-    std::uint64_t commands = 0;           // completed, successfully or not
-    std::uint64_t reconnects = 0;         // successful re-logins after a lost connection
-    std::uint64_t reissued = 0;           // commands sent again after a reconnect
+    std::uint64_t commands = 0;    // completed, successfully or not
+    std::uint64_t reconnects = 0;  // successful re-logins after a lost connection
+    std::uint64_t reissued = 0;    // commands sent again after a reconnect
     std::uint64_t unit_attention_retries = 0;
-    std::uint64_t aborts = 0;             // ABORT TASK sent for timed-out commands
-    std::uint64_t target_pings = 0;       // NOP-In pings from the target, answered
+    std::uint64_t aborts = 0;        // ABORT TASK sent for timed-out commands
+    std::uint64_t target_pings = 0;  // NOP-In pings from the target, answered
 };
 
 class SessionImpl;
@@ -161,8 +161,8 @@ public:
     explicit Session(std::shared_ptr<SessionImpl> impl, std::shared_ptr<Multipath> multipath = {});
 
 private:
-    std::shared_ptr<SessionImpl> impl_;       // the only path, or the first one of several
-    std::shared_ptr<Multipath> multipath_;    // set with PathPolicy::round_robin and several portals
+    std::shared_ptr<SessionImpl> impl_;     // the only path, or the first one of several
+    std::shared_ptr<Multipath> multipath_;  // set with PathPolicy::round_robin and several portals
 };
 
 // SendTargets=All over a discovery session to `portal`, then logout.

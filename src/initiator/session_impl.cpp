@@ -64,7 +64,8 @@ asio::awaitable<Result<void>> SessionImpl::first_login() {
         spdlog::debug("login via {} failed: {}", paths_[i].portal.to_string(), result.error().message);
         paths_[i].failed_until = Clock::now() + opts_.path_retry;
         // The most telling error wins: "target not found" says more than "unreachable".
-        if (!first_error || (first_error->kind == ErrorKind::unreachable && result.error().kind != ErrorKind::unreachable))
+        if (!first_error ||
+            (first_error->kind == ErrorKind::unreachable && result.error().kind != ErrorKind::unreachable))
             first_error = result.error();
     }
     state_ = State::closed;
@@ -114,7 +115,8 @@ Task* SessionImpl::task_by_itt(std::uint32_t itt) {
 
 void SessionImpl::submit(Command cmd, Completed done) {
     auto reject = [&](Error e) {
-        asio::post(executor_, [done = std::move(done), e = std::move(e)]() mutable { done(tl::unexpected(std::move(e))); });
+        asio::post(executor_,
+                   [done = std::move(done), e = std::move(e)]() mutable { done(tl::unexpected(std::move(e))); });
     };
     if (state_ == State::closed || state_ == State::logging_out) {
         reject(last_failure_.empty() ? make_error(ErrorKind::closed, "the session is closed")

@@ -24,18 +24,18 @@ namespace iscsikit::initiator {
 using Completed = iscsikit::Callback<void(Result<Completion>)>;
 
 struct Task {
-    std::uint64_t seq = 0;         // submission order: the order of re-issue after a reconnect
+    std::uint64_t seq = 0;  // submission order: the order of re-issue after a reconnect
     Command cmd;
     Completed done;
     bool sent = false;
     std::uint32_t itt = 0;
     std::uint32_t cmd_sn = 0;
     DataInAssembler data_in;
-    Clock::time_point deadline{};  // while sent
-    bool aborting = false;         // ABORT TASK sent for it
-    bool finishing = false;        // completed, waiting for its data to leave the socket
+    Clock::time_point deadline{};               // while sent
+    bool aborting = false;                      // ABORT TASK sent for it
+    bool finishing = false;                     // completed, waiting for its data to leave the socket
     std::optional<Result<Completion>> outcome;  // while finishing: what it completes with
-    int retries = 0;               // UNIT ATTENTION / BUSY / TASK SET FULL re-sends
+    int retries = 0;                            // UNIT ATTENTION / BUSY / TASK SET FULL re-sends
 };
 
 // The error of a command that passed its deadline and was aborted (session_recovery.cpp).
@@ -143,7 +143,7 @@ private:
     std::map<std::uint64_t, PooledPtr<Task>, std::less<>, PoolAllocator<TaskEntry>> tasks_;  // outstanding, by seq
     std::unordered_map<std::uint32_t, Task*, std::hash<std::uint32_t>, std::equal_to<>,
                        PoolAllocator<std::pair<const std::uint32_t, Task*>>>
-        by_itt_;                                        // tasks sent on the current connection
+        by_itt_;                                       // tasks sent on the current connection
     std::deque<Task*, PoolAllocator<Task*>> waiting_;  // not sent yet, in order
     struct PendingAbort {
         std::uint64_t seq;

@@ -19,16 +19,17 @@ Received SessionImpl::on_pdu(const iscsi::ReceivedPdu& pdu) {
     if (!pdu.data_digest_ok)  // ERL 0 has no SNACK to recover the data: the connection is recovered instead
         return iscsikit::fail(fmt::format("data digest error on {}", iscsi::opcode_name(pdu.bhs.opcode())));
     switch (pdu.bhs.opcode()) {
-    case Opcode::data_in: return on_data_in(pdu);
-    case Opcode::scsi_response: return on_scsi_response(pdu);
-    case Opcode::r2t: return on_r2t(pdu);
-    case Opcode::nop_in: return on_nop_in(pdu);
-    case Opcode::task_management_response: return on_tmf_response(pdu);
-    case Opcode::reject: return on_reject(pdu);
-    case Opcode::async_message: return on_async(pdu);
-    case Opcode::logout_response: return on_logout_response(pdu);
-    case Opcode::text_response: return {};  // we send no Text in full feature phase
-    default: return iscsikit::fail(fmt::format("unexpected {} from the target", iscsi::opcode_name(pdu.bhs.opcode())));
+        case Opcode::data_in: return on_data_in(pdu);
+        case Opcode::scsi_response: return on_scsi_response(pdu);
+        case Opcode::r2t: return on_r2t(pdu);
+        case Opcode::nop_in: return on_nop_in(pdu);
+        case Opcode::task_management_response: return on_tmf_response(pdu);
+        case Opcode::reject: return on_reject(pdu);
+        case Opcode::async_message: return on_async(pdu);
+        case Opcode::logout_response: return on_logout_response(pdu);
+        case Opcode::text_response: return {};  // we send no Text in full feature phase
+        default:
+            return iscsikit::fail(fmt::format("unexpected {} from the target", iscsi::opcode_name(pdu.bhs.opcode())));
     }
 }
 
@@ -62,13 +63,14 @@ Received SessionImpl::on_data_in(const iscsi::ReceivedPdu& pdu) {
     Task* task = task_by_itt(pdu.bhs.initiator_task_tag());
     if (!task) return {};  // a task completed by ABORT TASK: its late data is dropped
     if (auto err = task->data_in.accept(v.data_sn(), v.buffer_offset(), pdu.data); err != DataInError::none) {
-        return iscsikit::fail(fmt::format("Data-In for ITT {:#x} (DataSN {}, offset {}, {} bytes, buffer {}): {}", task->itt,
-                                          v.data_sn(), v.buffer_offset(), pdu.data.size(), task->data_in.expected(),
-                                          data_in_error_name(err)));
+        return iscsikit::fail(fmt::format("Data-In for ITT {:#x} (DataSN {}, offset {}, {} bytes, buffer {}): {}",
+                                          task->itt, v.data_sn(), v.buffer_offset(), pdu.data.size(),
+                                          task->data_in.expected(), data_in_error_name(err)));
     }
     if (v.status_present()) {  // §11.7.4: phase collapse, the status comes with the last data
         note_stat_sn(v.stat_sn());
-        finish_status(*task, static_cast<scsi::Status>(v.status()), {}, v.underflow(), v.overflow(), v.residual_count());
+        finish_status(*task, static_cast<scsi::Status>(v.status()), {}, v.underflow(), v.overflow(),
+                      v.residual_count());
     }
     return {};
 }
@@ -105,7 +107,8 @@ void SessionImpl::finish_status(Task& task, scsi::Status status, ConstByteSpan s
     if (task.cmd.direction == DataDirection::read) {
         c.transferred = task.data_in.received();
     } else if (task.cmd.direction == DataDirection::write) {
-        c.transferred = task.cmd.write_data.size() - (underflow ? std::min<std::size_t>(residual, task.cmd.write_data.size()) : 0);
+        c.transferred =
+            task.cmd.write_data.size() - (underflow ? std::min<std::size_t>(residual, task.cmd.write_data.size()) : 0);
     }
     complete(task, std::move(c));
 }
@@ -113,15 +116,16 @@ void SessionImpl::finish_status(Task& task, scsi::Status status, ConstByteSpan s
 bool SessionImpl::should_retry(Task& task, scsi::Status status, const std::vector<std::uint8_t>& sense) {
     if (task.retries >= opts_.unit_attention_retries) return false;
     const auto decoded = scsi::decode_sense(sense);
-    const bool unit_attention = status == scsi::Status::check_condition && decoded &&
-                                decoded->key == scsi::SenseKey::unit_attention;
+    const bool unit_attention =
+        status == scsi::Status::check_condition && decoded && decoded->key == scsi::SenseKey::unit_attention;
     const bool busy = status == scsi::Status::busy || status == scsi::Status::task_set_full;
     if (!unit_attention && !busy) return false;
     if (unit_attention) {
         // SAM-5 5.14: a unit attention (after a reset, a reconnect, a change of parameters) is
         // reported once per I_T nexus; the command itself was not executed, so it is sent again.
         ++stats_.unit_attention_retries;
-        spdlog::info("{}: unit attention ({}), re-sending the command", url_.to_string(), scsi::describe_sense(*decoded));
+        spdlog::info("{}: unit attention ({}), re-sending the command", url_.to_string(),
+                     scsi::describe_sense(*decoded));
         requeue(task);
         return true;
     }
@@ -222,13 +226,14 @@ Received SessionImpl::on_reject(const iscsi::ReceivedPdu& pdu) {
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     const auto reason = static_cast<unsigned>(v.reason());
     if (pdu.data.size() < iscsi::kBhsLength) {
-        spdlog::warn("{}: the target sent a Reject (reason {:#04x}) without the rejected header", url_.to_string(), reason);
+        spdlog::warn("{}: the target sent a Reject (reason {:#04x}) without the rejected header", url_.to_string(),
+                     reason);
         return {};
     }
     iscsi::Bhs rejected(pdu.data);
     Task* task = task_by_itt(rejected.initiator_task_tag());
-    spdlog::warn("{}: the target rejected a {} (reason {:#04x})", url_.to_string(), iscsi::opcode_name(rejected.opcode()),
-                 reason);
+    spdlog::warn("{}: the target rejected a {} (reason {:#04x})", url_.to_string(),
+                 iscsi::opcode_name(rejected.opcode()), reason);
     if (v.reason() == iscsi::RejectReason::data_digest_error || v.reason() == iscsi::RejectReason::waiting_for_logout) {
         // ERL 0: the data is lost on this connection; recovering it re-issues the command.
         if (task) connection_failed(fmt::format("the target rejected a PDU (reason {:#04x})", reason));
@@ -236,8 +241,8 @@ Received SessionImpl::on_reject(const iscsi::ReceivedPdu& pdu) {
     }
     if (task)
         complete(*task, fail(ErrorKind::protocol_error,
-                             fmt::format("the target rejected command {:02x}h (Reject reason {:#04x})", task->cmd.cdb[0],
-                                         reason)));
+                             fmt::format("the target rejected command {:02x}h (Reject reason {:#04x})",
+                                         task->cmd.cdb[0], reason)));
     return {};
 }
 
@@ -246,18 +251,19 @@ Received SessionImpl::on_async(const iscsi::ReceivedPdu& pdu) {
     note_stat_sn(v.stat_sn());
     update_window(v.exp_cmd_sn(), v.max_cmd_sn());
     switch (v.async_event()) {
-    case iscsi::AsyncEvent::logout_requested:  // §11.9.1: let what is in flight finish, then log out
-        spdlog::info("{}: the target asks us to log out; reconnecting after the commands in flight", url_.to_string());
-        draining_ = true;
-        tick();
-        break;
-    case iscsi::AsyncEvent::dropping_connection:
-    case iscsi::AsyncEvent::dropping_all_connections:
-        connection_failed("the target announced it is dropping the connection");
-        break;
-    default:  // SCSI async events and renegotiation requests need nothing from us
-        spdlog::debug("{}: async event {} ignored", url_.to_string(), static_cast<unsigned>(v.async_event()));
-        break;
+        case iscsi::AsyncEvent::logout_requested:  // §11.9.1: let what is in flight finish, then log out
+            spdlog::info("{}: the target asks us to log out; reconnecting after the commands in flight",
+                         url_.to_string());
+            draining_ = true;
+            tick();
+            break;
+        case iscsi::AsyncEvent::dropping_connection:
+        case iscsi::AsyncEvent::dropping_all_connections:
+            connection_failed("the target announced it is dropping the connection");
+            break;
+        default:  // SCSI async events and renegotiation requests need nothing from us
+            spdlog::debug("{}: async event {} ignored", url_.to_string(), static_cast<unsigned>(v.async_event()));
+            break;
     }
     return {};
 }

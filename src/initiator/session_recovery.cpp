@@ -68,8 +68,9 @@ void SessionImpl::abort_task(Task& task) {
 }
 
 Error timeout_error(const Task& task, std::chrono::milliseconds limit) {
-    return make_error(ErrorKind::timeout, fmt::format("command {:02x}h on LUN {} timed out after {:g} s and was aborted",
-                                                      task.cmd.cdb[0], task.cmd.lun, seconds(limit)));
+    return make_error(ErrorKind::timeout,
+                      fmt::format("command {:02x}h on LUN {} timed out after {:g} s and was aborted", task.cmd.cdb[0],
+                                  task.cmd.lun, seconds(limit)));
 }
 
 void SessionImpl::on_closed(const iscsi::CloseReason& reason) { connection_failed(reason.why); }
@@ -122,8 +123,9 @@ asio::awaitable<void> SessionImpl::reconnect_loop(std::shared_ptr<SessionImpl> k
     std::string last_error = why;
     while (state_ == State::reconnecting) {
         if (Clock::now() - started > opts_.reconnect_timeout) {
-            last_failure_ = fmt::format("connection to {} lost ({}) and not re-established within {:g} s (last error: {})",
-                                        paths_[path_].portal.to_string(), why, seconds(opts_.reconnect_timeout), last_error);
+            last_failure_ =
+                fmt::format("connection to {} lost ({}) and not re-established within {:g} s (last error: {})",
+                            paths_[path_].portal.to_string(), why, seconds(opts_.reconnect_timeout), last_error);
             spdlog::info("{}", last_failure_);  // the caller reports it
             state_ = State::closed;
             while (!tasks_.empty()) complete(*tasks_.begin()->second, fail(ErrorKind::connection_lost, last_failure_));

@@ -18,9 +18,8 @@ constexpr std::string_view kScheme = "iscsi://";
 
 bool has_scheme(std::string_view text) {
     if (text.size() < kScheme.size()) return false;
-    return std::equal(kScheme.begin(), kScheme.end(), text.begin(), [](char a, char b) {
-        return a == std::tolower(static_cast<unsigned char>(b));
-    });
+    return std::equal(kScheme.begin(), kScheme.end(), text.begin(),
+                      [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
 }
 
 // The input as messages show it: the password replaced by "***", control characters by '?'.

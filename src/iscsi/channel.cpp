@@ -23,10 +23,10 @@ public:
     const char* name() const noexcept override { return "iscsi channel"; }
     std::string message(int value) const override {
         switch (static_cast<ChannelErrc>(value)) {
-        case ChannelErrc::closed: return "the connection closed";
-        case ChannelErrc::timed_out: return "no answer in time";
-        case ChannelErrc::framing_error: return "malformed PDU";
-        case ChannelErrc::data_digest_error: return "data digest error";
+            case ChannelErrc::closed: return "the connection closed";
+            case ChannelErrc::timed_out: return "no answer in time";
+            case ChannelErrc::framing_error: return "malformed PDU";
+            case ChannelErrc::data_digest_error: return "data digest error";
         }
         return "unknown channel error";
     }
@@ -44,9 +44,8 @@ template <class Token>
 auto async_read_some(ByteTransport& transport, std::span<const ByteSpan> buffers, Token&& token) {
     return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
         [&transport](auto handler, std::span<const ByteSpan> into) {
-            transport.read_some(into, [h = std::move(handler)](std::error_code ec, std::size_t n) mutable {
-                std::move(h)(ec, n);
-            });
+            transport.read_some(
+                into, [h = std::move(handler)](std::error_code ec, std::size_t n) mutable { std::move(h)(ec, n); });
         },
         token, buffers);
 }
@@ -175,8 +174,9 @@ bool Channel::process() {
         if (!layout) {
             // RFC 7143 §11.2.1.3: a data segment beyond MaxRecvDataSegmentLength is a protocol
             // error; the length cannot be trusted to resynchronise, so the connection ends.
-            close({fmt::format("a PDU declares a data segment longer than our limit {}", limits_.max_data_segment_length),
-                   true});
+            close(
+                {fmt::format("a PDU declares a data segment longer than our limit {}", limits_.max_data_segment_length),
+                 true});
             return false;
         }
         const std::size_t header_length = kBhsLength + layout->ahs_length + (layout->header_digest ? kDigestLength : 0);
@@ -192,7 +192,8 @@ bool Channel::process() {
                 const auto trailer = layout->padded_data_length - layout->data_segment_length +
                                      (layout->data_digest ? kDigestLength : 0);
                 rx_.consume(header_length);
-                if (begin_placement(bhs, ahs, layout->data_segment_length, trailer, std::move(destination))) return true;
+                if (begin_placement(bhs, ahs, layout->data_segment_length, trailer, std::move(destination)))
+                    return true;
                 if (!finish_placement()) return false;
                 continue;
             }
@@ -200,7 +201,7 @@ bool Channel::process() {
         auto next = rx_.next(limits_);
         if (!next) {
             close({next.error() == FrameError::header_digest_mismatch ? "header digest mismatch"
-                                                                       : frame_error_name(next.error()),
+                                                                      : frame_error_name(next.error()),
                    true});
             return false;
         }

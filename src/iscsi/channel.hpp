@@ -121,10 +121,10 @@ private:
     // The data segment being read into a destination outside the receive buffer.
     struct Placement {
         Bhs bhs;
-        std::vector<std::byte> ahs;    // usually empty (no AHS in PDUs with data in practice)
-        ByteSpan data;                 // the whole destination
+        std::vector<std::byte> ahs;  // usually empty (no AHS in PDUs with data in practice)
+        ByteSpan data;               // the whole destination
         std::shared_ptr<const void> keep;
-        std::size_t filled = 0;        // bytes of `data` in place
+        std::size_t filled = 0;              // bytes of `data` in place
         std::array<std::byte, 8> trailer{};  // padding and data digest
         std::size_t trailer_length = 0, trailer_filled = 0;
         bool active = false;

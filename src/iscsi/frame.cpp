@@ -104,10 +104,10 @@ void encode_pdu(const Pdu& pdu, bool header_digest, bool data_digest, std::vecto
 
 const char* frame_error_name(FrameError e) {
     switch (e) {
-    case FrameError::data_segment_too_long: return "data segment too long";
-    case FrameError::header_digest_mismatch: return "header digest mismatch";
-    case FrameError::data_digest_mismatch: return "data digest mismatch";
-    case FrameError::truncated: return "truncated PDU";
+        case FrameError::data_segment_too_long: return "data segment too long";
+        case FrameError::header_digest_mismatch: return "header digest mismatch";
+        case FrameError::data_digest_mismatch: return "data digest mismatch";
+        case FrameError::truncated: return "truncated PDU";
     }
     return "unknown frame error";
 }

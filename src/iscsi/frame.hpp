@@ -37,7 +37,7 @@ enum class FrameError : std::uint8_t {
     data_segment_too_long,  // the peer declared more than MaxRecvDataSegmentLength
     header_digest_mismatch,
     data_digest_mismatch,
-    truncated,              // fewer bytes than the header promised
+    truncated,  // fewer bytes than the header promised
 };
 const char* frame_error_name(FrameError e);
 

@@ -39,7 +39,8 @@ InitiatorNegotiator::InitiatorNegotiator(LocalLimits limits, bool discovery, boo
 TextPairs InitiatorNegotiator::operational_offer() const {
     TextPairs offer;
     for (const KeyDef& def : key_table()) {
-        if (we_offer(def, limits_, params_.discovery, leading_)) offer.emplace_back(def.name, detail::local_value(def, limits_));
+        if (we_offer(def, limits_, params_.discovery, leading_))
+            offer.emplace_back(def.name, detail::local_value(def, limits_));
     }
     offer.emplace_back("MaxRecvDataSegmentLength", std::to_string(limits_.max_recv_data_segment_length));
     return offer;

@@ -39,35 +39,34 @@ std::optional<bool> parse_boolean(std::string_view text) {
 
 std::optional<std::string> negotiate_value(const KeyDef& def, std::string_view theirs, std::string_view ours) {
     switch (def.rule) {
-    case KeyRule::numeric_min:
-    case KeyRule::numeric_max: {
-        auto t = numeric_in_range(def, theirs);
-        auto o = parse_numeric_value(ours);
-        if (!t || !o) return std::nullopt;
-        // §6.2.2: the result is the smaller (larger) of the two.
-        return std::to_string(def.rule == KeyRule::numeric_min ? std::min(*t, *o) : std::max(*t, *o));
-    }
-    case KeyRule::boolean_and:
-    case KeyRule::boolean_or: {
-        auto t = parse_boolean(theirs);
-        auto o = parse_boolean(ours);
-        if (!t || !o) return std::nullopt;
-        return std::string(boolean_text(def.rule == KeyRule::boolean_and ? (*t && *o) : (*t || *o)));
-    }
-    case KeyRule::list: {
-        // §6.2.1: the first value of the originator's list that the responder supports.
-        std::optional<std::string> chosen;
-        any_item(theirs, [&](std::string_view item) {
-            if (item.empty() || !list_contains(ours, item)) return false;
-            chosen = std::string(item);
-            return true;
-        });
-        return chosen;
-    }
-    case KeyRule::declarative:
-    case KeyRule::authentication:
-    case KeyRule::obsolete:
-        break;
+        case KeyRule::numeric_min:
+        case KeyRule::numeric_max: {
+            auto t = numeric_in_range(def, theirs);
+            auto o = parse_numeric_value(ours);
+            if (!t || !o) return std::nullopt;
+            // §6.2.2: the result is the smaller (larger) of the two.
+            return std::to_string(def.rule == KeyRule::numeric_min ? std::min(*t, *o) : std::max(*t, *o));
+        }
+        case KeyRule::boolean_and:
+        case KeyRule::boolean_or: {
+            auto t = parse_boolean(theirs);
+            auto o = parse_boolean(ours);
+            if (!t || !o) return std::nullopt;
+            return std::string(boolean_text(def.rule == KeyRule::boolean_and ? (*t && *o) : (*t || *o)));
+        }
+        case KeyRule::list: {
+            // §6.2.1: the first value of the originator's list that the responder supports.
+            std::optional<std::string> chosen;
+            any_item(theirs, [&](std::string_view item) {
+                if (item.empty() || !list_contains(ours, item)) return false;
+                chosen = std::string(item);
+                return true;
+            });
+            return chosen;
+        }
+        case KeyRule::declarative:
+        case KeyRule::authentication:
+        case KeyRule::obsolete: break;
     }
     return std::nullopt;
 }

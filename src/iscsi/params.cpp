@@ -42,8 +42,8 @@ constexpr std::array kKeys{
     // §13.11
     KeyDef{"ImmediateData", R::boolean_and, P::leading_only, S::session, W::both, "Yes", 0, 0, false, false},
     // §13.12
-    KeyDef{"MaxRecvDataSegmentLength", R::declarative, P::any, S::connection, W::both, "8192", 512, kMaxLength,
-           false, true},
+    KeyDef{"MaxRecvDataSegmentLength", R::declarative, P::any, S::connection, W::both, "8192", 512, kMaxLength, false,
+           true},
     // §13.13
     KeyDef{"MaxBurstLength", R::numeric_min, P::leading_only, S::session, W::both, "262144", 512, kMaxLength, false,
            false},

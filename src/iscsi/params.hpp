@@ -18,19 +18,19 @@ enum class Role : std::uint8_t { initiator, target };
 
 // How a key's value is settled (RFC 7143 §5.2, §6.2).
 enum class KeyRule : std::uint8_t {
-    declarative,  // each side declares its own value; nothing is answered to a declaration
-    boolean_and,  // result = offered AND ours ("No" wins)
-    boolean_or,   // result = offered OR ours ("Yes" wins)
-    numeric_min,  // result = min(offered, ours)
-    numeric_max,  // result = max(offered, ours)
-    list,         // ours = first value in the offered list that we support
+    declarative,     // each side declares its own value; nothing is answered to a declaration
+    boolean_and,     // result = offered AND ours ("No" wins)
+    boolean_or,      // result = offered OR ours ("Yes" wins)
+    numeric_min,     // result = min(offered, ours)
+    numeric_max,     // result = max(offered, ours)
+    list,            // ours = first value in the offered list that we support
     authentication,  // carried by the authentication exchange (CHAP_*, §12.1.3), never answered here
     obsolete,        // §13.25: OFMarker/IFMarker answered "No", OFMarkInt/IFMarkInt answered "Reject"
 };
 
 // §13: "LO", "IO", "ALL", "FFPO", and the security-negotiation-only keys of §12.
 enum class KeyPhase : std::uint8_t { leading_only, login_only, any, full_feature_only, security_only };
-enum class KeyScope : std::uint8_t { session, connection };               // §13: "SW", "CO"
+enum class KeyScope : std::uint8_t { session, connection };  // §13: "SW", "CO"
 enum class KeySender : std::uint8_t { initiator, target, both };
 
 struct KeyDef {
@@ -98,11 +98,11 @@ struct LocalLimits {
     std::uint32_t default_time2wait = 2;
     std::uint32_t default_time2retain = 20;
     std::uint32_t error_recovery_level = 0;
-    bool initial_r2t = false;      // we prefer unsolicited data allowed
+    bool initial_r2t = false;  // we prefer unsolicited data allowed
     bool immediate_data = true;
     bool allow_header_digest = true;  // accept CRC32C when the peer offers it
     bool allow_data_digest = true;
-    std::string target_alias;     // TargetAlias we declare, when not empty
+    std::string target_alias;  // TargetAlias we declare, when not empty
     // AuthMethod values we accept (§12.1); the first one the peer lists that is here wins.
     std::vector<std::string> auth_methods{"None"};
 };
@@ -110,13 +110,13 @@ struct LocalLimits {
 // Why a negotiation fails the login (mapped by the login code to a Status-Class/Detail).
 enum class NegotiationFailure : std::uint8_t {
     none,
-    missing_parameter,       // InitiatorName (or TargetName in a normal session) never came
-    invalid_value,           // e.g. a numeric out of range for a key that must not be answered Reject
-    key_in_wrong_phase,      // a leading-only key on a non-leading connection, an operational key in
-                             // the security stage, a security key after it, a full-feature-only key
+    missing_parameter,   // InitiatorName (or TargetName in a normal session) never came
+    invalid_value,       // e.g. a numeric out of range for a key that must not be answered Reject
+    key_in_wrong_phase,  // a leading-only key on a non-leading connection, an operational key in
+                         // the security stage, a security key after it, a full-feature-only key
     session_type_not_supported,
-    protocol_error,          // a key only the target may send (§13 "Senders"), or a key sent again
-                             // with a different value in one login (§6.1)
+    protocol_error,  // a key only the target may send (§13 "Senders"), or a key sent again
+                     // with a different value in one login (§6.1)
 };
 
 // The target side of one login. Feed it each request's pairs in order; it appends the answers and
@@ -173,7 +173,7 @@ private:
     LocalLimits limits_;
     bool leading_;
     SessionParams params_;
-    std::vector<TextPair> offered_;   // every key the initiator sent
+    std::vector<TextPair> offered_;     // every key the initiator sent
     std::vector<std::string> pending_;  // keys we offered, awaiting the initiator's answer
     std::string auth_method_;
     bool declared_mrdsl_ = false;

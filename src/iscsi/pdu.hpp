@@ -101,17 +101,17 @@ protected:
     B& bhs_;
 };
 
-#define ISCSIKIT_U32_FIELD(name, off)                                  \
-    std::uint32_t name() const { return this->bhs_.u32(off); }         \
+#define ISCSIKIT_U32_FIELD(name, off)                          \
+    std::uint32_t name() const { return this->bhs_.u32(off); } \
     void set_##name(std::uint32_t v) const { this->bhs_.set_u32(off, v); }
-#define ISCSIKIT_U16_FIELD(name, off)                                  \
-    std::uint16_t name() const { return this->bhs_.u16(off); }         \
+#define ISCSIKIT_U16_FIELD(name, off)                          \
+    std::uint16_t name() const { return this->bhs_.u16(off); } \
     void set_##name(std::uint16_t v) const { this->bhs_.set_u16(off, v); }
-#define ISCSIKIT_U8_FIELD(name, off)                                   \
-    std::uint8_t name() const { return this->bhs_.u8(off); }           \
+#define ISCSIKIT_U8_FIELD(name, off)                         \
+    std::uint8_t name() const { return this->bhs_.u8(off); } \
     void set_##name(std::uint8_t v) const { this->bhs_.set_u8(off, v); }
-#define ISCSIKIT_FLAG(name, off, mask)                                 \
-    bool name() const { return this->bhs_.bit(off, mask); }            \
+#define ISCSIKIT_FLAG(name, off, mask)                      \
+    bool name() const { return this->bhs_.bit(off, mask); } \
     void set_##name(bool on) const { this->bhs_.set_bit(off, mask, on); }
 
 // The sequence numbers every PDU of one direction carries at the same place, for code that
@@ -198,7 +198,9 @@ template <class B>
 struct TaskManagementRequestView : BhsView<B> {
     using BhsView<B>::BhsView;
     TaskFunction function() const { return static_cast<TaskFunction>(this->bhs_.u8(1) & 0x7f); }
-    void set_function(TaskFunction f) const { this->bhs_.set_u8(1, static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(f))); }
+    void set_function(TaskFunction f) const {
+        this->bhs_.set_u8(1, static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(f)));
+    }
     ISCSIKIT_U32_FIELD(referenced_task_tag, 20)
     ISCSIKIT_U32_FIELD(cmd_sn, 24)
     ISCSIKIT_U32_FIELD(exp_stat_sn, 28)
@@ -257,11 +259,11 @@ struct R2tView : BhsView<B> {
 
 // §11.9 Asynchronous Message; §11.9.1 AsyncEvent codes (5-254 reserved, 255 vendor-specific).
 enum class AsyncEvent : std::uint8_t {
-    scsi_event = 0,              // sense data in the data segment
-    logout_requested = 1,        // the target asks the initiator to log out (Parameter3: seconds)
-    dropping_connection = 2,     // the target will drop the connection named by Parameter1
+    scsi_event = 0,           // sense data in the data segment
+    logout_requested = 1,     // the target asks the initiator to log out (Parameter3: seconds)
+    dropping_connection = 2,  // the target will drop the connection named by Parameter1
     dropping_all_connections = 3,
-    renegotiation_requested = 4, // the target asks for a Text negotiation
+    renegotiation_requested = 4,  // the target asks for a Text negotiation
     vendor_specific = 255,
 };
 
@@ -311,8 +313,9 @@ struct LoginRequestView : BhsView<B> {
     LoginStage current_stage() const { return static_cast<LoginStage>((this->bhs_.u8(1) >> 2) & 0x03); }
     LoginStage next_stage() const { return static_cast<LoginStage>(this->bhs_.u8(1) & 0x03); }
     void set_stages(LoginStage csg, LoginStage nsg) const {
-        this->bhs_.set_u8(1, static_cast<std::uint8_t>((this->bhs_.u8(1) & 0xc0) | (static_cast<std::uint8_t>(csg) << 2) |
-                                                       static_cast<std::uint8_t>(nsg)));
+        this->bhs_.set_u8(1,
+                          static_cast<std::uint8_t>((this->bhs_.u8(1) & 0xc0) | (static_cast<std::uint8_t>(csg) << 2) |
+                                                    static_cast<std::uint8_t>(nsg)));
     }
     ISCSIKIT_U8_FIELD(version_max, 2)
     ISCSIKIT_U8_FIELD(version_min, 3)
@@ -354,8 +357,9 @@ struct LoginResponseView : BhsView<B> {
     LoginStage current_stage() const { return static_cast<LoginStage>((this->bhs_.u8(1) >> 2) & 0x03); }
     LoginStage next_stage() const { return static_cast<LoginStage>(this->bhs_.u8(1) & 0x03); }
     void set_stages(LoginStage csg, LoginStage nsg) const {
-        this->bhs_.set_u8(1, static_cast<std::uint8_t>((this->bhs_.u8(1) & 0xc0) | (static_cast<std::uint8_t>(csg) << 2) |
-                                                       static_cast<std::uint8_t>(nsg)));
+        this->bhs_.set_u8(1,
+                          static_cast<std::uint8_t>((this->bhs_.u8(1) & 0xc0) | (static_cast<std::uint8_t>(csg) << 2) |
+                                                    static_cast<std::uint8_t>(nsg)));
     }
     ISCSIKIT_U8_FIELD(version_max, 2)
     ISCSIKIT_U8_FIELD(version_active, 3)
@@ -371,13 +375,20 @@ struct LoginResponseView : BhsView<B> {
 
 // §11.14 Logout Request / §11.15 Logout Response
 enum class LogoutReason : std::uint8_t { close_session = 0, close_connection = 1, remove_connection_for_recovery = 2 };
-enum class LogoutResponse : std::uint8_t { success = 0, cid_not_found = 1, recovery_not_supported = 2, cleanup_failed = 3 };
+enum class LogoutResponse : std::uint8_t {
+    success = 0,
+    cid_not_found = 1,
+    recovery_not_supported = 2,
+    cleanup_failed = 3
+};
 
 template <class B>
 struct LogoutRequestView : BhsView<B> {
     using BhsView<B>::BhsView;
     LogoutReason reason() const { return static_cast<LogoutReason>(this->bhs_.u8(1) & 0x7f); }
-    void set_reason(LogoutReason r) const { this->bhs_.set_u8(1, static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(r))); }
+    void set_reason(LogoutReason r) const {
+        this->bhs_.set_u8(1, static_cast<std::uint8_t>(0x80 | static_cast<std::uint8_t>(r)));
+    }
     ISCSIKIT_U16_FIELD(cid, 20)
     ISCSIKIT_U32_FIELD(cmd_sn, 24)
     ISCSIKIT_U32_FIELD(exp_stat_sn, 28)
@@ -454,26 +465,46 @@ struct NopInView : BhsView<B> {
 #undef ISCSIKIT_FLAG
 
 // Deduction guides so `ScsiCommandView v{bhs}` picks const or mutable from the argument.
-template <class B> RequestSequenceView(B&) -> RequestSequenceView<B>;
-template <class B> TargetSequenceView(B&) -> TargetSequenceView<B>;
-template <class B> ScsiCommandView(B&) -> ScsiCommandView<B>;
-template <class B> ScsiResponseView(B&) -> ScsiResponseView<B>;
-template <class B> TaskManagementRequestView(B&) -> TaskManagementRequestView<B>;
-template <class B> TaskManagementResponseView(B&) -> TaskManagementResponseView<B>;
-template <class B> DataOutView(B&) -> DataOutView<B>;
-template <class B> DataInView(B&) -> DataInView<B>;
-template <class B> R2tView(B&) -> R2tView<B>;
-template <class B> AsyncMessageView(B&) -> AsyncMessageView<B>;
-template <class B> TextRequestView(B&) -> TextRequestView<B>;
-template <class B> TextResponseView(B&) -> TextResponseView<B>;
-template <class B> LoginRequestView(B&) -> LoginRequestView<B>;
-template <class B> LoginResponseView(B&) -> LoginResponseView<B>;
-template <class B> LogoutRequestView(B&) -> LogoutRequestView<B>;
-template <class B> LogoutResponseView(B&) -> LogoutResponseView<B>;
-template <class B> SnackRequestView(B&) -> SnackRequestView<B>;
-template <class B> RejectView(B&) -> RejectView<B>;
-template <class B> NopOutView(B&) -> NopOutView<B>;
-template <class B> NopInView(B&) -> NopInView<B>;
+template <class B>
+RequestSequenceView(B&) -> RequestSequenceView<B>;
+template <class B>
+TargetSequenceView(B&) -> TargetSequenceView<B>;
+template <class B>
+ScsiCommandView(B&) -> ScsiCommandView<B>;
+template <class B>
+ScsiResponseView(B&) -> ScsiResponseView<B>;
+template <class B>
+TaskManagementRequestView(B&) -> TaskManagementRequestView<B>;
+template <class B>
+TaskManagementResponseView(B&) -> TaskManagementResponseView<B>;
+template <class B>
+DataOutView(B&) -> DataOutView<B>;
+template <class B>
+DataInView(B&) -> DataInView<B>;
+template <class B>
+R2tView(B&) -> R2tView<B>;
+template <class B>
+AsyncMessageView(B&) -> AsyncMessageView<B>;
+template <class B>
+TextRequestView(B&) -> TextRequestView<B>;
+template <class B>
+TextResponseView(B&) -> TextResponseView<B>;
+template <class B>
+LoginRequestView(B&) -> LoginRequestView<B>;
+template <class B>
+LoginResponseView(B&) -> LoginResponseView<B>;
+template <class B>
+LogoutRequestView(B&) -> LogoutRequestView<B>;
+template <class B>
+LogoutResponseView(B&) -> LogoutResponseView<B>;
+template <class B>
+SnackRequestView(B&) -> SnackRequestView<B>;
+template <class B>
+RejectView(B&) -> RejectView<B>;
+template <class B>
+NopOutView(B&) -> NopOutView<B>;
+template <class B>
+NopInView(B&) -> NopInView<B>;
 
 // A whole PDU as received or about to be sent: header, additional header segments and the data
 // segment without its padding. Digests are computed at framing time, not stored.

@@ -13,7 +13,7 @@
 namespace iscsikit::iscsi {
 namespace {
 
-constexpr std::size_t kMaxName = 253;   // RFC 1123 §2.1 (with RFC 1035 §2.3.4's limits)
+constexpr std::size_t kMaxName = 253;  // RFC 1123 §2.1 (with RFC 1035 §2.3.4's limits)
 constexpr std::size_t kMaxLabel = 63;
 
 // Letters, digits and '-' (RFC 1123); '_' too, which names in hosts files and DNS carry in practice.
@@ -36,7 +36,8 @@ Result<void> check_name(std::string_view host) {
     if (std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; })) {
         const std::string copy(host);
         in_addr parsed{};
-        if (::inet_pton(AF_INET, copy.c_str(), &parsed) != 1) return fail(fmt::format("'{}' is not an IPv4 address", host));
+        if (::inet_pton(AF_INET, copy.c_str(), &parsed) != 1)
+            return fail(fmt::format("'{}' is not an IPv4 address", host));
         return {};
     }
     if (host.size() > kMaxName) return fail(fmt::format("host name '{}' is longer than {} characters", host, kMaxName));
@@ -52,7 +53,6 @@ Result<void> check_name(std::string_view host) {
         rest.remove_prefix(label.size() + 1);
     }
 }
-
 
 }  // namespace
 
@@ -70,7 +70,8 @@ Result<Portal> parse_portal(std::string_view text) {
         portal.host = std::string(text.substr(1, close - 1));
         if (!is_ipv6(portal.host)) return fail(fmt::format("'{}' is not an IPv6 address", portal.host));
         const std::string_view rest = text.substr(close + 1);
-        if (!rest.empty() && rest.front() != ':') return fail(fmt::format("unexpected '{}' after the IPv6 address", rest));
+        if (!rest.empty() && rest.front() != ':')
+            return fail(fmt::format("unexpected '{}' after the IPv6 address", rest));
         if (!rest.empty()) port_text = rest.substr(1);
     } else if (std::count(text.begin(), text.end(), ':') > 1) {
         // A bare IPv6 address; a port needs the brackets.

@@ -8,8 +8,8 @@ namespace iscsikit::iscsi {
 
 namespace {
 
-constexpr std::size_t kMaxNameLength = 223;   // RFC 7143 §4.2.7.1: iSCSI names are at most 223 bytes
-constexpr std::size_t kMaxTextValue = 255;    // §6.1: values are at most 255 bytes unless a key says more
+constexpr std::size_t kMaxNameLength = 223;  // RFC 7143 §4.2.7.1: iSCSI names are at most 223 bytes
+constexpr std::size_t kMaxTextValue = 255;   // §6.1: values are at most 255 bytes unless a key says more
 
 bool negotiated_rule(KeyRule rule) {
     return rule == KeyRule::numeric_min || rule == KeyRule::numeric_max || rule == KeyRule::boolean_and ||
@@ -121,21 +121,18 @@ NegotiationFailure TargetNegotiator::respond_all(const TextPairs& offered, bool 
 NegotiationFailure TargetNegotiator::respond_one(const KeyDef& def, const std::string& key, const std::string& value,
                                                  TextPairs& answers) {
     switch (def.rule) {
-    case KeyRule::declarative:
-        return declare(def, value);  // §6.2: declarations get no answer
-    case KeyRule::obsolete:
-        // §13.25: OFMarker/IFMarker MAY be answered "No" (what RFC 3720 initiators expect);
-        // OFMarkInt/IFMarkInt MUST be answered "Reject".
-        answers.emplace_back(key, key.ends_with("Marker") ? std::string_view("No") : kReject);
-        return NegotiationFailure::none;
-    case KeyRule::authentication:
-        return NegotiationFailure::none;
-    case KeyRule::numeric_min:
-    case KeyRule::numeric_max:
-    case KeyRule::boolean_and:
-    case KeyRule::boolean_or:
-    case KeyRule::list:
-        break;
+        case KeyRule::declarative: return declare(def, value);  // §6.2: declarations get no answer
+        case KeyRule::obsolete:
+            // §13.25: OFMarker/IFMarker MAY be answered "No" (what RFC 3720 initiators expect);
+            // OFMarkInt/IFMarkInt MUST be answered "Reject".
+            answers.emplace_back(key, key.ends_with("Marker") ? std::string_view("No") : kReject);
+            return NegotiationFailure::none;
+        case KeyRule::authentication: return NegotiationFailure::none;
+        case KeyRule::numeric_min:
+        case KeyRule::numeric_max:
+        case KeyRule::boolean_and:
+        case KeyRule::boolean_or:
+        case KeyRule::list: break;
     }
     // §6.2: an offer that is not a valid value for the key (out of range, not a number, no list
     // item we support) is answered "Reject" and the key keeps its default.

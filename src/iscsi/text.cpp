@@ -21,12 +21,12 @@ bool repeatable_key(std::string_view key) { return key == "TargetName" || key ==
 
 const char* text_error_name(TextError e) {
     switch (e) {
-    case TextError::missing_equals: return "key=value pair without '='";
-    case TextError::empty_key: return "empty key";
-    case TextError::key_too_long: return "key longer than 63 bytes";
-    case TextError::value_too_long: return "value too long";
-    case TextError::bad_key_character: return "bad character in key";
-    case TextError::duplicate_key: return "key sent twice";
+        case TextError::missing_equals: return "key=value pair without '='";
+        case TextError::empty_key: return "empty key";
+        case TextError::key_too_long: return "key longer than 63 bytes";
+        case TextError::value_too_long: return "value too long";
+        case TextError::bad_key_character: return "bad character in key";
+        case TextError::duplicate_key: return "key sent twice";
     }
     return "unknown text error";
 }

@@ -21,7 +21,7 @@ inline constexpr std::size_t kMaxKeyLength = 63;
 inline constexpr std::size_t kMaxValueLength = 8192;
 
 enum class TextError : std::uint8_t {
-    missing_equals,     // a pair with no '='
+    missing_equals,  // a pair with no '='
     empty_key,
     key_too_long,
     value_too_long,

@@ -12,7 +12,8 @@
 
 namespace iscsikit::iscsi {
 
-TcpTransport::TcpTransport(asio::ip::tcp::socket socket) : socket_(std::move(socket)), executor_(socket_.get_executor()) {
+TcpTransport::TcpTransport(asio::ip::tcp::socket socket)
+    : socket_(std::move(socket)), executor_(socket_.get_executor()) {
     std::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
 }
@@ -182,8 +183,9 @@ private:
 
 }  // namespace
 
-std::pair<std::unique_ptr<ByteTransport>, std::unique_ptr<ByteTransport>> make_memory_pipe(
-    asio::any_io_executor a, asio::any_io_executor b, MemoryPipeOptions options) {
+std::pair<std::unique_ptr<ByteTransport>, std::unique_ptr<ByteTransport>> make_memory_pipe(asio::any_io_executor a,
+                                                                                           asio::any_io_executor b,
+                                                                                           MemoryPipeOptions options) {
     auto state = std::make_shared<PipeState>();
     state->options = options;
     return {std::make_unique<PipeEnd>(state, 0, std::move(a)), std::make_unique<PipeEnd>(state, 1, std::move(b))};

@@ -53,7 +53,8 @@ tl::expected<std::optional<ReceivedPdu>, FrameError> ReceiveBuffer::next(const F
     }
     ReceivedPdu pdu{bhs, ahs, ConstByteSpan(p, layout->data_segment_length), true};
     if (layout->data_digest && layout->data_segment_length)
-        pdu.data_digest_ok = data_digest_ok(ConstByteSpan(p, layout->padded_data_length), p + layout->padded_data_length);
+        pdu.data_digest_ok =
+            data_digest_ok(ConstByteSpan(p, layout->padded_data_length), p + layout->padded_data_length);
     begin_ += total;
     return pdu;
 }

@@ -22,8 +22,8 @@ namespace iscsikit::iscsi {
 struct ReceivedPdu {
     Bhs bhs;
     ConstByteSpan ahs;
-    ConstByteSpan data;           // unpadded data segment
-    bool data_digest_ok = true;   // false: RFC 7143 §7.8, the PDU is to be discarded (and rejected)
+    ConstByteSpan data;          // unpadded data segment
+    bool data_digest_ok = true;  // false: RFC 7143 §7.8, the PDU is to be discarded (and rejected)
 };
 
 class ReceiveBuffer {

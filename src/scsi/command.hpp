@@ -23,8 +23,8 @@ using CommandDone = Callback<void()>;
 
 struct Command {
     std::array<std::uint8_t, 16> cdb{};
-    std::uint64_t lun = 0;        // the LUN number (SAM "flat"/peripheral addressing decoded)
-    std::uint64_t nexus = 0;      // identifies the I_T nexus (unit attentions, reservations)
+    std::uint64_t lun = 0;    // the LUN number (SAM "flat"/peripheral addressing decoded)
+    std::uint64_t nexus = 0;  // identifies the I_T nexus (unit attentions, reservations)
     TaskAttribute attribute = TaskAttribute::simple;
     std::uint32_t expected_transfer_length = 0;  // what the transport says will move, in bytes
 
@@ -45,9 +45,7 @@ struct Command {
     const std::byte* mapped_data_in = nullptr;
 
     // The data-in bytes, wherever the LU put them.
-    ConstByteSpan data_in() const {
-        return {mapped_data_in ? mapped_data_in : buffer.data(), data_in_length};
-    }
+    ConstByteSpan data_in() const { return {mapped_data_in ? mapped_data_in : buffer.data(), data_in_length}; }
 
     // The device layer keeps the completion here while storage works, so that its storage
     // callbacks capture two pointers and never allocate. Transports leave it alone.

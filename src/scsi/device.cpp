@@ -63,9 +63,9 @@ void Device::execute(Command& cmd, IoEngine& io, CommandDone done) {
     cmd.sense = {};
     cmd.data_in_length = 0;
     switch (opcode) {
-    case 0x12: inquiry_absent(cmd); break;
-    case 0x03: request_sense_absent(cmd); break;
-    default: fail(cmd, Sense::lun_not_supported()); break;
+        case 0x12: inquiry_absent(cmd); break;
+        case 0x03: request_sense_absent(cmd); break;
+        default: fail(cmd, Sense::lun_not_supported()); break;
     }
     done();
 }

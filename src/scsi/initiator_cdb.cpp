@@ -39,14 +39,14 @@ std::string hex(std::span<const std::uint8_t> bytes) {
 // SPC-4 7.8.6: one designator as text, by DESIGNATOR TYPE.
 std::string designator_text(std::uint8_t type, std::span<const std::uint8_t> value) {
     switch (type) {
-    case 0x1: return "t10." + trimmed_ascii(value);  // 7.8.6.4 T10 vendor ID based
-    case 0x2: return "eui." + hex(value);            // 7.8.6.5 EUI-64 based
-    case 0x3: return "naa." + hex(value);            // 7.8.6.6 NAA
-    case 0x8: {                                      // 7.8.6.11 SCSI name string, null terminated
-        const auto nul = std::find(value.begin(), value.end(), std::uint8_t{0});
-        return std::string(value.begin(), nul);
-    }
-    default: return "type" + std::to_string(type) + "." + hex(value);
+        case 0x1: return "t10." + trimmed_ascii(value);  // 7.8.6.4 T10 vendor ID based
+        case 0x2: return "eui." + hex(value);            // 7.8.6.5 EUI-64 based
+        case 0x3: return "naa." + hex(value);            // 7.8.6.6 NAA
+        case 0x8: {                                      // 7.8.6.11 SCSI name string, null terminated
+            const auto nul = std::find(value.begin(), value.end(), std::uint8_t{0});
+            return std::string(value.begin(), nul);
+        }
+        default: return "type" + std::to_string(type) + "." + hex(value);
     }
 }
 
@@ -134,27 +134,27 @@ std::optional<InquiryData> inquiry(std::span<const std::uint8_t> data) {
 const char* device_type_name(std::uint8_t type) {
     // SPC-4 Table 140 (PERIPHERAL DEVICE TYPE); 13h and 14h from SPC-5.
     switch (type & 0x1f) {
-    case 0x00: return "disk";
-    case 0x01: return "tape";
-    case 0x02: return "printer";
-    case 0x03: return "processor";
-    case 0x04: return "write-once";
-    case 0x05: return "cd/dvd";
-    case 0x06: return "scanner";
-    case 0x07: return "optical";
-    case 0x08: return "medium changer";
-    case 0x09: return "communications";
-    case 0x0c: return "storage array controller";
-    case 0x0d: return "enclosure";
-    case 0x0e: return "simplified disk";
-    case 0x0f: return "optical card reader";
-    case 0x11: return "object storage";
-    case 0x12: return "automation/drive interface";
-    case 0x13: return "security manager";
-    case 0x14: return "zoned block";
-    case 0x1e: return "well known logical unit";
-    case 0x1f: return "no device";
-    default: return "reserved";
+        case 0x00: return "disk";
+        case 0x01: return "tape";
+        case 0x02: return "printer";
+        case 0x03: return "processor";
+        case 0x04: return "write-once";
+        case 0x05: return "cd/dvd";
+        case 0x06: return "scanner";
+        case 0x07: return "optical";
+        case 0x08: return "medium changer";
+        case 0x09: return "communications";
+        case 0x0c: return "storage array controller";
+        case 0x0d: return "enclosure";
+        case 0x0e: return "simplified disk";
+        case 0x0f: return "optical card reader";
+        case 0x11: return "object storage";
+        case 0x12: return "automation/drive interface";
+        case 0x13: return "security manager";
+        case 0x14: return "zoned block";
+        case 0x1e: return "well known logical unit";
+        case 0x1f: return "no device";
+        default: return "reserved";
     }
 }
 

@@ -13,14 +13,14 @@
 
 namespace iscsikit::scsi::build {
 
-Cdb test_unit_ready();                                                        // SPC-4 6.47
+Cdb test_unit_ready();                                                                              // SPC-4 6.47
 Cdb inquiry(std::uint16_t allocation_length, std::optional<std::uint8_t> vpd_page = std::nullopt);  // SPC-4 6.6
-Cdb read_capacity16(std::uint32_t allocation_length = 32);                    // SBC-3 5.16
-Cdb report_luns(std::uint32_t allocation_length, std::uint8_t select_report = 0);  // SPC-4 6.33
-Cdb read16(std::uint64_t lba, std::uint32_t blocks, bool fua = false);        // SBC-3 5.11
-Cdb write16(std::uint64_t lba, std::uint32_t blocks, bool fua = false);       // SBC-3 5.34
-Cdb synchronize_cache16(std::uint64_t lba = 0, std::uint32_t blocks = 0, bool immed = false);  // SBC-3 5.27
-Cdb unmap(std::uint16_t parameter_list_length);                               // SBC-3 5.28
+Cdb read_capacity16(std::uint32_t allocation_length = 32);                                          // SBC-3 5.16
+Cdb report_luns(std::uint32_t allocation_length, std::uint8_t select_report = 0);                   // SPC-4 6.33
+Cdb read16(std::uint64_t lba, std::uint32_t blocks, bool fua = false);                              // SBC-3 5.11
+Cdb write16(std::uint64_t lba, std::uint32_t blocks, bool fua = false);                             // SBC-3 5.34
+Cdb synchronize_cache16(std::uint64_t lba = 0, std::uint32_t blocks = 0, bool immed = false);       // SBC-3 5.27
+Cdb unmap(std::uint16_t parameter_list_length);                                                     // SBC-3 5.28
 
 struct UnmapRange {
     std::uint64_t lba = 0;

@@ -138,7 +138,7 @@ std::vector<std::uint8_t> block_limits(const LuState& lu) {
     if (lu.identity.thin) {
         // UNMAP limits; 0 on a fully provisioned LU, which has no UNMAP (LBPU 0).
         store_be32(&d[20], static_cast<std::uint32_t>(kMaxUnmapBytes / lu.block_size));  // MAXIMUM UNMAP LBA COUNT
-        store_be32(&d[24], kMaxUnmapDescriptors);  // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+        store_be32(&d[24], kMaxUnmapDescriptors);                               // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
         store_be32(&d[28], std::max(kPhysicalBlockBytes / lu.block_size, 1u));  // OPTIMAL UNMAP GRANULARITY
         store_be32(&d[32], 0x80000000u);  // UGAVALID, UNMAP GRANULARITY ALIGNMENT 0
     }
@@ -174,16 +174,16 @@ Flow inquiry(LuState& lu, Command& cmd, IoEngine&) {
 
     std::vector<std::uint8_t> page;
     switch (c[2]) {
-    case 0x00: page = supported_pages(lu); break;
-    case 0x80: page = unit_serial_number(lu); break;
-    case 0x83: page = device_identification(lu); break;
-    case 0xb0: page = block_limits(lu); break;
-    case 0xb1: page = block_device_characteristics(); break;
-    case 0xb2:
-        if (!lu.identity.thin) return fail(cmd, Sense::invalid_field_in_cdb(2));
-        page = logical_block_provisioning();
-        break;
-    default: return fail(cmd, Sense::invalid_field_in_cdb(2));
+        case 0x00: page = supported_pages(lu); break;
+        case 0x80: page = unit_serial_number(lu); break;
+        case 0x83: page = device_identification(lu); break;
+        case 0xb0: page = block_limits(lu); break;
+        case 0xb1: page = block_device_characteristics(); break;
+        case 0xb2:
+            if (!lu.identity.thin) return fail(cmd, Sense::invalid_field_in_cdb(2));
+            page = logical_block_provisioning();
+            break;
+        default: return fail(cmd, Sense::invalid_field_in_cdb(2));
     }
     return data_in(cmd, page.data(), page.size(), allocation);
 }

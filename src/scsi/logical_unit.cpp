@@ -92,9 +92,9 @@ Sense storage_error(int res, bool write) {
 
 std::optional<Sense> not_ready(const LuState& lu) {
     switch (lu.readiness.load(std::memory_order_relaxed)) {
-    case Readiness::ready: return std::nullopt;
-    case Readiness::stopped: return Sense::not_ready_initializing_command_required();
-    case Readiness::no_medium: return Sense::medium_not_present();
+        case Readiness::ready: return std::nullopt;
+        case Readiness::stopped: return Sense::not_ready_initializing_command_required();
+        case Readiness::no_medium: return Sense::medium_not_present();
     }
     return std::nullopt;
 }

@@ -30,12 +30,12 @@ struct LuState;  // mode pages, unit attentions, reservations, readiness (scsi/l
 // What INQUIRY and the device-identification VPD page say about this LU and the port it is seen
 // through.
 struct LuIdentity {
-    std::string vendor = "ISCSIKIT";        // 8 characters, space padded on the wire
-    std::string product = "VIRTUAL-DISK";   // 16
-    std::string revision = "0001";          // 4
-    std::string serial;                     // unit serial number (VPD 80h); unique per LU
-    std::uint64_t naa = 0;                  // NAA IEEE Registered (type 5) identifier, VPD 83h
-    std::string target_port_name;           // SCSI name string of the target port, "iqn...,t,0x0001"
+    std::string vendor = "ISCSIKIT";       // 8 characters, space padded on the wire
+    std::string product = "VIRTUAL-DISK";  // 16
+    std::string revision = "0001";         // 4
+    std::string serial;                    // unit serial number (VPD 80h); unique per LU
+    std::uint64_t naa = 0;                 // NAA IEEE Registered (type 5) identifier, VPD 83h
+    std::string target_port_name;          // SCSI name string of the target port, "iqn...,t,0x0001"
     std::uint16_t relative_target_port = 1;
     std::uint16_t target_port_group = 1;
     bool removable = false;  // RMB in INQUIRY; START STOP UNIT may eject and load the medium
@@ -62,7 +62,8 @@ public:
 
     // Unit attentions (SAM-5 §5.14, SPC-4 §5.11). Each I_T nexus sees POWER ON, RESET OR BUS DEVICE
     // RESET OCCURRED (29h/00h) on its first command after it first appears.
-    void unit_attention_all(std::uint8_t asc, std::uint8_t ascq, std::optional<std::uint64_t> except_nexus = std::nullopt);
+    void unit_attention_all(std::uint8_t asc, std::uint8_t ascq,
+                            std::optional<std::uint64_t> except_nexus = std::nullopt);
     void forget_nexus(std::uint64_t nexus);
     // LOGICAL UNIT RESET (SAM-5 §7.7): mode pages back to saved values, prevent-allow and
     // RESERVE(6) cleared, UA 29h/<reset_ascq> for every nexus (03h: BUS DEVICE RESET FUNCTION

@@ -27,15 +27,15 @@ constexpr std::optional<std::uint64_t> decode_lun(std::uint64_t field) {
     const auto b0 = static_cast<std::uint8_t>(field >> 56);
     const auto b1 = static_cast<std::uint8_t>(field >> 48);
     switch (b0 >> 6) {
-    case 0b00: return (b0 & 0x3f) == 0 ? std::optional<std::uint64_t>{b1} : std::nullopt;  // §4.7.6, bus 0 only
-    case 0b01: return (std::uint64_t{b0 & 0x3fu} << 8) | b1;                              // §4.7.7 flat space
-    default: return std::nullopt;  // 10b logical unit, 11b extended addressing
+        case 0b00: return (b0 & 0x3f) == 0 ? std::optional<std::uint64_t>{b1} : std::nullopt;  // §4.7.6, bus 0 only
+        case 0b01: return (std::uint64_t{b0 & 0x3fu} << 8) | b1;                               // §4.7.7 flat space
+        default: return std::nullopt;  // 10b logical unit, 11b extended addressing
     }
 }
 
 constexpr std::uint64_t encode_lun(std::uint64_t lun) {
-    if (lun < 256) return lun << 48;                              // §4.7.6 peripheral device, bus 0
-    if (lun <= kMaxLun) return (0x4000ull | lun) << 48;           // §4.7.7 flat space
+    if (lun < 256) return lun << 48;                     // §4.7.6 peripheral device, bus 0
+    if (lun <= kMaxLun) return (0x4000ull | lun) << 48;  // §4.7.7 flat space
     return kUnsupportedLunField;
 }
 

@@ -52,9 +52,9 @@ enum PageControl : std::uint8_t { kCurrent = 0, kChangeable = 1, kDefault = 2, k
 // Bytes of one page as the page control asks for them.
 const std::uint8_t* page_bytes(const ModeValues& current, std::size_t index, std::uint8_t pc) {
     switch (pc) {
-    case kChangeable: return kModePages[index].changeable.data();
-    case kDefault: return kModePages[index].defaults.data();
-    default: return current.pages[index].data();
+        case kChangeable: return kModePages[index].changeable.data();
+        case kDefault: return kModePages[index].defaults.data();
+        default: return current.pages[index].data();
     }
 }
 

@@ -142,21 +142,21 @@ Lookup find_command(const Cdb& cdb) { return find_command(cdb[0], static_cast<st
 std::uint32_t data_out_bytes(const OpcodeRow& row, const Cdb& cdb, std::uint32_t block_size) {
     std::uint64_t bytes = 0;
     switch (row.data_out) {
-    case DataOut::none: return 0;
-    case DataOut::blocks: bytes = std::uint64_t{cdb::extent(cdb).blocks} * block_size; break;
-    case DataOut::verify:
-        // SBC-4 §5.30: BYTCHK 01b compares every block, 11b one block against each.
-        switch ((cdb[1] >> 1) & 0x03) {
-        case 1: bytes = std::uint64_t{cdb::extent(cdb).blocks} * block_size; break;
-        case 3: bytes = cdb::extent(cdb).blocks != 0 ? block_size : 0; break;
-        default: return 0;
-        }
-        break;
-    case DataOut::write_same:
-        // SBC-4 §5.50: NDOB (WRITE SAME(16) only) means no data-out; the block is zeros.
-        return (cdb[0] == 0x93 && (cdb[1] & 0x01)) ? 0 : block_size;
-    case DataOut::parameter6: return cdb[4];
-    case DataOut::parameter10: return load_be16(&cdb[7]);
+        case DataOut::none: return 0;
+        case DataOut::blocks: bytes = std::uint64_t{cdb::extent(cdb).blocks} * block_size; break;
+        case DataOut::verify:
+            // SBC-4 §5.30: BYTCHK 01b compares every block, 11b one block against each.
+            switch ((cdb[1] >> 1) & 0x03) {
+                case 1: bytes = std::uint64_t{cdb::extent(cdb).blocks} * block_size; break;
+                case 3: bytes = cdb::extent(cdb).blocks != 0 ? block_size : 0; break;
+                default: return 0;
+            }
+            break;
+        case DataOut::write_same:
+            // SBC-4 §5.50: NDOB (WRITE SAME(16) only) means no data-out; the block is zeros.
+            return (cdb[0] == 0x93 && (cdb[1] & 0x01)) ? 0 : block_size;
+        case DataOut::parameter6: return cdb[4];
+        case DataOut::parameter10: return load_be16(&cdb[7]);
     }
     return bytes > kMaxTransferBytes ? 0 : static_cast<std::uint32_t>(bytes);
 }

@@ -61,19 +61,19 @@ Flow report_supported_operation_codes(LuState& lu, Command& cmd, IoEngine&) {
     const bool has_service_actions = plain.opcode_known && (plain.row == nullptr || plain.row->has_service_action);
     std::vector<std::uint8_t> d;
     switch (options) {
-    case 0: d = all_commands(lu, timeouts); break;
-    case 1:  // opcode only: an error for opcodes that have service actions
-        if (has_service_actions) return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
-        d = one_command(plain.row, timeouts);
-        break;
-    case 2:  // opcode and service action: an error for opcodes without them
-        if (!has_service_actions && plain.opcode_known) return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
-        d = one_command(find(opcode, service_action).row, timeouts);
-        break;
-    case 3:  // SPC-4 r37: opcode, and service action when it has them
-        d = one_command(has_service_actions ? find(opcode, service_action).row : plain.row, timeouts);
-        break;
-    default: return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
+        case 0: d = all_commands(lu, timeouts); break;
+        case 1:  // opcode only: an error for opcodes that have service actions
+            if (has_service_actions) return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
+            d = one_command(plain.row, timeouts);
+            break;
+        case 2:  // opcode and service action: an error for opcodes without them
+            if (!has_service_actions && plain.opcode_known) return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
+            d = one_command(find(opcode, service_action).row, timeouts);
+            break;
+        case 3:  // SPC-4 r37: opcode, and service action when it has them
+            d = one_command(has_service_actions ? find(opcode, service_action).row : plain.row, timeouts);
+            break;
+        default: return fail(cmd, Sense::invalid_field_in_cdb(2, 2));
     }
     return data_in(cmd, d.data(), d.size(), allocation);
 }

@@ -170,7 +170,7 @@ constexpr AscEntry kAscTable[] = {
 // REQUEST uses; SKSV (bit 7 of the first byte) says whether they are valid.
 void read_field_pointer(std::span<const std::uint8_t> sks, Sense& s) {
     if (s.key != SenseKey::illegal_request || !(sks[0] & 0x80)) return;
-    s.field_in_cdb = (sks[0] & 0x40) != 0;  // C/D
+    s.field_in_cdb = (sks[0] & 0x40) != 0;             // C/D
     if (sks[0] & 0x08) s.bit_pointer = sks[0] & 0x07;  // BPV
     s.field_pointer = load_be16(&sks[1]);
 }
@@ -217,42 +217,41 @@ std::optional<Sense> decode_sense(std::span<const std::uint8_t> data) {
     if (data.empty()) return std::nullopt;
     const auto d = within_length(data);
     switch (data[0] & 0x7f) {
-    case 0x70:
-    case 0x71:  // current, deferred
-        if (d.size() < 3) return std::nullopt;
-        return decode_fixed(d);
-    case 0x72:
-    case 0x73:
-        if (d.size() < 2) return std::nullopt;
-        return decode_descriptors(d);
-    default: return std::nullopt;
+        case 0x70:
+        case 0x71:  // current, deferred
+            if (d.size() < 3) return std::nullopt;
+            return decode_fixed(d);
+        case 0x72:
+        case 0x73:
+            if (d.size() < 2) return std::nullopt;
+            return decode_descriptors(d);
+        default: return std::nullopt;
     }
 }
 
 const char* sense_key_name(SenseKey key) {
     static constexpr std::array<const char*, 16> kNames = {
-        "NO SENSE",        "RECOVERED ERROR", "NOT READY",       "MEDIUM ERROR",
-        "HARDWARE ERROR",  "ILLEGAL REQUEST", "UNIT ATTENTION",  "DATA PROTECT",
-        "BLANK CHECK",     "VENDOR SPECIFIC", "COPY ABORTED",    "ABORTED COMMAND",
-        "RESERVED (0Ch)",  "VOLUME OVERFLOW", "MISCOMPARE",      "COMPLETED",
+        "NO SENSE",       "RECOVERED ERROR", "NOT READY",   "MEDIUM ERROR",    "HARDWARE ERROR", "ILLEGAL REQUEST",
+        "UNIT ATTENTION", "DATA PROTECT",    "BLANK CHECK", "VENDOR SPECIFIC", "COPY ABORTED",   "ABORTED COMMAND",
+        "RESERVED (0Ch)", "VOLUME OVERFLOW", "MISCOMPARE",  "COMPLETED",
     };
     return kNames[static_cast<std::uint8_t>(key) & 0x0f];
 }
 
 const char* status_name(Status status) {
     switch (static_cast<std::uint8_t>(status)) {
-    case 0x00: return "GOOD";
-    case 0x02: return "CHECK CONDITION";
-    case 0x04: return "CONDITION MET";
-    case 0x08: return "BUSY";
-    case 0x10: return "INTERMEDIATE";  // obsolete
-    case 0x14: return "INTERMEDIATE-CONDITION MET";
-    case 0x18: return "RESERVATION CONFLICT";
-    case 0x22: return "COMMAND TERMINATED";
-    case 0x28: return "TASK SET FULL";
-    case 0x30: return "ACA ACTIVE";
-    case 0x40: return "TASK ABORTED";
-    default: return "UNKNOWN STATUS";
+        case 0x00: return "GOOD";
+        case 0x02: return "CHECK CONDITION";
+        case 0x04: return "CONDITION MET";
+        case 0x08: return "BUSY";
+        case 0x10: return "INTERMEDIATE";  // obsolete
+        case 0x14: return "INTERMEDIATE-CONDITION MET";
+        case 0x18: return "RESERVATION CONFLICT";
+        case 0x22: return "COMMAND TERMINATED";
+        case 0x28: return "TASK SET FULL";
+        case 0x30: return "ACA ACTIVE";
+        case 0x40: return "TASK ABORTED";
+        default: return "UNKNOWN STATUS";
     }
 }
 

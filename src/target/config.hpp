@@ -18,8 +18,8 @@ using PortalAddress = iscsi::Portal;
 struct LunSpec {
     enum class Kind { ram, file, blockdev };
     Kind kind = Kind::ram;
-    std::string path;             // file and blockdev
-    std::uint64_t size = 0;       // bytes; ram: required; file: size when the file is created
+    std::string path;        // file and blockdev
+    std::uint64_t size = 0;  // bytes; ram: required; file: size when the file is created
     std::uint32_t block_size = 512;
     bool read_only = false;
     bool thin = false;
@@ -31,18 +31,18 @@ struct TargetSpec {
     std::string iqn;
     std::string alias;
     std::vector<PortalAddress> portals;
-    std::vector<LunSpec> luns;    // LUN 0, 1, ... in order
+    std::vector<LunSpec> luns;  // LUN 0, 1, ... in order
 };
 
 struct DaemonConfig {
     std::vector<TargetSpec> targets;
-    unsigned reactors = 0;                // 0: one per CPU
+    unsigned reactors = 0;  // 0: one per CPU
     std::string log_level = "info";
-    std::uint32_t nop_interval_seconds = 30;  // ping an idle initiator after this long
-    std::uint32_t nop_timeout_seconds = 30;   // drop the connection when the ping goes unanswered
-    std::uint32_t login_timeout_seconds = 15; // a login that does not finish by then is dropped
-    std::uint32_t max_connections = 1024;     // beyond this, new TCP connections are refused
-    std::uint32_t max_queued_commands = 128;  // CmdSN window per session
+    std::uint32_t nop_interval_seconds = 30;   // ping an idle initiator after this long
+    std::uint32_t nop_timeout_seconds = 30;    // drop the connection when the ping goes unanswered
+    std::uint32_t login_timeout_seconds = 15;  // a login that does not finish by then is dropped
+    std::uint32_t max_connections = 1024;      // beyond this, new TCP connections are refused
+    std::uint32_t max_queued_commands = 128;   // CmdSN window per session
     // MaxOutstandingR2T we accept (RFC 7143 §13.17); the session takes the smaller of this and the
     // initiator's offer (1 is what most initiators offer).
     std::uint32_t max_outstanding_r2t = 1;

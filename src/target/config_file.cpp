@@ -162,8 +162,9 @@ TargetSpec read_target(const toml::table& table, const std::string& prefix) {
 }
 
 DaemonConfig read_config(const toml::table& root) {
-    check_keys(root, "", {"log_level", "reactors", "nop_interval", "nop_timeout", "login_timeout", "max_connections",
-                          "max_queued_commands", "max_outstanding_r2t", "target"});
+    check_keys(root, "",
+               {"log_level", "reactors", "nop_interval", "nop_timeout", "login_timeout", "max_connections",
+                "max_queued_commands", "max_outstanding_r2t", "target"});
     DaemonConfig config;
     if (auto n = root.get("log_level")) {
         config.log_level = read_string(*n, "log_level");

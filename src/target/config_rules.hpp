@@ -31,7 +31,8 @@ inline constexpr std::array kKnobs{
     Knob{"max_queued_commands", &DaemonConfig::max_queued_commands, 1, 65536},
     Knob{"max_outstanding_r2t", &DaemonConfig::max_outstanding_r2t, 1, 65535},  // RFC 7143 §13.17
 };
-inline constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+inline constexpr std::array<std::string_view, 7> kLogLevels{"trace", "debug",    "info", "warn",
+                                                            "error", "critical", "off"};
 inline constexpr std::size_t kMaxLuns = scsi::kMaxLun + 1;  // LUNs 0 to kMaxLun
 
 inline std::string_view kind_name(LunSpec::Kind kind) {

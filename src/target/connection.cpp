@@ -42,8 +42,9 @@ void Connection::start() {
     // RFC 7143 §6: a login that does not complete in time is abandoned (Login::run).
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::seconds(server_.config().login_timeout_seconds);
-    asio::co_spawn(reactor_.context(), [self = shared_from_this(), deadline] { return self->login_->run(deadline); },
-                   asio::detached);
+    asio::co_spawn(
+        reactor_.context(), [self = shared_from_this(), deadline] { return self->login_->run(deadline); },
+        asio::detached);
 }
 
 void Connection::close(const std::string& why, bool peer_error) { channel_->close({why, peer_error}); }

@@ -18,9 +18,9 @@ constexpr std::size_t kMaxLoginText = 64 * 1024;
 // RFC 7143 §11.12.3: stage 2 is reserved; a request may still carry it.
 const char* stage_name(LoginStage stage) {
     switch (stage) {
-    case LoginStage::security: return "security";
-    case LoginStage::operational: return "operational";
-    case LoginStage::full_feature: return "full feature";
+        case LoginStage::security: return "security";
+        case LoginStage::operational: return "operational";
+        case LoginStage::full_feature: return "full feature";
     }
     return "reserved";
 }
@@ -68,15 +68,16 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
     }
     itt_ = pdu.bhs.initiator_task_tag();
     // RFC 7143 §11.12.4: we speak version 0 only.
-    if (req.version_min() > 0) return fail(LoginStatus::unsupported_version, fmt::format("version-min {}", req.version_min()));
+    if (req.version_min() > 0)
+        return fail(LoginStatus::unsupported_version, fmt::format("version-min {}", req.version_min()));
 
     const LoginStage csg = req.current_stage();
     const LoginStage nsg = req.next_stage();
     // §6.2: a login moves forward through security and operational negotiation, never back, and
     // a request is never in the full feature phase itself.
     if (is_reserved(csg) || csg == LoginStage::full_feature || csg < current_stage_)
-        return fail(LoginStatus::initiator_error,
-                    fmt::format("login request in the {} stage after the {} stage", stage_name(csg), stage_name(current_stage_)));
+        return fail(LoginStatus::initiator_error, fmt::format("login request in the {} stage after the {} stage",
+                                                              stage_name(csg), stage_name(current_stage_)));
     if (req.transit() && req.continue_())
         return fail(LoginStatus::initiator_error, "both T and C bits set");  // §11.12.2
     if (req.transit() && (is_reserved(nsg) || nsg <= csg))
@@ -94,29 +95,33 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
     }
     auto pairs = iscsi::parse_text(ConstByteSpan(partial_text_.data(), partial_text_.size()));
     partial_text_.clear();
-    if (!pairs) return fail(LoginStatus::initiator_error, std::string("malformed login text: ") + iscsi::text_error_name(pairs.error()));
+    if (!pairs)
+        return fail(LoginStatus::initiator_error,
+                    std::string("malformed login text: ") + iscsi::text_error_name(pairs.error()));
 
     if (!identified_ && !identify(*pairs)) return Step::finished;
 
     iscsi::TextPairs answers;
     switch (negotiator_->respond(*pairs, csg == LoginStage::security, answers)) {
-    case iscsi::NegotiationFailure::none: break;
-    case iscsi::NegotiationFailure::missing_parameter:
-        return fail(LoginStatus::missing_parameter, "a required key is missing");
-    case iscsi::NegotiationFailure::session_type_not_supported:
-        return fail(LoginStatus::session_type_not_supported, "unsupported SessionType");
-    case iscsi::NegotiationFailure::key_in_wrong_phase:
-        return fail(LoginStatus::initiator_error, "a key was sent in a stage where it is not allowed");
-    case iscsi::NegotiationFailure::invalid_value:
-        return fail(LoginStatus::initiator_error, "a key has a value the rules forbid");
-    case iscsi::NegotiationFailure::protocol_error:
-        return fail(LoginStatus::initiator_error, "a key the initiator may not send, or one sent twice with different values");
+        case iscsi::NegotiationFailure::none: break;
+        case iscsi::NegotiationFailure::missing_parameter:
+            return fail(LoginStatus::missing_parameter, "a required key is missing");
+        case iscsi::NegotiationFailure::session_type_not_supported:
+            return fail(LoginStatus::session_type_not_supported, "unsupported SessionType");
+        case iscsi::NegotiationFailure::key_in_wrong_phase:
+            return fail(LoginStatus::initiator_error, "a key was sent in a stage where it is not allowed");
+        case iscsi::NegotiationFailure::invalid_value:
+            return fail(LoginStatus::initiator_error, "a key has a value the rules forbid");
+        case iscsi::NegotiationFailure::protocol_error:
+            return fail(LoginStatus::initiator_error,
+                        "a key the initiator may not send, or one sent twice with different values");
     }
     if (csg == LoginStage::security) {
         // We offer no authentication: AuthMethod must allow None (answered by the negotiator).
         for (auto& [key, value] : answers)
             if (key == "AuthMethod" && value != "None")
-                return fail(LoginStatus::authentication_failure, "initiator requires authentication; this target offers AuthMethod=None only");
+                return fail(LoginStatus::authentication_failure,
+                            "initiator requires authentication; this target offers AuthMethod=None only");
     }
     negotiator_->declare_target_keys(node_ ? node_->portal_group_tag : 1, answers, csg == LoginStage::security);
 
@@ -140,9 +145,14 @@ bool Login::identify(const iscsi::TextPairs& pairs) {
     std::string session_type = "Normal", target_name;
     bool has_target = false;
     for (const auto& [key, value] : pairs) {
-        if (key == "InitiatorName") initiator_name_ = value;
-        else if (key == "SessionType") session_type = value;
-        else if (key == "TargetName") { target_name = value; has_target = true; }
+        if (key == "InitiatorName")
+            initiator_name_ = value;
+        else if (key == "SessionType")
+            session_type = value;
+        else if (key == "TargetName") {
+            target_name = value;
+            has_target = true;
+        }
     }
     // RFC 7143 §13.12/§13.4: InitiatorName, and TargetName for a normal session, come in the
     // first Login Request.
@@ -177,7 +187,8 @@ bool Login::identify(const iscsi::TextPairs& pairs) {
         return false;
     }
     connection_.set_log_prefix(fmt::format("[{} ini={} isid={:012x} {}]", node_ ? node_->iqn : std::string("discovery"),
-                                           initiator_name_, isid_, connection_.remote_endpoint().address().to_string()));
+                                           initiator_name_, isid_,
+                                           connection_.remote_endpoint().address().to_string()));
     identified_ = true;
     return true;
 }
@@ -225,12 +236,13 @@ Login::Step Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers)
     auto self = connection_.shared_from_this();
     std::weak_ptr<Connection> weak = self;
     auto& reactor = connection_.reactor();
-    auto tsih = connection_.server().sessions().add(
-        {initiator_name_, isid_, node_ ? node_->iqn : std::string()}, [weak, &reactor] {
-            asio::post(reactor.context(), [weak] {
-                if (auto c = weak.lock()) c->close("session reinstated or target stopping");
-            });
-        });
+    auto tsih = connection_.server().sessions().add({initiator_name_, isid_, node_ ? node_->iqn : std::string()},
+                                                    [weak, &reactor] {
+                                                        asio::post(reactor.context(), [weak] {
+                                                            if (auto c = weak.lock())
+                                                                c->close("session reinstated or target stopping");
+                                                        });
+                                                    });
     if (!tsih) return fail(LoginStatus::out_of_resources, "no free TSIH");
     tsih_ = *tsih;
 
@@ -246,14 +258,15 @@ Login::Step Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers)
     setup.stat_sn = stat_sn_ + 1;  // the final login response takes stat_sn_
     respond(request, true, current_stage_, LoginStage::full_feature, answers);
     // Digests and the receive limit apply from the first PDU after the final login response.
-    connection_.set_limits({setup.params.target_max_recv_data_segment_length, setup.params.header_digest,
-                            setup.params.data_digest});
-    spdlog::info("{} logged in: {} session TSIH {}, header digest {}, data digest {}, MaxRecvDataSegmentLength {}/{}, "
-                 "MaxBurstLength {}, FirstBurstLength {}, InitialR2T {}, ImmediateData {}",
-                 connection_.log_prefix(), discovery_ ? "discovery" : "normal", tsih_, setup.params.header_digest,
-                 setup.params.data_digest, setup.params.initiator_max_recv_data_segment_length,
-                 setup.params.target_max_recv_data_segment_length, setup.params.max_burst_length,
-                 setup.params.first_burst_length, setup.params.initial_r2t, setup.params.immediate_data);
+    connection_.set_limits(
+        {setup.params.target_max_recv_data_segment_length, setup.params.header_digest, setup.params.data_digest});
+    spdlog::info(
+        "{} logged in: {} session TSIH {}, header digest {}, data digest {}, MaxRecvDataSegmentLength {}/{}, "
+        "MaxBurstLength {}, FirstBurstLength {}, InitialR2T {}, ImmediateData {}",
+        connection_.log_prefix(), discovery_ ? "discovery" : "normal", tsih_, setup.params.header_digest,
+        setup.params.data_digest, setup.params.initiator_max_recv_data_segment_length,
+        setup.params.target_max_recv_data_segment_length, setup.params.max_burst_length,
+        setup.params.first_burst_length, setup.params.initial_r2t, setup.params.immediate_data);
     connection_.enter_full_feature_phase(std::make_unique<Session>(connection_, std::move(setup)));
     return Step::finished;
 }

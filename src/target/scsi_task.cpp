@@ -44,10 +44,10 @@ void set_residual(const View& pdu, std::uint32_t moved, std::uint32_t expected) 
 
 scsi::TaskAttribute to_scsi(iscsi::TaskAttribute a) {
     switch (a) {
-    case iscsi::TaskAttribute::ordered: return scsi::TaskAttribute::ordered;
-    case iscsi::TaskAttribute::head_of_queue: return scsi::TaskAttribute::head_of_queue;
-    case iscsi::TaskAttribute::aca: return scsi::TaskAttribute::aca;
-    default: return scsi::TaskAttribute::simple;  // untagged is treated as simple (RFC 7143 §11.3.1.1)
+        case iscsi::TaskAttribute::ordered: return scsi::TaskAttribute::ordered;
+        case iscsi::TaskAttribute::head_of_queue: return scsi::TaskAttribute::head_of_queue;
+        case iscsi::TaskAttribute::aca: return scsi::TaskAttribute::aca;
+        default: return scsi::TaskAttribute::simple;  // untagged is treated as simple (RFC 7143 §11.3.1.1)
     }
 }
 
@@ -138,7 +138,8 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         }
         task->next_r2t_offset = task->first_burst_end;
         solicit(*task);
-        if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->solicit_end) data_complete(task);
+        if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->solicit_end)
+            data_complete(task);
     } else {
         data_complete(task);
     }
@@ -181,9 +182,11 @@ iscsi::DataDestination Session::data_destination(const Bhs& bhs, std::uint32_t l
     if (task.state != Task::State::receiving || !task.write || end > task.wanted) return {};
     const std::uint32_t ttt = out.target_transfer_tag();
     if (ttt == iscsi::kReservedTag) {
-        if (!task.unsolicited_open || end > task.first_burst_end || out.data_sn() != task.unsolicited_data_sn) return {};
+        if (!task.unsolicited_open || end > task.first_burst_end || out.data_sn() != task.unsolicited_data_sn)
+            return {};
     } else {
-        auto burst = std::find_if(task.bursts.begin(), task.bursts.end(), [ttt](const Burst& b) { return b.ttt == ttt; });
+        auto burst =
+            std::find_if(task.bursts.begin(), task.bursts.end(), [ttt](const Burst& b) { return b.ttt == ttt; });
         if (burst == task.bursts.end() || offset < burst->offset ||
             end > std::uint64_t{burst->offset} + burst->length || out.data_sn() != burst->next_data_sn)
             return {};
@@ -196,7 +199,8 @@ bool Session::on_data_out(const PduRef& pdu) {
     auto it = tasks_.find(pdu.bhs.initiator_task_tag());
     if (it == tasks_.end()) {
         // The task was aborted or failed early; its data still in flight is discarded.
-        spdlog::debug("{} Data-Out for unknown ITT {:#x} discarded", connection_.log_prefix(), pdu.bhs.initiator_task_tag());
+        spdlog::debug("{} Data-Out for unknown ITT {:#x} discarded", connection_.log_prefix(),
+                      pdu.bhs.initiator_task_tag());
         return true;
     }
     auto task = it->second;
@@ -208,26 +212,28 @@ bool Session::on_data_out(const PduRef& pdu) {
     const auto length = static_cast<std::uint32_t>(pdu.data.size());
     if (std::uint64_t{offset} + length > task->expected_length) {
         // RFC 7143 §11.7.5: data beyond ExpectedDataTransferLength is a protocol error.
-        spdlog::warn("{} Data-Out offset {} + {} beyond ExpectedDataTransferLength {}", connection_.log_prefix(), offset,
-                     length, task->expected_length);
+        spdlog::warn("{} Data-Out offset {} + {} beyond ExpectedDataTransferLength {}", connection_.log_prefix(),
+                     offset, length, task->expected_length);
         reject(pdu.bhs, iscsi::RejectReason::protocol_error);
         return true;
     }
     const std::uint32_t ttt = out.target_transfer_tag();
     if (ttt == iscsi::kReservedTag) {
         if (!task->unsolicited_open || std::uint64_t{offset} + length > task->first_burst_end) {
-            spdlog::warn("{} unsolicited Data-Out outside the first burst (offset {}, length {})", connection_.log_prefix(),
-                         offset, length);
+            spdlog::warn("{} unsolicited Data-Out outside the first burst (offset {}, length {})",
+                         connection_.log_prefix(), offset, length);
             reject(pdu.bhs, iscsi::RejectReason::protocol_error);
             return true;
         }
         if (out.data_sn() != task->unsolicited_data_sn++) return data_sequence_error(task, out.data_sn());
         if (pdu.bhs.final()) task->unsolicited_open = false;
     } else {
-        auto burst = std::find_if(task->bursts.begin(), task->bursts.end(), [ttt](const Burst& b) { return b.ttt == ttt; });
+        auto burst =
+            std::find_if(task->bursts.begin(), task->bursts.end(), [ttt](const Burst& b) { return b.ttt == ttt; });
         if (burst == task->bursts.end() || offset < burst->offset ||
             std::uint64_t{offset} + length > std::uint64_t{burst->offset} + burst->length) {
-            spdlog::warn("{} Data-Out TTT {:#x} offset {} does not match an outstanding R2T", connection_.log_prefix(), ttt, offset);
+            spdlog::warn("{} Data-Out TTT {:#x} offset {} does not match an outstanding R2T", connection_.log_prefix(),
+                         ttt, offset);
             reject(pdu.bhs, iscsi::RejectReason::protocol_error);
             return true;
         }
@@ -241,7 +247,8 @@ bool Session::on_data_out(const PduRef& pdu) {
         if (pdu.data.data() != into) std::memcpy(into, pdu.data.data(), n);  // else data_destination placed it
     }
     solicit(*task);
-    if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->solicit_end) data_complete(task);
+    if (!task->unsolicited_open && task->bursts.empty() && task->next_r2t_offset >= task->solicit_end)
+        data_complete(task);
     return true;
 }
 

@@ -24,9 +24,9 @@ Result<std::unique_ptr<backstore::Backstore>> open_backstore(const LunSpec& spec
     options.removable = spec.removable;
     options.size = spec.size;
     switch (spec.kind) {
-    case LunSpec::Kind::ram: return backstore::make_ram(options);
-    case LunSpec::Kind::file: return backstore::open_file(spec.path, options);
-    case LunSpec::Kind::blockdev: return backstore::open_block_device(spec.path, options);
+        case LunSpec::Kind::ram: return backstore::make_ram(options);
+        case LunSpec::Kind::file: return backstore::open_file(spec.path, options);
+        case LunSpec::Kind::blockdev: return backstore::open_block_device(spec.path, options);
     }
     return fail("unknown backstore kind");
 }
@@ -55,8 +55,8 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
         for (std::size_t lun = 0; lun < spec.luns.size(); ++lun) {
             auto store = open_backstore(spec.luns[lun]);
             if (!store)
-                throw std::runtime_error(fmt::format("target {} LUN {} ({}): {}", spec.iqn, lun, spec.luns[lun].to_string(),
-                                                     store.error().message));
+                throw std::runtime_error(fmt::format("target {} LUN {} ({}): {}", spec.iqn, lun,
+                                                     spec.luns[lun].to_string(), store.error().message));
             auto identity = make_identity(spec, lun, node.portal_group_tag);
             identity.removable = spec.luns[lun].removable;
             identity.thin = spec.luns[lun].thin;
@@ -78,8 +78,9 @@ const TargetNode* Server::find_target(std::string_view iqn) const {
     // lower case, so a case-insensitive match is the same thing for them.
     for (const auto& node : targets_)
         if (node.iqn.size() == iqn.size() &&
-            std::equal(node.iqn.begin(), node.iqn.end(), iqn.begin(),
-                       [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)); }))
+            std::equal(node.iqn.begin(), node.iqn.end(), iqn.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+            }))
             return &node;
     return nullptr;
 }
@@ -102,14 +103,16 @@ void Server::start() {
     std::vector<PortalAddress> portals;
     for (const auto& node : targets_)
         for (const auto& p : node.portals)
-            if (std::find_if(portals.begin(), portals.end(), [&](const PortalAddress& q) { return q.host == p.host && q.port == p.port; }) ==
-                portals.end())
+            if (std::find_if(portals.begin(), portals.end(), [&](const PortalAddress& q) {
+                    return q.host == p.host && q.port == p.port;
+                }) == portals.end())
                 portals.push_back(p);
     auto& home = reactors_.at(0).context();
     for (const auto& portal : portals) {
         std::error_code ec;
         auto address = asio::ip::make_address(portal.host, ec);
-        if (ec) throw std::runtime_error(fmt::format("portal {}: not an IP address: {}", portal.to_string(), ec.message()));
+        if (ec)
+            throw std::runtime_error(fmt::format("portal {}: not an IP address: {}", portal.to_string(), ec.message()));
         asio::ip::tcp::endpoint endpoint(address, portal.port);
         auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(home);
         acceptor->open(endpoint.protocol(), ec);

@@ -30,8 +30,7 @@ Session::Session(Connection& connection, SessionSetup setup)
       nop_timer_(connection.reactor().context()) {
     max_cmd_sn_ = exp_cmd_sn_ + window_ - 1;
     advertised_max_cmd_sn_ = max_cmd_sn_;  // the final login response said so
-    if (setup_.node)
-        nexus_ = connection.server().nexus_id(params_.initiator_name, setup_.isid, setup_.node->iqn);
+    if (setup_.node) nexus_ = connection.server().nexus_id(params_.initiator_name, setup_.isid, setup_.node->iqn);
 }
 
 Session::~Session() = default;
@@ -83,35 +82,35 @@ std::uint32_t Session::next_ttt() {
 bool Session::on_pdu(const PduRef& pdu) {
     const Bhs& bhs = pdu.bhs;
     switch (bhs.opcode()) {
-    case Opcode::data_out:
-        return on_data_out(pdu);
-    case Opcode::nop_out:
-        // A reply to our ping (ITT reserved) never takes a CmdSN (RFC 7143 §11.18.4).
-        if (bhs.initiator_task_tag() == iscsi::kReservedTag) return on_nop_out(bhs, pdu.data);
-        return order_command(pdu);
-    case Opcode::scsi_command:
-    case Opcode::task_management_request:
-    case Opcode::text_request:
-    case Opcode::logout_request:
-        return order_command(pdu);
-    case Opcode::snack_request:
-        // RFC 7143 §11.16: SNACK is for ErrorRecoveryLevel > 0; at 0 it is a protocol error.
-        spdlog::warn("{} SNACK at ErrorRecoveryLevel 0", connection_.log_prefix());
-        reject(bhs, iscsi::RejectReason::protocol_error);
-        return true;
-    case Opcode::login_request:
-        spdlog::warn("{} Login Request in full feature phase", connection_.log_prefix());
-        reject(bhs, iscsi::RejectReason::protocol_error);
-        return true;
-    default:
-        if (iscsi::is_target_opcode(bhs.opcode())) {
-            spdlog::warn("{} initiator sent target opcode {}", connection_.log_prefix(), iscsi::opcode_name(bhs.opcode()));
+        case Opcode::data_out: return on_data_out(pdu);
+        case Opcode::nop_out:
+            // A reply to our ping (ITT reserved) never takes a CmdSN (RFC 7143 §11.18.4).
+            if (bhs.initiator_task_tag() == iscsi::kReservedTag) return on_nop_out(bhs, pdu.data);
+            return order_command(pdu);
+        case Opcode::scsi_command:
+        case Opcode::task_management_request:
+        case Opcode::text_request:
+        case Opcode::logout_request: return order_command(pdu);
+        case Opcode::snack_request:
+            // RFC 7143 §11.16: SNACK is for ErrorRecoveryLevel > 0; at 0 it is a protocol error.
+            spdlog::warn("{} SNACK at ErrorRecoveryLevel 0", connection_.log_prefix());
             reject(bhs, iscsi::RejectReason::protocol_error);
-        } else {
-            spdlog::warn("{} unknown opcode {:#04x}", connection_.log_prefix(), static_cast<unsigned>(bhs.opcode()));
-            reject(bhs, iscsi::RejectReason::command_not_supported);
-        }
-        return true;
+            return true;
+        case Opcode::login_request:
+            spdlog::warn("{} Login Request in full feature phase", connection_.log_prefix());
+            reject(bhs, iscsi::RejectReason::protocol_error);
+            return true;
+        default:
+            if (iscsi::is_target_opcode(bhs.opcode())) {
+                spdlog::warn("{} initiator sent target opcode {}", connection_.log_prefix(),
+                             iscsi::opcode_name(bhs.opcode()));
+                reject(bhs, iscsi::RejectReason::protocol_error);
+            } else {
+                spdlog::warn("{} unknown opcode {:#04x}", connection_.log_prefix(),
+                             static_cast<unsigned>(bhs.opcode()));
+                reject(bhs, iscsi::RejectReason::command_not_supported);
+            }
+            return true;
     }
 }
 
@@ -172,12 +171,12 @@ bool Session::deliver(const Bhs& bhs, ConstByteSpan data) {
         return true;
     }
     switch (bhs.opcode()) {
-    case Opcode::scsi_command: return on_scsi_command(bhs, data);
-    case Opcode::task_management_request: return on_task_management(bhs);
-    case Opcode::text_request: return on_text(bhs, data);
-    case Opcode::logout_request: return on_logout(bhs);
-    case Opcode::nop_out: return on_nop_out(bhs, data);
-    default: return true;
+        case Opcode::scsi_command: return on_scsi_command(bhs, data);
+        case Opcode::task_management_request: return on_task_management(bhs);
+        case Opcode::text_request: return on_text(bhs, data);
+        case Opcode::logout_request: return on_logout(bhs);
+        case Opcode::nop_out: return on_nop_out(bhs, data);
+        default: return true;
     }
 }
 
@@ -238,7 +237,8 @@ void Session::on_nop_timer() {
         if (connection_.last_receive() > ping_sent_) {
             ping_ttt_ = iscsi::kReservedTag;  // anything received proves the initiator alive
         } else if (now - ping_sent_ >= std::chrono::seconds(config.nop_timeout_seconds)) {
-            connection_.close(fmt::format("initiator did not answer a NOP-In within {} s", config.nop_timeout_seconds), true);
+            connection_.close(fmt::format("initiator did not answer a NOP-In within {} s", config.nop_timeout_seconds),
+                              true);
         }
         return;
     }
@@ -278,16 +278,14 @@ bool Session::on_logout(const Bhs& bhs) {
     iscsi::LogoutResponseView out{rsp};
     auto response = iscsi::LogoutResponse::success;
     switch (req.reason()) {
-    case iscsi::LogoutReason::close_session: break;
-    case iscsi::LogoutReason::close_connection:
-        if (req.cid() != setup_.cid) response = iscsi::LogoutResponse::cid_not_found;
-        break;
-    case iscsi::LogoutReason::remove_connection_for_recovery:
-        response = iscsi::LogoutResponse::recovery_not_supported;  // ErrorRecoveryLevel 0
-        break;
-    default:
-        reject(bhs, iscsi::RejectReason::invalid_pdu_field);
-        return true;
+        case iscsi::LogoutReason::close_session: break;
+        case iscsi::LogoutReason::close_connection:
+            if (req.cid() != setup_.cid) response = iscsi::LogoutResponse::cid_not_found;
+            break;
+        case iscsi::LogoutReason::remove_connection_for_recovery:
+            response = iscsi::LogoutResponse::recovery_not_supported;  // ErrorRecoveryLevel 0
+            break;
+        default: reject(bhs, iscsi::RejectReason::invalid_pdu_field); return true;
     }
     out.set_response(static_cast<std::uint8_t>(response));
     fill_window(rsp, true);

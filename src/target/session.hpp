@@ -119,8 +119,8 @@ private:
     };
     std::vector<Held> held_;  // non-immediate commands that arrived ahead of ExpCmdSN
     struct AbortFence {
-        std::uint32_t below;                      // the TMF's CmdSN
-        std::optional<std::uint64_t> lun_field;   // nullopt: every LUN (target resets)
+        std::uint32_t below;                     // the TMF's CmdSN
+        std::optional<std::uint64_t> lun_field;  // nullopt: every LUN (target resets)
         // A non-immediate SCSI command of the scope sent before the TMF.
         bool covers(const iscsi::Bhs& bhs) const;
     };

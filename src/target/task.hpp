@@ -32,18 +32,18 @@ struct Task {
     scsi::LogicalUnit* unit = nullptr;
 
     // Data-out bookkeeping
-    std::uint32_t cdb_out_length = 0;  // bytes the CDB writes (residuals)
-    std::uint32_t wanted = 0;          // bytes we keep: min(expected_length, cdb_out_length)
-    std::uint32_t solicit_end = 0;     // bytes we ask for: normally all of expected_length
-    std::uint32_t first_burst_end = 0; // unsolicited data ends here
-    bool unsolicited_open = false;     // unsolicited Data-Out may still arrive
+    std::uint32_t cdb_out_length = 0;   // bytes the CDB writes (residuals)
+    std::uint32_t wanted = 0;           // bytes we keep: min(expected_length, cdb_out_length)
+    std::uint32_t solicit_end = 0;      // bytes we ask for: normally all of expected_length
+    std::uint32_t first_burst_end = 0;  // unsolicited data ends here
+    bool unsolicited_open = false;      // unsolicited Data-Out may still arrive
     std::uint32_t unsolicited_data_sn = 0;
     std::uint32_t next_r2t_offset = 0;
     std::uint32_t r2t_sn = 0;
     std::vector<Burst> bursts;
 
-    std::uint32_t data_sn = 0;  // Data-In numbering
-    std::uint32_t reserved = 0; // bytes of buffer counted against the session's budget
+    std::uint32_t data_sn = 0;   // Data-In numbering
+    std::uint32_t reserved = 0;  // bytes of buffer counted against the session's budget
     enum class State { receiving, waiting, running, done } state = State::receiving;
     bool aborted = false;
 };

@@ -20,7 +20,8 @@ using iscsi::TaskResponse;
 // immediate TMF (CmdSN not advanced) includes commands held ahead of a CmdSN gap and those still
 // in the gap; SAM-5 §7.2/§7.4/§7.6 for what each function aborts. Those never run and never
 // answer; they keep their CmdSN so the window still moves.
-void Session::abort_task_set(std::optional<std::uint64_t> lun_field, std::uint32_t tmf_cmd_sn, std::uint32_t except_itt) {
+void Session::abort_task_set(std::optional<std::uint64_t> lun_field, std::uint32_t tmf_cmd_sn,
+                             std::uint32_t except_itt) {
     auto in_scope = [&](std::uint64_t field) { return !lun_field || field == *lun_field; };
     for (auto it = tasks_.begin(); it != tasks_.end();) {
         if (it->first != except_itt && in_scope(it->second->lun_field)) {
@@ -48,13 +49,13 @@ void Session::abort_task_set(std::optional<std::uint64_t> lun_field, std::uint32
 }
 
 bool Session::AbortFence::covers(const Bhs& bhs) const {
-    return bhs.opcode() == iscsi::Opcode::scsi_command && !bhs.immediate() &&
-           (!lun_field || bhs.lun() == *lun_field) && iscsi::serial_lt(iscsi::RequestSequenceView{bhs}.cmd_sn(), below);
+    return bhs.opcode() == iscsi::Opcode::scsi_command && !bhs.immediate() && (!lun_field || bhs.lun() == *lun_field) &&
+           iscsi::serial_lt(iscsi::RequestSequenceView{bhs}.cmd_sn(), below);
 }
 
 bool Session::fenced(const Bhs& bhs) {
-    const bool hit = std::any_of(abort_fences_.begin(), abort_fences_.end(),
-                                 [&](const AbortFence& f) { return f.covers(bhs); });
+    const bool hit =
+        std::any_of(abort_fences_.begin(), abort_fences_.end(), [&](const AbortFence& f) { return f.covers(bhs); });
     // Once ExpCmdSN reaches a fence, every command below it has come.
     std::erase_if(abort_fences_, [this](const AbortFence& f) { return !iscsi::serial_lt(exp_cmd_sn_, f.below); });
     return hit;
@@ -70,80 +71,80 @@ bool Session::on_task_management(const Bhs& bhs) {
     auto lun_exists = [&] { return device && device->find(lun) != nullptr; };
 
     switch (function) {
-    case TaskFunction::abort_task: {
-        auto it = tasks_.find(req.referenced_task_tag());
-        if (it != tasks_.end() && it->second->lun_field == lun_field) {
-            it->second->aborted = true;
-            release(*it->second);
-            tasks_.erase(it);
-        } else if (auto h = std::find_if(held_.begin(), held_.end(),
-                                         [&](const Held& x) {
-                                             return x.bhs.initiator_task_tag() == req.referenced_task_tag() &&
-                                                    x.bhs.lun() == lun_field;
-                                         });
-                   h != held_.end()) {
-            // Received ahead of a CmdSN gap: it keeps its CmdSN but never runs.
-            h->aborted = true;
-        } else if (iscsi::serial_lt(req.ref_cmd_sn(), req.cmd_sn()) &&
-                   iscsi::serial_in_window(req.ref_cmd_sn(), exp_cmd_sn_, advertised_max_cmd_sn_)) {
-            // RFC 7143 §11.6.1 b): not received yet, RefCmdSN in the window [ExpCmdSN, MaxCmdSN]
-            // and below this request's CmdSN: consider that CmdSN received, so the command is a
-            // duplicate when it comes.
-            const std::uint32_t ref = req.ref_cmd_sn();
-            if (ref == exp_cmd_sn_) {
-                ++exp_cmd_sn_;
-                ++max_cmd_sn_;
-                deliver_held();
-            } else if (std::none_of(held_.begin(), held_.end(), [ref](const Held& x) { return iscsi::RequestSequenceView{x.bhs}.cmd_sn() == ref; })) {
-                Held stand_in;
-                iscsi::RequestSequenceView{stand_in.bhs}.set_cmd_sn(ref);
-                stand_in.aborted = true;
-                held_.push_back(std::move(stand_in));
+        case TaskFunction::abort_task: {
+            auto it = tasks_.find(req.referenced_task_tag());
+            if (it != tasks_.end() && it->second->lun_field == lun_field) {
+                it->second->aborted = true;
+                release(*it->second);
+                tasks_.erase(it);
+            } else if (auto h = std::find_if(held_.begin(), held_.end(),
+                                             [&](const Held& x) {
+                                                 return x.bhs.initiator_task_tag() == req.referenced_task_tag() &&
+                                                        x.bhs.lun() == lun_field;
+                                             });
+                       h != held_.end()) {
+                // Received ahead of a CmdSN gap: it keeps its CmdSN but never runs.
+                h->aborted = true;
+            } else if (iscsi::serial_lt(req.ref_cmd_sn(), req.cmd_sn()) &&
+                       iscsi::serial_in_window(req.ref_cmd_sn(), exp_cmd_sn_, advertised_max_cmd_sn_)) {
+                // RFC 7143 §11.6.1 b): not received yet, RefCmdSN in the window [ExpCmdSN, MaxCmdSN]
+                // and below this request's CmdSN: consider that CmdSN received, so the command is a
+                // duplicate when it comes.
+                const std::uint32_t ref = req.ref_cmd_sn();
+                if (ref == exp_cmd_sn_) {
+                    ++exp_cmd_sn_;
+                    ++max_cmd_sn_;
+                    deliver_held();
+                } else if (std::none_of(held_.begin(), held_.end(), [ref](const Held& x) {
+                               return iscsi::RequestSequenceView{x.bhs}.cmd_sn() == ref;
+                           })) {
+                    Held stand_in;
+                    iscsi::RequestSequenceView{stand_in.bhs}.set_cmd_sn(ref);
+                    stand_in.aborted = true;
+                    held_.push_back(std::move(stand_in));
+                }
+            } else {
+                // §11.6.1 c): RefCmdSN outside the window (below ExpCmdSN: the task completed).
+                response = TaskResponse::task_does_not_exist;
             }
-        } else {
-            // §11.6.1 c): RefCmdSN outside the window (below ExpCmdSN: the task completed).
-            response = TaskResponse::task_does_not_exist;
-        }
-        break;
-    }
-    case TaskFunction::abort_task_set:
-    case TaskFunction::clear_task_set:
-        if (!lun_exists()) {
-            response = TaskResponse::lun_does_not_exist;
             break;
         }
-        abort_task_set(lun_field, req.cmd_sn(), bhs.initiator_task_tag());
-        if (function == TaskFunction::clear_task_set) {
-            // SAM-5 §7.6: other I_T nexuses learn their commands were cleared.
-            if (auto* unit = device->find(lun)) unit->unit_attention_all(0x2f, 0x00, nexus_);
-        }
-        break;
-    case TaskFunction::logical_unit_reset:
-        if (!lun_exists()) {
-            response = TaskResponse::lun_does_not_exist;
+        case TaskFunction::abort_task_set:
+        case TaskFunction::clear_task_set:
+            if (!lun_exists()) {
+                response = TaskResponse::lun_does_not_exist;
+                break;
+            }
+            abort_task_set(lun_field, req.cmd_sn(), bhs.initiator_task_tag());
+            if (function == TaskFunction::clear_task_set) {
+                // SAM-5 §7.6: other I_T nexuses learn their commands were cleared.
+                if (auto* unit = device->find(lun)) unit->unit_attention_all(0x2f, 0x00, nexus_);
+            }
             break;
-        }
-        abort_task_set(lun_field, req.cmd_sn(), bhs.initiator_task_tag());
-        if (auto* unit = device->find(lun)) unit->reset();
-        break;
-    case TaskFunction::target_warm_reset:
-    case TaskFunction::target_cold_reset:
-        if (!device) {
-            response = TaskResponse::rejected;
+        case TaskFunction::logical_unit_reset:
+            if (!lun_exists()) {
+                response = TaskResponse::lun_does_not_exist;
+                break;
+            }
+            abort_task_set(lun_field, req.cmd_sn(), bhs.initiator_task_tag());
+            if (auto* unit = device->find(lun)) unit->reset();
             break;
-        }
-        abort_task_set(std::nullopt, req.cmd_sn(), bhs.initiator_task_tag());
-        device->reset(function == TaskFunction::target_cold_reset);
-        break;
-    case TaskFunction::clear_aca:
-        response = TaskResponse::function_unsupported;  // NACA is not supported, so no ACA exists
-        break;
-    case TaskFunction::task_reassign:
-        response = TaskResponse::task_reassignment_unsupported;  // §11.5.1: ErrorRecoveryLevel 0
-        break;
-    default:
-        response = TaskResponse::rejected;
-        break;
+        case TaskFunction::target_warm_reset:
+        case TaskFunction::target_cold_reset:
+            if (!device) {
+                response = TaskResponse::rejected;
+                break;
+            }
+            abort_task_set(std::nullopt, req.cmd_sn(), bhs.initiator_task_tag());
+            device->reset(function == TaskFunction::target_cold_reset);
+            break;
+        case TaskFunction::clear_aca:
+            response = TaskResponse::function_unsupported;  // NACA is not supported, so no ACA exists
+            break;
+        case TaskFunction::task_reassign:
+            response = TaskResponse::task_reassignment_unsupported;  // §11.5.1: ErrorRecoveryLevel 0
+            break;
+        default: response = TaskResponse::rejected; break;
     }
     spdlog::info("{} task management function {} on LUN {:#x}: response {}", connection_.log_prefix(),
                  static_cast<unsigned>(function), lun_field, static_cast<unsigned>(response));

@@ -61,30 +61,35 @@ std::uint64_t be(const Cdb& cdb, std::size_t at, std::size_t bytes) {
 // opcode; 0 for commands that return none.
 std::uint64_t allowed_data_in(const Cdb& cdb, std::uint32_t block_size) {
     switch (cdb[0]) {
-    case 0x03: case 0x1a: return cdb[4];                    // REQUEST SENSE, MODE SENSE(6)
-    case 0x12: return be(cdb, 3, 2);                        // INQUIRY
-    case 0x25: return 8;                                    // READ CAPACITY(10)
-    case 0x37: case 0x5a: case 0x5e: return be(cdb, 7, 2);  // READ DEFECT DATA(10), MODE SENSE(10), PR IN
-    case 0x9e: return be(cdb, 10, 4);                       // READ CAPACITY(16), GET LBA STATUS
-    case 0xa0: case 0xa3: case 0xb7: return be(cdb, 6, 4);  // REPORT LUNS, RSOC, READ DEFECT DATA(12)
-    case 0x08: return std::uint64_t{cdb[4] ? cdb[4] : 256u} * block_size;  // READ(6): 0 means 256
-    case 0x28: return be(cdb, 7, 2) * block_size;
-    case 0xa8: return be(cdb, 6, 4) * block_size;
-    case 0x88: return be(cdb, 10, 4) * block_size;
-    default: return 0;
+        case 0x03:
+        case 0x1a: return cdb[4];         // REQUEST SENSE, MODE SENSE(6)
+        case 0x12: return be(cdb, 3, 2);  // INQUIRY
+        case 0x25: return 8;              // READ CAPACITY(10)
+        case 0x37:
+        case 0x5a:
+        case 0x5e: return be(cdb, 7, 2);   // READ DEFECT DATA(10), MODE SENSE(10), PR IN
+        case 0x9e: return be(cdb, 10, 4);  // READ CAPACITY(16), GET LBA STATUS
+        case 0xa0:
+        case 0xa3:
+        case 0xb7: return be(cdb, 6, 4);  // REPORT LUNS, RSOC, READ DEFECT DATA(12)
+        case 0x08: return std::uint64_t{cdb[4] ? cdb[4] : 256u} * block_size;  // READ(6): 0 means 256
+        case 0x28: return be(cdb, 7, 2) * block_size;
+        case 0xa8: return be(cdb, 6, 4) * block_size;
+        case 0x88: return be(cdb, 10, 4) * block_size;
+        default: return 0;
     }
 }
 
 bool legal_status(Status s) {
     switch (s) {
-    case Status::good:
-    case Status::check_condition:
-    case Status::condition_met:
-    case Status::busy:
-    case Status::reservation_conflict:
-    case Status::task_set_full:
-    case Status::aca_active:
-    case Status::task_aborted: return true;
+        case Status::good:
+        case Status::check_condition:
+        case Status::condition_met:
+        case Status::busy:
+        case Status::reservation_conflict:
+        case Status::task_set_full:
+        case Status::aca_active:
+        case Status::task_aborted: return true;
     }
     return false;
 }
@@ -167,7 +172,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const LogicalUnit* unit = device.find(cmd.lun);
         const std::uint32_t asked = unit ? unit->data_out_length(cmd.cdb).value_or(0) : 0;
         const std::uint32_t wanted = std::min({asked, expected, kMaxDataOut});
-        const std::size_t arrived = (ctl & 0x20) && !bytes.empty() ? wanted : std::min<std::size_t>(wanted, bytes.size());
+        const std::size_t arrived =
+            (ctl & 0x20) && !bytes.empty() ? wanted : std::min<std::size_t>(wanted, bytes.size());
         cmd.buffer.resize(arrived);
         for (std::size_t i = 0; i < arrived; ++i) cmd.buffer[i] = std::byte{bytes[i % bytes.size()]};
 

@@ -126,8 +126,8 @@ void fill_cdb(Pdu& pdu, Input& in) {
 // Management, Login, Text, Data-Out, Logout, SNACK); bit 3: immediate; bits 4-5: ITT (fresh, the
 // last command's, 0xffffffff, from the input); bit 6: any opcode from the flags byte instead.
 Pdu next_pdu(RawClient& client, Input& in, std::uint8_t kind, const Tags& tags, std::uint32_t& last_itt) {
-    static constexpr Opcode kOpcodes[] = {Opcode::nop_out, Opcode::scsi_command,  Opcode::task_management_request,
-                                          Opcode::login_request, Opcode::text_request, Opcode::data_out,
+    static constexpr Opcode kOpcodes[] = {Opcode::nop_out,        Opcode::scsi_command, Opcode::task_management_request,
+                                          Opcode::login_request,  Opcode::text_request, Opcode::data_out,
                                           Opcode::logout_request, Opcode::snack_request};
     const std::uint8_t flags = in.u8();
     Pdu pdu;
@@ -137,10 +137,10 @@ Pdu next_pdu(RawClient& client, Input& in, std::uint8_t kind, const Tags& tags, 
     pdu.bhs.set_u8(1, flags);
     pdu.bhs.set_lun(std::uint64_t{in.u8() & 3u} << 48);
     switch ((kind >> 4) & 3) {
-    case 0: pdu.bhs.set_initiator_task_tag(client.take_itt()); break;
-    case 1: pdu.bhs.set_initiator_task_tag(last_itt); break;
-    case 2: pdu.bhs.set_initiator_task_tag(kReservedTag); break;
-    case 3: pdu.bhs.set_initiator_task_tag(in.u32()); break;
+        case 0: pdu.bhs.set_initiator_task_tag(client.take_itt()); break;
+        case 1: pdu.bhs.set_initiator_task_tag(last_itt); break;
+        case 2: pdu.bhs.set_initiator_task_tag(kReservedTag); break;
+        case 3: pdu.bhs.set_initiator_task_tag(in.u32()); break;
     }
     // CmdSN: the expected one mostly, sometimes a little off either side of the window.
     const std::uint8_t delta = in.u8();
@@ -150,38 +150,38 @@ Pdu next_pdu(RawClient& client, Input& in, std::uint8_t kind, const Tags& tags, 
     seq.set_exp_stat_sn(client.exp_stat_sn);
     const bool advances = !(kind & 8) && (delta & 0x80) == 0;
     switch (opcode) {
-    case Opcode::scsi_command:
-        iscsi::ScsiCommandView{pdu.bhs}.set_expected_data_transfer_length(std::uint32_t{in.u16()} << (in.u8() & 7));
-        fill_cdb(pdu, in);
-        last_itt = pdu.bhs.initiator_task_tag();
-        if (advances) ++client.cmd_sn;
-        break;
-    case Opcode::data_out: {
-        const iscsi::DataOutView out{pdu.bhs};
-        pdu.bhs.set_initiator_task_tag(last_itt);
-        out.set_target_transfer_tag((flags & 0x40) ? in.u32() : tags.r2t);
-        pdu.bhs.set_u32(24, 0);  // reserved in Data-Out: no CmdSN
-        out.set_data_sn(in.u8());
-        out.set_buffer_offset((flags & 0x20) ? std::uint32_t{in.u16()} * 512 : tags.r2t_offset);
-        break;
-    }
-    case Opcode::task_management_request:
-        iscsi::TaskManagementRequestView{pdu.bhs}.set_referenced_task_tag(last_itt);
-        iscsi::TaskManagementRequestView{pdu.bhs}.set_ref_cmd_sn(cmd_sn - 1);
-        break;
-    case Opcode::nop_out:
-        iscsi::NopOutView{pdu.bhs}.set_target_transfer_tag((flags & 0x40) ? tags.nop : kReservedTag);
-        if (advances) ++client.cmd_sn;
-        break;
-    case Opcode::text_request:
-    case Opcode::snack_request:
-        pdu.bhs.set_u32(20, in.u32());
-        pdu.bhs.set_u32(36, in.u8());
-        pdu.bhs.set_u32(40, in.u8());
-        break;
-    default:
-        for (std::size_t off = 32; off < 48; off += 4) pdu.bhs.set_u32(off, in.u32());
-        break;
+        case Opcode::scsi_command:
+            iscsi::ScsiCommandView{pdu.bhs}.set_expected_data_transfer_length(std::uint32_t{in.u16()} << (in.u8() & 7));
+            fill_cdb(pdu, in);
+            last_itt = pdu.bhs.initiator_task_tag();
+            if (advances) ++client.cmd_sn;
+            break;
+        case Opcode::data_out: {
+            const iscsi::DataOutView out{pdu.bhs};
+            pdu.bhs.set_initiator_task_tag(last_itt);
+            out.set_target_transfer_tag((flags & 0x40) ? in.u32() : tags.r2t);
+            pdu.bhs.set_u32(24, 0);  // reserved in Data-Out: no CmdSN
+            out.set_data_sn(in.u8());
+            out.set_buffer_offset((flags & 0x20) ? std::uint32_t{in.u16()} * 512 : tags.r2t_offset);
+            break;
+        }
+        case Opcode::task_management_request:
+            iscsi::TaskManagementRequestView{pdu.bhs}.set_referenced_task_tag(last_itt);
+            iscsi::TaskManagementRequestView{pdu.bhs}.set_ref_cmd_sn(cmd_sn - 1);
+            break;
+        case Opcode::nop_out:
+            iscsi::NopOutView{pdu.bhs}.set_target_transfer_tag((flags & 0x40) ? tags.nop : kReservedTag);
+            if (advances) ++client.cmd_sn;
+            break;
+        case Opcode::text_request:
+        case Opcode::snack_request:
+            pdu.bhs.set_u32(20, in.u32());
+            pdu.bhs.set_u32(36, in.u8());
+            pdu.bhs.set_u32(40, in.u8());
+            break;
+        default:
+            for (std::size_t off = 32; off < 48; off += 4) pdu.bhs.set_u32(off, in.u32());
+            break;
     }
     // Data: up to 239 bytes from the input, or (240 and up) multiples of 4 KiB up to 64 KiB.
     const std::uint8_t length = in.u8();

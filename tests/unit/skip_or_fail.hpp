@@ -18,8 +18,8 @@ inline bool in_ci() {
 }  // namespace iscsikit::test
 
 // Returns from the calling test function (or SetUp) like GTEST_SKIP() and FAIL() do.
-#define ISCSIKIT_SKIP_OR_FAIL(reason)                                                         \
-    do {                                                                                      \
+#define ISCSIKIT_SKIP_OR_FAIL(reason)                                                                \
+    do {                                                                                             \
         if (::iscsikit::test::in_ci()) FAIL() << "missing prerequisite under CI=true: " << (reason); \
-        GTEST_SKIP() << (reason);                                                             \
+        GTEST_SKIP() << (reason);                                                                    \
     } while (false)

@@ -48,8 +48,8 @@ struct Bench {
     bool random = false;
     std::uint32_t io_bytes = 0;
     std::uint32_t blocks_per_io = 0;
-    std::uint64_t slots = 0;  // io_bytes-sized slots in the region, from LBA 0 (sequential)
-    std::uint64_t align_blocks = 0;     // random: offsets are multiples of this many blocks
+    std::uint64_t slots = 0;             // io_bytes-sized slots in the region, from LBA 0 (sequential)
+    std::uint64_t align_blocks = 0;      // random: offsets are multiples of this many blocks
     std::uint64_t random_positions = 0;  // random: start offsets at which a whole I/O fits
     Clock::time_point deadline;
 
@@ -76,8 +76,8 @@ asio::awaitable<void> worker(Bench& b, std::span<std::byte> buffer, std::uint64_
         cmd.read_buffer = buffer;
     }
     for (auto now = Clock::now(); !b.stop && now < b.deadline;) {
-        const std::uint64_t lba = b.random ? rng() % b.random_positions * b.align_blocks
-                                           : b.next_slot++ % b.slots * b.blocks_per_io;
+        const std::uint64_t lba =
+            b.random ? rng() % b.random_positions * b.align_blocks : b.next_slot++ % b.slots * b.blocks_per_io;
         cmd.cdb = b.write ? scsi::build::write16(lba, b.blocks_per_io) : scsi::build::read16(lba, b.blocks_per_io);
         const auto start = Clock::now();
         auto done = co_await b.session.execute(cmd);
@@ -88,8 +88,9 @@ asio::awaitable<void> worker(Bench& b, std::span<std::byte> buffer, std::uint64_
             continue;
         }
         ++b.errors;
-        auto failed = initiator::check(std::move(done), fmt::format("{} LBA {}+{} on LUN {}", b.write ? "WRITE(16)" : "READ(16)",
-                                                                    lba, b.blocks_per_io, b.lun));
+        auto failed = initiator::check(
+            std::move(done),
+            fmt::format("{} LBA {}+{} on LUN {}", b.write ? "WRITE(16)" : "READ(16)", lba, b.blocks_per_io, b.lun));
         if (!b.first_error) b.first_error = failed.error();
         if (ends_run(failed.error().kind)) b.stop = true;
     }
@@ -135,8 +136,8 @@ asio::awaitable<Result<void>> run(asio::any_io_executor executor, Session& sessi
     const std::uint64_t region = args.size.empty() ? cap->bytes() : size_value(args.size);
     if (region > cap->bytes())
         co_return initiator::fail(ErrorKind::invalid_argument,
-                                  fmt::format("--size {} is larger than {} ({})", args.size, lun_name(session.url(), lun),
-                                              initiator::format_size(cap->bytes())));
+                                  fmt::format("--size {} is larger than {} ({})", args.size,
+                                              lun_name(session.url(), lun), initiator::format_size(cap->bytes())));
     if (region < io_bytes)
         co_return initiator::fail(ErrorKind::invalid_argument,
                                   fmt::format("the region of {} is smaller than one I/O of {}",
@@ -145,8 +146,8 @@ asio::awaitable<Result<void>> run(asio::any_io_executor executor, Session& sessi
     const std::uint64_t align = args.align.empty() ? io_bytes : size_value(args.align);
     if (align == 0 || align % cap->block_size != 0)
         co_return initiator::fail(ErrorKind::invalid_argument,
-                                  fmt::format("--align {} is not a multiple of the {}-byte block size of {}", args.align,
-                                              cap->block_size, lun_name(session.url(), lun)));
+                                  fmt::format("--align {} is not a multiple of the {}-byte block size of {}",
+                                              args.align, cap->block_size, lun_name(session.url(), lun)));
 
     Bench b(session);
     b.lun = lun;
@@ -196,7 +197,8 @@ Subcommand add_bench(CLI::App& parent, CommonOptions& common) {
         ->check(size_check());
     sub->add_option("--qd", args->qd, "I/Os in flight")->check(CLI::Range(1u, 4096u))->capture_default_str();
     sub->add_option("--time", args->seconds, "seconds to run")->check(CLI::PositiveNumber)->capture_default_str();
-    sub->add_option("--size", args->size, "bytes of the LUN used, from LBA 0 (default: all of it)")->check(size_check());
+    sub->add_option("--size", args->size, "bytes of the LUN used, from LBA 0 (default: all of it)")
+        ->check(size_check());
     add_common_options(*sub, common, true);
     return {sub, [args, &common](asio::any_io_executor executor) {
                 return with_lun(executor, args->url, common, [executor, args, &common](Session& s, std::uint64_t lun) {

@@ -69,8 +69,8 @@ initiator::SessionOptions session_options(const CommonOptions& common) {
     opts.header_digest = common.header_digest;
     opts.data_digest = common.data_digest;
     for (const auto& text : common.portals) opts.extra_portals.push_back(*initiator::parse_portal(text));
-    opts.path_policy = common.multipath == "round-robin" ? initiator::PathPolicy::round_robin
-                                                         : initiator::PathPolicy::failover;
+    opts.path_policy =
+        common.multipath == "round-robin" ? initiator::PathPolicy::round_robin : initiator::PathPolicy::failover;
     return opts;
 }
 
@@ -110,14 +110,15 @@ asio::awaitable<Result<void>> require_lun(Session& session, std::uint64_t lun) {
     auto luns = co_await initiator::report_luns(session);
     if (!luns) {
         // Only a SCSI answer ("REPORT LUNS not supported") lets us go on and try the LUN itself.
-        if (luns.error().kind == ErrorKind::scsi_error || luns.error().kind == ErrorKind::protocol_error) co_return Result<void>{};
+        if (luns.error().kind == ErrorKind::scsi_error || luns.error().kind == ErrorKind::protocol_error)
+            co_return Result<void>{};
         co_return tl::unexpected(luns.error());
     }
     if (std::find(luns->begin(), luns->end(), lun) != luns->end()) co_return Result<void>{};
     std::sort(luns->begin(), luns->end());
     const std::string listed = luns->empty() ? "no LUNs" : fmt::format("LUNs {}", fmt::join(*luns, ", "));
-    co_return initiator::fail(ErrorKind::no_such_lun,
-                              fmt::format("LUN {} not found on {} (target reports {})", lun, session.url().target, listed));
+    co_return initiator::fail(ErrorKind::no_such_lun, fmt::format("LUN {} not found on {} (target reports {})", lun,
+                                                                  session.url().target, listed));
 }
 
 asio::awaitable<Result<void>> with_session(asio::any_io_executor executor, const Url& url, const CommonOptions& common,
@@ -135,7 +136,8 @@ asio::awaitable<Result<void>> with_lun(asio::any_io_executor executor, std::stri
     auto url = parse_lun_url(text);
     if (!url) co_return tl::unexpected(url.error());
     const std::uint64_t lun = *url->lun;
-    std::function<asio::awaitable<Result<void>>(Session&)> checked = [&](Session& session) -> asio::awaitable<Result<void>> {
+    std::function<asio::awaitable<Result<void>>(Session&)> checked =
+        [&](Session& session) -> asio::awaitable<Result<void>> {
         auto present = co_await require_lun(session, lun);
         if (!present) co_return present;
         auto done = co_await body(session, lun);

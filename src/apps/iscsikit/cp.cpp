@@ -49,15 +49,17 @@ struct Copy {
     End& dst;
     std::uint64_t total = 0;  // bytes of the source
     std::uint64_t chunk = 0;
-    bool unmap = false;       // zero chunks to a LUN: UNMAP instead of WRITE
-    bool sparse = false;      // zero chunks to a regular file: leave a hole
+    bool unmap = false;   // zero chunks to a LUN: UNMAP instead of WRITE
+    bool sparse = false;  // zero chunks to a regular file: leave a hole
     Progress& progress;
 
     std::uint64_t next = 0;
     std::optional<Error> error;
 };
 
-std::uint64_t round_up(std::uint64_t value, std::uint64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+std::uint64_t round_up(std::uint64_t value, std::uint64_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
 
 bool all_zero(std::span<const std::byte> data) {
     return data.empty() || (data[0] == std::byte{0} && std::memcmp(data.data(), data.data() + 1, data.size() - 1) == 0);
@@ -110,8 +112,8 @@ bool same_session(const Url& a, const Url& b) {
 }
 
 // Connects (or shares `other`'s session when it is the same target) and reads the LUN's capacity.
-asio::awaitable<Result<void>> open_lun(asio::any_io_executor executor, const std::string& text, const CommonOptions& common,
-                                       End& end, const End& other) {
+asio::awaitable<Result<void>> open_lun(asio::any_io_executor executor, const std::string& text,
+                                       const CommonOptions& common, End& end, const End& other) {
     auto url = parse_lun_url(text);
     if (!url) co_return tl::unexpected(url.error());
     end.url = *url;
@@ -145,8 +147,9 @@ Result<std::uint64_t> plan(const CpArgs& args, const End& src, const End& dst, s
                                fmt::format("{} ({} bytes) is larger than {} ({} bytes)", src.name(), total, dst.name(),
                                            dst.capacity.bytes()));
     if (args.unmap && !dst.capacity.thin)
-        return initiator::fail(ErrorKind::invalid_argument,
-                               fmt::format("--unmap: {} is not thin-provisioned (READ CAPACITY reports LBPME 0)", dst.name()));
+        return initiator::fail(
+            ErrorKind::invalid_argument,
+            fmt::format("--unmap: {} is not thin-provisioned (READ CAPACITY reports LBPME 0)", dst.name()));
     return chunk;
 }
 
@@ -160,7 +163,8 @@ asio::awaitable<Result<void>> copy(asio::any_io_executor executor, const CommonO
                                    End& src, End& dst) {
     const bool src_lun = is_iscsi_url(args.src), dst_lun = is_iscsi_url(args.dst);
     if (!src_lun && !dst_lun)
-        co_return initiator::fail(ErrorKind::invalid_argument, "SRC or DST must be an iscsi:// URL (both are local paths)");
+        co_return initiator::fail(ErrorKind::invalid_argument,
+                                  "SRC or DST must be an iscsi:// URL (both are local paths)");
     if (args.unmap && !dst_lun)
         co_return initiator::fail(ErrorKind::invalid_argument, "--unmap needs an iscsi:// URL as DST");
     if (src_lun) {
@@ -188,7 +192,8 @@ asio::awaitable<Result<void>> copy(asio::any_io_executor executor, const CommonO
     c.chunk = *chunk;
     c.unmap = args.unmap;
     c.sparse = !args.no_sparse && !dst_lun && dst.file->regular();
-    const std::size_t workers = static_cast<std::size_t>(std::min<std::uint64_t>(args.qd, (total + *chunk - 1) / *chunk));
+    const std::size_t workers =
+        static_cast<std::size_t>(std::min<std::uint64_t>(args.qd, (total + *chunk - 1) / *chunk));
     const std::size_t buffer_size = round_up(*chunk, dst.block_size());
     std::vector<std::byte> buffers(buffer_size * workers);
     co_await run_workers(executor, workers, [&](std::size_t i) {
@@ -226,7 +231,8 @@ Subcommand add_cp(CLI::App& parent, CommonOptions& common) {
     sub->add_option("--qd", args->qd, "chunks in flight")->check(CLI::Range(1u, 1024u))->capture_default_str();
     sub->add_flag("--no-sparse", args->no_sparse, "LUN to file: write all-zero chunks instead of leaving holes");
     sub->add_flag("--unmap", args->unmap, "to a thin LUN: UNMAP all-zero chunks instead of writing them");
-    auto* progress = sub->add_flag("--progress", args->progress, "show the progress bar even when stderr is no terminal");
+    auto* progress =
+        sub->add_flag("--progress", args->progress, "show the progress bar even when stderr is no terminal");
     sub->add_flag("--no-progress", args->no_progress, "never show the progress bar")->excludes(progress);
     add_common_options(*sub, common, false);
     return {sub, [args, &common](asio::any_io_executor executor) { return run(std::move(executor), common, *args); }};

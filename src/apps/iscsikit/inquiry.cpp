@@ -18,13 +18,13 @@ struct LunArgs {
 // SPC-4 6.6.2 VERSION: the standard the device claims.
 const char* version_name(std::uint8_t version) {
     switch (version) {
-    case 0: return "no standard claimed";
-    case 3: return "SPC";
-    case 4: return "SPC-2";
-    case 5: return "SPC-3";
-    case 6: return "SPC-4";
-    case 7: return "SPC-5";
-    default: return "unknown";
+        case 0: return "no standard claimed";
+        case 3: return "SPC";
+        case 4: return "SPC-2";
+        case 5: return "SPC-3";
+        case 6: return "SPC-4";
+        case 7: return "SPC-5";
+        default: return "unknown";
     }
 }
 
@@ -91,9 +91,10 @@ asio::awaitable<Result<void>> readcap(Session& session, std::uint64_t lun, bool 
     std::cout << fmt::format("lun         {}\n", lun) << fmt::format("blocks      {}\n", cap->blocks)
               << fmt::format("block size  {}\n", cap->block_size)
               << fmt::format("size        {} bytes ({})\n", cap->bytes(), initiator::format_size(cap->bytes()))
-              << fmt::format("thin        {}\n", yes_no(cap->thin)) << fmt::format("lbprz       {}\n", yes_no(cap->lbprz))
-              << fmt::format("lbppbe      {} ({} logical block{} per physical block)\n", cap->lbppbe,
-                             1u << cap->lbppbe, cap->lbppbe ? "s" : "");
+              << fmt::format("thin        {}\n", yes_no(cap->thin))
+              << fmt::format("lbprz       {}\n", yes_no(cap->lbprz))
+              << fmt::format("lbppbe      {} ({} logical block{} per physical block)\n", cap->lbppbe, 1u << cap->lbppbe,
+                             cap->lbppbe ? "s" : "");
     co_return Result<void>{};
 }
 

@@ -20,7 +20,8 @@ using initiator::Result;
 namespace {
 
 tl::unexpected<initiator::Error> file_error(const char* what, const std::string& path, int error) {
-    return initiator::fail(ErrorKind::invalid_argument, fmt::format("cannot {} {}: {}", what, path, std::strerror(error)));
+    return initiator::fail(ErrorKind::invalid_argument,
+                           fmt::format("cannot {} {}: {}", what, path, std::strerror(error)));
 }
 
 }  // namespace
@@ -53,7 +54,8 @@ Result<LocalFile> LocalFile::open_source(const std::string& path) {
     struct stat st {};
     if (::fstat(fd, &st) != 0) return file_error("stat", path, errno);
     if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-        return initiator::fail(ErrorKind::invalid_argument, fmt::format("{} is not a regular file or block device", path));
+        return initiator::fail(ErrorKind::invalid_argument,
+                               fmt::format("{} is not a regular file or block device", path));
     file.regular_ = S_ISREG(st.st_mode);
     const off_t end = ::lseek(fd, 0, SEEK_END);  // a block device's st_size is 0
     if (end < 0) return file_error("seek in", path, errno);
@@ -74,10 +76,10 @@ Result<LocalFile> LocalFile::open_destination(const std::string& path, std::uint
         const off_t end = ::lseek(fd, 0, SEEK_END);
         if (end < 0) return file_error("seek in", path, errno);
         if (static_cast<std::uint64_t>(end) < size)
-            return initiator::fail(ErrorKind::invalid_argument,
-                                   fmt::format("{} ({}) is smaller than the {} to copy", path,
-                                               initiator::format_size(static_cast<std::uint64_t>(end)),
-                                               initiator::format_size(size)));
+            return initiator::fail(
+                ErrorKind::invalid_argument,
+                fmt::format("{} ({}) is smaller than the {} to copy", path,
+                            initiator::format_size(static_cast<std::uint64_t>(end)), initiator::format_size(size)));
     }
     return file;
 }

@@ -101,7 +101,8 @@ void print_table(const std::vector<LunInfo>& infos) {
 asio::awaitable<Result<void>> run(asio::any_io_executor executor, const CommonOptions& common, const LsArgs& args) {
     auto url = parse_target_url(args.url);
     if (!url) co_return tl::unexpected(url.error());
-    std::function<asio::awaitable<Result<void>>(Session&)> list = [&](Session& session) -> asio::awaitable<Result<void>> {
+    std::function<asio::awaitable<Result<void>>(Session&)> list =
+        [&](Session& session) -> asio::awaitable<Result<void>> {
         auto infos = co_await collect(session, url->lun);
         if (!infos) co_return tl::unexpected(infos.error());
         if (common.json) {

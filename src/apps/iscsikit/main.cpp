@@ -45,8 +45,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "iscsikit 0.1.0");
     CommonOptions common;
     const Subcommand subcommands[] = {
-        add_discover(app, common), add_ls(app, common),  add_inquiry(app, common),
-        add_readcap(app, common),  add_cp(app, common),  add_bench(app, common),
+        add_discover(app, common), add_ls(app, common), add_inquiry(app, common),
+        add_readcap(app, common),  add_cp(app, common), add_bench(app, common),
     };
     try {
         app.parse(argc, argv);

@@ -24,9 +24,9 @@ std::string line(std::uint64_t done, std::uint64_t total, double elapsed_seconds
         eta = initiator::format_duration(std::chrono::seconds(std::llround(elapsed_seconds)));
     else if (rate > 0)
         eta = initiator::format_duration(std::chrono::seconds(std::llround(static_cast<double>(total - done) / rate)));
-    return fmt::format("[{}{}] {:5.1f}%  {} / {}  {}  {} {}", std::string(filled, '#'), std::string(kBarWidth - filled, '.'),
-                       fraction * 100.0, initiator::format_size(done), initiator::format_size(total),
-                       initiator::format_rate(rate), done >= total ? "in" : "ETA", eta);
+    return fmt::format("[{}{}] {:5.1f}%  {} / {}  {}  {} {}", std::string(filled, '#'),
+                       std::string(kBarWidth - filled, '.'), fraction * 100.0, initiator::format_size(done),
+                       initiator::format_size(total), initiator::format_rate(rate), done >= total ? "in" : "ETA", eta);
 }
 
 }  // namespace

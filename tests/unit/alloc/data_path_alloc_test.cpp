@@ -84,7 +84,6 @@ protected:
         return static_cast<double>(g_allocations.load() - before) / kMeasured;
     }
 
-
     void measure(const char* what) {
         auto client = logged_in();
         ASSERT_NE(client, nullptr);

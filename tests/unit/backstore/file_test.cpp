@@ -302,7 +302,8 @@ TEST_F(FileBackstoreTest, BlockDeviceSizeAndLogicalBlockSizeComeFromTheKernel) {
     auto p = path("loop.img");
     make_file(p, 4 << 20);
     LoopDevice loop(p, 4096);
-    if (loop.device().empty()) ISCSIKIT_SKIP_OR_FAIL("needs root and losetup (package util-linux) to attach a loop device");
+    if (loop.device().empty())
+        ISCSIKIT_SKIP_OR_FAIL("needs root and losetup (package util-linux) to attach a loop device");
 
     auto too_small = open_block_device(loop.device(), Options{.block_size = 512});
     ASSERT_FALSE(too_small);

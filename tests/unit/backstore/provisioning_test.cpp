@@ -129,7 +129,7 @@ TEST(ThinFileProvisioning, PartlyWrittenFileSystemBlockIsMapped) {
     auto io = make_sync_io_engine();
     Backstore& b = **store;
 
-    EXPECT_EQ(status(b, 0), (std::pair{false, std::uint64_t{1} << 20}));  // a new sparse file
+    EXPECT_EQ(status(b, 0), (std::pair{false, std::uint64_t{1} << 20}));        // a new sparse file
     EXPECT_EQ(status(b, 4096, 8192), (std::pair{false, std::uint64_t{8192}}));  // bounded by max_length
     EXPECT_EQ(status(b, 4096, 100), (std::pair{false, std::uint64_t{512}}));    // but at least one block
 

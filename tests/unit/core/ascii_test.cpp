@@ -20,7 +20,8 @@ TEST(ParseDecimal, DigitsUpToTheBound) {
 }
 
 TEST(ParseDecimal, AnythingButDigitsIsRefused) {
-    for (const char* text : {"", "+1", "-1", " 1", "1 ", "1k", "0x10", "١"}) EXPECT_EQ(parse_decimal(text, 1000), std::nullopt) << text;
+    for (const char* text : {"", "+1", "-1", " 1", "1 ", "1k", "0x10", "١"})
+        EXPECT_EQ(parse_decimal(text, 1000), std::nullopt) << text;
 }
 
 }  // namespace

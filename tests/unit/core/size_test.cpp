@@ -61,8 +61,8 @@ TEST(ParseSize, MessageIsTheReasonAlone) {
 TEST(ParseSize, RejectsValuesBeyond64Bits) {
     expect_sizes({{"18446744073709551615", ~std::uint64_t{0}}, {"16777215T", std::uint64_t{16777215} << 40}});
     // 2^64, 2^24 TiB = 2^64, 16 EiB = 2^64.
-    for (const char* text : {"18446744073709551616", "99999999999999999999999", "16777216t", "16e",
-                             "18446744073709551615k"})
+    for (const char* text :
+         {"18446744073709551616", "99999999999999999999999", "16777216t", "16e", "18446744073709551615k"})
         EXPECT_FALSE(parse_size(text)) << text;
 }
 
@@ -81,7 +81,7 @@ TEST(FormatExactSize, LargestExactSuffixElseBytes) {
 
 TEST(FormatExactSize, ParsesBackToTheSameValue) {
     for (std::uint64_t bytes : std::initializer_list<std::uint64_t>{0, 1, 4096, std::uint64_t{3} << 29,
-                                                                     std::uint64_t{1} << 63, ~std::uint64_t{0}})
+                                                                    std::uint64_t{1} << 63, ~std::uint64_t{0}})
         EXPECT_EQ(parse_size(format_exact_size(bytes)).value(), bytes) << bytes;
 }
 

@@ -56,7 +56,8 @@ asio::awaitable<void> serve(tcp::socket socket, Script& script) {
         if (!next) co_return;
         if (!*next) {
             auto space = rx.space();
-            auto [ec, n] = co_await socket.async_read_some(asio::buffer(space.data(), space.size()), as_tuple(use_awaitable));
+            auto [ec, n] =
+                co_await socket.async_read_some(asio::buffer(space.data(), space.size()), as_tuple(use_awaitable));
             if (ec) co_return;
             rx.commit(n);
             continue;
@@ -68,58 +69,58 @@ asio::awaitable<void> serve(tcp::socket socket, Script& script) {
         rsp.set_final(true);
         std::vector<std::byte> out;
         switch (req.opcode()) {
-        case iscsi::Opcode::login_request: {
-            iscsi::LoginRequestView in{req};
-            exp_cmd_sn = in.cmd_sn();
-            auto offered = iscsi::parse_text(data);
-            iscsi::TextPairs answers;
-            const bool security = in.current_stage() == iscsi::LoginStage::security;
-            negotiator.respond(*offered, security, answers);
-            negotiator.declare_target_keys(1, answers, security);
-            rsp.set_opcode(iscsi::Opcode::login_response);
-            iscsi::LoginResponseView v{rsp};
-            v.set_transit(in.transit());
-            v.set_stages(in.current_stage(), in.next_stage());
-            v.set_isid(in.isid());
-            v.set_tsih(in.next_stage() == iscsi::LoginStage::full_feature ? 7 : 0);
-            v.set_stat_sn(stat_sn++);
-            v.set_exp_cmd_sn(exp_cmd_sn);
-            v.set_max_cmd_sn(exp_cmd_sn + 31);
-            if (in.next_stage() == iscsi::LoginStage::full_feature) ++script.logins;
-            out = iscsi::build_text(answers);
-            break;
-        }
-        case iscsi::Opcode::scsi_command: {
-            ++script.commands;
-            if (!req.immediate()) ++exp_cmd_sn;
-            if (!script.answer_commands) continue;
-            rsp.set_opcode(iscsi::Opcode::scsi_response);
-            iscsi::ScsiResponseView v{rsp};
-            v.set_stat_sn(stat_sn++);
-            v.set_exp_cmd_sn(exp_cmd_sn);
-            v.set_max_cmd_sn(exp_cmd_sn + 31);
-            break;
-        }
-        case iscsi::Opcode::task_management_request: {
-            ++script.aborts;
-            if (!script.answer_aborts) continue;
-            rsp.set_opcode(iscsi::Opcode::task_management_response);
-            iscsi::TaskManagementResponseView v{rsp};
-            v.set_response(static_cast<std::uint8_t>(iscsi::TaskResponse::complete));
-            v.set_stat_sn(stat_sn++);
-            v.set_exp_cmd_sn(exp_cmd_sn);
-            v.set_max_cmd_sn(exp_cmd_sn + 31);
-            break;
-        }
-        case iscsi::Opcode::nop_out:
-            if (req.initiator_task_tag() == iscsi::kReservedTag) continue;
-            rsp.set_opcode(iscsi::Opcode::nop_in);
-            iscsi::NopInView{rsp}.set_target_transfer_tag(iscsi::kReservedTag);
-            iscsi::NopInView{rsp}.set_stat_sn(stat_sn++);
-            iscsi::NopInView{rsp}.set_exp_cmd_sn(exp_cmd_sn);
-            iscsi::NopInView{rsp}.set_max_cmd_sn(exp_cmd_sn + 31);
-            break;
-        default: continue;
+            case iscsi::Opcode::login_request: {
+                iscsi::LoginRequestView in{req};
+                exp_cmd_sn = in.cmd_sn();
+                auto offered = iscsi::parse_text(data);
+                iscsi::TextPairs answers;
+                const bool security = in.current_stage() == iscsi::LoginStage::security;
+                negotiator.respond(*offered, security, answers);
+                negotiator.declare_target_keys(1, answers, security);
+                rsp.set_opcode(iscsi::Opcode::login_response);
+                iscsi::LoginResponseView v{rsp};
+                v.set_transit(in.transit());
+                v.set_stages(in.current_stage(), in.next_stage());
+                v.set_isid(in.isid());
+                v.set_tsih(in.next_stage() == iscsi::LoginStage::full_feature ? 7 : 0);
+                v.set_stat_sn(stat_sn++);
+                v.set_exp_cmd_sn(exp_cmd_sn);
+                v.set_max_cmd_sn(exp_cmd_sn + 31);
+                if (in.next_stage() == iscsi::LoginStage::full_feature) ++script.logins;
+                out = iscsi::build_text(answers);
+                break;
+            }
+            case iscsi::Opcode::scsi_command: {
+                ++script.commands;
+                if (!req.immediate()) ++exp_cmd_sn;
+                if (!script.answer_commands) continue;
+                rsp.set_opcode(iscsi::Opcode::scsi_response);
+                iscsi::ScsiResponseView v{rsp};
+                v.set_stat_sn(stat_sn++);
+                v.set_exp_cmd_sn(exp_cmd_sn);
+                v.set_max_cmd_sn(exp_cmd_sn + 31);
+                break;
+            }
+            case iscsi::Opcode::task_management_request: {
+                ++script.aborts;
+                if (!script.answer_aborts) continue;
+                rsp.set_opcode(iscsi::Opcode::task_management_response);
+                iscsi::TaskManagementResponseView v{rsp};
+                v.set_response(static_cast<std::uint8_t>(iscsi::TaskResponse::complete));
+                v.set_stat_sn(stat_sn++);
+                v.set_exp_cmd_sn(exp_cmd_sn);
+                v.set_max_cmd_sn(exp_cmd_sn + 31);
+                break;
+            }
+            case iscsi::Opcode::nop_out:
+                if (req.initiator_task_tag() == iscsi::kReservedTag) continue;
+                rsp.set_opcode(iscsi::Opcode::nop_in);
+                iscsi::NopInView{rsp}.set_target_transfer_tag(iscsi::kReservedTag);
+                iscsi::NopInView{rsp}.set_stat_sn(stat_sn++);
+                iscsi::NopInView{rsp}.set_exp_cmd_sn(exp_cmd_sn);
+                iscsi::NopInView{rsp}.set_max_cmd_sn(exp_cmd_sn + 31);
+                break;
+            default: continue;
         }
         if (!co_await reply(rsp, out)) co_return;
     }
@@ -149,8 +150,10 @@ protected:
         url.portal = Portal{"127.0.0.1", acceptor_.local_endpoint().port()};
         url.target = kIqn;
         std::optional<Result<std::shared_ptr<Session>>> out;
-        asio::co_spawn(io_, [&]() -> asio::awaitable<void> { out.emplace(co_await Session::connect(io_.get_executor(), url, opts)); },
-                       asio::detached);
+        asio::co_spawn(
+            io_,
+            [&]() -> asio::awaitable<void> { out.emplace(co_await Session::connect(io_.get_executor(), url, opts)); },
+            asio::detached);
         while (!out) io_.run_one();
         EXPECT_TRUE(*out) << (*out ? "" : (*out).error().message);
         return *out ? **out : nullptr;

@@ -22,7 +22,8 @@ protected:
     template <class T>
     T run(std::function<asio::awaitable<T>()> make) {
         std::optional<T> out;
-        asio::co_spawn(io_, [&]() -> asio::awaitable<void> { out.emplace(co_await make()); }, asio::detached);
+        asio::co_spawn(
+            io_, [&]() -> asio::awaitable<void> { out.emplace(co_await make()); }, asio::detached);
         while (!out) io_.run_one();
         return std::move(*out);
     }
@@ -36,7 +37,8 @@ protected:
     }
 
     std::shared_ptr<Session> connect(SessionOptions opts = {}) {
-        auto s = run<Result<std::shared_ptr<Session>>>([&] { return Session::connect(io_.get_executor(), url(), opts); });
+        auto s =
+            run<Result<std::shared_ptr<Session>>>([&] { return Session::connect(io_.get_executor(), url(), opts); });
         EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
         return s ? *s : nullptr;
     }

@@ -85,20 +85,22 @@ TEST_F(SessionTest, ManyCommandsInFlightStayWithinTheWindowAndAllComplete) {
     constexpr std::size_t kChunk = 4096, kCount = kLunBytes / kChunk;  // 256 commands at once
     std::size_t done = 0, good = 0;
     for (std::size_t i = 0; i < kCount; ++i)
-        s->submit(write16(0, i * kChunk / kBlock, std::span(data).subspan(i * kChunk, kChunk)), [&](Result<Completion> r) {
-            ++done;
-            good += r && r->good();
-        });
+        s->submit(write16(0, i * kChunk / kBlock, std::span(data).subspan(i * kChunk, kChunk)),
+                  [&](Result<Completion> r) {
+                      ++done;
+                      good += r && r->good();
+                  });
     EXPECT_GT(s->outstanding(), 0u);
     while (done < kCount) io_.run_one();
     EXPECT_EQ(good, kCount);
     std::vector<std::byte> back(kLunBytes);
     done = good = 0;
     for (std::size_t i = 0; i < kCount; ++i)
-        s->submit(read16(0, i * kChunk / kBlock, std::span(back).subspan(i * kChunk, kChunk)), [&](Result<Completion> r) {
-            ++done;
-            good += r && r->good();
-        });
+        s->submit(read16(0, i * kChunk / kBlock, std::span(back).subspan(i * kChunk, kChunk)),
+                  [&](Result<Completion> r) {
+                      ++done;
+                      good += r && r->good();
+                  });
     while (done < kCount) io_.run_one();
     EXPECT_EQ(good, kCount);
     EXPECT_EQ(back, data);

@@ -95,12 +95,14 @@ TEST(ParseUrl, LunRange) {
     EXPECT_EQ(parse_ok("iscsi://h/iqn.x/256").lun, std::optional<std::uint64_t>(256));
     EXPECT_EQ(parse_ok("iscsi://h/iqn.x/16383").lun, std::optional<std::uint64_t>(16383));
     EXPECT_EQ(parse_ok("iscsi://h/iqn.x/007").lun, std::optional<std::uint64_t>(7));
-    EXPECT_EQ(parse_error("iscsi://h/iqn.x/16384"), "invalid iSCSI URL 'iscsi://h/iqn.x/16384': LUN 16384 out of range (0 to 16383)");
+    EXPECT_EQ(parse_error("iscsi://h/iqn.x/16384"),
+              "invalid iSCSI URL 'iscsi://h/iqn.x/16384': LUN 16384 out of range (0 to 16383)");
     EXPECT_TRUE(says(parse_error("iscsi://h/iqn.x/99999999999999999999999"), "out of range"));
 }
 
 TEST(ParseUrl, LunMustBeDecimal) {
-    EXPECT_EQ(parse_error("iscsi://h/iqn.x/abc"), "invalid iSCSI URL 'iscsi://h/iqn.x/abc': LUN 'abc' is not a decimal number");
+    EXPECT_EQ(parse_error("iscsi://h/iqn.x/abc"),
+              "invalid iSCSI URL 'iscsi://h/iqn.x/abc': LUN 'abc' is not a decimal number");
     EXPECT_TRUE(says(parse_error("iscsi://h/iqn.x/0x1"), "not a decimal number"));
     EXPECT_TRUE(says(parse_error("iscsi://h/iqn.x/-1"), "not a decimal number"));
     EXPECT_TRUE(says(parse_error("iscsi://h/iqn.x/+1"), "not a decimal number"));
@@ -109,7 +111,8 @@ TEST(ParseUrl, LunMustBeDecimal) {
 }
 
 TEST(ParseUrl, TrailingGarbage) {
-    EXPECT_EQ(parse_error("iscsi://h/iqn.x/0/extra"), "invalid iSCSI URL 'iscsi://h/iqn.x/0/extra': unexpected '/extra' after the LUN");
+    EXPECT_EQ(parse_error("iscsi://h/iqn.x/0/extra"),
+              "invalid iSCSI URL 'iscsi://h/iqn.x/0/extra': unexpected '/extra' after the LUN");
     EXPECT_TRUE(says(parse_error("iscsi://h/iqn.x/0/"), "after the LUN"));
     EXPECT_TRUE(says(parse_error("iscsi://h/iqn.x/0?header_digest=crc32c"), "not a decimal number"));
     EXPECT_TRUE(says(parse_error("iscsi://h:3260x/iqn.x/0"), "port '3260x'"));
@@ -117,7 +120,8 @@ TEST(ParseUrl, TrailingGarbage) {
 }
 
 TEST(ParseUrl, BadPorts) {
-    EXPECT_EQ(parse_error("iscsi://h:0/iqn.x/0"), "invalid iSCSI URL 'iscsi://h:0/iqn.x/0': port '0' is not a number from 1 to 65535");
+    EXPECT_EQ(parse_error("iscsi://h:0/iqn.x/0"),
+              "invalid iSCSI URL 'iscsi://h:0/iqn.x/0': port '0' is not a number from 1 to 65535");
     EXPECT_TRUE(says(parse_error("iscsi://h:65536/iqn.x/0"), "port '65536'"));
     EXPECT_TRUE(says(parse_error("iscsi://h:abc/iqn.x/0"), "port 'abc'"));
     EXPECT_TRUE(says(parse_error("iscsi://h:/iqn.x/0"), "port ''"));
@@ -128,7 +132,8 @@ TEST(ParseUrl, BadPorts) {
 }
 
 TEST(ParseUrl, MissingScheme) {
-    EXPECT_EQ(parse_error("10.0.0.1/iqn.x/0"), "invalid iSCSI URL '10.0.0.1/iqn.x/0': expected it to start with 'iscsi://'");
+    EXPECT_EQ(parse_error("10.0.0.1/iqn.x/0"),
+              "invalid iSCSI URL '10.0.0.1/iqn.x/0': expected it to start with 'iscsi://'");
     EXPECT_TRUE(says(parse_error("http://h/iqn.x/0"), "'iscsi://'"));
     EXPECT_TRUE(says(parse_error("iscsi:/h/iqn.x/0"), "'iscsi://'"));
     EXPECT_TRUE(says(parse_error(""), "'iscsi://'"));
@@ -178,9 +183,11 @@ TEST(ParseUrl, Credentials) {
 }
 
 TEST(ParseUrl, BadCredentials) {
-    EXPECT_EQ(parse_error("iscsi://%pw@h/iqn.x/0"), "invalid iSCSI URL 'iscsi://%***@h/iqn.x/0': empty user name before '@'");
+    EXPECT_EQ(parse_error("iscsi://%pw@h/iqn.x/0"),
+              "invalid iSCSI URL 'iscsi://%***@h/iqn.x/0': empty user name before '@'");
     EXPECT_TRUE(says(parse_error("iscsi://@h/iqn.x/0"), "empty user name"));
-    EXPECT_EQ(parse_error("iscsi://u%@h/iqn.x/0"), "invalid iSCSI URL 'iscsi://u%***@h/iqn.x/0': empty password after '%'");
+    EXPECT_EQ(parse_error("iscsi://u%@h/iqn.x/0"),
+              "invalid iSCSI URL 'iscsi://u%***@h/iqn.x/0': empty password after '%'");
 }
 
 TEST(ParseUrl, MessagesNeverShowThePassword) {
@@ -206,8 +213,8 @@ TEST(UrlToString, CanonicalFormWithoutPassword) {
 }
 
 TEST(UrlToString, ParsesBackToTheSameUrl) {
-    for (std::string_view text : {"iscsi://u%p@[2001:db8::1]:3261/iqn.2026-11.org.iscsikit:t1/300",
-                                  "iscsi://10.1.2.3/iqn.x", "iscsi://h"}) {
+    for (std::string_view text :
+         {"iscsi://u%p@[2001:db8::1]:3261/iqn.2026-11.org.iscsikit:t1/300", "iscsi://10.1.2.3/iqn.x", "iscsi://h"}) {
         const Url first = parse_ok(text);
         const Url again = parse_ok(first.to_string());
         EXPECT_EQ(again.portal, first.portal);
@@ -270,7 +277,8 @@ TEST(InitiatorNameFile, TheInitiatorNameLineGivesTheDefaultName) {
                                        "## If you remove this file, the iSCSI daemon will not start.\n"
                                        "InitiatorName=iqn.1993-08.org.debian:01:5a0d2f1c3b4e\n"),
               "iqn.1993-08.org.debian:01:5a0d2f1c3b4e");
-    EXPECT_EQ(initiator_name_from_file("  InitiatorName = iqn.2004-10.com.ubuntu:01:abc \r\n"), "iqn.2004-10.com.ubuntu:01:abc");
+    EXPECT_EQ(initiator_name_from_file("  InitiatorName = iqn.2004-10.com.ubuntu:01:abc \r\n"),
+              "iqn.2004-10.com.ubuntu:01:abc");
     EXPECT_EQ(initiator_name_from_file("#InitiatorName=iqn.commented.out:x\nInitiatorAlias=host\n"), "");
     EXPECT_EQ(initiator_name_from_file(""), "");
     EXPECT_EQ(initiator_name_from_file("InitiatorName="), "");

@@ -59,8 +59,8 @@ struct Recorder : ChannelHandler {
         return {ByteSpan(buffer.data() + offset, length), {}};
     }
     Result<void> on_pdu(const ReceivedPdu& pdu) override {
-        const bool placed = !buffer.empty() && pdu.data.data() >= buffer.data() &&
-                            pdu.data.data() < buffer.data() + buffer.size();
+        const bool placed =
+            !buffer.empty() && pdu.data.data() >= buffer.data() && pdu.data.data() < buffer.data() + buffer.size();
         got.push_back({pdu.bhs.initiator_task_tag(), {pdu.data.begin(), pdu.data.end()}, placed, pdu.data_digest_ok});
         return {};
     }

@@ -54,15 +54,15 @@ TEST(BinaryValue, Base64) {
 }
 
 TEST(BinaryValue, MalformedIsRefused) {
-    for (std::string_view text : {"", "0", "0x", "0X", "0b", "0B", "x12", "12", "0y12", " 0x12", "0x12 ",
-                                  "0x123",     // odd digit count
-                                  "0x1g",      // not a hex digit
-                                  "0x-1",      //
-                                  "0bAAE",     // not a multiple of four
-                                  "0bA===",    // too much padding
-                                  "0bAA=A",    // padding in the middle
-                                  "0b====",    //
-                                  "0bAB==",    // nonzero pad bits
+    for (std::string_view text : {"",       "0", "0x", "0X", "0b", "0B", "x12", "12", "0y12", " 0x12", "0x12 ",
+                                  "0x123",      // odd digit count
+                                  "0x1g",       // not a hex digit
+                                  "0x-1",       //
+                                  "0bAAE",      // not a multiple of four
+                                  "0bA===",     // too much padding
+                                  "0bAA=A",     // padding in the middle
+                                  "0b====",     //
+                                  "0bAB==",     // nonzero pad bits
                                   "0bAA*A"}) {  // not a base64 digit
         EXPECT_FALSE(decode_binary_value(text)) << "'" << text << "'";
     }

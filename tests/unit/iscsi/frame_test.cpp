@@ -17,9 +17,9 @@ using testing::bytes_of;
 using testing::hex;
 
 // RFC 3720 B.4: the Read (10) command PDU; its CRC32C is 0xd9963a56, on the wire 56 3a 96 d9.
-const std::vector<std::byte> kReadCommand = hex(
-    "01 c0 00 00 00 00 00 00 00 00 00 00 00 00 00 00 14 00 00 00 00 00 04 00 00 00 00 14 00 00 00 18"
-    "28 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00");
+const std::vector<std::byte> kReadCommand =
+    hex("01 c0 00 00 00 00 00 00 00 00 00 00 00 00 00 00 14 00 00 00 00 00 04 00 00 00 00 14 00 00 00 18"
+        "28 00 00 00 00 00 00 00 02 00 00 00 00 00 00 00");
 
 Pdu text_request(std::string_view data) {
     Pdu pdu;
@@ -131,7 +131,8 @@ TEST_P(RoundTrip, DecodeOfEncodeGivesThePduBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(DigestsAndPadding, RoundTrip,
-                         ::testing::Combine(::testing::Bool(), ::testing::Bool(), ::testing::Values(0, 1, 2, 3, 4, 5, 8192)));
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool(),
+                                            ::testing::Values(0, 1, 2, 3, 4, 5, 8192)));
 
 TEST(Decode, RfcReadCommandWithHeaderDigest) {
     auto wire = kReadCommand;

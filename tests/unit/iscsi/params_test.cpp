@@ -24,8 +24,11 @@ NegotiationFailure failure_of(TargetNegotiator& t, const TextPairs& offered, boo
 // A target past a normal session's security stage.
 TargetNegotiator normal_target(LocalLimits limits = {}, bool leading = true) {
     TargetNegotiator t(std::move(limits), leading);
-    answer(t, {{"InitiatorName", std::string(kInitiator)}, {"TargetName", std::string(kTarget)},
-               {"SessionType", "Normal"}, {"AuthMethod", "None"}},
+    answer(t,
+           {{"InitiatorName", std::string(kInitiator)},
+            {"TargetName", std::string(kTarget)},
+            {"SessionType", "Normal"},
+            {"AuthMethod", "None"}},
            true);
     return t;
 }
@@ -33,13 +36,40 @@ TargetNegotiator normal_target(LocalLimits limits = {}, bool leading = true) {
 // ---- the table ----
 
 TEST(KeyTable, HasEveryRfc7143Key) {
-    for (std::string_view name :
-         {"HeaderDigest", "DataDigest", "MaxConnections", "SendTargets", "TargetName", "InitiatorName", "TargetAlias",
-          "InitiatorAlias", "TargetAddress", "TargetPortalGroupTag", "InitialR2T", "ImmediateData",
-          "MaxRecvDataSegmentLength", "MaxBurstLength", "FirstBurstLength", "DefaultTime2Wait", "DefaultTime2Retain",
-          "MaxOutstandingR2T", "DataPDUInOrder", "DataSequenceInOrder", "ErrorRecoveryLevel", "SessionType",
-          "TaskReporting", "iSCSIProtocolLevel", "OFMarker", "IFMarker", "OFMarkInt", "IFMarkInt", "AuthMethod",
-          "CHAP_A", "CHAP_I", "CHAP_C", "CHAP_N", "CHAP_R"}) {
+    for (std::string_view name : {"HeaderDigest",
+                                  "DataDigest",
+                                  "MaxConnections",
+                                  "SendTargets",
+                                  "TargetName",
+                                  "InitiatorName",
+                                  "TargetAlias",
+                                  "InitiatorAlias",
+                                  "TargetAddress",
+                                  "TargetPortalGroupTag",
+                                  "InitialR2T",
+                                  "ImmediateData",
+                                  "MaxRecvDataSegmentLength",
+                                  "MaxBurstLength",
+                                  "FirstBurstLength",
+                                  "DefaultTime2Wait",
+                                  "DefaultTime2Retain",
+                                  "MaxOutstandingR2T",
+                                  "DataPDUInOrder",
+                                  "DataSequenceInOrder",
+                                  "ErrorRecoveryLevel",
+                                  "SessionType",
+                                  "TaskReporting",
+                                  "iSCSIProtocolLevel",
+                                  "OFMarker",
+                                  "IFMarker",
+                                  "OFMarkInt",
+                                  "IFMarkInt",
+                                  "AuthMethod",
+                                  "CHAP_A",
+                                  "CHAP_I",
+                                  "CHAP_C",
+                                  "CHAP_N",
+                                  "CHAP_R"}) {
         EXPECT_NE(find_key(name), nullptr) << name;
     }
     EXPECT_EQ(find_key("maxburstlength"), nullptr);  // names are case-sensitive
@@ -84,8 +114,8 @@ TEST(NumericValue, DecimalAndHex) {
 }
 
 TEST(NumericValue, RejectsWhatIsNotANumber) {
-    for (std::string_view bad : {"", "0x", "-1", "+1", " 1", "1 ", "12a", "0x1g", "18446744073709551616",
-                                 "0x10000000000000000", "Yes"}) {
+    for (std::string_view bad :
+         {"", "0x", "-1", "+1", " 1", "1 ", "12a", "0x1g", "18446744073709551616", "0x10000000000000000", "Yes"}) {
         EXPECT_FALSE(parse_numeric_value(bad)) << bad;
     }
 }
@@ -95,8 +125,11 @@ TEST(NumericValue, RejectsWhatIsNotANumber) {
 TEST(TargetNegotiator, SecurityStageAnswersAuthMethodAndRecordsNames) {
     TargetNegotiator t({}, true);
     auto answers = answer(t,
-                          {{"InitiatorName", std::string(kInitiator)}, {"InitiatorAlias", "client"},
-                           {"TargetName", std::string(kTarget)}, {"SessionType", "Normal"}, {"AuthMethod", "CHAP,None"}},
+                          {{"InitiatorName", std::string(kInitiator)},
+                           {"InitiatorAlias", "client"},
+                           {"TargetName", std::string(kTarget)},
+                           {"SessionType", "Normal"},
+                           {"AuthMethod", "CHAP,None"}},
                           true);
     EXPECT_EQ(answers, (TextPairs{{"AuthMethod", "None"}}));  // §6.2: declarations get no answer
     EXPECT_EQ(t.auth_method(), "None");
@@ -237,10 +270,14 @@ TEST(TargetNegotiator, BooleanFunctions) {
     limits.immediate_data = false;
     limits.initial_r2t = true;
     auto t = normal_target(limits);
-    EXPECT_EQ(answer(t, {{"InitialR2T", "No"}, {"ImmediateData", "Yes"}, {"DataPDUInOrder", "No"},
-                         {"DataSequenceInOrder", "No"}}),
-              (TextPairs{{"InitialR2T", "Yes"}, {"ImmediateData", "No"}, {"DataPDUInOrder", "Yes"},
-                         {"DataSequenceInOrder", "Yes"}}));
+    EXPECT_EQ(
+        answer(
+            t,
+            {{"InitialR2T", "No"}, {"ImmediateData", "Yes"}, {"DataPDUInOrder", "No"}, {"DataSequenceInOrder", "No"}}),
+        (TextPairs{{"InitialR2T", "Yes"},
+                   {"ImmediateData", "No"},
+                   {"DataPDUInOrder", "Yes"},
+                   {"DataSequenceInOrder", "Yes"}}));
     EXPECT_TRUE(t.params().initial_r2t);
     EXPECT_FALSE(t.params().immediate_data);
     EXPECT_TRUE(t.params().data_pdu_in_order);
@@ -295,7 +332,8 @@ TEST(TargetNegotiator, TaskReportingAndProtocolLevel) {
 TEST(TargetNegotiator, UnknownAndExtensionKeysAreNotUnderstood) {
     auto t = normal_target();
     EXPECT_EQ(answer(t, {{"FooBar", "1"}, {"X-com.example.feature", "Yes"}, {"X#NodeArchitecture", "Linux"}}),
-              (TextPairs{{"FooBar", "NotUnderstood"}, {"X-com.example.feature", "NotUnderstood"},
+              (TextPairs{{"FooBar", "NotUnderstood"},
+                         {"X-com.example.feature", "NotUnderstood"},
                          {"X#NodeArchitecture", "NotUnderstood"}}));
 }
 
@@ -403,9 +441,9 @@ TEST(TargetNegotiator, DeclaresTargetKeysOnce) {
     auto t = normal_target(limits);
     TextPairs answers;
     t.declare_target_keys(7, answers);
-    EXPECT_EQ(answers, (TextPairs{{"TargetPortalGroupTag", "7"},
-                                  {"TargetAlias", "disk one"},
-                                  {"MaxRecvDataSegmentLength", "262144"}}));
+    EXPECT_EQ(answers,
+              (TextPairs{
+                  {"TargetPortalGroupTag", "7"}, {"TargetAlias", "disk one"}, {"MaxRecvDataSegmentLength", "262144"}}));
     EXPECT_EQ(t.params().target_max_recv_data_segment_length, 262144u);
     EXPECT_EQ(t.params().target_alias, "disk one");
     EXPECT_FALSE(t.awaiting_answers());
@@ -419,9 +457,9 @@ TEST(TargetNegotiator, SecurityStageDeclaresOnlyAnyStageKeys) {
     limits.target_alias = "disk one";
     limits.max_burst_length = 65536;
     TargetNegotiator t(limits, true);
-    TextPairs answers = answer(t, {{"InitiatorName", std::string(kInitiator)}, {"TargetName", std::string(kTarget)},
-                                   {"AuthMethod", "None"}},
-                               true);
+    TextPairs answers = answer(
+        t, {{"InitiatorName", std::string(kInitiator)}, {"TargetName", std::string(kTarget)}, {"AuthMethod", "None"}},
+        true);
     t.declare_target_keys(3, answers, true);
     EXPECT_EQ(answers, (TextPairs{{"AuthMethod", "None"}, {"TargetPortalGroupTag", "3"}, {"TargetAlias", "disk one"}}));
     TextPairs later;
@@ -456,8 +494,8 @@ TEST(TargetNegotiator, OffersStricterLimitsTheInitiatorDidNotNegotiate) {
                                   {"FirstBurstLength", "16384"}}));
     EXPECT_TRUE(t.awaiting_answers());
     // The initiator's next request answers our offers; they get no answer back.
-    EXPECT_TRUE(answer(t, {{"ImmediateData", "No"}, {"MaxBurstLength", "65536"}, {"FirstBurstLength", "8192"}})
-                    .empty());
+    EXPECT_TRUE(
+        answer(t, {{"ImmediateData", "No"}, {"MaxBurstLength", "65536"}, {"FirstBurstLength", "8192"}}).empty());
     EXPECT_FALSE(t.awaiting_answers());
     EXPECT_FALSE(t.params().immediate_data);
     EXPECT_EQ(t.params().max_burst_length, 65536u);
@@ -570,21 +608,23 @@ TEST(InitiatorNegotiator, AnswerOutsideTheRuleFails) {
 
 TEST(InitiatorNegotiator, ConstantAnswersKeepTheDefault) {
     InitiatorNegotiator i({});
-    EXPECT_EQ(i.apply_answers({{"MaxBurstLength", "Reject"}, {"InitialR2T", "Irrelevant"},
-                               {"ErrorRecoveryLevel", "NotUnderstood"}}),
-              NegotiationFailure::none);
+    EXPECT_EQ(
+        i.apply_answers(
+            {{"MaxBurstLength", "Reject"}, {"InitialR2T", "Irrelevant"}, {"ErrorRecoveryLevel", "NotUnderstood"}}),
+        NegotiationFailure::none);
     EXPECT_EQ(i.params().max_burst_length, 262144u);
     EXPECT_TRUE(i.params().initial_r2t);
 }
 
 TEST(InitiatorNegotiator, AnswersKeysTheTargetOffers) {
     InitiatorNegotiator i({}, false, false);  // offers no leading-only keys
-    EXPECT_EQ(i.apply_answers({{"MaxBurstLength", "65536"}, {"TaskReporting", "RFC3720"}, {"X-vendor.k", "1"},
-                               {"TargetAlias", "disk"}}),
-              NegotiationFailure::none);
-    EXPECT_EQ(i.take_replies(), (TextPairs{{"MaxBurstLength", "Irrelevant"},
-                                           {"TaskReporting", "Irrelevant"},
-                                           {"X-vendor.k", "NotUnderstood"}}));
+    EXPECT_EQ(
+        i.apply_answers(
+            {{"MaxBurstLength", "65536"}, {"TaskReporting", "RFC3720"}, {"X-vendor.k", "1"}, {"TargetAlias", "disk"}}),
+        NegotiationFailure::none);
+    EXPECT_EQ(i.take_replies(),
+              (TextPairs{
+                  {"MaxBurstLength", "Irrelevant"}, {"TaskReporting", "Irrelevant"}, {"X-vendor.k", "NotUnderstood"}}));
     EXPECT_TRUE(i.take_replies().empty());
     EXPECT_EQ(i.params().target_alias, "disk");
 

@@ -26,8 +26,8 @@ TEST(Opcode, InitiatorAndTargetOpcodesAreDisjointAndComplete) {
         EXPECT_FALSE(is_target_opcode(op)) << opcode_name(op);
     }
     for (auto op : {Opcode::nop_in, Opcode::scsi_response, Opcode::task_management_response, Opcode::login_response,
-                    Opcode::text_response, Opcode::data_in, Opcode::logout_response, Opcode::r2t,
-                    Opcode::async_message, Opcode::reject}) {
+                    Opcode::text_response, Opcode::data_in, Opcode::logout_response, Opcode::r2t, Opcode::async_message,
+                    Opcode::reject}) {
         EXPECT_TRUE(is_target_opcode(op)) << opcode_name(op);
         EXPECT_FALSE(is_initiator_opcode(op)) << opcode_name(op);
     }
@@ -284,8 +284,8 @@ TEST(LoginResponseView, SetStagesKeepsTransitAndContinueBits) {
 }
 
 TEST(TextViews, ReadHandWrittenHeaders) {
-    const Bhs req = bhs_from(
-        "04 80 00 00 00 00 00 10 00 00 00 00 00 00 00 00 00 00 00 03 ff ff ff ff 00 00 00 20 00 00 00 21");
+    const Bhs req =
+        bhs_from("04 80 00 00 00 00 00 10 00 00 00 00 00 00 00 00 00 00 00 03 ff ff ff ff 00 00 00 20 00 00 00 21");
     const TextRequestView rv{req};
     EXPECT_EQ(req.opcode(), Opcode::text_request);
     EXPECT_TRUE(req.final());
@@ -309,8 +309,8 @@ TEST(TextViews, ReadHandWrittenHeaders) {
 }
 
 TEST(LogoutViews, ReadHandWrittenHeaders) {
-    const Bhs req = bhs_from(
-        "46 81 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 09 00 02 00 00 00 00 00 30 00 00 00 31");
+    const Bhs req =
+        bhs_from("46 81 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 09 00 02 00 00 00 00 00 30 00 00 00 31");
     const LogoutRequestView rv{req};
     EXPECT_EQ(req.opcode(), Opcode::logout_request);
     EXPECT_TRUE(req.immediate());
@@ -339,8 +339,8 @@ TEST(LogoutRequestView, SetReasonSetsTheAlwaysOneBit) {
 }
 
 TEST(NopViews, ReadHandWrittenHeaders) {
-    const Bhs out = bhs_from(
-        "40 80 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 12 ff ff ff ff 00 00 00 40 00 00 00 41");
+    const Bhs out =
+        bhs_from("40 80 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 12 ff ff ff ff 00 00 00 40 00 00 00 41");
     const NopOutView ov{out};
     EXPECT_EQ(out.opcode(), Opcode::nop_out);
     EXPECT_TRUE(out.immediate());

@@ -78,8 +78,8 @@ TEST(ParsePortal, DottedDecimalMustBeAnIpv4Address) {
 }
 
 TEST(ParsePortal, PortIsANumberFrom1To65535) {
-    for (std::string text : {"h:0", "h:65536", "h:99999", "h:123456", "h:abc", "h:", "h:-1", "h:+1", "h: 1", "[::1]:",
-                             "[::1]:0", "1.2.3.4:3260x"}) {
+    for (std::string text : {"h:0", "h:65536", "h:99999", "h:123456", "h:abc", "h:", "h:-1", "h:+1", "h: 1",
+                             "[::1]:", "[::1]:0", "1.2.3.4:3260x"}) {
         const std::string port = text.substr(text.rfind(':') + 1);
         expect_refused({{text, "port '" + port + "' is not a number from 1 to 65535"}});
     }

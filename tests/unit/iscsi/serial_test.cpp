@@ -41,7 +41,8 @@ TEST(Serial, ExactlyHalfTheSpaceApartIsUndefinedAndAnsweredFalse) {
 
 TEST(Serial, CmdSnWindowAcrossWrap) {
     // ExpCmdSN = 0xfffffffe, MaxCmdSN = 2.
-    for (std::uint32_t s : {0xfffffffeu, 0xffffffffu, 0u, 1u, 2u}) EXPECT_TRUE(serial_in_window(s, 0xfffffffeu, 2)) << s;
+    for (std::uint32_t s : {0xfffffffeu, 0xffffffffu, 0u, 1u, 2u})
+        EXPECT_TRUE(serial_in_window(s, 0xfffffffeu, 2)) << s;
     EXPECT_FALSE(serial_in_window(3, 0xfffffffeu, 2));
     EXPECT_FALSE(serial_in_window(0xfffffffdu, 0xfffffffeu, 2));
 }

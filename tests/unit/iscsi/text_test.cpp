@@ -106,8 +106,8 @@ TEST(BuildText, AppendKeepsExistingBytes) {
 }
 
 TEST(BuildText, ParseOfBuildRoundTrips) {
-    const TextPairs pairs{{"InitiatorName", "iqn.1994-05.com.redhat:abc"}, {"AuthMethod", "CHAP,None"},
-                          {"X-com.example.empty", ""}};
+    const TextPairs pairs{
+        {"InitiatorName", "iqn.1994-05.com.redhat:abc"}, {"AuthMethod", "CHAP,None"}, {"X-com.example.empty", ""}};
     auto r = parse_text(build_text(pairs));
     ASSERT_TRUE(r);
     EXPECT_EQ(*r, pairs);

@@ -33,22 +33,27 @@ public:
     std::uint32_t block_size() const override { return inner_->block_size(); }
     bool read_only() const override { return inner_->read_only(); }
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override {
-        inner_->read(offset, dst, io,
-                     [this, done = std::move(done)](int res) mutable { pending_.push_back([done = std::move(done), res] { done(res); }); });
+        inner_->read(offset, dst, io, [this, done = std::move(done)](int res) mutable {
+            pending_.push_back([done = std::move(done), res] { done(res); });
+        });
     }
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override {
         writes.push_back({offset, src.size(), fua});
-        inner_->write(offset, src, fua, io,
-                      [this, done = std::move(done)](int res) mutable { pending_.push_back([done = std::move(done), res] { done(res); }); });
+        inner_->write(offset, src, fua, io, [this, done = std::move(done)](int res) mutable {
+            pending_.push_back([done = std::move(done), res] { done(res); });
+        });
     }
     void flush(IoEngine& io, IoCallback done) override {
         ++flushes;
-        inner_->flush(io, [this, done = std::move(done)](int res) mutable { pending_.push_back([done = std::move(done), res] { done(res); }); });
+        inner_->flush(io, [this, done = std::move(done)](int res) mutable {
+            pending_.push_back([done = std::move(done), res] { done(res); });
+        });
     }
     void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override {
         unmaps.push_back({offset, static_cast<std::size_t>(length), false});
-        inner_->unmap(offset, length, io,
-                      [this, done = std::move(done)](int res) mutable { pending_.push_back([done = std::move(done), res] { done(res); }); });
+        inner_->unmap(offset, length, io, [this, done = std::move(done)](int res) mutable {
+            pending_.push_back([done = std::move(done), res] { done(res); });
+        });
     }
     tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const override {
         if (provisioning_override) return provisioning_override(offset, max_length);

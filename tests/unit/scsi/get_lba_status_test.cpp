@@ -17,8 +17,14 @@ Bytes descriptor(std::uint64_t lba, std::uint32_t blocks, std::uint8_t status) {
 
 Bytes parameter_data(std::initializer_list<Bytes> descriptors) {
     const std::uint32_t length = 4 + 16 * static_cast<std::uint32_t>(descriptors.size());
-    Bytes p{std::uint8_t(length >> 24), std::uint8_t(length >> 16), std::uint8_t(length >> 8), std::uint8_t(length),
-            0, 0, 0, 0};
+    Bytes p{std::uint8_t(length >> 24),
+            std::uint8_t(length >> 16),
+            std::uint8_t(length >> 8),
+            std::uint8_t(length),
+            0,
+            0,
+            0,
+            0};
     for (const Bytes& d : descriptors) p.insert(p.end(), d.begin(), d.end());
     return p;
 }

@@ -41,8 +41,7 @@ TEST(BuildCdb, ReportLuns) {
 TEST(BuildCdb, Read16AndWrite16) {
     EXPECT_EQ(bytes(build::read16(0x0102030405060708, 0x11223344)),
               (Bytes{0x88, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 0x11, 0x22, 0x33, 0x44, 0x00, 0x00}));
-    EXPECT_EQ(bytes(build::read16(7, 1, true)),
-              (Bytes{0x88, 0x08, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0x00, 0x00}));
+    EXPECT_EQ(bytes(build::read16(7, 1, true)), (Bytes{0x88, 0x08, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, 0x00, 0x00}));
     EXPECT_EQ(bytes(build::write16(0xfffffffffffffffe, 0xffffffff)),
               (Bytes{0x8a, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0, 0}));
     EXPECT_EQ(bytes(build::write16(0x100, 8, true)),
@@ -157,8 +156,8 @@ TEST(ParseReportLuns, PeripheralAndFlat) {
 }
 
 TEST(ParseReportLuns, UnsupportedAddressingIsLeftOut) {
-    const Bytes d{0, 0, 0, 24, 0, 0, 0, 0, 0x81, 0x02, 0, 0, 0, 0, 0, 0, 0x00, 0x01, 0x00, 0x05, 0, 0, 0, 0,
-                  0x00, 0x07, 0, 0, 0, 0, 0, 0};
+    const Bytes d{0,    0,    0,    24,   0, 0, 0, 0, 0x81, 0x02, 0, 0, 0, 0, 0, 0,
+                  0x00, 0x01, 0x00, 0x05, 0, 0, 0, 0, 0x00, 0x07, 0, 0, 0, 0, 0, 0};
     EXPECT_EQ(parse::report_luns(d), (std::vector<std::uint64_t>{7}));
 }
 
@@ -198,9 +197,9 @@ TEST(ParseVpd, DesignatorTypes) {
                   0x53, 0x98, 0x00, 0x08, 'i', 'q', 'n', '.', 'a', ':', 'b', 0x00,                     // SCSI name
                   0x51, 0x94, 0x00, 0x04, 0x00, 0x00, 0x00, 0x02};                                     // rel. port
     // clang-format on
-    EXPECT_EQ(parse::device_identifiers(d), (std::vector<std::string>{"t10.VENDOR  SN1", "eui.0011223344556677",
-                                                                      "naa.6001405abcdef012", "iqn.a:b",
-                                                                      "type4.00000002"}));
+    EXPECT_EQ(parse::device_identifiers(d),
+              (std::vector<std::string>{"t10.VENDOR  SN1", "eui.0011223344556677", "naa.6001405abcdef012", "iqn.a:b",
+                                        "type4.00000002"}));
 }
 
 TEST(ParseVpd, TruncatedDesignatorIsLeftOut) {
@@ -255,10 +254,10 @@ TEST(InitiatorAgainstTarget, VpdPages) {
 
     const Command ids = run(h, build::inquiry(1024, 0x83));
     expect_good(ids);
-    EXPECT_EQ(parse::device_identifiers(bytes_of(ids)),
-              (std::vector<std::string>{"naa.6001405123456789", "t10.ISCSIKITSN0001", "type4.00000001",
-                                        "type5.00000001", "iqn.2026-11.org.iscsikit:t1,t,0x0001",
-                                        "iqn.2026-11.org.iscsikit:t1"}));
+    EXPECT_EQ(
+        parse::device_identifiers(bytes_of(ids)),
+        (std::vector<std::string>{"naa.6001405123456789", "t10.ISCSIKITSN0001", "type4.00000001", "type5.00000001",
+                                  "iqn.2026-11.org.iscsikit:t1,t,0x0001", "iqn.2026-11.org.iscsikit:t1"}));
 }
 
 TEST(InitiatorAgainstTarget, ReportLunsThroughDevice) {

@@ -60,9 +60,9 @@ TEST(Unmap, DeallocatesEveryDescriptorAndReadsBackZeros) {
 
 TEST(Unmap, NothingToDoIsGood) {
     Harness h(ram(), thin_identity());
-    expect_good(h.run(unmap_cdb(0)));                              // SBC-3: PARAMETER LIST LENGTH 0
-    expect_good(run_unmap(h, unmap_list({})));                     // no descriptors
-    expect_good(run_unmap(h, unmap_list({{5, 0}, {1024, 0}})));    // zero blocks, even at the capacity
+    expect_good(h.run(unmap_cdb(0)));                            // SBC-3: PARAMETER LIST LENGTH 0
+    expect_good(run_unmap(h, unmap_list({})));                   // no descriptors
+    expect_good(run_unmap(h, unmap_list({{5, 0}, {1024, 0}})));  // zero blocks, even at the capacity
     EXPECT_TRUE(h.store().unmaps.empty());
     expect_sense(run_unmap(h, unmap_list({{1025, 0}})), SenseKey::illegal_request, 0x21, 0x00);
 }

@@ -32,8 +32,8 @@ TEST(ParseSize, AcceptsTheToolsSuffixesToo) {
 }
 
 TEST(ParseSize, RejectsWhatIsNotANumberWithOneSuffix) {
-    for (const char* bad : {"", "G", "1.5G", "-1", "1X", "1GBB", " 1G", "1G ", "0x10", "16777216T",
-                            "18446744073709551616"}) {
+    for (const char* bad :
+         {"", "G", "1.5G", "-1", "1X", "1GBB", " 1G", "1G ", "0x10", "16777216T", "18446744073709551616"}) {
         auto r = parse_size(bad);
         EXPECT_FALSE(r) << bad;
         if (!r) {
@@ -76,9 +76,9 @@ TEST(ParsePortal, Ipv6InBracketsWithOrWithoutPort) {
 }
 
 TEST(ParsePortal, RejectsMalformedAddressesAndPorts) {
-    for (const char* bad : {"", ":3260", "[::1", "[::1]x", "[::1]:", "[127.0.0.1]:3260", "[]:3260", "1.2.3.4:0",
-                            "1.2.3.4:65536", "1.2.3.4:abc", "1.2.3.4:", "300.1.1.1", "[::g]:1", "bad host",
-                            "-lead.example.com", "a..b"}) {
+    for (const char* bad :
+         {"", ":3260", "[::1", "[::1]x", "[::1]:", "[127.0.0.1]:3260", "[]:3260", "1.2.3.4:0", "1.2.3.4:65536",
+          "1.2.3.4:abc", "1.2.3.4:", "300.1.1.1", "[::g]:1", "bad host", "-lead.example.com", "a..b"}) {
         auto r = parse_portal(bad);
         EXPECT_FALSE(r) << bad;
         if (!r) {
@@ -148,10 +148,9 @@ TEST(ParseLunSpec, ErrorsNameTheSpecAndWhatIsWrong) {
 }
 
 TEST(ParseLunSpec, ToStringParsesBackToTheSameSpec) {
-    for (const char* spec : {"ram:1G", "ram:1536K,block_size=4096,thin=true", "file:/srv/a.img",
-                             "file:/srv/b.img,size=10G,readonly=true,removable=true",
-                             "blockdev:/dev/sdc,block_size=4096",
-                             "ram:999936"}) {
+    for (const char* spec :
+         {"ram:1G", "ram:1536K,block_size=4096,thin=true", "file:/srv/a.img",
+          "file:/srv/b.img,size=10G,readonly=true,removable=true", "blockdev:/dev/sdc,block_size=4096", "ram:999936"}) {
         auto lun = parse_lun_spec(spec).value();
         EXPECT_EQ(lun.to_string(), spec);
         auto again = parse_lun_spec(lun.to_string()).value();
@@ -233,9 +232,7 @@ TEST(Validate, CatchesEachKindOfInconsistency) {
 
 class ConfigFileTest : public ::testing::Test {
 protected:
-    void SetUp() override {
-        path_ = ::testing::TempDir() + "iscsikit_config_" + std::to_string(::getpid()) + ".toml";
-    }
+    void SetUp() override { path_ = ::testing::TempDir() + "iscsikit_config_" + std::to_string(::getpid()) + ".toml"; }
     void TearDown() override { ::unlink(path_.c_str()); }
 
     Result<DaemonConfig> load(const std::string& text) {

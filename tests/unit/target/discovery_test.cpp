@@ -100,7 +100,8 @@ TEST_F(Discovery, LongAnswerContinuesWithTheCBitAndTargetTransferTag) {
     EXPECT_EQ((*pairs)[0], (iscsi::TextPair{"TargetName", kTargetIqn}));
     for (int i = 0; i < 6; ++i) {
         EXPECT_EQ((*pairs)[2 + 2 * i].first, "TargetName");
-        EXPECT_EQ((*pairs)[2 + 2 * i].second, fmt::format("iqn.2026-11.org.iscsikit:{}-{:02}", std::string(180, 'x'), i));
+        EXPECT_EQ((*pairs)[2 + 2 * i].second,
+                  fmt::format("iqn.2026-11.org.iscsikit:{}-{:02}", std::string(180, 'x'), i));
     }
     for (int i = 0; i < 7; ++i) EXPECT_EQ((*pairs)[1 + 2 * i], (iscsi::TextPair{"TargetAddress", address()}));
 }

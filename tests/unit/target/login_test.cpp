@@ -63,17 +63,17 @@ TEST_F(Login, LibiscsiStyleOperationalLoginSucceedsAndAnswersEveryOfferedKey) {
     // §5.2 / §6.2: every negotiated key offered gets exactly one answer; the declarations
     // (InitiatorName, TargetName, SessionType, MaxRecvDataSegmentLength) get none.
     const std::map<std::string, std::string> expected{
-        {"HeaderDigest", "None"},         // first value of "None,CRC32C" we support
+        {"HeaderDigest", "None"},  // first value of "None,CRC32C" we support
         {"DataDigest", "None"},
-        {"InitialR2T", "No"},             // OR of No and No
-        {"ImmediateData", "Yes"},         // AND of Yes and Yes
-        {"MaxBurstLength", "262144"},     // min(262144, ours)
+        {"InitialR2T", "No"},          // OR of No and No
+        {"ImmediateData", "Yes"},      // AND of Yes and Yes
+        {"MaxBurstLength", "262144"},  // min(262144, ours)
         {"FirstBurstLength", "262144"},
-        {"DefaultTime2Wait", "2"},        // max
-        {"DefaultTime2Retain", "0"},      // min(0, 20)
+        {"DefaultTime2Wait", "2"},    // max
+        {"DefaultTime2Retain", "0"},  // min(0, 20)
         {"MaxOutstandingR2T", "1"},
         {"ErrorRecoveryLevel", "0"},
-        {"IFMarker", "No"},               // §13.25
+        {"IFMarker", "No"},  // §13.25
         {"OFMarker", "No"},
         {"MaxConnections", "1"},
         {"DataPDUInOrder", "Yes"},
@@ -98,9 +98,10 @@ TEST_F(Login, LibiscsiStyleOperationalLoginSucceedsAndAnswersEveryOfferedKey) {
 
 TEST_F(Login, NumericKeysSettleToTheMinimumAndFirstBurstNeverExceedsMaxBurst) {
     auto client = connect();
-    auto result = client->login(with(libiscsi_keys(client->initiator_name),
-                                     {{"MaxBurstLength", "16384"}, {"FirstBurstLength", "262144"},
-                                      {"HeaderDigest", "CRC32C,None"}, {"DataDigest", "CRC32C"}}));
+    auto result = client->login(with(libiscsi_keys(client->initiator_name), {{"MaxBurstLength", "16384"},
+                                                                             {"FirstBurstLength", "262144"},
+                                                                             {"HeaderDigest", "CRC32C,None"},
+                                                                             {"DataDigest", "CRC32C"}}));
     ASSERT_TRUE(result);
     EXPECT_EQ(result->status(), 0);
     EXPECT_EQ(result->answer("MaxBurstLength"), "16384");
@@ -112,8 +113,8 @@ TEST_F(Login, NumericKeysSettleToTheMinimumAndFirstBurstNeverExceedsMaxBurst) {
 
 TEST_F(Login, InitialR2TYesAndImmediateDataNoMakeFirstBurstLengthIrrelevant) {
     auto client = connect();
-    auto result = client->login(
-        with(libiscsi_keys(client->initiator_name), {{"InitialR2T", "Yes"}, {"ImmediateData", "No"}}));
+    auto result =
+        client->login(with(libiscsi_keys(client->initiator_name), {{"InitialR2T", "Yes"}, {"ImmediateData", "No"}}));
     ASSERT_TRUE(result);
     EXPECT_EQ(result->answer("InitialR2T"), "Yes");
     EXPECT_EQ(result->answer("ImmediateData"), "No");
@@ -127,7 +128,8 @@ TEST_F(Login, SecurityStageWithAuthMethodNoneThenOperationalStage) {
                              {"TargetName", kTargetIqn},
                              {"SessionType", "Normal"},
                              {"AuthMethod", "None"}};
-    auto first = client->login_step(client->login_request(security, LoginStage::security, LoginStage::operational, true));
+    auto first =
+        client->login_step(client->login_request(security, LoginStage::security, LoginStage::operational, true));
     ASSERT_TRUE(first);
     LoginResponseView rsp1{first->bhs};
     EXPECT_EQ(rsp1.status(), iscsi::LoginStatus::success);
@@ -141,9 +143,10 @@ TEST_F(Login, SecurityStageWithAuthMethodNoneThenOperationalStage) {
     // §6.3: operational keys are not declared in the security stage.
     EXPECT_EQ(find_value(*answers1, "MaxRecvDataSegmentLength"), std::nullopt);
 
-    const TextPairs operational{{"HeaderDigest", "None"}, {"DataDigest", "None"}, {"MaxRecvDataSegmentLength", "65536"}};
-    auto second = client->login_step(
-        client->login_request(operational, LoginStage::operational, LoginStage::full_feature, true));
+    const TextPairs operational{
+        {"HeaderDigest", "None"}, {"DataDigest", "None"}, {"MaxRecvDataSegmentLength", "65536"}};
+    auto second =
+        client->login_step(client->login_request(operational, LoginStage::operational, LoginStage::full_feature, true));
     ASSERT_TRUE(second);
     auto result = client->finish_login(std::move(*second));
     LoginResponseView rsp2{result.response.bhs};
@@ -191,15 +194,14 @@ TEST_F(Login, TextSplitOverTwoPdusWithTheContinueBit) {
 
 TEST_F(Login, UnknownTargetFailsWith0203) {
     auto client = connect();
-    expect_login_failure(*client,
-                         first_request(*client, libiscsi_keys(client->initiator_name, "iqn.2026-11.org.example:nope")),
-                         0x0203);
+    expect_login_failure(
+        *client, first_request(*client, libiscsi_keys(client->initiator_name, "iqn.2026-11.org.example:nope")), 0x0203);
 }
 
 TEST_F(Login, MissingInitiatorNameFailsWith0207) {
     auto client = connect();
-    expect_login_failure(*client, first_request(*client, without(libiscsi_keys(client->initiator_name), "InitiatorName")),
-                         0x0207);
+    expect_login_failure(
+        *client, first_request(*client, without(libiscsi_keys(client->initiator_name), "InitiatorName")), 0x0207);
 }
 
 TEST_F(Login, NormalSessionWithoutTargetNameFailsWith0207) {
@@ -235,9 +237,9 @@ TEST_F(Login, TsihOfAnUnknownSessionFailsWith020a) {
 
 TEST_F(Login, UnsupportedSessionTypeFailsWith0209) {
     auto client = connect();
-    expect_login_failure(*client,
-                         first_request(*client, with(libiscsi_keys(client->initiator_name), {{"SessionType", "Bogus"}})),
-                         0x0209);
+    expect_login_failure(
+        *client, first_request(*client, with(libiscsi_keys(client->initiator_name), {{"SessionType", "Bogus"}})),
+        0x0209);
 }
 
 TEST_F(Login, ScsiCommandBeforeLoginClosesTheConnection) {

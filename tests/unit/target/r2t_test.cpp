@@ -82,7 +82,9 @@ TEST_F(R2t, MaxOutstandingR2T4SendsFourR2TsAtOnceAndTakesTheirDataInAnyOrder) {
 
 TEST_F(R2t, MaxOutstandingR2T1SendsOneR2TAtATime) {
     // The contrast that keeps the test above honest: with the default of 1, a second R2T waits.
-    auto client = logged_in({{"InitialR2T", "Yes"}, {"ImmediateData", "No"}, {"MaxBurstLength", std::to_string(kBurst)},
+    auto client = logged_in({{"InitialR2T", "Yes"},
+                             {"ImmediateData", "No"},
+                             {"MaxBurstLength", std::to_string(kBurst)},
                              {"FirstBurstLength", std::to_string(kBurst)}});
     ASSERT_NE(client, nullptr);
     auto cmd = client->scsi_command(write10(0, 2 * kBurst / kBlock), 2 * kBurst, false, true);

@@ -51,9 +51,9 @@ enum class RecvError { timeout, closed, bad_digest };
 
 inline const char* recv_error_name(RecvError e) {
     switch (e) {
-    case RecvError::timeout: return "timeout";
-    case RecvError::closed: return "connection closed";
-    case RecvError::bad_digest: return "bad digest from the target";
+        case RecvError::timeout: return "timeout";
+        case RecvError::closed: return "connection closed";
+        case RecvError::bad_digest: return "bad digest from the target";
     }
     return "?";
 }
@@ -71,9 +71,9 @@ inline std::vector<std::byte> pattern(std::size_t n, std::uint8_t seed) {
 }
 
 inline std::string describe(const Pdu& pdu) {
-    return fmt::format("{} (opcode {:#04x}) ITT {:#x} flags {:#04x} data {} bytes", iscsi::opcode_name(pdu.bhs.opcode()),
-                       static_cast<unsigned>(pdu.bhs.opcode()), pdu.bhs.initiator_task_tag(), pdu.bhs.u8(1),
-                       pdu.data.size());
+    return fmt::format("{} (opcode {:#04x}) ITT {:#x} flags {:#04x} data {} bytes",
+                       iscsi::opcode_name(pdu.bhs.opcode()), static_cast<unsigned>(pdu.bhs.opcode()),
+                       pdu.bhs.initiator_task_tag(), pdu.bhs.u8(1), pdu.data.size());
 }
 
 inline std::optional<std::string> find_value(const TextPairs& pairs, std::string_view key) {
@@ -154,9 +154,9 @@ struct ScsiResult {
     std::uint8_t status = 0xff;
     bool overflow = false, underflow = false;
     std::uint32_t residual = 0;
-    std::vector<std::byte> data;     // Data-In payloads in arrival order
+    std::vector<std::byte> data;  // Data-In payloads in arrival order
     std::vector<Pdu> data_in;
-    std::vector<std::uint8_t> sense; // sense data after the 2-byte SenseLength
+    std::vector<std::uint8_t> sense;  // sense data after the 2-byte SenseLength
     Pdu final_pdu;
 
     std::uint8_t sense_key() const { return sense.size() > 2 ? sense[2] & 0x0f : 0xff; }
@@ -201,12 +201,12 @@ public:
     // ---- what this client says and what the target last said ----
     std::uint64_t isid;
     std::uint16_t tsih = 0;
-    std::uint32_t cmd_sn = 0x1000;      // the CmdSN of the next non-immediate command
+    std::uint32_t cmd_sn = 0x1000;  // the CmdSN of the next non-immediate command
     std::uint32_t next_itt = 0x100;
     std::uint32_t exp_stat_sn = 0;
-    std::uint32_t exp_cmd_sn = 0;       // from the target's last PDU
+    std::uint32_t exp_cmd_sn = 0;  // from the target's last PDU
     std::uint32_t max_cmd_sn = 0;
-    bool header_digest = false;         // both directions, once login has settled them
+    bool header_digest = false;  // both directions, once login has settled them
     bool data_digest = false;
     std::string initiator_name = "iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test";
 
@@ -314,7 +314,9 @@ public:
     struct LoginResult {
         Pdu response;
         TextPairs answers;
-        std::uint16_t status() const { return static_cast<std::uint16_t>(iscsi::LoginResponseView{response.bhs}.status()); }
+        std::uint16_t status() const {
+            return static_cast<std::uint16_t>(iscsi::LoginResponseView{response.bhs}.status());
+        }
         std::optional<std::string> answer(std::string_view key) const { return find_value(answers, key); }
     };
 
@@ -502,8 +504,8 @@ public:
 
     // Sends a command with `data` as immediate data (the session must allow it and the data must
     // fit the target's MaxRecvDataSegmentLength), answers R2Ts from `data`, and collects the result.
-    ScsiResult execute(const Cdb& cdb, std::uint32_t edtl, bool read, bool write, const std::vector<std::byte>& data = {},
-                       std::uint16_t lun = 0) {
+    ScsiResult execute(const Cdb& cdb, std::uint32_t edtl, bool read, bool write,
+                       const std::vector<std::byte>& data = {}, std::uint16_t lun = 0) {
         auto pdu = scsi_command(cdb, edtl, read, write, data, true, lun);
         const std::uint32_t itt = pdu.bhs.initiator_task_tag();
         ScsiResult r;
@@ -581,7 +583,7 @@ private:
     }
 
     int fd_ = -1;
-    asio::io_context io_;                              // runs the pipe end's completions
+    asio::io_context io_;  // runs the pipe end's completions
     // A read waiting in the pipe is no work to Asio: without this, run_one_until would return at once.
     asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
     std::vector<std::byte> pipe_chunk_;
@@ -589,7 +591,7 @@ private:
     bool reading_ = false;
     std::optional<std::pair<std::error_code, std::size_t>> pipe_result_;
     std::unique_ptr<iscsi::ByteTransport> transport_;  // in-process seam, instead of fd_
-    std::uint32_t login_itt_ = 0x4c000001;  // the same ITT in every PDU of a login (libiscsi does this)
+    std::uint32_t login_itt_ = 0x4c000001;             // the same ITT in every PDU of a login (libiscsi does this)
     std::vector<std::byte> rx_;
 };
 

@@ -89,15 +89,14 @@ TEST_F(ScsiTask, InitialR2TSolicitsEachMaxBurstLengthWithOneR2TOutstanding) {
         EXPECT_EQ(r2t.desired_data_transfer_length(), 8192u) << "§13.13: no more than MaxBurstLength";
         // Half the burst: MaxOutstandingR2T=1, so no further R2T may come before the burst ends.
         const std::uint32_t off = r2t.buffer_offset();
-        ASSERT_TRUE(client->send(client->data_out(itt, ttt_seen, 0, off,
-                                                  std::vector<std::byte>(data.begin() + off, data.begin() + off + 4096),
-                                                  false)));
+        ASSERT_TRUE(client->send(client->data_out(
+            itt, ttt_seen, 0, off, std::vector<std::byte>(data.begin() + off, data.begin() + off + 4096), false)));
         if (burst == 0) {
             EXPECT_TRUE(client->expect_silence(300ms));
         }
-        ASSERT_TRUE(client->send(client->data_out(
-            itt, ttt_seen, 1, off + 4096,
-            std::vector<std::byte>(data.begin() + off + 4096, data.begin() + off + 8192), true)));
+        ASSERT_TRUE(client->send(
+            client->data_out(itt, ttt_seen, 1, off + 4096,
+                             std::vector<std::byte>(data.begin() + off + 4096, data.begin() + off + 8192), true)));
     }
     auto result = client->collect(itt);
     ASSERT_TRUE(result.completed) << result.error;
@@ -306,9 +305,10 @@ TEST_F(ScsiTask, WriteOneBlockPastTheMaximumTransferLengthIsRefusedWithoutSolici
 TEST_F(ScsiTask, WriteWithExpectedLengthBelowTransferLengthWritesOnlyExpectedLength) {
     auto client = logged_in();
     ASSERT_NE(client, nullptr);
-    ASSERT_EQ(client->execute(write10(0, 2), 2 * kBlock, false, true, std::vector<std::byte>(2 * kBlock, std::byte{'a'}))
-                  .status,
-              0);
+    ASSERT_EQ(
+        client->execute(write10(0, 2), 2 * kBlock, false, true, std::vector<std::byte>(2 * kBlock, std::byte{'a'}))
+            .status,
+        0);
     auto r = client->execute(write10(0, 2), kBlock, false, true, std::vector<std::byte>(kBlock, std::byte{'b'}));
     ASSERT_TRUE(r.completed) << r.error;
     EXPECT_EQ(r.status, 0);
@@ -364,7 +364,8 @@ TEST_F(DataSequence, DataSnOutOfRangeAndSwappedAreRefused) {
         auto r2t = client->recv();
         ASSERT_TRUE(r2t);
         ASSERT_EQ(r2t->bhs.opcode(), Opcode::r2t);
-        ASSERT_TRUE(client->send(client->data_out(itt, R2tView{r2t->bhs}.target_transfer_tag(), bad, 0, pattern(kBlock, 1), true)));
+        ASSERT_TRUE(client->send(
+            client->data_out(itt, R2tView{r2t->bhs}.target_transfer_tag(), bad, 0, pattern(kBlock, 1), true)));
         expect_protocol_crc_error(client->collect(itt));
     }
     auto cmd = client->scsi_command(write10(100, 2), 2 * kBlock, false, true);

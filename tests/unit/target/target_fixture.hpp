@@ -37,12 +37,12 @@ inline std::uint16_t pick_free_port() {
 // Test names for the task-set functions a parameterized test runs over.
 inline std::string task_set_function_name(const ::testing::TestParamInfo<iscsi::TaskFunction>& info) {
     switch (info.param) {
-    case iscsi::TaskFunction::abort_task_set: return "AbortTaskSet";
-    case iscsi::TaskFunction::clear_task_set: return "ClearTaskSet";
-    case iscsi::TaskFunction::logical_unit_reset: return "LogicalUnitReset";
-    case iscsi::TaskFunction::target_warm_reset: return "TargetWarmReset";
-    case iscsi::TaskFunction::target_cold_reset: return "TargetColdReset";
-    default: return "Function" + std::to_string(static_cast<unsigned>(info.param));
+        case iscsi::TaskFunction::abort_task_set: return "AbortTaskSet";
+        case iscsi::TaskFunction::clear_task_set: return "ClearTaskSet";
+        case iscsi::TaskFunction::logical_unit_reset: return "LogicalUnitReset";
+        case iscsi::TaskFunction::target_warm_reset: return "TargetWarmReset";
+        case iscsi::TaskFunction::target_cold_reset: return "TargetColdReset";
+        default: return "Function" + std::to_string(static_cast<unsigned>(info.param));
     }
 }
 

@@ -135,7 +135,8 @@ protected:
             auto r = client.execute(read10(s.lba, kBlocksPerCommand), kBlocksPerCommand * kBlock, true, false);
             ASSERT_TRUE(r.completed) << r.error;
             EXPECT_EQ(r.status, 0);
-            EXPECT_EQ(r.data, pattern(kBlocksPerCommand * kBlock, s.seed)) << "a GOOD write at LBA " << s.lba << " is lost";
+            EXPECT_EQ(r.data, pattern(kBlocksPerCommand * kBlock, s.seed))
+                << "a GOOD write at LBA " << s.lba << " is lost";
         }
     }
 

@@ -71,7 +71,8 @@ TEST_F(TaskManagement, AbortTaskOfACompletedCommandAnswersTaskDoesNotExist) {
     }
     if (!write_status) {
         auto late = client->recv(500ms);
-        if (late && late->bhs.opcode() == Opcode::scsi_response) write_status = iscsi::ScsiResponseView{late->bhs}.status();
+        if (late && late->bhs.opcode() == Opcode::scsi_response)
+            write_status = iscsi::ScsiResponseView{late->bhs}.status();
     }
     // Either the write finished first (GOOD, then "Task does not exist": its RefCmdSN is now below
     // ExpCmdSN), or it was aborted (0) and never answers.
@@ -94,10 +95,12 @@ TEST_F(TaskManagement, AbortTaskOfAWriteWaitingForDataCompletesAndTheWriteNeverA
     ASSERT_TRUE(r2t);
     ASSERT_EQ(r2t->bhs.opcode(), Opcode::r2t);
     // §11.6.1 a): a task that exists is aborted: "Function complete".
-    EXPECT_EQ(tmf(*client, client->task_management(TaskFunction::abort_task, itt, iscsi::ScsiCommandView{write.bhs}.cmd_sn())),
+    EXPECT_EQ(tmf(*client,
+                  client->task_management(TaskFunction::abort_task, itt, iscsi::ScsiCommandView{write.bhs}.cmd_sn())),
               0u);
     // The Data-Out still in flight is discarded and the aborted task sends no response.
-    ASSERT_TRUE(client->send(client->data_out(itt, iscsi::R2tView{r2t->bhs}.target_transfer_tag(), 0, 0, pattern(4096, 8), true)));
+    ASSERT_TRUE(client->send(
+        client->data_out(itt, iscsi::R2tView{r2t->bhs}.target_transfer_tag(), 0, 0, pattern(4096, 8), true)));
     EXPECT_TRUE(client->expect_silence(300ms));
     auto after = client->execute(read10(40, 8), 4096, true, false);
     EXPECT_EQ(after.status, 0);
@@ -114,7 +117,8 @@ TEST_F(TaskManagement, AbortTaskOfACommandHeldBehindACmdSnGapCompletesAndTheComm
     ASSERT_TRUE(client->send(held));
     EXPECT_TRUE(client->expect_silence(200ms));
     client->cmd_sn = exp + 2;  // the initiator has issued exp and exp + 1
-    EXPECT_EQ(tmf(*client, client->task_management(TaskFunction::abort_task, held.bhs.initiator_task_tag(), exp + 1)), 0u);
+    EXPECT_EQ(tmf(*client, client->task_management(TaskFunction::abort_task, held.bhs.initiator_task_tag(), exp + 1)),
+              0u);
     // The gap fills: that command runs, the aborted one does not.
     auto gap = client->scsi_command(test_unit_ready(), 0, false, false);
     iscsi::ScsiCommandView{gap.bhs}.set_cmd_sn(exp);
