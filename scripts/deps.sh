@@ -9,7 +9,7 @@ packages=(
   libasio-dev liburing-dev libisal-dev libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev libfuse3-dev libssl-dev
   # tests, fuzzers, sanitizers
-  libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev python3
+  libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format clang-tidy python3
   # real peers
   libiscsi-bin tgt qemu-utils qemu-block-extra e2fsprogs fuse3
   # benchmark baselines (bench/compare.sh)

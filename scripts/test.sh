@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything CI runs, in order:
-#   1. install the Debian packages (scripts/deps.sh)
+#   1. install the Debian packages (scripts/deps.sh); check the layout (scripts/check-format.sh,
+#      clang-format) and the clang-tidy checks over the layers without Asio (scripts/check-tidy.sh)
 #   2. release build, then every test: unit + interop (ctest -j2; heavy interop tests run alone)
 #   3. asan build (AddressSanitizer + UBSan), its unit tests, and the interop tests but qemu-img
 #      against the sanitized daemon (ISCSIKIT_ASAN_INTEROP=0 skips those)
@@ -38,6 +39,8 @@ stage() {  # stage NAME COMMAND...: runs COMMAND, records a failure
 }
 
 stage "deps" bash scripts/deps.sh || exit 1
+stage "format" bash scripts/check-format.sh
+stage "clang-tidy (core, scsi, backstore)" bash scripts/check-tidy.sh
 
 if stage "release build" bash -c "cmake --preset release && cmake --build --preset release -j $jobs"; then
   stage "release tests" ctest --preset release -j 2 --output-on-failure

@@ -14,7 +14,7 @@ namespace iscsikit::backstore {
 
 class FdBackstore final : public Backstore {
 public:
-    static constexpr std::size_t kInlineCopyLimit = 64 * 1024;
+    static constexpr std::size_t kInlineCopyLimit = std::size_t{64} * 1024;
 
     // Takes ownership of `fd`. `description` is what describe() returns ("file:/srv/lun0.img").
     // `in_memory`: the file lives in memory (tmpfs, ramfs; see is_in_memory), so its reads and

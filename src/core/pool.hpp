@@ -106,7 +106,9 @@ struct PoolAllocator {
     PoolAllocator() noexcept = default;
     template <class U>
     PoolAllocator(const PoolAllocator<U>&) noexcept {}  // NOLINT: rebinding, as allocators do
+    // NOLINTNEXTLINE(bugprone-sizeof-expression): T may be a pointer type, as for any allocator
     T* allocate(std::size_t n) { return static_cast<T*>(BlockPool::local().allocate(n * sizeof(T))); }
+    // NOLINTNEXTLINE(bugprone-sizeof-expression)
     void deallocate(T* p, std::size_t n) noexcept { BlockPool::local().deallocate(p, n * sizeof(T)); }
     template <class U>
     bool operator==(const PoolAllocator<U>&) const noexcept {

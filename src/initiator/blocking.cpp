@@ -15,7 +15,7 @@ namespace {
 // Runs `make()` (a coroutine) on `context` and blocks the calling thread until it has finished.
 // An exception escaping the coroutine (a bug: errors are values) is rethrown here.
 template <class Make>
-auto run_on(asio::io_context& context, Make make) -> decltype(make())::value_type {
+auto run_on(asio::io_context& context, Make make) -> typename decltype(make())::value_type {
     using T = typename decltype(make())::value_type;
     std::promise<T> promise;
     auto future = promise.get_future();
@@ -113,7 +113,7 @@ Result<std::vector<DiscoveredTarget>> discover_blocking(const Url& url, SessionO
     std::exception_ptr failure;
     asio::co_spawn(context, discover(context.get_executor(), url, std::move(opts)),
                    [&](std::exception_ptr e, Result<std::vector<DiscoveredTarget>> found) {
-                       failure = e;
+                       failure = std::move(e);
                        out = std::move(found);
                    });
     context.run();

@@ -38,7 +38,7 @@ std::string lowercase_first(std::string text) {
 // Closes the socket when the deadline passes, so that whatever waits on it fails.
 class Watchdog {
 public:
-    Watchdog(asio::any_io_executor ex, asio::ip::tcp::socket& socket, Clock::time_point deadline)
+    Watchdog(const asio::any_io_executor& ex, asio::ip::tcp::socket& socket, Clock::time_point deadline)
         : timer_(std::make_shared<asio::steady_timer>(ex, deadline)), fired_(std::make_shared<bool>(false)) {
         timer_->async_wait([&socket, fired = fired_](std::error_code ec) {
             if (ec) return;

@@ -12,7 +12,7 @@ constexpr auto kWatchPeriod = std::chrono::milliseconds(200);
 
 Multipath::Multipath(asio::any_io_executor executor, std::vector<std::shared_ptr<SessionImpl>> paths,
                      std::chrono::milliseconds give_up)
-    : executor_(executor), paths_(std::move(paths)), give_up_(give_up), timer_(executor) {}
+    : executor_(executor), paths_(std::move(paths)), give_up_(give_up), timer_(std::move(executor)) {}
 
 void Multipath::start() {
     for (auto& path : paths_)

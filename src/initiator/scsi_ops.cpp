@@ -25,7 +25,7 @@ Error completion_error(const Completion& done, const std::string& what) {
     e.kind = no_lun ? ErrorKind::no_such_lun : ErrorKind::scsi_error;
     e.message = what + ": " + scsi::describe_status(done.status, sense);
     e.status = static_cast<std::uint8_t>(done.status);
-    e.sense = std::move(sense);
+    e.sense = sense;
     return e;
 }
 

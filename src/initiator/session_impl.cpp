@@ -17,7 +17,7 @@ namespace iscsikit::initiator {
 using iscsi::kReservedTag;
 
 SessionImpl::SessionImpl(asio::any_io_executor executor, Url url, SessionOptions opts)
-    : executor_(executor), url_(std::move(url)), opts_(std::move(opts)), isid_(random_isid()) {
+    : executor_(std::move(executor)), url_(std::move(url)), opts_(std::move(opts)), isid_(random_isid()) {
     if (opts_.initiator_name.empty()) opts_.initiator_name = default_initiator_name();
     paths_.push_back(Path{url_.portal});
     for (const auto& p : opts_.extra_portals)

@@ -325,10 +325,10 @@ void Channel::run_done(std::vector<Callback<void()>>& list) {
     list.clear();
 }
 
-void Channel::close(CloseReason reason) {
+void Channel::close(const CloseReason& reason) {
     if (closed_) return;
     closed_ = true;
-    close_reason_ = reason;
+    close_reason_ = reason;  // `reason` may be close_reason_ itself: self-assignment is harmless
     transport_->close();
     pending_.clear();
     // A closed transport writes into no buffer: the destination may go.
@@ -337,7 +337,7 @@ void Channel::close(CloseReason reason) {
     // The transport no longer touches queued data: whoever waits for it may release it now.
     for (auto& done : pending_done_) asio::post(executor(), std::move(done));
     pending_done_.clear();
-    if (auto* handler = std::exchange(handler_, nullptr)) handler->on_closed(reason);
+    if (auto* handler = std::exchange(handler_, nullptr)) handler->on_closed(close_reason_);
 }
 
 }  // namespace iscsikit::iscsi

@@ -79,7 +79,7 @@ public:
 
 class Channel : public std::enable_shared_from_this<Channel> {
 public:
-    explicit Channel(std::unique_ptr<ByteTransport> transport, std::size_t receive_capacity = 64 * 1024);
+    explicit Channel(std::unique_ptr<ByteTransport> transport, std::size_t receive_capacity = std::size_t{64} * 1024);
     ~Channel();
     Channel(const Channel&) = delete;
     Channel& operator=(const Channel&) = delete;
@@ -112,7 +112,7 @@ public:
     // Closes once everything queued so far is written (logout, login failure).
     void close_after_send(CloseReason reason);
     // Closes the transport and tells the handler (once). Idempotent.
-    void close(CloseReason reason);
+    void close(const CloseReason& reason);
     bool closed() const { return closed_; }
 
     Clock::time_point last_receive() const { return last_receive_; }

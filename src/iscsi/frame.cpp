@@ -8,8 +8,8 @@ namespace iscsikit::iscsi {
 
 namespace {
 
-constexpr std::uint32_t kMaxDataSegmentField = 0xffffffu;  // DataSegmentLength is 24 bits (§11.2.1.4)
-constexpr std::size_t kMaxAhsBytes = 255 * 4;              // TotalAHSLength is 8 bits of words (§11.2.1.3)
+constexpr std::uint32_t kMaxDataSegmentField = 0xffffffu;   // DataSegmentLength is 24 bits (§11.2.1.4)
+constexpr std::size_t kMaxAhsBytes = std::size_t{255} * 4;  // TotalAHSLength is 8 bits of words (§11.2.1.3)
 
 std::uint32_t header_crc(const Bhs& bhs, ConstByteSpan ahs) {
     // RFC 7143 §11.1: the header digest covers the BHS and all AHS.

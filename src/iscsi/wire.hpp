@@ -28,7 +28,7 @@ struct ReceivedPdu {
 
 class ReceiveBuffer {
 public:
-    explicit ReceiveBuffer(std::size_t initial_capacity = 256 * 1024);
+    explicit ReceiveBuffer(std::size_t initial_capacity = std::size_t{256} * 1024);
 
     // Room to read into (never empty): compacts when the tail is full.
     ByteSpan space();

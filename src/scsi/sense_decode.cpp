@@ -262,8 +262,7 @@ const char* asc_description(std::uint8_t asc, std::uint8_t ascq) {
 }
 
 std::string describe_sense(const Sense& sense) {
-    const std::string codes =
-        fmt::format("{}, ASC/ASCQ {:02X}h/{:02X}h", sense_key_name(sense.key), sense.asc, sense.ascq);
+    std::string codes = fmt::format("{}, ASC/ASCQ {:02X}h/{:02X}h", sense_key_name(sense.key), sense.asc, sense.ascq);
     if (const char* text = asc_description(sense.asc, sense.ascq)) return fmt::format("{} ({})", text, codes);
     return codes;
 }

@@ -13,7 +13,7 @@ using iscsi::LoginStatus;
 namespace {
 // Text of one login (all continued PDUs together) may not exceed this; RFC 7143 §6.2 lets the
 // target bound it, and a hostile initiator must not grow our memory.
-constexpr std::size_t kMaxLoginText = 64 * 1024;
+constexpr std::size_t kMaxLoginText = std::size_t{64} * 1024;
 
 // RFC 7143 §11.12.3: stage 2 is reserved; a request may still carry it.
 const char* stage_name(LoginStage stage) {
@@ -231,7 +231,7 @@ Login::Step Login::fail(LoginStatus status, const std::string& why) {
     return Step::finished;
 }
 
-Login::Step Login::complete(const iscsi::Bhs& request, iscsi::TextPairs answers) {
+Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& answers) {
     if (connection_.server().stopping()) return fail(LoginStatus::service_unavailable, "target is shutting down");
     auto self = connection_.shared_from_this();
     std::weak_ptr<Connection> weak = self;

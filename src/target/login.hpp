@@ -34,7 +34,7 @@ private:
     void respond(const iscsi::Bhs& request, bool transit, iscsi::LoginStage csg, iscsi::LoginStage nsg,
                  const iscsi::TextPairs& answers);
     Step fail(iscsi::LoginStatus status, const std::string& why);
-    Step complete(const iscsi::Bhs& request, iscsi::TextPairs answers);
+    Step complete(const iscsi::Bhs& request, const iscsi::TextPairs& answers);
 
     Connection& connection_;
     bool started_ = false;

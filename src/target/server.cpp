@@ -159,7 +159,7 @@ void Server::accept_on(std::size_t index) {
     });
 }
 
-void Server::open_connection(Reactor& reactor, std::shared_ptr<Connection> connection) {
+void Server::open_connection(Reactor& reactor, const std::shared_ptr<Connection>& connection) {
     connection_opened(connection);
     asio::post(reactor.context(), [connection] { connection->start(); });
 }

@@ -57,7 +57,7 @@ public:
 
 private:
     void accept_on(std::size_t portal_index);
-    void open_connection(Reactor& reactor, std::shared_ptr<Connection> connection);
+    void open_connection(Reactor& reactor, const std::shared_ptr<Connection>& connection);
 
     DaemonConfig config_;
     std::vector<TargetNode> targets_;

@@ -17,7 +17,7 @@ using iscsi::Bhs;
 using iscsi::Opcode;
 
 namespace {
-constexpr std::size_t kMaxRequestText = 64 * 1024;
+constexpr std::size_t kMaxRequestText = std::size_t{64} * 1024;
 }
 
 Session::Session(Connection& connection, SessionSetup setup)

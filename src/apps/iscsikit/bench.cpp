@@ -200,7 +200,7 @@ Subcommand add_bench(CLI::App& parent, CommonOptions& common) {
     sub->add_option("--size", args->size, "bytes of the LUN used, from LBA 0 (default: all of it)")
         ->check(size_check());
     add_common_options(*sub, common, true);
-    return {sub, [args, &common](asio::any_io_executor executor) {
+    return {sub, [args, &common](const asio::any_io_executor& executor) {
                 return with_lun(executor, args->url, common, [executor, args, &common](Session& s, std::uint64_t lun) {
                     return run(executor, s, lun, *args, common.json);
                 });

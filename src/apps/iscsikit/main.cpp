@@ -28,7 +28,7 @@ int report(const std::string& message) {
 int run(const CommandBody& body) {
     asio::io_context context{1};
     cli::Result<void> result = initiator::fail(ErrorKind::protocol_error, "the command did not finish");
-    asio::co_spawn(context, body(context.get_executor()), [&](std::exception_ptr e, cli::Result<void> done) {
+    asio::co_spawn(context, body(context.get_executor()), [&](const std::exception_ptr& e, cli::Result<void> done) {
         if (e) std::rethrow_exception(e);
         result = std::move(done);
     });

@@ -21,7 +21,7 @@ asio::awaitable<void> run_workers(asio::any_io_executor executor, std::size_t co
     asio::steady_timer all_done(executor, asio::steady_timer::time_point::max());
     std::size_t running = count;
     for (std::size_t i = 0; i < count; ++i) {
-        asio::co_spawn(executor, worker(i), [&](std::exception_ptr e) {
+        asio::co_spawn(executor, worker(i), [&](const std::exception_ptr& e) {
             if (e) std::rethrow_exception(e);
             if (--running == 0) all_done.cancel();
         });
