@@ -116,12 +116,11 @@ void Channel::start(ChannelHandler& handler) {
 
 void Channel::handle_received() {
     handling_ = true;
-    const Placement& p = placement_;
-    const bool placed = p.active && p.filled == p.data.size() && p.trailer_filled == p.trailer_length;
+    const bool placed = placement_.active && placement_.complete();
     const bool open = (!placed || finish_placement()) && process();
     handling_ = false;
     if (std::exchange(flush_after_handling_, false)) flush();
-    if (open && !closed_) read_more();
+    if (open) read_more();  // not after a close, which read_more checks itself
 }
 
 void Channel::read_more() {
@@ -226,7 +225,7 @@ bool Channel::begin_placement(const Bhs& bhs, ConstByteSpan ahs, std::uint32_t l
     p.trailer_filled = std::min(buffered.size() - p.filled, p.trailer_length);
     if (p.trailer_filled) std::memcpy(p.trailer.data(), buffered.data() + p.filled, p.trailer_filled);
     rx_.consume(p.filled + p.trailer_filled);
-    p.active = p.filled < length || p.trailer_filled < p.trailer_length;
+    p.active = !p.complete();
     return p.active;
 }
 

@@ -128,6 +128,8 @@ private:
         std::array<std::byte, 8> trailer{};  // padding and data digest
         std::size_t trailer_length = 0, trailer_filled = 0;
         bool active = false;
+        // Every byte of the data segment and its trailer is in place.
+        bool complete() const { return filled == data.size() && trailer_filled == trailer_length; }
     };
 
     void read_more();
