@@ -211,9 +211,13 @@ TEST_F(FakeTargetTest, AnUnansweredAbortRecoversTheConnection) {
     ASSERT_TRUE(r.has_value()) << "no completion within 5 s";
     ASSERT_FALSE(*r);
     EXPECT_EQ(r->error().kind, ErrorKind::timeout);
-    // ABORT TASK went unanswered: the session logged in again on a new connection.
+    // ABORT TASK went unanswered: the session logged in again on a new connection. The script
+    // counts the login when it sends the final response; the session counts the reconnect when
+    // it has read that response, a little later, so wait for both.
     const auto deadline = std::chrono::steady_clock::now() + 3s;
-    while (script_.logins < 2 && std::chrono::steady_clock::now() < deadline) io_.run_for(10ms);
+    while ((script_.logins < 2 || s->stats().reconnects < 1) && std::chrono::steady_clock::now() < deadline) {
+        io_.run_for(10ms);
+    }
     EXPECT_EQ(script_.logins, 2);
     EXPECT_GE(s->stats().reconnects, 1u);
     script_.answer_commands = true;
