@@ -67,6 +67,12 @@ public:
         }
         size_ = n;
     }
+    // Room for `n` bytes without a later move; the size and the bytes stay as they are.
+    void reserve(std::size_t n) {
+        const std::size_t keep = size_;
+        if (n > capacity_) resize_for_overwrite(n);
+        size_ = keep;
+    }
     void assign(std::size_t n, std::byte value) {
         resize_for_overwrite(n);
         if (n) std::memset(data_, std::to_integer<int>(value), n);

@@ -98,6 +98,8 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     task->write = cmd.write();
     task->expected_length = cmd.expected_data_transfer_length();
     auto& sc = task->command;
+    // Immediate data received in place (data_destination) becomes the task's buffer.
+    if (!data.empty() && data.data() == immediate_->data()) sc.buffer = std::move(*immediate_);
     std::memcpy(sc.cdb.data(), cmd.cdb().data(), sc.cdb.size());
     sc.lun = scsi::decode_lun(bhs.lun()).value_or(scsi::kNoLun);
     sc.nexus = nexus_;
@@ -128,7 +130,8 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         }
         const auto immediate = static_cast<std::uint32_t>(data.size());
         // memcpy with a null pointer is undefined even for 0 bytes (an empty buffer has none).
-        if (const std::size_t n = std::min<std::size_t>(immediate, task->wanted); n > 0)
+        if (const std::size_t n = std::min<std::size_t>(immediate, task->wanted);
+            n > 0 && data.data() != sc.buffer.data())
             std::memcpy(sc.buffer.data(), data.data(), n);
         if (!params_.initial_r2t && !bhs.final()) {
             task->first_burst_end = std::min(params_.first_burst_length, task->expected_length);
@@ -169,9 +172,20 @@ void Session::solicit(Task& task) {
     }
 }
 
-// Where a Data-Out's data goes: straight into the task's buffer when on_data_out will accept it
-// whole; anything else lands in the connection's buffer and is judged (and refused) there.
+// Where a PDU's data goes. A SCSI command's immediate data: the session's staging buffer, which
+// the new task adopts as its own (on_scsi_command), sized for the whole transfer so the rest of
+// the data joins it in place. A Data-Out's: straight into the task's buffer when on_data_out will
+// accept it whole. Anything else lands in the connection's buffer and is judged (and refused)
+// there.
 iscsi::DataDestination Session::data_destination(const Bhs& bhs, std::uint32_t length) {
+    if (bhs.opcode() == Opcode::scsi_command) {
+        iscsi::ScsiCommandView cmd{bhs};
+        const std::uint32_t expected = cmd.expected_data_transfer_length();
+        if (!cmd.write() || length > expected) return {};  // refused by on_scsi_command
+        immediate_->reserve(std::min(expected, scsi::kMaxTransferBytes));
+        immediate_->resize_for_overwrite(length);
+        return {ByteSpan(immediate_->data(), length), immediate_};
+    }
     if (bhs.opcode() != Opcode::data_out) return {};
     auto it = tasks_.find(bhs.initiator_task_tag());
     if (it == tasks_.end()) return {};
@@ -270,6 +284,7 @@ bool Session::data_sequence_error(const std::shared_ptr<Task>& task, std::uint32
 // ERROR once all its data has come; the header still counts for DataSN, offsets and the F bit,
 // so a damaged last PDU does not leave the task waiting forever.
 void Session::data_digest_error(const PduRef& pdu) {
+    free_immediate();  // a damaged command is discarded with its data
     reject(pdu.bhs, iscsi::RejectReason::data_digest_error);
     if (pdu.bhs.opcode() != Opcode::data_out) return;
     auto it = tasks_.find(pdu.bhs.initiator_task_tag());

@@ -74,6 +74,10 @@ void Session::stamp_window(Bhs& bhs) {
     advertised_max_cmd_sn_ = max_cmd_sn_;
 }
 
+void Session::free_immediate() {
+    if (immediate_->data()) *immediate_ = ByteBuffer{};
+}
+
 std::uint32_t Session::next_ttt() {
     if (++ttt_counter_ == iscsi::kReservedTag) ttt_counter_ = 1;
     return ttt_counter_;
@@ -87,7 +91,11 @@ bool Session::on_pdu(const PduRef& pdu) {
             // A reply to our ping (ITT reserved) never takes a CmdSN (RFC 7143 §11.18.4).
             if (bhs.initiator_task_tag() == iscsi::kReservedTag) return on_nop_out(bhs, pdu.data);
             return order_command(pdu);
-        case Opcode::scsi_command:
+        case Opcode::scsi_command: {
+            const bool open = order_command(pdu);
+            free_immediate();  // held, refused or ignored: its task did not adopt the data
+            return open;
+        }
         case Opcode::task_management_request:
         case Opcode::text_request:
         case Opcode::logout_request: return order_command(pdu);

@@ -14,6 +14,7 @@
 
 #include <asio/steady_timer.hpp>
 
+#include "core/byte_buffer.hpp"
 #include "core/pool.hpp"
 #include "iscsi/params.hpp"
 #include "iscsi/pdu.hpp"
@@ -47,7 +48,8 @@ public:
 
     void start();
     bool on_pdu(const PduRef& pdu);
-    // Where the data of a Data-Out PDU can be received in place (iscsi::ChannelHandler).
+    // Where the data of a Data-Out PDU, or the immediate data of a SCSI command, can be
+    // received in place (iscsi::ChannelHandler).
     iscsi::DataDestination data_destination(const iscsi::Bhs& bhs, std::uint32_t length);
     void reject(const iscsi::Bhs& bad, iscsi::RejectReason reason);
     // A PDU whose data digest failed (RFC 7143 §7.8): Reject, and for a Data-Out, end its task.
@@ -100,6 +102,7 @@ private:
 
     std::uint32_t next_stat_sn() { return stat_sn_++; }
     std::uint32_t next_ttt();
+    void free_immediate();  // the staging buffer back to the pool, unless a task adopted it
 
     Connection& connection_;
     SessionSetup setup_;
@@ -136,6 +139,10 @@ private:
     std::deque<TaskPtr, PoolAllocator<TaskPtr>> waiting_;  // data complete, waiting for the task-set rules
     unsigned running_ = 0;
     std::uint64_t buffered_bytes_ = 0;  // data buffers of live tasks (bounded: kMaxBufferedBytes)
+    // A SCSI command's immediate data is received here, before the command is checked and its
+    // task exists; the new task then adopts the buffer (no copy). Anything that does not adopt
+    // it frees it, so an idle session holds no data buffer.
+    std::shared_ptr<ByteBuffer> immediate_ = std::make_shared<ByteBuffer>();
     unsigned ordered_running_ = 0;
 
     // Text continuation (RFC 7143 §11.10): what is left to send of a long answer.
