@@ -6,7 +6,9 @@
 
 namespace iscsikit::backstore {
 
-void Backstore::unmap(std::uint64_t, std::uint64_t, IoEngine&, IoCallback done) { done(-EOPNOTSUPP); }
+void Backstore::unmap(std::uint64_t, std::uint64_t, IoEngine&, IoCallback done) {
+    done(std::make_error_code(std::errc::operation_not_supported));
+}
 
 tl::expected<Backstore::Provisioning, int> Backstore::provisioning(std::uint64_t offset,
                                                                    std::uint64_t max_length) const {

@@ -35,7 +35,9 @@ public:
     virtual std::uint32_t block_size() const = 0;
     virtual bool read_only() const = 0;
 
-    // res as IoCallback: the full length, or -errno.
+    // done as IoCallback: success (the full length), or the failure: std::errc::invalid_argument for
+    // a range outside the store, std::errc::read_only_file_system for a write to a read-only
+    // store, else the system's errno (std::errc::io_error, std::errc::no_space_on_device, ...).
     virtual void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) = 0;
     // fua: the data is on stable storage before `done` runs (RFC: FUA / write cache off).
     virtual void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) = 0;
@@ -57,8 +59,9 @@ public:
 
     // Deallocates [offset, offset + length): afterwards the range reads as zeros, and its storage
     // is given back where the store can (file: hole punched; block device: discarded; RAM: pages
-    // released). res as IoCallback: 0, or -errno (-EROFS read-only, -EINVAL out of range).
-    // The default writes nothing and fails with -EOPNOTSUPP.
+    // released). done as IoCallback: success, or the failure (std::errc::read_only_file_system
+    // read-only, std::errc::invalid_argument out of range or not whole blocks, else the system's
+    // errno). The default writes nothing and fails with std::errc::operation_not_supported.
     virtual void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done);
 
     // Whether the bytes at `offset` are backed by storage, and for how many bytes from there (a

@@ -50,38 +50,40 @@ bool FdBackstore::in_range(std::uint64_t offset, std::uint64_t length) const {
 }
 
 void FdBackstore::read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) {
-    if (!in_range(offset, dst.size())) return done(-EINVAL);
+    if (!in_range(offset, dst.size())) return done(std::make_error_code(std::errc::invalid_argument));
     engine(io, dst.size()).read(fd_, offset, dst, std::move(done));
 }
 
 void FdBackstore::write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& reactor_io, IoCallback done) {
     IoEngine& io = engine(reactor_io, src.size());
-    if (read_only_) return done(-EROFS);
-    if (!in_range(offset, src.size())) return done(-EINVAL);
+    if (read_only_) return done(std::make_error_code(std::errc::read_only_file_system));
+    if (!in_range(offset, src.size())) return done(std::make_error_code(std::errc::invalid_argument));
     if (!fua) return io.write(fd_, offset, src, std::move(done));
-    // FUA: the status may only go out once the data is stable, so chain an fdatasync.
-    io.write(fd_, offset, src, [this, &io, done = std::move(done)](int res) mutable {
-        if (res < 0) return done(res);
-        io.fsync(fd_, true, [res, done = std::move(done)](int synced) { done(synced < 0 ? synced : res); });
+    // FUA: the status may only go out once the data is stable, so chain an fdatasync, whose
+    // outcome is the write's.
+    io.write(fd_, offset, src, [this, &io, done = std::move(done)](std::error_code ec) mutable {
+        if (ec) return done(ec);
+        io.fsync(fd_, true, std::move(done));
     });
 }
 
 void FdBackstore::flush(IoEngine& io, IoCallback done) {
-    if (read_only_) return done(0);  // nothing of ours can be dirty
+    if (read_only_) return done(std::error_code{});  // nothing of ours can be dirty
     engine(io).fsync(fd_, true, std::move(done));
 }
 
 void FdBackstore::unmap(std::uint64_t offset, std::uint64_t length, IoEngine& reactor_io, IoCallback done) {
     IoEngine& io = engine(reactor_io);
-    if (read_only_) return done(-EROFS);
-    if (!in_range(offset, length) || offset % block_size_ != 0 || length % block_size_ != 0) return done(-EINVAL);
-    if (length == 0) return done(0);
+    if (read_only_) return done(std::make_error_code(std::errc::read_only_file_system));
+    if (!in_range(offset, length) || offset % block_size_ != 0 || length % block_size_ != 0)
+        return done(std::make_error_code(std::errc::invalid_argument));
+    if (length == 0) return done(std::error_code{});
     // KEEP_SIZE: the store's size never changes. A hole reads as zeros (fallocate(2)).
     if (punch_unsupported_.load(std::memory_order_relaxed))
         return io.fallocate(fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length, std::move(done));
     io.fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length,
-                 [this, &io, offset, length, done = std::move(done)](int res) mutable {
-                     if (res != -EOPNOTSUPP) return done(res);
+                 [this, &io, offset, length, done = std::move(done)](std::error_code ec) mutable {
+                     if (ec != std::errc::operation_not_supported) return done(ec);
                      punch_unsupported_.store(true, std::memory_order_relaxed);
                      io.fallocate(fd_, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length, std::move(done));
                  });

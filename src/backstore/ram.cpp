@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
+#include <system_error>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -29,9 +29,9 @@ public:
     bool read_only() const override { return read_only_; }
 
     void read(std::uint64_t offset, ByteSpan dst, IoEngine&, IoCallback done) override {
-        if (!in_range(offset, dst.size())) return done(-EINVAL);
+        if (!in_range(offset, dst.size())) return done(std::make_error_code(std::errc::invalid_argument));
         std::memcpy(dst.data(), data_ + offset, dst.size());
-        done(static_cast<int>(dst.size()));
+        done(std::error_code{});
     }
 
     const std::byte* mapped(std::uint64_t offset, std::uint64_t length) const override {
@@ -39,20 +39,20 @@ public:
     }
 
     void write(std::uint64_t offset, ConstByteSpan src, bool, IoEngine&, IoCallback done) override {
-        if (read_only_) return done(-EROFS);
-        if (!in_range(offset, src.size())) return done(-EINVAL);
+        if (read_only_) return done(std::make_error_code(std::errc::read_only_file_system));
+        if (!in_range(offset, src.size())) return done(std::make_error_code(std::errc::invalid_argument));
         std::memcpy(data_ + offset, src.data(), src.size());
-        done(static_cast<int>(src.size()));  // RAM is as stable as it gets: FUA needs nothing more
+        done(std::error_code{});  // RAM is as stable as it gets: FUA needs nothing more
     }
 
-    void flush(IoEngine&, IoCallback done) override { done(0); }
+    void flush(IoEngine&, IoCallback done) override { done(std::error_code{}); }
 
     // Whole pages go back to the kernel (they read as zeros again); the partial pages at either
     // end are zeroed. Provisioning keeps the default, everything mapped: residency (mincore) would
     // also count pages that are merely swapped out as unmapped.
     void unmap(std::uint64_t offset, std::uint64_t length, IoEngine&, IoCallback done) override {
-        if (read_only_) return done(-EROFS);
-        if (offset > size_ || length > size_ - offset) return done(-EINVAL);
+        if (read_only_) return done(std::make_error_code(std::errc::read_only_file_system));
+        if (offset > size_ || length > size_ - offset) return done(std::make_error_code(std::errc::invalid_argument));
         const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
         const std::uint64_t end = offset + length;
         const std::uint64_t first_page = std::min((offset + page - 1) / page * page, end);
@@ -61,7 +61,7 @@ public:
         if (last_page > first_page && ::madvise(data_ + first_page, last_page - first_page, MADV_DONTNEED) < 0)
             std::memset(data_ + first_page, 0, last_page - first_page);
         std::memset(data_ + last_page, 0, end - last_page);
-        done(0);
+        done(std::error_code{});
     }
 
 private:

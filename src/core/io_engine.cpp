@@ -17,6 +17,12 @@
 namespace iscsikit {
 namespace {
 
+// What a callback gets for a result in io_uring's convention (a count >= 0, or -errno): the engines
+// keep that int inside and convert once, where they run the callback.
+std::error_code result_code(int res) {
+    return res < 0 ? std::error_code(-res, std::generic_category()) : std::error_code{};
+}
+
 // One operation in flight. Pooled and linked intrusively, so queuing an I/O allocates nothing
 // nothing (the caller's callback keeps its captures inline).
 struct Request {
@@ -25,7 +31,7 @@ struct Request {
     bool data_only = false;
     int fd = -1;
     int mode = 0;    // fallocate only
-    int result = 0;  // for requests completed without the kernel (see fail_later)
+    int result = 0;  // -errno, for requests completed without the kernel (see fail_later)
     std::uint64_t offset = 0;
     std::byte* buffer = nullptr;
     std::size_t length = 0;
@@ -137,7 +143,7 @@ public:
     }
 
     void fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length, IoCallback done) override {
-        // Not a transfer: the length may exceed what a callback's res could count.
+        // Not a transfer: the length may exceed the INT_MAX that start() allows a read or write.
         Request* r = pool_.acquire();
         r->op = Request::Op::fallocate;
         r->fd = fd;
@@ -198,7 +204,7 @@ private:
         r->length = length;
         r->data_only = data_only;
         r->callback = std::move(done);
-        // The callback's res is an int: refuse what it cannot report.
+        // A CQE's res, the count of one submission, is an int: refuse what it cannot report.
         if (length > static_cast<std::size_t>(INT_MAX)) return fail_later(r, -EINVAL);
         enqueue(r);
     }
@@ -266,20 +272,20 @@ private:
                 enqueue(r);  // short transfer: continue with the remainder
                 return false;
             }
-            res = static_cast<int>(r->length);
         }
         finish(r, res);
         return true;
     }
 
     // Returns the request to the pool before the callback runs, so the callback may start new I/O.
+    // `res` as io_uring reports it; the callback gets success or the errno.
     void finish(Request* r, int res) {
         IoCallback callback = std::move(r->callback);
         pool_.release(r);
-        if (callback) callback(res);
+        if (callback) callback(result_code(res));
     }
 
-    // Completes a request on the next reap() without involving the kernel.
+    // Completes a request on the next reap() without involving the kernel; `res` is -errno.
     void fail_later(Request* r, int res) {
         r->result = res;
         ready_.push(r);
@@ -300,22 +306,22 @@ private:
 class SyncEngine final : public IoEngine {
 public:
     void read(int fd, std::uint64_t offset, ByteSpan dst, IoCallback done) override {
-        done(transfer(dst.size(), [&](std::size_t at) {
+        done(result_code(transfer(dst.size(), [&](std::size_t at) {
             return ::pread(fd, dst.data() + at, dst.size() - at, static_cast<off_t>(offset + at));
-        }));
+        })));
     }
 
     void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) override {
-        done(transfer(src.size(), [&](std::size_t at) {
+        done(result_code(transfer(src.size(), [&](std::size_t at) {
             return ::pwrite(fd, src.data() + at, src.size() - at, static_cast<off_t>(offset + at));
-        }));
+        })));
     }
 
     void fsync(int fd, bool data_only, IoCallback done) override {
         int rc;
         do rc = data_only ? ::fdatasync(fd) : ::fsync(fd);
         while (rc < 0 && errno == EINTR);
-        done(rc < 0 ? -errno : 0);
+        done(rc < 0 ? std::error_code(errno, std::generic_category()) : std::error_code{});
     }
 
     int event_fd() const override { return -1; }
@@ -323,7 +329,7 @@ public:
     void submit() override {}
 
 private:
-    // Loops over short transfers exactly as the io_uring engine does.
+    // Loops over short transfers exactly as the io_uring engine does; the length, or -errno.
     template <class Step>
     static int transfer(std::size_t length, Step step) {
         if (length > static_cast<std::size_t>(INT_MAX)) return -EINVAL;
@@ -345,7 +351,7 @@ void IoEngine::fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t l
     int rc;
     do rc = ::fallocate(fd, mode, static_cast<off_t>(offset), static_cast<off_t>(length));
     while (rc < 0 && errno == EINTR);
-    done(rc < 0 ? -errno : 0);
+    done(rc < 0 ? std::error_code(errno, std::generic_category()) : std::error_code{});
 }
 
 std::unique_ptr<IoEngine> make_sync_io_engine() { return std::make_unique<SyncEngine>(); }

@@ -8,14 +8,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <system_error>
 
 #include "core/bytes.hpp"
 
 namespace iscsikit {
 
-// res: bytes transferred (>= 0) or -errno, exactly as io_uring reports it. The engine itself
-// resubmits short transfers, so a callback sees either the full length or an error.
-using IoCallback = Callback<void(int res)>;
+// An empty code is success: the engine itself resubmits short transfers, so a read or write that
+// succeeds has transferred its full length. A failure is the errno in std::generic_category
+// (compare it with std::errc values: std::errc::io_error, std::errc::bad_file_descriptor, ...).
+using IoCallback = Callback<void(std::error_code)>;
 
 class IoEngine {
 public:
@@ -23,8 +25,8 @@ public:
     virtual void read(int fd, std::uint64_t offset, ByteSpan dst, IoCallback done) = 0;
     virtual void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) = 0;
     virtual void fsync(int fd, bool data_only, IoCallback done) = 0;
-    // fallocate(2) with `mode` (FALLOC_FL_PUNCH_HOLE, ...) over [offset, offset + length); res is
-    // 0 or -errno. The default runs it on the calling thread (it is a metadata operation);
+    // fallocate(2) with `mode` (FALLOC_FL_PUNCH_HOLE, ...) over [offset, offset + length); done gets
+    // success or the errno. The default runs it on the calling thread (it is a metadata operation);
     // the io_uring engine hands it to the kernel's workers instead.
     virtual void fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length, IoCallback done);
     // An eventfd that becomes readable when completions are waiting, or -1 for engines that

@@ -4,8 +4,8 @@
 namespace iscsikit::scsi::detail {
 
 Flow flush_and_complete(LuState& lu, Command& cmd, IoEngine& io) {
-    lu.store.flush(io, [c = &cmd](int res) {
-        if (res < 0)
+    lu.store.flush(io, [c = &cmd](std::error_code ec) {
+        if (ec)
             fail(*c, Sense::write_error());
         else
             good(*c);

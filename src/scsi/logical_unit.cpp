@@ -4,8 +4,8 @@
 #include "scsi/logical_unit.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <stdexcept>
+#include <system_error>
 
 #include "scsi/lu_state.hpp"
 #include "scsi/opcodes.hpp"
@@ -83,10 +83,10 @@ bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks) {
     return lba <= capacity && blocks <= capacity - lba;
 }
 
-Sense storage_error(int res, bool write) {
-    if (write && res == -EROFS) return Sense::write_protected();
-    if (write && res == -ENOSPC) return Sense::space_allocation_failed();
-    if (res == -EINVAL) return Sense::lba_out_of_range();
+Sense storage_error(std::error_code ec, bool write) {
+    if (write && ec == std::errc::read_only_file_system) return Sense::write_protected();
+    if (write && ec == std::errc::no_space_on_device) return Sense::space_allocation_failed();
+    if (ec == std::errc::invalid_argument) return Sense::lba_out_of_range();
     return write ? Sense::write_error() : Sense::unrecovered_read_error();
 }
 

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -128,8 +129,9 @@ void complete(Command& cmd);
 Flow flush_and_complete(LuState& lu, Command& cmd, IoEngine& io);
 // SBC-3 §4.5: every block of [lba, lba + blocks) exists (lba == capacity allowed when blocks == 0).
 bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks);
-// The sense for a failed backstore call (res = -errno).
-Sense storage_error(int res, bool write);
+// The sense for a failed backstore call (`ec` as its IoCallback got it): read_only_file_system and
+// no_space_on_device on a write, invalid_argument, else MEDIUM ERROR.
+Sense storage_error(std::error_code ec, bool write);
 // SAM-5: a command that cannot run while the medium is absent or the unit stopped.
 std::optional<Sense> not_ready(const LuState& lu);
 // DATA PROTECT for a write to a write-protected LU: hardware (27h/00h) or software (27h/02h).

@@ -32,13 +32,14 @@ Flow write_blocks(LuState& lu, Command& cmd, IoEngine& io, const cdb::Extent& e,
     }
     // SBC-3 §6.4.5: with the write cache disabled every write is forced to the medium.
     fua = fua || !lu.write_cache.load(std::memory_order_relaxed);
-    lu.store.write(e.lba * lu.block_size, ConstByteSpan(cmd.buffer.data(), bytes), fua, io, [c = &cmd](int res) {
-        if (res < 0)
-            fail(*c, storage_error(res, true));
-        else
-            good(*c);
-        complete(*c);
-    });
+    lu.store.write(e.lba * lu.block_size, ConstByteSpan(cmd.buffer.data(), bytes), fua, io,
+                   [c = &cmd](std::error_code ec) {
+                       if (ec)
+                           fail(*c, storage_error(ec, true));
+                       else
+                           good(*c);
+                       complete(*c);
+                   });
     return Flow::pending;
 }
 
@@ -62,9 +63,9 @@ Flow read(LuState& lu, Command& cmd, IoEngine& io) {
         }
     }
     cmd.buffer.resize_for_overwrite(bytes);  // the backstore read fills every byte
-    lu.store.read(e.lba * lu.block_size, ByteSpan(cmd.buffer.data(), bytes), io, [c = &cmd](int res) {
-        if (res < 0) {
-            fail(*c, storage_error(res, false));
+    lu.store.read(e.lba * lu.block_size, ByteSpan(cmd.buffer.data(), bytes), io, [c = &cmd](std::error_code ec) {
+        if (ec) {
+            fail(*c, storage_error(ec, false));
         } else {
             c->status = Status::good;
             c->data_in_length = static_cast<std::uint32_t>(c->buffer.size());

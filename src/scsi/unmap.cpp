@@ -23,12 +23,12 @@ struct DeallocateJob {
     bool flushed = false;
     bool submitting = false;
     bool completed_inline = false;
-    int result = 0;
+    std::error_code result{};  // the first failure; the job stops there
 };
 
 void finish(DeallocateJob* job) {
     Command& cmd = *job->cmd;
-    if (job->result < 0)
+    if (job->result)
         fail(cmd, storage_error(job->result, true));
     else
         good(cmd);
@@ -40,15 +40,15 @@ void finish(DeallocateJob* job) {
 // loop rather than recursion so that an inline store cannot deepen the stack (as WRITE SAME).
 void run(DeallocateJob* job) {
     for (;;) {
-        if (job->result < 0) return finish(job);
+        if (job->result) return finish(job);
         const bool more = job->next < job->ranges.size();
         // SBC-3 §6.4.5: with the write cache disabled the change reaches the medium before GOOD.
         const bool flush = !more && !job->flushed && !job->lu->write_cache.load(std::memory_order_relaxed);
         if (!more && !flush) return finish(job);
         job->submitting = true;
         job->completed_inline = false;
-        auto done = [job](int res) {
-            job->result = res;
+        auto done = [job](std::error_code ec) {
+            job->result = ec;
             if (job->submitting) {
                 job->completed_inline = true;
                 return;

@@ -16,10 +16,10 @@ struct VerifyJob {
     std::size_t pattern_bytes;  // bytes of data-out compared against each stretch of the medium
 };
 
-void finish_verify(VerifyJob* job, int res) {
+void finish_verify(VerifyJob* job, std::error_code ec) {
     Command& cmd = *job->cmd;
-    if (res < 0) {
-        fail(cmd, storage_error(res, false));
+    if (ec) {
+        fail(cmd, storage_error(ec, false));
     } else {
         const std::byte* expected = cmd.buffer.data();
         std::optional<std::uint64_t> mismatch;
@@ -64,7 +64,8 @@ Flow verify(LuState& lu, Command& cmd, IoEngine& io) {
         medium_bytes = cmd.buffer.size();  // only reachable with BYTCHK 01b
     }
     auto* job = new VerifyJob{&cmd, std::vector<std::byte>(medium_bytes), bytchk == 1 ? medium_bytes : pattern};
-    lu.store.read(e.lba * lu.block_size, ByteSpan(job->medium), io, [job](int res) { finish_verify(job, res); });
+    lu.store.read(e.lba * lu.block_size, ByteSpan(job->medium), io,
+                  [job](std::error_code ec) { finish_verify(job, ec); });
     return Flow::pending;
 }
 

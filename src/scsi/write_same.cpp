@@ -22,7 +22,7 @@ struct WriteSameJob {
     std::size_t in_flight = 0;
     bool submitting = false;
     bool completed_inline = false;
-    int result = 0;
+    std::error_code result{};  // of the write that just ended
 };
 
 void finish(WriteSameJob* job, std::optional<Sense> error) {
@@ -38,7 +38,7 @@ void finish(WriteSameJob* job, std::optional<Sense> error) {
 
 // Accounts for the write that just ended; false when the job is over (and freed).
 bool advance(WriteSameJob* job) {
-    if (job->result < 0) {
+    if (job->result) {
         finish(job, storage_error(job->result, true));
         return false;
     }
@@ -55,8 +55,8 @@ void run(WriteSameJob* job) {
         job->submitting = true;
         job->completed_inline = false;
         job->lu->store.write(job->offset, ConstByteSpan(job->chunk.data(), job->in_flight), job->fua, *job->io,
-                             [job](int res) {
-                                 job->result = res;
+                             [job](std::error_code ec) {
+                                 job->result = ec;
                                  if (job->submitting) {
                                      job->completed_inline = true;
                                      return;

@@ -221,8 +221,8 @@ void Server::stop(std::chrono::milliseconds grace) {
     for (auto& node : targets_) {
         for (auto lun : node.device->luns()) {
             auto* unit = node.device->find(lun);
-            unit->store().flush(*io, [&](int res) {
-                if (res < 0) spdlog::error("flush of {} LUN {} failed: {}", node.iqn, lun, std::strerror(-res));
+            unit->store().flush(*io, [&](std::error_code ec) {
+                if (ec) spdlog::error("flush of {} LUN {} failed: {}", node.iqn, lun, ec.message());
             });
             io->reap();
         }

@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -54,15 +56,15 @@ std::vector<std::byte> pattern_bytes(std::size_t n, unsigned seed) {
 
 using test::wait_for;
 
-int do_read(Backstore& b, IoEngine& io, std::uint64_t offset, ByteSpan dst) {
-    int result = 1;
-    b.read(offset, dst, io, [&](int res) { result = res; });
+std::optional<std::error_code> do_read(Backstore& b, IoEngine& io, std::uint64_t offset, ByteSpan dst) {
+    std::optional<std::error_code> result;
+    b.read(offset, dst, io, [&](std::error_code ec) { result = ec; });
     return wait_for(io, result);
 }
 
-int do_write(Backstore& b, IoEngine& io, std::uint64_t offset, ConstByteSpan src, bool fua) {
-    int result = 1;
-    b.write(offset, src, fua, io, [&](int res) { result = res; });
+std::optional<std::error_code> do_write(Backstore& b, IoEngine& io, std::uint64_t offset, ConstByteSpan src, bool fua) {
+    std::optional<std::error_code> result;
+    b.write(offset, src, fua, io, [&](std::error_code ec) { result = ec; });
     return wait_for(io, result);
 }
 
@@ -151,17 +153,17 @@ TEST_P(FileBackstoreIoTest, WrittenBlocksReadBackAndReachTheFile) {
     auto store = open_file(p, Options{.block_size = 4096, .size = 1 << 20});
     ASSERT_TRUE(store) << store.error().message;
     auto data = pattern_bytes(3 * 4096, 1);
-    EXPECT_EQ(do_write(**store, *io, 8192, data, false), 3 * 4096);
+    EXPECT_EQ(do_write(**store, *io, 8192, data, false), std::error_code{});
     auto fua_data = pattern_bytes(4096, 2);
-    EXPECT_EQ(do_write(**store, *io, (1 << 20) - 4096, fua_data, true), 4096);  // last block, with FUA
+    EXPECT_EQ(do_write(**store, *io, (1 << 20) - 4096, fua_data, true), std::error_code{});  // last block, FUA
 
     std::vector<std::byte> back(3 * 4096);
-    EXPECT_EQ(do_read(**store, *io, 8192, back), 3 * 4096);
+    EXPECT_EQ(do_read(**store, *io, 8192, back), std::error_code{});
     EXPECT_EQ(back, data);
 
-    int flushed = 1;
-    (*store)->flush(*io, [&](int res) { flushed = res; });
-    EXPECT_EQ(wait_for(*io, flushed), 0);
+    std::optional<std::error_code> flushed;
+    (*store)->flush(*io, [&](std::error_code ec) { flushed = ec; });
+    EXPECT_EQ(wait_for(*io, flushed), std::error_code{});
 
     // The bytes are in the file at the same offsets.
     std::FILE* f = std::fopen(p.c_str(), "rb");
@@ -178,9 +180,9 @@ TEST_P(FileBackstoreIoTest, AccessBeyondTheEndIsEinval) {
     auto store = open_file(path("small.img"), Options{.size = 8192});
     ASSERT_TRUE(store) << store.error().message;
     std::vector<std::byte> buf(1024);
-    EXPECT_EQ(do_read(**store, *io, 7680, buf), -EINVAL);
-    EXPECT_EQ(do_write(**store, *io, 8192, buf, false), -EINVAL);
-    EXPECT_EQ(do_read(**store, *io, ~std::uint64_t{0} - 100, buf), -EINVAL);  // no wrap-around
+    EXPECT_EQ(do_read(**store, *io, 7680, buf), std::errc::invalid_argument);
+    EXPECT_EQ(do_write(**store, *io, 8192, buf, false), std::errc::invalid_argument);
+    EXPECT_EQ(do_read(**store, *io, ~std::uint64_t{0} - 100, buf), std::errc::invalid_argument);  // no wrap-around
 }
 
 TEST_P(FileBackstoreIoTest, ReadOnlyStoreRefusesWritesWithErofsButReads) {
@@ -191,11 +193,11 @@ TEST_P(FileBackstoreIoTest, ReadOnlyStoreRefusesWritesWithErofsButReads) {
     ASSERT_TRUE(store) << store.error().message;
     EXPECT_TRUE((*store)->read_only());
     std::vector<std::byte> buf(512);
-    EXPECT_EQ(do_write(**store, *io, 0, buf, true), -EROFS);
-    EXPECT_EQ(do_read(**store, *io, 0, buf), 512);
-    int flushed = 1;
-    (*store)->flush(*io, [&](int res) { flushed = res; });
-    EXPECT_EQ(wait_for(*io, flushed), 0);
+    EXPECT_EQ(do_write(**store, *io, 0, buf, true), std::errc::read_only_file_system);
+    EXPECT_EQ(do_read(**store, *io, 0, buf), std::error_code{});
+    std::optional<std::error_code> flushed;
+    (*store)->flush(*io, [&](std::error_code ec) { flushed = ec; });
+    EXPECT_EQ(wait_for(*io, flushed), std::error_code{});
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FileBackstoreIoTest, ::testing::Bool(),
@@ -220,24 +222,24 @@ TEST(InMemoryFileBackstore, TmpfsFileCompletesInlineThroughTheUringEngine) {
     ASSERT_TRUE(store) << store.error().message;
     auto io = make_io_engine(16);
     auto data = pattern_bytes(2 * 4096, 5);
-    int wrote = 1;
-    (*store)->write(4096, data, true, *io, [&](int res) { wrote = res; });
-    EXPECT_EQ(wrote, 2 * 4096);  // before any submit or reap
+    std::optional<std::error_code> wrote;
+    (*store)->write(4096, data, true, *io, [&](std::error_code ec) { wrote = ec; });
+    EXPECT_EQ(wrote, std::error_code{});  // before any submit or reap
     std::vector<std::byte> back(2 * 4096);
-    int read = 1;
-    (*store)->read(4096, back, *io, [&](int res) { read = res; });
-    EXPECT_EQ(read, 2 * 4096);
+    std::optional<std::error_code> read;
+    (*store)->read(4096, back, *io, [&](std::error_code ec) { read = ec; });
+    EXPECT_EQ(read, std::error_code{});
     EXPECT_EQ(back, data);
-    int flushed = 1;
-    (*store)->flush(*io, [&](int res) { flushed = res; });
-    EXPECT_EQ(flushed, 0);
+    std::optional<std::error_code> flushed;
+    (*store)->flush(*io, [&](std::error_code ec) { flushed = ec; });
+    EXPECT_EQ(flushed, std::error_code{});
 
     // Its bytes are also readable in place, and a later write shows there (one page cache).
     const std::byte* in_place = (*store)->mapped(4096, 2 * 4096);
     ASSERT_NE(in_place, nullptr);
     EXPECT_TRUE(std::equal(data.begin(), data.end(), in_place));
     auto newer = pattern_bytes(4096, 6);
-    (*store)->write(8192, newer, false, *io, [&](int res) { wrote = res; });
+    (*store)->write(8192, newer, false, *io, [&](std::error_code ec) { wrote = ec; });
     EXPECT_TRUE(std::equal(newer.begin(), newer.end(), in_place + 4096));
     EXPECT_EQ((*store)->mapped((1 << 20) - 4096, 8192), nullptr);  // past the end
 }
@@ -316,9 +318,9 @@ TEST_F(FileBackstoreTest, BlockDeviceSizeAndLogicalBlockSizeComeFromTheKernel) {
     EXPECT_EQ((*store)->describe(), "blockdev:" + loop.device());
     auto io = make_io_engine(8);
     auto data = pattern_bytes(8192, 3);
-    EXPECT_EQ(do_write(**store, *io, 4096, data, true), 8192);
+    EXPECT_EQ(do_write(**store, *io, 4096, data, true), std::error_code{});
     std::vector<std::byte> back(8192);
-    EXPECT_EQ(do_read(**store, *io, 4096, back), 8192);
+    EXPECT_EQ(do_read(**store, *io, 4096, back), std::error_code{});
     EXPECT_EQ(back, data);
 }
 

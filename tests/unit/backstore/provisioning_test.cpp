@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -22,24 +24,25 @@ namespace fs = std::filesystem;
 
 using test::wait_for;
 
-int do_write(Backstore& b, IoEngine& io, std::uint64_t offset, std::size_t length, std::byte value) {
+std::optional<std::error_code> do_write(Backstore& b, IoEngine& io, std::uint64_t offset, std::size_t length,
+                                        std::byte value) {
     std::vector<std::byte> data(length, value);
-    int result = 1;
-    b.write(offset, data, false, io, [&](int res) { result = res; });
+    std::optional<std::error_code> result;
+    b.write(offset, data, false, io, [&](std::error_code ec) { result = ec; });
     return wait_for(io, result);
 }
 
 std::vector<std::byte> do_read(Backstore& b, IoEngine& io, std::uint64_t offset, std::size_t length) {
     std::vector<std::byte> data(length, std::byte{0x77});
-    int result = 1;
-    b.read(offset, data, io, [&](int res) { result = res; });
-    EXPECT_EQ(wait_for(io, result), static_cast<int>(length));
+    std::optional<std::error_code> result;
+    b.read(offset, data, io, [&](std::error_code ec) { result = ec; });
+    EXPECT_EQ(wait_for(io, result), std::error_code{});
     return data;
 }
 
-int do_unmap(Backstore& b, IoEngine& io, std::uint64_t offset, std::uint64_t length) {
-    int result = 1;
-    b.unmap(offset, length, io, [&](int res) { result = res; });
+std::optional<std::error_code> do_unmap(Backstore& b, IoEngine& io, std::uint64_t offset, std::uint64_t length) {
+    std::optional<std::error_code> result;
+    b.unmap(offset, length, io, [&](std::error_code ec) { result = ec; });
     return wait_for(io, result);
 }
 
@@ -81,11 +84,11 @@ protected:
 TEST_P(ThinFileTest, UnmapPunchesAHoleThatReadsAsZeros) {
     auto store = open(4096, 1 << 20);
     ASSERT_TRUE(store);
-    ASSERT_EQ(do_write(*store, *io_, 0, 64 << 10, std::byte{0xab}), 64 << 10);
+    ASSERT_EQ(do_write(*store, *io_, 0, 64 << 10, std::byte{0xab}), std::error_code{});
     const std::uint64_t before = allocated_bytes();
     EXPECT_GE(before, 64u << 10);
 
-    EXPECT_EQ(do_unmap(*store, *io_, 16 << 10, 32 << 10), 0);
+    EXPECT_EQ(do_unmap(*store, *io_, 16 << 10, 32 << 10), std::error_code{});
     EXPECT_EQ(allocated_bytes(), before - (32 << 10));
     EXPECT_EQ(do_read(*store, *io_, 16 << 10, 32 << 10), std::vector<std::byte>(32 << 10));
     EXPECT_EQ(do_read(*store, *io_, 0, 16 << 10), std::vector<std::byte>(16 << 10, std::byte{0xab}));
@@ -102,17 +105,17 @@ TEST_P(ThinFileTest, UnmapPunchesAHoleThatReadsAsZeros) {
 TEST_P(ThinFileTest, UnmapChecksItsArguments) {
     auto store = open(512, 1 << 20);
     ASSERT_TRUE(store);
-    EXPECT_EQ(do_unmap(*store, *io_, 0, 0), 0);
-    EXPECT_EQ(do_unmap(*store, *io_, (1 << 20) - 512, 1024), -EINVAL);
-    EXPECT_EQ(do_unmap(*store, *io_, 100, 512), -EINVAL);  // not whole blocks
-    EXPECT_EQ(do_unmap(*store, *io_, ~std::uint64_t{0} - 511, 512), -EINVAL);
+    EXPECT_EQ(do_unmap(*store, *io_, 0, 0), std::error_code{});
+    EXPECT_EQ(do_unmap(*store, *io_, (1 << 20) - 512, 1024), std::errc::invalid_argument);
+    EXPECT_EQ(do_unmap(*store, *io_, 100, 512), std::errc::invalid_argument);  // not whole blocks
+    EXPECT_EQ(do_unmap(*store, *io_, ~std::uint64_t{0} - 511, 512), std::errc::invalid_argument);
 }
 
 TEST_P(ThinFileTest, ReadOnlyStoreRefusesUnmap) {
     { auto create = open(512, 1 << 16); }
     auto store = open(512, 0, true);
     ASSERT_TRUE(store);
-    EXPECT_EQ(do_unmap(*store, *io_, 0, 512), -EROFS);
+    EXPECT_EQ(do_unmap(*store, *io_, 0, 512), std::errc::read_only_file_system);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ThinFileTest, ::testing::Bool(),
@@ -135,7 +138,7 @@ TEST(ThinFileProvisioning, PartlyWrittenFileSystemBlockIsMapped) {
 
     // One 512-byte block written in the middle of a file-system block: that whole file-system
     // block is data, so each of its logical blocks reports mapped.
-    ASSERT_EQ(do_write(b, *io, 8192 + 1024, 512, std::byte{1}), 512);
+    ASSERT_EQ(do_write(b, *io, 8192 + 1024, 512, std::byte{1}), std::error_code{});
     const auto [mapped, length] = status(b, 8192);
     EXPECT_TRUE(mapped);
     EXPECT_GE(length, 1536u);
@@ -144,7 +147,7 @@ TEST(ThinFileProvisioning, PartlyWrittenFileSystemBlockIsMapped) {
     EXPECT_EQ(status(b, 0).second, 8192u);
 
     // Unmapping the one block zeroes it; the file system may keep the block allocated.
-    EXPECT_EQ(do_unmap(b, *io, 8192 + 1024, 512), 0);
+    EXPECT_EQ(do_unmap(b, *io, 8192 + 1024, 512), std::error_code{});
     EXPECT_EQ(do_read(b, *io, 8192, 4096), std::vector<std::byte>(4096));
 
     // Out of range or unaligned offsets.
@@ -158,26 +161,26 @@ TEST(RamProvisioning, UnmapZeroesAndEverythingStaysMapped) {
     ASSERT_TRUE(store);
     auto io = make_sync_io_engine();
     Backstore& b = **store;
-    ASSERT_EQ(do_write(b, *io, 0, 1 << 20, std::byte{0x5a}), 1 << 20);
+    ASSERT_EQ(do_write(b, *io, 0, 1 << 20, std::byte{0x5a}), std::error_code{});
     // Partial pages at both ends, whole pages between.
-    EXPECT_EQ(do_unmap(b, *io, 1024, 3 * 4096 + 512), 0);
+    EXPECT_EQ(do_unmap(b, *io, 1024, 3 * 4096 + 512), std::error_code{});
     const auto back = do_read(b, *io, 0, 5 * 4096);
     for (std::size_t i = 0; i < back.size(); ++i) {
         const bool gone = i >= 1024 && i < 1024 + 3 * 4096 + 512;
         ASSERT_EQ(back[i], gone ? std::byte{0} : std::byte{0x5a}) << "byte " << i;
     }
-    EXPECT_EQ(do_unmap(b, *io, 512, 512), 0);  // inside one page
+    EXPECT_EQ(do_unmap(b, *io, 512, 512), std::error_code{});  // inside one page
     EXPECT_EQ(do_read(b, *io, 0, 1024), [] {
         std::vector<std::byte> v(1024, std::byte{0x5a});
         std::fill(v.begin() + 512, v.end(), std::byte{0});
         return v;
     }());
-    EXPECT_EQ(do_unmap(b, *io, (1 << 20) - 512, 1024), -EINVAL);
+    EXPECT_EQ(do_unmap(b, *io, (1 << 20) - 512, 1024), std::errc::invalid_argument);
     EXPECT_EQ(status(b, 1024), (std::pair{true, (std::uint64_t{1} << 20) - 1024}));
 
     auto ro = make_ram(Options{.read_only = true, .size = 8192});
     ASSERT_TRUE(ro);
-    EXPECT_EQ(do_unmap(**ro, *io, 0, 512), -EROFS);
+    EXPECT_EQ(do_unmap(**ro, *io, 0, 512), std::errc::read_only_file_system);
 }
 
 TEST(DefaultProvisioning, NoUnmapAndEverythingMapped) {
@@ -186,12 +189,16 @@ TEST(DefaultProvisioning, NoUnmapAndEverythingMapped) {
         std::uint64_t size_bytes() const override { return 8192; }
         std::uint32_t block_size() const override { return 512; }
         bool read_only() const override { return false; }
-        void read(std::uint64_t, ByteSpan, IoEngine&, IoCallback done) override { done(-EIO); }
-        void write(std::uint64_t, ConstByteSpan, bool, IoEngine&, IoCallback done) override { done(-EIO); }
-        void flush(IoEngine&, IoCallback done) override { done(0); }
+        void read(std::uint64_t, ByteSpan, IoEngine&, IoCallback done) override {
+            done(std::make_error_code(std::errc::io_error));
+        }
+        void write(std::uint64_t, ConstByteSpan, bool, IoEngine&, IoCallback done) override {
+            done(std::make_error_code(std::errc::io_error));
+        }
+        void flush(IoEngine&, IoCallback done) override { done(std::error_code{}); }
     } plain;
     auto io = make_sync_io_engine();
-    EXPECT_EQ(do_unmap(plain, *io, 0, 512), -EOPNOTSUPP);
+    EXPECT_EQ(do_unmap(plain, *io, 0, 512), std::errc::operation_not_supported);
     EXPECT_EQ(status(plain, 512), (std::pair{true, std::uint64_t{7680}}));
     EXPECT_EQ(status(plain, 512, 1000), (std::pair{true, std::uint64_t{512}}));
     EXPECT_EQ(status(plain, 512, 0), (std::pair{true, std::uint64_t{512}}));

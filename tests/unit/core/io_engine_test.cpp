@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -74,17 +76,18 @@ protected:
         ASSERT_GE(file_.fd(), 0);
     }
 
-    int write_sync(std::uint64_t offset, ConstByteSpan data) {
-        int result = 1;
-        engine_->write(file_.fd(), offset, data, [&](int res) { result = res; });
-        EXPECT_TRUE(run_until(*engine_, [&] { return result != 1; }));
+    // What the callback got; nothing when it did not run.
+    std::optional<std::error_code> write_sync(std::uint64_t offset, ConstByteSpan data) {
+        std::optional<std::error_code> result;
+        engine_->write(file_.fd(), offset, data, [&](std::error_code ec) { result = ec; });
+        EXPECT_TRUE(run_until(*engine_, [&] { return result.has_value(); }));
         return result;
     }
 
-    int read_sync(int fd, std::uint64_t offset, ByteSpan data) {
-        int result = 1;
-        engine_->read(fd, offset, data, [&](int res) { result = res; });
-        EXPECT_TRUE(run_until(*engine_, [&] { return result != 1; }));
+    std::optional<std::error_code> read_sync(int fd, std::uint64_t offset, ByteSpan data) {
+        std::optional<std::error_code> result;
+        engine_->read(fd, offset, data, [&](std::error_code ec) { result = ec; });
+        EXPECT_TRUE(run_until(*engine_, [&] { return result.has_value(); }));
         return result;
     }
 
@@ -93,60 +96,61 @@ protected:
 };
 
 TEST_P(IoEngineTest, WriteThenReadReturnsTheSameBytesAndFullLength) {
+    // Success means the full length: the bytes compared below are all of them.
     auto data = pattern_bytes(8192, 7);
-    EXPECT_EQ(write_sync(4096, data), 8192);
+    EXPECT_EQ(write_sync(4096, data), std::error_code{});
     std::vector<std::byte> back(8192);
-    EXPECT_EQ(read_sync(file_.fd(), 4096, back), 8192);
+    EXPECT_EQ(read_sync(file_.fd(), 4096, back), std::error_code{});
     EXPECT_EQ(back, data);
     // The hole before the written range reads as zeroes.
     std::vector<std::byte> hole(4096, std::byte{0xff});
-    EXPECT_EQ(read_sync(file_.fd(), 0, hole), 4096);
+    EXPECT_EQ(read_sync(file_.fd(), 0, hole), std::error_code{});
     EXPECT_EQ(hole, std::vector<std::byte>(4096));
 }
 
 TEST_P(IoEngineTest, FsyncAndFdatasyncSucceedOnAFile) {
     auto data = pattern_bytes(512, 1);
-    ASSERT_EQ(write_sync(0, data), 512);
+    ASSERT_EQ(write_sync(0, data), std::error_code{});
     for (bool data_only : {true, false}) {
-        int result = 1;
-        engine_->fsync(file_.fd(), data_only, [&](int res) { result = res; });
-        ASSERT_TRUE(run_until(*engine_, [&] { return result != 1; }));
-        EXPECT_EQ(result, 0);
+        std::optional<std::error_code> result;
+        engine_->fsync(file_.fd(), data_only, [&](std::error_code ec) { result = ec; });
+        ASSERT_TRUE(run_until(*engine_, [&] { return result.has_value(); }));
+        EXPECT_EQ(result, std::error_code{});
     }
 }
 
 TEST_P(IoEngineTest, ReadPastTheEndOfFileIsAnIoErrorNotAShortRead) {
     auto data = pattern_bytes(1024, 3);
-    ASSERT_EQ(write_sync(0, data), 1024);
-    // Crosses EOF: the first part transfers, the remainder returns 0 -> -EIO.
+    ASSERT_EQ(write_sync(0, data), std::error_code{});
+    // Crosses EOF: the first part transfers, the remainder returns 0 -> EIO.
     std::vector<std::byte> back(2048);
-    EXPECT_EQ(read_sync(file_.fd(), 0, back), -EIO);
+    EXPECT_EQ(read_sync(file_.fd(), 0, back), std::errc::io_error);
     // Wholly beyond EOF.
     std::vector<std::byte> beyond(512);
-    EXPECT_EQ(read_sync(file_.fd(), 1 << 20, beyond), -EIO);
+    EXPECT_EQ(read_sync(file_.fd(), 1 << 20, beyond), std::errc::io_error);
 }
 
-TEST_P(IoEngineTest, BadDescriptorGivesNegativeErrno) {
+TEST_P(IoEngineTest, BadDescriptorGivesEbadf) {
     std::vector<std::byte> buf(512);
-    EXPECT_EQ(read_sync(-1, 0, buf), -EBADF);
-    int result = 1;
-    engine_->write(-1, 0, buf, [&](int res) { result = res; });
-    ASSERT_TRUE(run_until(*engine_, [&] { return result != 1; }));
-    EXPECT_EQ(result, -EBADF);
-    result = 1;
-    engine_->fsync(-1, true, [&](int res) { result = res; });
-    ASSERT_TRUE(run_until(*engine_, [&] { return result != 1; }));
-    EXPECT_EQ(result, -EBADF);
+    EXPECT_EQ(read_sync(-1, 0, buf), std::errc::bad_file_descriptor);
+    std::optional<std::error_code> result;
+    engine_->write(-1, 0, buf, [&](std::error_code ec) { result = ec; });
+    ASSERT_TRUE(run_until(*engine_, [&] { return result.has_value(); }));
+    EXPECT_EQ(result, std::errc::bad_file_descriptor);
+    result.reset();
+    engine_->fsync(-1, true, [&](std::error_code ec) { result = ec; });
+    ASSERT_TRUE(run_until(*engine_, [&] { return result.has_value(); }));
+    EXPECT_EQ(result, std::errc::bad_file_descriptor);
 }
 
 TEST_P(IoEngineTest, WriteToAReadOnlyDescriptorIsEbadf) {
     int ro = ::open(file_.path(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(ro, 0);
     auto data = pattern_bytes(512, 5);
-    int result = 1;
-    engine_->write(ro, 0, data, [&](int res) { result = res; });
-    ASSERT_TRUE(run_until(*engine_, [&] { return result != 1; }));
-    EXPECT_EQ(result, -EBADF);
+    std::optional<std::error_code> result;
+    engine_->write(ro, 0, data, [&](std::error_code ec) { result = ec; });
+    ASSERT_TRUE(run_until(*engine_, [&] { return result.has_value(); }));
+    EXPECT_EQ(result, std::errc::bad_file_descriptor);
     ::close(ro);
 }
 
@@ -158,9 +162,9 @@ TEST_P(IoEngineTest, ManyOperationsInFlightBeyondTheQueueDepthAllComplete) {
     for (int i = 0; i < kCount; ++i) blocks.push_back(pattern_bytes(kBlock, static_cast<unsigned>(i)));
     int completed = 0, failures = 0;
     for (int i = 0; i < kCount; ++i) {
-        engine_->write(file_.fd(), static_cast<std::uint64_t>(i) * kBlock, blocks[i], [&](int res) {
+        engine_->write(file_.fd(), static_cast<std::uint64_t>(i) * kBlock, blocks[i], [&](std::error_code ec) {
             ++completed;
-            if (res != static_cast<int>(kBlock)) ++failures;
+            if (ec) ++failures;
         });
     }
     ASSERT_TRUE(run_until(*engine_, [&] { return completed == kCount; }));
@@ -169,9 +173,9 @@ TEST_P(IoEngineTest, ManyOperationsInFlightBeyondTheQueueDepthAllComplete) {
     std::vector<std::vector<std::byte>> back(kCount, std::vector<std::byte>(kBlock));
     completed = 0;
     for (int i = 0; i < kCount; ++i) {
-        engine_->read(file_.fd(), static_cast<std::uint64_t>(i) * kBlock, back[i], [&, i](int res) {
+        engine_->read(file_.fd(), static_cast<std::uint64_t>(i) * kBlock, back[i], [&, i](std::error_code ec) {
             ++completed;
-            if (res != static_cast<int>(kBlock) || back[i] != blocks[i]) ++failures;
+            if (ec || back[i] != blocks[i]) ++failures;
         });
     }
     ASSERT_TRUE(run_until(*engine_, [&] { return completed == kCount; }));
@@ -181,13 +185,13 @@ TEST_P(IoEngineTest, ManyOperationsInFlightBeyondTheQueueDepthAllComplete) {
 TEST_P(IoEngineTest, CallbacksMayStartNewIoFromInsideTheCompletion) {
     auto data = pattern_bytes(4096, 9);
     std::vector<std::byte> back(4096);
-    int read_result = 1;
-    engine_->write(file_.fd(), 0, data, [&](int res) {
-        ASSERT_EQ(res, 4096);
-        engine_->read(file_.fd(), 0, back, [&](int r) { read_result = r; });
+    std::optional<std::error_code> read_result;
+    engine_->write(file_.fd(), 0, data, [&](std::error_code ec) {
+        ASSERT_EQ(ec, std::error_code{});
+        engine_->read(file_.fd(), 0, back, [&](std::error_code r) { read_result = r; });
     });
-    ASSERT_TRUE(run_until(*engine_, [&] { return read_result != 1; }));
-    EXPECT_EQ(read_result, 4096);
+    ASSERT_TRUE(run_until(*engine_, [&] { return read_result.has_value(); }));
+    EXPECT_EQ(read_result, std::error_code{});
     EXPECT_EQ(back, data);
 }
 
@@ -206,19 +210,19 @@ TEST(UringEngine, ShortReadIsResubmittedForTheRemainder) {
     ASSERT_EQ(::write(fds[1], first.data(), first.size()), 100);
 
     std::vector<std::byte> back(256);
-    int result = 1;
-    engine->read(fds[0], 0, back, [&](int res) { result = res; });
+    std::optional<std::error_code> result;
+    engine->read(fds[0], 0, back, [&](std::error_code ec) { result = ec; });
     engine->submit();
     // Let the first, short, transfer complete; the callback must not have run.
-    for (int i = 0; i < 20 && result == 1; ++i) {
+    for (int i = 0; i < 20 && !result; ++i) {
         pollfd p{engine->event_fd(), POLLIN, 0};
         ::poll(&p, 1, 10);
         engine->reap();
     }
-    EXPECT_EQ(result, 1);
+    EXPECT_FALSE(result.has_value());
     ASSERT_EQ(::write(fds[1], second.data(), second.size()), 156);
-    ASSERT_TRUE(run_until(*engine, [&] { return result != 1; }));
-    EXPECT_EQ(result, 256);
+    ASSERT_TRUE(run_until(*engine, [&] { return result.has_value(); }));
+    EXPECT_EQ(result, std::error_code{});  // success: all 256 bytes, compared below
     std::vector<std::byte> expected = first;
     expected.insert(expected.end(), second.begin(), second.end());
     EXPECT_EQ(back, expected);
@@ -231,13 +235,13 @@ TEST(UringEngine, EventFdIsReadableOnlyWhileCompletionsWait) {
     if (engine->event_fd() < 0) ISCSIKIT_SKIP_OR_FAIL(kNoUring);
     TempFile file;
     auto data = pattern_bytes(512, 4);
-    int result = 1;
-    engine->write(file.fd(), 0, data, [&](int res) { result = res; });
+    std::optional<std::error_code> result;
+    engine->write(file.fd(), 0, data, [&](std::error_code ec) { result = ec; });
     engine->submit();
     pollfd p{engine->event_fd(), POLLIN, 0};
     ASSERT_EQ(::poll(&p, 1, 5000), 1);
     EXPECT_EQ(engine->reap(), 1u);
-    EXPECT_EQ(result, 512);
+    EXPECT_EQ(result, std::error_code{});
     p.revents = 0;
     EXPECT_EQ(::poll(&p, 1, 0), 0);  // reap() cleared it
 }
@@ -249,7 +253,7 @@ TEST(UringEngine, DestroyingTheEngineWithAReadPendingDoesNotHang) {
     ASSERT_EQ(::pipe(fds), 0);
     std::vector<std::byte> back(64);
     bool called = false;
-    engine->read(fds[0], 0, back, [&](int) { called = true; });
+    engine->read(fds[0], 0, back, [&](std::error_code) { called = true; });
     engine->submit();
     engine.reset();  // cancels the blocked pipe read and waits for it
     EXPECT_FALSE(called);
@@ -262,9 +266,9 @@ TEST(SyncEngine, CompletesInlineAndHasNoEventFd) {
     EXPECT_EQ(engine->event_fd(), -1);
     TempFile file;
     auto data = pattern_bytes(512, 8);
-    int result = 1;
-    engine->write(file.fd(), 0, data, [&](int res) { result = res; });
-    EXPECT_EQ(result, 512);
+    std::optional<std::error_code> result;
+    engine->write(file.fd(), 0, data, [&](std::error_code ec) { result = ec; });
+    EXPECT_EQ(result, std::error_code{});
     EXPECT_EQ(engine->reap(), 0u);
 }
 

@@ -3,10 +3,10 @@
 // that defers completions (the asynchronous path, like io_uring's).
 #pragma once
 
-#include <cerrno>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <system_error>
 #include <vector>
 
 #include "backstore/backstore.hpp"
@@ -16,12 +16,15 @@ namespace iscsikit::scsi::test {
 
 class NullIoEngine final : public IoEngine {
 public:
-    void read(int, std::uint64_t, ByteSpan, IoCallback done) override { done(-ENOSYS); }
-    void write(int, std::uint64_t, ConstByteSpan, IoCallback done) override { done(-ENOSYS); }
-    void fsync(int, bool, IoCallback done) override { done(-ENOSYS); }
+    void read(int, std::uint64_t, ByteSpan, IoCallback done) override { done(unused()); }
+    void write(int, std::uint64_t, ConstByteSpan, IoCallback done) override { done(unused()); }
+    void fsync(int, bool, IoCallback done) override { done(unused()); }
     int event_fd() const override { return -1; }
     unsigned reap() override { return 0; }
     void submit() override {}
+
+private:
+    static std::error_code unused() { return std::make_error_code(std::errc::function_not_supported); }  // ENOSYS
 };
 
 // Wraps a store; completions wait in a queue until drain(), like io_uring's. Records writes.
@@ -33,26 +36,26 @@ public:
     std::uint32_t block_size() const override { return inner_->block_size(); }
     bool read_only() const override { return inner_->read_only(); }
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override {
-        inner_->read(offset, dst, io, [this, done = std::move(done)](int res) mutable {
-            pending_.push_back([done = std::move(done), res] { done(res); });
+        inner_->read(offset, dst, io, [this, done = std::move(done)](std::error_code ec) mutable {
+            pending_.push_back([done = std::move(done), ec] { done(ec); });
         });
     }
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override {
         writes.push_back({offset, src.size(), fua});
-        inner_->write(offset, src, fua, io, [this, done = std::move(done)](int res) mutable {
-            pending_.push_back([done = std::move(done), res] { done(res); });
+        inner_->write(offset, src, fua, io, [this, done = std::move(done)](std::error_code ec) mutable {
+            pending_.push_back([done = std::move(done), ec] { done(ec); });
         });
     }
     void flush(IoEngine& io, IoCallback done) override {
         ++flushes;
-        inner_->flush(io, [this, done = std::move(done)](int res) mutable {
-            pending_.push_back([done = std::move(done), res] { done(res); });
+        inner_->flush(io, [this, done = std::move(done)](std::error_code ec) mutable {
+            pending_.push_back([done = std::move(done), ec] { done(ec); });
         });
     }
     void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override {
         unmaps.push_back({offset, static_cast<std::size_t>(length), false});
-        inner_->unmap(offset, length, io, [this, done = std::move(done)](int res) mutable {
-            pending_.push_back([done = std::move(done), res] { done(res); });
+        inner_->unmap(offset, length, io, [this, done = std::move(done)](std::error_code ec) mutable {
+            pending_.push_back([done = std::move(done), ec] { done(ec); });
         });
     }
     tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const override {

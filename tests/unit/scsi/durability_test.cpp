@@ -10,7 +10,7 @@ namespace iscsikit::scsi::test {
 namespace {
 
 // A RAM store that logs "write", "write+fua" and "flush" in call order, completes nothing until
-// release(), and can fail the durable calls with -EIO.
+// release(), and can fail the durable calls with EIO.
 class DurabilityProbe final : public backstore::Backstore {
 public:
     explicit DurabilityProbe(std::unique_ptr<backstore::Backstore> inner) : inner_(std::move(inner)) {}
@@ -19,15 +19,15 @@ public:
     std::uint32_t block_size() const override { return inner_->block_size(); }
     bool read_only() const override { return inner_->read_only(); }
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override {
-        inner_->read(offset, dst, io, hold(std::move(done), 0));
+        inner_->read(offset, dst, io, hold(std::move(done), {}));
     }
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override {
         calls.push_back(fua ? "write+fua" : "write");
-        inner_->write(offset, src, fua, io, hold(std::move(done), fua && fail_durable ? -EIO : 0));
+        inner_->write(offset, src, fua, io, hold(std::move(done), fua && fail_durable ? eio() : std::error_code{}));
     }
     void flush(IoEngine& io, IoCallback done) override {
         calls.push_back("flush");
-        inner_->flush(io, hold(std::move(done), fail_durable ? -EIO : 0));
+        inner_->flush(io, hold(std::move(done), fail_durable ? eio() : std::error_code{}));
     }
     // Completes what the store holds, in order; returns how many.
     int release() {
@@ -41,12 +41,14 @@ public:
         return n;
     }
     std::vector<std::string> calls;
-    bool fail_durable = false;  // forced writes and flushes fail with -EIO
+    bool fail_durable = false;  // forced writes and flushes fail with EIO
 
 private:
-    IoCallback hold(IoCallback done, int override_res) {
-        return [this, done = std::move(done), override_res](int res) mutable {
-            held_.push_back([done = std::move(done), r = override_res < 0 ? override_res : res] { done(r); });
+    static std::error_code eio() { return std::make_error_code(std::errc::io_error); }
+    // Holds the completion; `failure`, when set, replaces what the inner store reported.
+    IoCallback hold(IoCallback done, std::error_code failure) {
+        return [this, done = std::move(done), failure](std::error_code ec) mutable {
+            held_.push_back([done = std::move(done), e = failure ? failure : ec] { done(e); });
         };
     }
     std::unique_ptr<backstore::Backstore> inner_;

@@ -1,5 +1,6 @@
 // The RAM backstore (src/backstore/ram.cpp).
-#include <cerrno>
+#include <optional>
+#include <system_error>
 
 #include "scsi_test_support.hpp"
 
@@ -15,16 +16,16 @@ TEST(RamBackstore, RoundTripCompletesInline) {
     ASSERT_TRUE(store.has_value());
     NullIoEngine io;
     std::vector<std::byte> data(1024, std::byte{0x42}), back(1024);
-    int wrote = 0, read = 0, flushed = -1;
-    (*store)->write(4096, data, true, io, [&](int res) { wrote = res; });
-    EXPECT_EQ(wrote, 1024);
-    (*store)->read(4096, back, io, [&](int res) { read = res; });
-    EXPECT_EQ(read, 1024);
+    std::optional<std::error_code> wrote, read, flushed;  // empty until the callback runs
+    (*store)->write(4096, data, true, io, [&](std::error_code ec) { wrote = ec; });
+    EXPECT_EQ(wrote, std::error_code{});
+    (*store)->read(4096, back, io, [&](std::error_code ec) { read = ec; });
+    EXPECT_EQ(read, std::error_code{});
     EXPECT_EQ(back, data);
-    (*store)->read(0, back, io, [&](int) {});
+    (*store)->read(0, back, io, [&](std::error_code) {});
     EXPECT_EQ(back, std::vector<std::byte>(1024));  // never written: zeros
-    (*store)->flush(io, [&](int res) { flushed = res; });
-    EXPECT_EQ(flushed, 0);
+    (*store)->flush(io, [&](std::error_code ec) { flushed = ec; });
+    EXPECT_EQ(flushed, std::error_code{});
     EXPECT_EQ((*store)->describe(), "ram:1048576");
     EXPECT_EQ((*store)->size_bytes(), 1u << 20);
 }
@@ -38,11 +39,11 @@ TEST(RamBackstore, OutOfRangeAndReadOnly) {
     ASSERT_TRUE(store.has_value());
     NullIoEngine io;
     std::vector<std::byte> buf(4096);
-    int res = 0;
-    (*store)->read(8192, buf, io, [&](int r) { res = r; });
-    EXPECT_EQ(res, -EINVAL);
-    (*store)->write(0, buf, false, io, [&](int r) { res = r; });
-    EXPECT_EQ(res, -EROFS);
+    std::error_code res;
+    (*store)->read(8192, buf, io, [&](std::error_code ec) { res = ec; });
+    EXPECT_EQ(res, std::errc::invalid_argument);
+    (*store)->write(0, buf, false, io, [&](std::error_code ec) { res = ec; });
+    EXPECT_EQ(res, std::errc::read_only_file_system);
     EXPECT_TRUE((*store)->read_only());
     EXPECT_EQ((*store)->block_size(), 4096u);
 }

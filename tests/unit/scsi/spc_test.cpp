@@ -104,9 +104,13 @@ TEST(ReadCapacity, HugeCapacityNeedsSixteen) {
         std::uint64_t size_bytes() const override { return (std::uint64_t{1} << 32) * 4096 + 8 * 4096; }
         std::uint32_t block_size() const override { return 4096; }
         bool read_only() const override { return true; }
-        void read(std::uint64_t, ByteSpan, IoEngine&, IoCallback done) override { done(-EIO); }
-        void write(std::uint64_t, ConstByteSpan, bool, IoEngine&, IoCallback done) override { done(-EROFS); }
-        void flush(IoEngine&, IoCallback done) override { done(0); }
+        void read(std::uint64_t, ByteSpan, IoEngine&, IoCallback done) override {
+            done(std::make_error_code(std::errc::io_error));
+        }
+        void write(std::uint64_t, ConstByteSpan, bool, IoEngine&, IoCallback done) override {
+            done(std::make_error_code(std::errc::read_only_file_system));
+        }
+        void flush(IoEngine&, IoCallback done) override { done(std::error_code{}); }
     };
     Harness h(std::make_unique<Huge>());
     EXPECT_EQ(bytes_of(h.run({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0})), (Bytes{0xff, 0xff, 0xff, 0xff, 0, 0, 0x10, 0}));

@@ -154,10 +154,14 @@ TEST(Unmap, StoreErrorIsReported) {
         std::uint64_t size_bytes() const override { return 1 << 20; }
         std::uint32_t block_size() const override { return 512; }
         bool read_only() const override { return false; }
-        void read(std::uint64_t, ByteSpan, IoEngine&, IoCallback done) override { done(-EIO); }
-        void write(std::uint64_t, ConstByteSpan, bool, IoEngine&, IoCallback done) override { done(-EIO); }
-        void flush(IoEngine&, IoCallback done) override { done(0); }
-        // unmap: the Backstore default, -EOPNOTSUPP
+        void read(std::uint64_t, ByteSpan, IoEngine&, IoCallback done) override {
+            done(std::make_error_code(std::errc::io_error));
+        }
+        void write(std::uint64_t, ConstByteSpan, bool, IoEngine&, IoCallback done) override {
+            done(std::make_error_code(std::errc::io_error));
+        }
+        void flush(IoEngine&, IoCallback done) override { done(std::error_code{}); }
+        // unmap: the Backstore default, std::errc::operation_not_supported
     };
     Harness h(std::make_unique<NoUnmap>(), thin_identity());
     expect_sense(run_unmap(h, unmap_list({{0, 1}})), SenseKey::medium_error, 0x0c, 0x00);
