@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <system_error>
 
 #include <tl/expected.hpp>
 
@@ -66,14 +67,15 @@ public:
 
     // Whether the bytes at `offset` are backed by storage, and for how many bytes from there (a
     // whole number of blocks, at least one, at most `max_length`) that stays the same. A block
-    // that is partly backed counts as mapped. Synchronous: a metadata query. -EINVAL when
-    // `offset` is not a block inside the store; other -errno from the system. The default
-    // reports everything mapped.
+    // that is partly backed counts as mapped. Synchronous: a metadata query. Fails with
+    // std::errc::invalid_argument when `offset` is not a block inside the store, else with the
+    // system's errno (std::generic_category). The default reports everything mapped.
     struct Provisioning {
         bool mapped = true;
         std::uint64_t length = 0;
     };
-    virtual tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const;
+    virtual tl::expected<Provisioning, std::error_code> provisioning(std::uint64_t offset,
+                                                                     std::uint64_t max_length) const;
 };
 
 Result<std::unique_ptr<Backstore>> make_ram(const Options& options);

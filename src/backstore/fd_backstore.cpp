@@ -89,16 +89,17 @@ void FdBackstore::unmap(std::uint64_t offset, std::uint64_t length, IoEngine& re
                  });
 }
 
-tl::expected<std::uint64_t, int> FdBackstore::seek(std::uint64_t offset, int whence) const {
+tl::expected<std::uint64_t, std::error_code> FdBackstore::seek(std::uint64_t offset, int whence) const {
     const off_t at = ::lseek(fd_, static_cast<off_t>(offset), whence);
     if (at < 0 && errno == ENXIO) return size_;
-    if (at < 0) return tl::unexpected(-errno);
+    if (at < 0) return tl::unexpected(std::error_code(errno, std::generic_category()));
     return std::min(static_cast<std::uint64_t>(at), size_);
 }
 
-tl::expected<Backstore::Provisioning, int> FdBackstore::provisioning(std::uint64_t offset,
-                                                                     std::uint64_t max_length) const {
-    if (offset >= size_ || offset % block_size_ != 0) return tl::unexpected(-EINVAL);
+tl::expected<Backstore::Provisioning, std::error_code> FdBackstore::provisioning(std::uint64_t offset,
+                                                                                 std::uint64_t max_length) const {
+    if (offset >= size_ || offset % block_size_ != 0)
+        return tl::unexpected(std::make_error_code(std::errc::invalid_argument));
     const auto down = [this](std::uint64_t v) { return v - v % block_size_; };
     const auto up = [this, down](std::uint64_t v) { return std::min(down(v + block_size_ - 1), size_); };
     const std::uint64_t wanted = std::max<std::uint64_t>(down(max_length), block_size_);

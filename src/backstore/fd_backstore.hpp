@@ -37,7 +37,8 @@ public:
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override;
     void flush(IoEngine& io, IoCallback done) override;
     void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override;
-    tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const override;
+    tl::expected<Provisioning, std::error_code> provisioning(std::uint64_t offset,
+                                                             std::uint64_t max_length) const override;
     // In-memory files only, mapped read-only and shared for the store's life.
     const std::byte* mapped(std::uint64_t offset, std::uint64_t length) const override;
 
@@ -49,7 +50,7 @@ private:
     }
     // lseek(fd, offset, whence) for SEEK_DATA/SEEK_HOLE, clamped to the store's size; "no more
     // data" (ENXIO) is the end of the store.
-    tl::expected<std::uint64_t, int> seek(std::uint64_t offset, int whence) const;
+    tl::expected<std::uint64_t, std::error_code> seek(std::uint64_t offset, int whence) const;
 
     int fd_;
     std::string description_;

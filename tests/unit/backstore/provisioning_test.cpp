@@ -49,7 +49,7 @@ std::optional<std::error_code> do_unmap(Backstore& b, IoEngine& io, std::uint64_
 // Provisioning as (mapped, length) pairs, for compact expectations.
 std::pair<bool, std::uint64_t> status(const Backstore& b, std::uint64_t offset, std::uint64_t max_length = ~0ull) {
     auto p = b.provisioning(offset, max_length);
-    EXPECT_TRUE(p.has_value()) << "errno " << -p.error();
+    EXPECT_TRUE(p.has_value()) << p.error().message();
     return p ? std::pair{p->mapped, p->length} : std::pair{false, std::uint64_t{0}};
 }
 
@@ -152,7 +152,7 @@ TEST(ThinFileProvisioning, PartlyWrittenFileSystemBlockIsMapped) {
 
     // Out of range or unaligned offsets.
     EXPECT_FALSE(b.provisioning(1 << 20, 512).has_value());
-    EXPECT_EQ(b.provisioning(100, 512).error(), -EINVAL);
+    EXPECT_EQ(b.provisioning(100, 512).error(), std::errc::invalid_argument);
     fs::remove_all(dir);
 }
 
@@ -202,8 +202,8 @@ TEST(DefaultProvisioning, NoUnmapAndEverythingMapped) {
     EXPECT_EQ(status(plain, 512), (std::pair{true, std::uint64_t{7680}}));
     EXPECT_EQ(status(plain, 512, 1000), (std::pair{true, std::uint64_t{512}}));
     EXPECT_EQ(status(plain, 512, 0), (std::pair{true, std::uint64_t{512}}));
-    EXPECT_EQ(plain.provisioning(8192, 512).error(), -EINVAL);
-    EXPECT_EQ(plain.provisioning(256, 512).error(), -EINVAL);
+    EXPECT_EQ(plain.provisioning(8192, 512).error(), std::errc::invalid_argument);
+    EXPECT_EQ(plain.provisioning(256, 512).error(), std::errc::invalid_argument);
 }
 
 }  // namespace

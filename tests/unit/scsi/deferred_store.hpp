@@ -58,7 +58,8 @@ public:
             pending_.push_back([done = std::move(done), ec] { done(ec); });
         });
     }
-    tl::expected<Provisioning, int> provisioning(std::uint64_t offset, std::uint64_t max_length) const override {
+    tl::expected<Provisioning, std::error_code> provisioning(std::uint64_t offset,
+                                                             std::uint64_t max_length) const override {
         if (provisioning_override) return provisioning_override(offset, max_length);
         return inner_->provisioning(offset, max_length);
     }
@@ -82,7 +83,7 @@ public:
     std::vector<Write> unmaps;  // fua unused
     int flushes = 0;
     // Stands in for the store's answer to provisioning() when set.
-    std::function<tl::expected<Provisioning, int>(std::uint64_t, std::uint64_t)> provisioning_override;
+    std::function<tl::expected<Provisioning, std::error_code>(std::uint64_t, std::uint64_t)> provisioning_override;
 
 private:
     std::unique_ptr<backstore::Backstore> inner_;

@@ -60,7 +60,7 @@ TEST(GetLbaStatus, ThinLuReportsTheStoresExtents) {
     h.store().provisioning_override = [](std::uint64_t offset, std::uint64_t max_length) {
         const std::uint64_t block = offset / 512;
         const std::uint64_t end = block < 8 ? 8 : block < 100 ? 100 : 1024;
-        return tl::expected<Provisioning, int>(
+        return tl::expected<Provisioning, std::error_code>(
             Provisioning{block < 8 || block >= 100, std::min((end - block) * 512, max_length)});
     };
     EXPECT_EQ(bytes_of(h.run(get_lba_status(0, 1024))),
@@ -79,7 +79,7 @@ TEST(GetLbaStatus, ThinRamLuIsMapped) {
 TEST(GetLbaStatus, StoreErrorIsReported) {
     Harness h(ram(), thin_identity());
     h.store().provisioning_override = [](std::uint64_t, std::uint64_t) {
-        return tl::expected<Provisioning, int>(tl::unexpected(-EIO));
+        return tl::expected<Provisioning, std::error_code>(tl::unexpected(std::make_error_code(std::errc::io_error)));
     };
     expect_sense(h.run(get_lba_status(0, 24)), SenseKey::medium_error, 0x11, 0x00);
 }
@@ -88,7 +88,7 @@ TEST(GetLbaStatus, AtMostTheDescriptorLimit) {
     Harness h(ram(4096), thin_identity());
     // Alternating single blocks: far more extents than one command returns.
     h.store().provisioning_override = [](std::uint64_t offset, std::uint64_t) {
-        return tl::expected<Provisioning, int>(Provisioning{(offset / 512) % 2 == 0, 512});
+        return tl::expected<Provisioning, std::error_code>(Provisioning{(offset / 512) % 2 == 0, 512});
     };
     const Bytes b = bytes_of(h.run(get_lba_status(0, 65536)));
     ASSERT_EQ(b.size(), 8u + 256 * 16);
