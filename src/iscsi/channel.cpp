@@ -179,7 +179,7 @@ bool Channel::process() {
             return false;
         }
         const std::size_t header_length = kBhsLength + layout->ahs_length + (layout->header_digest ? kDigestLength : 0);
-        if (layout->data_segment_length > 0 && available.size() >= header_length) {
+        if (layout->data_segment_length >= kMinPlacedSegment && available.size() >= header_length) {
             const ConstByteSpan ahs = available.subspan(kBhsLength, layout->ahs_length);
             if (layout->header_digest && !header_digest_ok(bhs, ahs, available.data() + kBhsLength + ahs.size())) {
                 // RFC 7143 §7.8: a header digest error means the PDU boundaries are lost (ERL 0).

@@ -163,13 +163,34 @@ TEST_P(ChannelTest, DataSegmentIsReceivedStraightIntoTheHandlersDestination) {
     for (const auto& g : rec.got) EXPECT_TRUE(g.digest_ok);
 }
 
+// Small segments stay in the channel's buffer even when the handler would place them: many of
+// them arrive in one read, where placing each would cost a read per PDU.
+TEST_P(ChannelTest, DataSegmentsBelowThePlacementMinimumAreNotPlaced) {
+    Recorder rec;
+    rec.place = true;
+    rec.buffer.resize(1 << 16);
+    channel->set_limits({1 << 16, false, false});
+    channel->start(rec);
+    const auto small = pattern(Channel::kMinPlacedSegment - 4, 8), large = pattern(Channel::kMinPlacedSegment, 9);
+    std::vector<std::byte> bytes = wire(data_out(1, 0), small);
+    auto second = wire(data_out(1, Channel::kMinPlacedSegment), large);
+    bytes.insert(bytes.end(), second.begin(), second.end());
+    peer_write(bytes);
+    run_until([&] { return rec.got.size() >= 2 || rec.closed; });
+    ASSERT_EQ(rec.got.size(), 2u);
+    EXPECT_FALSE(rec.got[0].placed);
+    EXPECT_EQ(rec.got[0].data, small);
+    EXPECT_TRUE(rec.got[1].placed);
+    EXPECT_EQ(rec.got[1].data, large);
+}
+
 TEST_P(ChannelTest, PlacedDataWithABadDigestIsReportedAsSuch) {
     Recorder rec;
     rec.place = true;
-    rec.buffer.resize(8192);
-    channel->set_limits({8192, false, true});
+    rec.buffer.resize(32768);
+    channel->set_limits({32768, false, true});
     channel->start(rec);
-    auto bytes = wire(data_out(1, 0), pattern(8190, 6), false, true);
+    auto bytes = wire(data_out(1, 0), pattern(20002, 6), false, true);
     bytes[kBhsLength + 100] ^= std::byte{1};
     auto next = wire(data_out(2, 0), {}, false, true);
     bytes.insert(bytes.end(), next.begin(), next.end());

@@ -71,10 +71,10 @@ TEST_F(ScsiTask, WriteWithImmediateDataThenReadReturnsTheSameBytes) {
 TEST_F(ScsiTask, ImmediateDataOfACommandHeldBehindACmdSnGapIsItsOwn) {
     auto client = logged_in();
     ASSERT_NE(client, nullptr);
-    const auto early = pattern(16 * kBlock, 41), late = pattern(16 * kBlock, 42);
+    const auto early = pattern(64 * kBlock, 41), late = pattern(64 * kBlock, 42);
     const std::uint32_t first_sn = client->cmd_sn;
-    auto gap_filler = client->scsi_command(write10(300, 16), 16 * kBlock, false, true, early);
-    auto held = client->scsi_command(write10(400, 16), 16 * kBlock, false, true, late);
+    auto gap_filler = client->scsi_command(write10(300, 64), 64 * kBlock, false, true, early);
+    auto held = client->scsi_command(write10(400, 64), 64 * kBlock, false, true, late);
     ASSERT_EQ(iscsi::ScsiCommandView{held.bhs}.cmd_sn(), first_sn + 1);
     ASSERT_TRUE(client->send(held));  // CmdSN first+1 before first: held
     EXPECT_TRUE(client->expect_silence(100ms));
@@ -84,8 +84,8 @@ TEST_F(ScsiTask, ImmediateDataOfACommandHeldBehindACmdSnGapIsItsOwn) {
     ASSERT_TRUE(a.completed && b.completed) << a.error << b.error;
     EXPECT_EQ(a.status, 0);
     EXPECT_EQ(b.status, 0);
-    EXPECT_EQ(read_back(*client, 300, 16), early);
-    EXPECT_EQ(read_back(*client, 400, 16), late);
+    EXPECT_EQ(read_back(*client, 300, 64), early);
+    EXPECT_EQ(read_back(*client, 400, 64), late);
 }
 
 // Immediate data longer than what the CDB writes: the task keeps the CDB's bytes and reports
@@ -93,14 +93,14 @@ TEST_F(ScsiTask, ImmediateDataOfACommandHeldBehindACmdSnGapIsItsOwn) {
 TEST_F(ScsiTask, ImmediateDataBeyondWhatTheCdbWritesIsNotWritten) {
     auto client = logged_in();
     ASSERT_NE(client, nullptr);
-    const auto data = pattern(8 * kBlock, 43);
-    auto w = client->execute(write10(500, 4), 8 * kBlock, false, true, data);
+    const auto data = pattern(64 * kBlock, 43);
+    auto w = client->execute(write10(500, 32), 64 * kBlock, false, true, data);
     ASSERT_TRUE(w.completed) << w.error;
     EXPECT_EQ(w.status, 0);
     EXPECT_TRUE(w.underflow);
-    EXPECT_EQ(w.residual, 4u * kBlock);
-    EXPECT_EQ(read_back(*client, 500, 4), std::vector<std::byte>(data.begin(), data.begin() + 4 * kBlock));
-    EXPECT_EQ(read_back(*client, 504, 4), std::vector<std::byte>(4 * kBlock));
+    EXPECT_EQ(w.residual, 32u * kBlock);
+    EXPECT_EQ(read_back(*client, 500, 32), std::vector<std::byte>(data.begin(), data.begin() + 32 * kBlock));
+    EXPECT_EQ(read_back(*client, 532, 32), std::vector<std::byte>(32 * kBlock));
 }
 
 TEST_F(ScsiTask, InitialR2TSolicitsEachMaxBurstLengthWithOneR2TOutstanding) {
