@@ -24,7 +24,7 @@ std::error_code result_code(int res) {
 }
 
 // One operation in flight. Pooled and linked intrusively, so queuing an I/O allocates nothing
-// nothing (the caller's callback keeps its captures inline).
+// (the caller's callback keeps its captures inline).
 struct Request {
     enum class Op : std::uint8_t { read, write, fsync, fallocate };
     Op op = Op::read;
