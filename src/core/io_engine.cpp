@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,7 +29,7 @@ std::error_code result_code(int res) {
 struct Request {
     enum class Op : std::uint8_t { read, write, fsync, fallocate };
     Op op = Op::read;
-    bool data_only = false;
+    bool data_only = false;  // fsync: fdatasync; write: RWF_DSYNC
     int fd = -1;
     int mode = 0;    // fallocate only
     int result = 0;  // -errno, for requests completed without the kernel (see fail_later)
@@ -138,6 +139,10 @@ public:
         start(Request::Op::write, fd, offset, const_cast<std::byte*>(src.data()), src.size(), false, std::move(done));
     }
 
+    void write_durable(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) override {
+        start(Request::Op::write, fd, offset, const_cast<std::byte*>(src.data()), src.size(), true, std::move(done));
+    }
+
     void fsync(int fd, bool data_only, IoCallback done) override {
         start(Request::Op::fsync, fd, 0, nullptr, 0, data_only, std::move(done));
     }
@@ -228,6 +233,7 @@ private:
                 break;
             case Request::Op::write:
                 io_uring_prep_write(sqe, r->fd, r->buffer + r->done, remaining, r->offset + r->done);
+                if (r->data_only) sqe->rw_flags = RWF_DSYNC;  // a resubmitted remainder is durable too
                 break;
             case Request::Op::fsync: io_uring_prep_fsync(sqe, r->fd, r->data_only ? IORING_FSYNC_DATASYNC : 0); break;
             case Request::Op::fallocate:
@@ -314,6 +320,13 @@ public:
     void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) override {
         done(result_code(transfer(src.size(), [&](std::size_t at) {
             return ::pwrite(fd, src.data() + at, src.size() - at, static_cast<off_t>(offset + at));
+        })));
+    }
+
+    void write_durable(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) override {
+        done(result_code(transfer(src.size(), [&](std::size_t at) {
+            iovec iov{const_cast<std::byte*>(src.data() + at), src.size() - at};
+            return ::pwritev2(fd, &iov, 1, static_cast<off_t>(offset + at), RWF_DSYNC);
         })));
     }
 

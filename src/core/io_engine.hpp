@@ -24,6 +24,9 @@ public:
     virtual ~IoEngine() = default;
     virtual void read(int fd, std::uint64_t offset, ByteSpan dst, IoCallback done) = 0;
     virtual void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) = 0;
+    // A write whose data is on stable storage when `done` runs (pwritev2's RWF_DSYNC: the write
+    // and the data sync of its range in one operation, for FUA).
+    virtual void write_durable(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) = 0;
     virtual void fsync(int fd, bool data_only, IoCallback done) = 0;
     // fallocate(2) with `mode` (FALLOC_FL_PUNCH_HOLE, ...) over [offset, offset + length); done gets
     // success or the errno. The default runs it on the calling thread (it is a metadata operation);

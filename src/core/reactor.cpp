@@ -21,6 +21,10 @@ public:
         engine_.write(fd, offset, src, std::move(done));
         schedule_submit();
     }
+    void write_durable(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) override {
+        engine_.write_durable(fd, offset, src, std::move(done));
+        schedule_submit();
+    }
     void fsync(int fd, bool data_only, IoCallback done) override {
         engine_.fsync(fd, data_only, std::move(done));
         schedule_submit();

@@ -66,11 +66,13 @@ constexpr double kMaxPerWrite = 0.001;
 class DataPathAllocations : public TargetTest {
 protected:
     // Allocations on the target's threads per command, over kMeasured commands after a warm-up.
-    double per_command(RawClient& client, bool write) {
+    double per_command(RawClient& client, bool write, bool fua = false) {
         const std::vector<std::byte> block(kBlock, std::byte{0x5a});
         auto one = [&](int i) {
             const auto lba = static_cast<std::uint32_t>(i % 64);
-            auto r = write ? client.execute(write10(lba, 1), kBlock, false, true, block)
+            auto cdb = write10(lba, 1);
+            if (fua) cdb[1] |= 0x08;  // SBC-3 §5.35: FUA
+            auto r = write ? client.execute(cdb, kBlock, false, true, block)
                            : client.execute(read10(lba, 1), kBlock, true, false);
             EXPECT_TRUE(r.completed) << r.error;
             EXPECT_EQ(r.status, 0);
@@ -89,12 +91,17 @@ protected:
         ASSERT_NE(client, nullptr);
         const double reads = per_command(*client, false);
         const double writes = per_command(*client, true);
-        std::printf("heap allocations on the target per command, %s: READ(10) 512 B %.4f, WRITE(10) 512 B %.4f\n", what,
-                    reads, writes);
+        const double fua_writes = per_command(*client, true, true);
+        std::printf(
+            "heap allocations on the target per command, %s: READ(10) 512 B %.4f, WRITE(10) 512 B %.4f, "
+            "WRITE(10) FUA 512 B %.4f\n",
+            what, reads, writes, fua_writes);
         EXPECT_GE(reads, 0);
         EXPECT_GE(writes, 0);
+        EXPECT_GE(fua_writes, 0);
         EXPECT_LE(reads, kMaxPerRead);
         EXPECT_LE(writes, kMaxPerWrite);
+        EXPECT_LE(fua_writes, kMaxPerWrite);
     }
 };
 

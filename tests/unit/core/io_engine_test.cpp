@@ -108,6 +108,26 @@ TEST_P(IoEngineTest, WriteThenReadReturnsTheSameBytesAndFullLength) {
     EXPECT_EQ(hole, std::vector<std::byte>(4096));
 }
 
+// FUA's write: RWF_DSYNC makes write and sync one operation; it lands like a write and fails
+// like one.
+TEST_P(IoEngineTest, DurableWriteLandsLikeAWriteAndFailsLikeOne) {
+    auto data = pattern_bytes(8192, 11);
+    std::optional<std::error_code> result;
+    engine_->write_durable(file_.fd(), 512, data, [&](std::error_code ec) { result = ec; });
+    ASSERT_TRUE(run_until(*engine_, [&] { return result.has_value(); }));
+    EXPECT_EQ(result, std::error_code{});
+    std::vector<std::byte> back(8192);
+    EXPECT_EQ(read_sync(file_.fd(), 512, back), std::error_code{});
+    EXPECT_EQ(back, data);
+    int ro = ::open(file_.path(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(ro, 0);
+    result.reset();
+    engine_->write_durable(ro, 0, data, [&](std::error_code ec) { result = ec; });
+    ASSERT_TRUE(run_until(*engine_, [&] { return result.has_value(); }));
+    EXPECT_EQ(result, std::errc::bad_file_descriptor);
+    ::close(ro);
+}
+
 TEST_P(IoEngineTest, FsyncAndFdatasyncSucceedOnAFile) {
     auto data = pattern_bytes(512, 1);
     ASSERT_EQ(write_sync(0, data), std::error_code{});

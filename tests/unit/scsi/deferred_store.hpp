@@ -18,6 +18,7 @@ class NullIoEngine final : public IoEngine {
 public:
     void read(int, std::uint64_t, ByteSpan, IoCallback done) override { done(unused()); }
     void write(int, std::uint64_t, ConstByteSpan, IoCallback done) override { done(unused()); }
+    void write_durable(int, std::uint64_t, ConstByteSpan, IoCallback done) override { done(unused()); }
     void fsync(int, bool, IoCallback done) override { done(unused()); }
     int event_fd() const override { return -1; }
     unsigned reap() override { return 0; }
