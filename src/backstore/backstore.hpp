@@ -58,6 +58,19 @@ public:
         return nullptr;
     }
 
+    // Where the bytes `mapped` returns for [offset, offset + length) lie in a file, so that a
+    // transport can send them by page reference (sendfile), with no copy at all on its side; a
+    // store that maps no file says nowhere. The pages stay referenced until the peer has read
+    // them, so what holds back a later write must wait for that, not for the send (SAM-5 §8.6).
+    // The descriptor must stay open while a queued send names it (a closed one could be reused
+    // for another file): stores live as long as the server, and removing a LUN while the server
+    // runs will have to wait for the connections' queued sends.
+    virtual FileRange mapped_file(std::uint64_t offset, std::uint64_t length) const {
+        (void)offset;
+        (void)length;
+        return {};
+    }
+
     // Deallocates [offset, offset + length): afterwards the range reads as zeros, and its storage
     // is given back where the store can (file: hole punched; block device: discarded; RAM: pages
     // released). done as IoCallback: success, or the failure (std::errc::read_only_file_system

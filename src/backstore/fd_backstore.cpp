@@ -45,6 +45,11 @@ const std::byte* FdBackstore::mapped(std::uint64_t offset, std::uint64_t length)
     return map_ && in_range(offset, length) ? map_ + offset : nullptr;
 }
 
+FileRange FdBackstore::mapped_file(std::uint64_t offset, std::uint64_t length) const {
+    if (!map_ || !in_range(offset, length)) return {};
+    return {fd_, offset};
+}
+
 bool FdBackstore::in_range(std::uint64_t offset, std::uint64_t length) const {
     return offset <= size_ && length <= size_ - offset;
 }

@@ -41,6 +41,7 @@ public:
                                                              std::uint64_t max_length) const override;
     // In-memory files only, mapped read-only and shared for the store's life.
     const std::byte* mapped(std::uint64_t offset, std::uint64_t length) const override;
+    FileRange mapped_file(std::uint64_t offset, std::uint64_t length) const override;
 
 private:
     bool in_range(std::uint64_t offset, std::uint64_t length) const;

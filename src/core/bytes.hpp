@@ -12,6 +12,14 @@ namespace iscsikit {
 using ByteSpan = std::span<std::byte>;
 using ConstByteSpan = std::span<const std::byte>;
 
+// Where bytes held in memory also lie in a file (a mapping of it): a transport may send them
+// from the file by page reference (sendfile) instead of copying them. fd < 0: nowhere.
+struct FileRange {
+    int fd = -1;
+    std::uint64_t offset = 0;
+    explicit operator bool() const { return fd >= 0; }
+};
+
 // An octet of a wire buffer: std::byte as core and iscsi/ use, or std::uint8_t, which scsi/ still
 // uses for CDBs and parameter data. Both go through these helpers, so there is one big-endian codec.
 template <class B>

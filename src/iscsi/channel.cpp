@@ -261,9 +261,10 @@ void Channel::send_copy(const Bhs& bhs, ConstByteSpan data) {
     send(bhs, view, std::move(owned));
 }
 
-void Channel::send(const Bhs& bhs, ConstByteSpan data, std::shared_ptr<const void> keep) {
+void Channel::send(const Bhs& bhs, ConstByteSpan data, std::shared_ptr<const void> keep, FileRange file) {
     if (closed_) return;
-    pending_.add(bhs, data, limits_.header_digest, limits_.data_digest, std::move(keep));
+    if (data.size() < kMinFileSegment) file = {};
+    pending_.add(bhs, data, limits_.header_digest, limits_.data_digest, std::move(keep), file);
     schedule_flush();
 }
 
@@ -306,7 +307,7 @@ void Channel::flush() {
     std::swap(pending_done_, in_flight_done_);
     writing_ = true;
     iov_.clear();
-    in_flight_.buffers(iov_);
+    in_flight_.segments(iov_);
     transport_->write(iov_, [self = shared_from_this()](std::error_code ec, std::size_t) {
         self->writing_ = false;
         self->in_flight_.clear();

@@ -85,6 +85,10 @@ public:
     // segments would cost a read per PDU where unplaced ones arrive many to a read: 4 KiB writes
     // at QD32 ran at a third of their rate that way. Copying 16 KiB costs less than a system call.
     static constexpr std::uint32_t kMinPlacedSegment = 16 * 1024;
+    // Data segments shorter than this are sent as bytes even when they lie in a file: each file
+    // segment costs a system call of its own (sendfile) and ends the gathered write around it,
+    // where a small segment's copy costs less.
+    static constexpr std::uint32_t kMinFileSegment = 64 * 1024;
 
     explicit Channel(std::unique_ptr<ByteTransport> transport, std::size_t receive_capacity = std::size_t{64} * 1024);
     ~Channel();
@@ -110,8 +114,10 @@ public:
 
     // Queues one PDU (TotalAHSLength cleared, DataSegmentLength set from `data`); everything
     // queued in one executor turn goes out in one gathered write. `data` must stay valid until
-    // written, unless `keep` owns it.
-    void send(const Bhs& bhs, ConstByteSpan data = {}, std::shared_ptr<const void> keep = {});
+    // written, unless `keep` owns it. `file`: where `data` also lies in a file, for the transport
+    // to send by page reference (ignored with data digests); those pages are then read when the
+    // peer reads them, after the write has completed.
+    void send(const Bhs& bhs, ConstByteSpan data = {}, std::shared_ptr<const void> keep = {}, FileRange file = {});
     // Like send, with `data` copied first.
     void send_copy(const Bhs& bhs, ConstByteSpan data);
     // Runs `done` once everything queued so far is written, or the channel closed.
@@ -163,7 +169,7 @@ private:
     bool reading_ = false, started_ = false;
 
     SendBatch pending_, in_flight_;
-    std::vector<ConstByteSpan> iov_;  // reused for every write
+    std::vector<OutSegment> iov_;  // reused for every write
     std::vector<Callback<void()>> pending_done_, in_flight_done_;
     bool writing_ = false, flush_scheduled_ = false, close_when_sent_ = false;
     // Set while received PDUs are handled: sends then wait for the end of that handling instead

@@ -6,6 +6,10 @@
 #include <mutex>
 #include <optional>
 
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
@@ -16,6 +20,9 @@ TcpTransport::TcpTransport(asio::ip::tcp::socket socket)
     : socket_(std::move(socket)), executor_(socket_.get_executor()) {
     std::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    // Asio makes the descriptor non-blocking at its first asynchronous operation; sendfile, which
+    // takes no flags, needs it before that.
+    socket_.native_non_blocking(true, ignored);
 }
 
 void TcpTransport::read_some(std::span<const ByteSpan> buffers, IoDone done) {
@@ -25,11 +32,88 @@ void TcpTransport::read_some(std::span<const ByteSpan> buffers, IoDone done) {
                             [done = std::move(done)](std::error_code ec, std::size_t got) mutable { done(ec, got); });
 }
 
-void TcpTransport::write(std::span<const ConstByteSpan> buffers, IoDone done) {
+void TcpTransport::write(std::span<const OutSegment> segments, IoDone done) {
+    if (std::any_of(segments.begin(), segments.end(), [](const OutSegment& s) { return s.file && !s.bytes.empty(); })) {
+        segments_.assign(segments.begin(), segments.end());
+        segment_ = segment_offset_ = segments_sent_ = 0;
+        return send_segments(std::move(done));
+    }
     write_buffers_.clear();
-    for (auto b : buffers) write_buffers_.emplace_back(b.data(), b.size());
+    for (const auto& s : segments) write_buffers_.emplace_back(s.bytes.data(), s.bytes.size());
     asio::async_write(socket_, write_buffers_,
                       [done = std::move(done)](std::error_code ec, std::size_t sent) mutable { done(ec, sent); });
+}
+
+void TcpTransport::advance(std::size_t n) {
+    segments_sent_ += n;
+    while (segment_ < segments_.size() && (n > 0 || segments_[segment_].bytes.size() == segment_offset_)) {
+        const std::size_t left = segments_[segment_].bytes.size() - segment_offset_;
+        if (n < left) {
+            segment_offset_ += n;
+            return;
+        }
+        n -= left;
+        ++segment_;
+        segment_offset_ = 0;
+    }
+}
+
+void TcpTransport::send_segments(IoDone done) {
+    const int fd = socket_.native_handle();
+    std::error_code ec;
+    advance(0);  // past empty segments
+    while (segment_ < segments_.size()) {
+        const OutSegment& s = segments_[segment_];
+        ssize_t n = 0;
+        if (s.file) {
+            // The file's pages go into the socket by reference (sendfile(2)): no copy here; the
+            // peer's read is the only one. The socket is non-blocking (see the constructor).
+            auto offset = static_cast<off_t>(s.file.offset + segment_offset_);
+            n = ::sendfile(fd, s.file.fd, &offset, s.bytes.size() - segment_offset_);
+            if (n == 0) {  // the file ended early: truncated behind the store's back
+                ec = std::make_error_code(std::errc::io_error);
+                break;
+            }
+        } else {
+            // This memory segment and the ones after it, up to the next file segment, in one call.
+            std::array<iovec, 64> iov{};
+            std::size_t count = 0;
+            bool file_follows = false;
+            for (std::size_t i = segment_; i < segments_.size() && count < iov.size(); ++i) {
+                if (segments_[i].file && !segments_[i].bytes.empty()) {
+                    file_follows = true;
+                    break;
+                }
+                const std::size_t skip = i == segment_ ? segment_offset_ : 0;
+                iov[count].iov_base = const_cast<std::byte*>(segments_[i].bytes.data() + skip);
+                iov[count].iov_len = segments_[i].bytes.size() - skip;
+                ++count;
+            }
+            msghdr msg{};
+            msg.msg_iov = iov.data();
+            msg.msg_iovlen = count;
+            // MSG_MORE: a header followed by file pages leaves in one segment with them.
+            n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT | (file_follows ? MSG_MORE : 0));
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                // The socket is full: resume when it has room. The wait starts only after EAGAIN,
+                // so the edge that signals room is still to come (Asio's reactor is edge-triggered).
+                // `done` (which keeps the channel, and so this transport, alive) rides along.
+                socket_.async_wait(asio::socket_base::wait_write,
+                                   [this, done = std::move(done)](std::error_code wait_ec) mutable {
+                                       if (wait_ec) return done(wait_ec, segments_sent_);
+                                       send_segments(std::move(done));
+                                   });
+                return;
+            }
+            ec = std::error_code(errno, std::system_category());
+            break;
+        }
+        advance(static_cast<std::size_t>(n));
+    }
+    asio::post(executor_, [done = std::move(done), ec, sent = segments_sent_]() mutable { done(ec, sent); });
 }
 
 void TcpTransport::close() {
@@ -117,7 +201,7 @@ public:
         serve(in, state_->options);
     }
 
-    void write(std::span<const ConstByteSpan> buffers, IoDone done) override {
+    void write(std::span<const OutSegment> buffers, IoDone done) override {
         std::size_t total = 0;
         std::error_code ec;
         {
@@ -126,9 +210,9 @@ public:
             if (out.writer_closed || out.reader_closed) {
                 ec = asio::error::broken_pipe;
             } else {
-                for (auto b : buffers) {
-                    out.bytes.append(b);
-                    total += b.size();
+                for (const auto& b : buffers) {
+                    out.bytes.append(b.bytes);
+                    total += b.bytes.size();
                 }
                 serve(out, state_->options);
             }

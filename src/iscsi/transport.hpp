@@ -24,6 +24,14 @@ namespace iscsikit::iscsi {
 // (error, bytes transferred); runs on the transport's executor, never inside the initiating call.
 using IoDone = Callback<void(std::error_code, std::size_t)>;
 
+// One range of bytes to write. When `file` is set the same bytes also lie in that file: a
+// transport that can send file pages by reference (TCP: sendfile) sends them from there, with
+// no copy of its own; any other writes `bytes`.
+struct OutSegment {
+    ConstByteSpan bytes;
+    FileRange file;
+};
+
 class ByteTransport {
 public:
     virtual ~ByteTransport() = default;
@@ -32,9 +40,9 @@ public:
     // Reads at least one byte into `buffers`, filling them in order (at most 4 buffers). End of
     // stream completes with asio::error::eof. The buffers must stay valid until completion.
     virtual void read_some(std::span<const ByteSpan> buffers, IoDone done) = 0;
-    // Writes every byte of `buffers`, in order. The buffers and the bytes they point to must stay
-    // valid until completion.
-    virtual void write(std::span<const ConstByteSpan> buffers, IoDone done) = 0;
+    // Writes every byte of `segments`, in order. The segments and the bytes (and files) they name
+    // must stay valid until completion.
+    virtual void write(std::span<const OutSegment> segments, IoDone done) = 0;
     // Ends both directions; outstanding operations complete with an error. Idempotent.
     virtual void close() = 0;
     // The peer, for log lines ("192.0.2.1:3260", "pipe").
@@ -47,17 +55,24 @@ public:
 
     asio::any_io_executor executor() const override { return executor_; }
     void read_some(std::span<const ByteSpan> buffers, IoDone done) override;
-    void write(std::span<const ConstByteSpan> buffers, IoDone done) override;
+    void write(std::span<const OutSegment> segments, IoDone done) override;
     void close() override;
     std::string peer() const override;
 
     asio::ip::tcp::socket& socket() { return socket_; }
 
 private:
+    // A write with file segments: sendmsg for runs of memory segments, sendfile for file ones,
+    // resumed when the socket has room again. Runs `done` when all is sent or one call failed.
+    void send_segments(IoDone done);
+    void advance(std::size_t n);
+
     asio::ip::tcp::socket socket_;
     asio::any_io_executor executor_;
     std::array<asio::mutable_buffer, 4> read_buffers_;
     std::vector<asio::const_buffer> write_buffers_;  // reused: no allocation per write once warm
+    std::vector<OutSegment> segments_;               // of the write with file segments under way
+    std::size_t segment_ = 0, segment_offset_ = 0, segments_sent_ = 0;
 };
 
 // Two connected in-memory ends: what one writes, the other reads. Completions are posted to each

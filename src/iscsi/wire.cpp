@@ -60,7 +60,7 @@ tl::expected<std::optional<ReceivedPdu>, FrameError> ReceiveBuffer::next(const F
 }
 
 void SendBatch::add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
-                    std::shared_ptr<const void> keep) {
+                    std::shared_ptr<const void> keep, FileRange file) {
     Bhs bhs = header;
     bhs.set_total_ahs_length(0);
     bhs.set_data_segment_length(static_cast<std::uint32_t>(data.size()));
@@ -74,6 +74,7 @@ void SendBatch::add(const Bhs& header, ConstByteSpan data, bool header_digest, b
         headers_.insert(headers_.end(), digest, digest + kDigestLength);
     }
     out.data = data;
+    if (!data_digest) out.file = file;
     const auto size = static_cast<std::uint32_t>(data.size());
     const std::uint32_t padding = pad4(size) - size;
     out.trailer.fill(std::byte{0});
@@ -93,11 +94,11 @@ void SendBatch::clear() {
     pdus_.clear();
 }
 
-void SendBatch::buffers(std::vector<ConstByteSpan>& out) const {
+void SendBatch::segments(std::vector<OutSegment>& out) const {
     for (const auto& pdu : pdus_) {
-        out.emplace_back(headers_.data() + pdu.header_offset, pdu.header_length);
-        if (!pdu.data.empty()) out.push_back(pdu.data);
-        if (pdu.trailer_length) out.emplace_back(pdu.trailer.data(), pdu.trailer_length);
+        out.push_back({ConstByteSpan(headers_.data() + pdu.header_offset, pdu.header_length), {}});
+        if (!pdu.data.empty()) out.push_back({pdu.data, pdu.file});
+        if (pdu.trailer_length) out.push_back({ConstByteSpan(pdu.trailer.data(), pdu.trailer_length), {}});
     }
 }
 

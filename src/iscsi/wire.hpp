@@ -15,6 +15,7 @@
 
 #include "iscsi/frame.hpp"
 #include "iscsi/pdu.hpp"
+#include "iscsi/transport.hpp"
 
 namespace iscsikit::iscsi {
 
@@ -55,20 +56,23 @@ private:
 class SendBatch {
 public:
     // Queues one PDU; TotalAHSLength is cleared and DataSegmentLength set from `data`. `data` must
-    // stay valid until the batch is cleared, unless `keep` owns it.
+    // stay valid until the batch is cleared, unless `keep` owns it. `file` says where `data` also
+    // lies in a file (the transport may send it from there); with a data digest it is not used:
+    // the digest is of `data`, and a file page could change between the two reads.
     void add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
-             std::shared_ptr<const void> keep = {});
+             std::shared_ptr<const void> keep = {}, FileRange file = {});
     bool empty() const { return pdus_.empty(); }
     std::size_t size() const { return pdus_.size(); }
     void clear();
-    // Appends the byte ranges to write, in order (valid until the batch changes).
-    void buffers(std::vector<ConstByteSpan>& out) const;
+    // Appends the ranges to write, in order (valid until the batch changes).
+    void segments(std::vector<OutSegment>& out) const;
 
 private:
     struct Outgoing {
         std::size_t header_offset;
         std::size_t header_length;
         ConstByteSpan data;
+        FileRange file;
         std::uint8_t trailer_length;
         std::array<std::byte, 8> trailer;
         std::shared_ptr<const void> keep;

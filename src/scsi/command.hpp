@@ -43,6 +43,9 @@ struct Command {
     // command that may write them run (SAM-5 task attributes).
     bool mapped_data_in_ok = false;
     const std::byte* mapped_data_in = nullptr;
+    // Where those bytes lie in a file, when they do (Backstore::mapped_file): the transport may
+    // then send them by page reference, which holds them past the send (see there).
+    FileRange mapped_file;
 
     // The data-in bytes, wherever the LU put them.
     ConstByteSpan data_in() const { return {mapped_data_in ? mapped_data_in : buffer.data(), data_in_length}; }

@@ -57,6 +57,7 @@ Flow read(LuState& lu, Command& cmd, IoEngine& io) {
     if (cmd.mapped_data_in_ok) {
         if (const std::byte* in_memory = lu.store.mapped(e.lba * lu.block_size, bytes)) {
             cmd.mapped_data_in = in_memory;
+            cmd.mapped_file = lu.store.mapped_file(e.lba * lu.block_size, bytes);
             cmd.status = Status::good;
             cmd.data_in_length = static_cast<std::uint32_t>(bytes);
             return Flow::complete;

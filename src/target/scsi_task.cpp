@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "iscsi/serial.hpp"
 #include "scsi/logical_unit.hpp"
 #include "scsi/lun.hpp"
 #include "target/server.hpp"
@@ -318,8 +319,10 @@ void Session::pump() {
             waiting_.pop_front();
             continue;
         }
-        if (ordered_running_ > 0) return;
-        if (next->command.attribute == scsi::TaskAttribute::ordered && running_ > 0) return;
+        if (ordered_running_ > 0 || (next->command.attribute == scsi::TaskAttribute::ordered && running_ > 0)) {
+            ask_for_reclaim();  // in case lent READs are what it waits for
+            return;
+        }
         auto task = next;
         waiting_.pop_front();
         run(task);
@@ -334,6 +337,7 @@ void Session::run(const std::shared_ptr<Task>& task) {
         if (closed_) return;  // the session went away while the LU worked
         finish(task);
         if (!task->command.mapped_data_in) return retire(*task);
+        if (task->lent) return lend(*task);
         // Data-In that points into the store's memory is read when the channel writes it: until
         // then the task still counts as running, so no ORDERED task (which may write those
         // blocks) starts before this READ's data has left (SAM-5 §8.6).
@@ -354,6 +358,35 @@ void Session::retire(const Task& task) {
     --running_;
     if (task.command.attribute == scsi::TaskAttribute::ordered) --ordered_running_;
     pump();
+}
+
+void Session::lend(const Task& task) {
+    // finish() sent the READ's status last: the StatSN just taken.
+    lent_.push_back({stat_sn_ - 1, task.command.attribute == scsi::TaskAttribute::ordered});
+    pump();  // a task that arrived meanwhile may be waiting: ask at once
+}
+
+void Session::reclaim(std::uint32_t below) {
+    // An acknowledgement of status not sent yet is not one (RFC 7143 §4.2.2.2).
+    if (lent_.empty() || iscsi::serial_gt(below, stat_sn_)) return;
+    std::size_t n = 0;
+    while (n < lent_.size() && iscsi::serial_lt(lent_[n].stat_sn, below)) {
+        --running_;
+        if (lent_[n].ordered) --ordered_running_;
+        ++n;
+    }
+    if (n == 0) return;
+    lent_.erase(lent_.begin(), lent_.begin() + static_cast<std::ptrdiff_t>(n));
+    pump();
+}
+
+void Session::ask_for_reclaim() {
+    if (lent_.empty() || reclaim_ttt_ != iscsi::kReservedTag || closed_) return;
+    // RFC 7143 §11.19: a ping (ITT reserved, a TTT to echo) the initiator answers with a NOP-Out,
+    // which it can only do after reading everything sent before it.
+    reclaim_ttt_ = next_ttt();
+    reclaim_below_ = stat_sn_;
+    send_ping(reclaim_ttt_);
 }
 
 void Session::finish(const std::shared_ptr<Task>& task) {
@@ -383,6 +416,7 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
     const std::uint32_t segment = params_.initiator_max_recv_data_segment_length;
     const std::uint32_t burst = params_.max_burst_length;
     const auto* base = task.command.data_in().data();
+    const FileRange file = task.command.mapped_file;
     std::uint32_t offset = 0;
     while (offset < length) {
         const std::uint32_t in_burst = burst - (offset % burst);
@@ -406,7 +440,12 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
         } else {
             stamp_window(bhs);  // §11.7.4: without status, StatSN is reserved
         }
-        connection_.send(bhs, ConstByteSpan(base + offset, n), keep);
+        if (file && n >= iscsi::Channel::kMinFileSegment) {
+            connection_.send(bhs, ConstByteSpan(base + offset, n), keep, FileRange{file.fd, file.offset + offset});
+            task.lent = true;
+        } else {
+            connection_.send(bhs, ConstByteSpan(base + offset, n), keep);
+        }
         offset += n;
     }
 }

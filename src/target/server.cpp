@@ -1,5 +1,6 @@
 #include "target/server.hpp"
 
+#include <csignal>
 #include <functional>
 #include <stdexcept>
 #include <thread>
@@ -99,6 +100,9 @@ std::uint64_t Server::nexus_id(const std::string& initiator, std::uint64_t isid,
 }
 
 void Server::start() {
+    // Data-In may go out by sendfile, which has no MSG_NOSIGNAL: a connection the initiator reset
+    // would raise SIGPIPE and end the process. The error is handled where the write completes.
+    std::signal(SIGPIPE, SIG_IGN);
     // One acceptor per distinct portal; targets sharing a portal share its acceptor.
     std::vector<PortalAddress> portals;
     for (const auto& node : targets_)

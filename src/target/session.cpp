@@ -83,8 +83,26 @@ std::uint32_t Session::next_ttt() {
     return ttt_counter_;
 }
 
+namespace {
+// The initiator PDUs of the full feature phase, which all carry ExpStatSN at bytes 28-31.
+bool carries_exp_stat_sn(Opcode op) {
+    switch (op) {
+        case Opcode::scsi_command:
+        case Opcode::data_out:
+        case Opcode::nop_out:
+        case Opcode::task_management_request:
+        case Opcode::text_request:
+        case Opcode::logout_request:
+        case Opcode::snack_request: return true;
+        default: return false;
+    }
+}
+}  // namespace
+
 bool Session::on_pdu(const PduRef& pdu) {
     const Bhs& bhs = pdu.bhs;
+    // Every initiator PDU acknowledges the status it has read (ExpStatSN, RFC 7143 §4.2.2.2).
+    if (!lent_.empty() && carries_exp_stat_sn(bhs.opcode())) reclaim(iscsi::RequestSequenceView{bhs}.exp_stat_sn());
     switch (bhs.opcode()) {
         case Opcode::data_out: return on_data_out(pdu);
         case Opcode::nop_out:
@@ -204,6 +222,11 @@ bool Session::on_nop_out(const Bhs& bhs, ConstByteSpan data) {
     iscsi::NopOutView nop{bhs};
     if (bhs.initiator_task_tag() == iscsi::kReservedTag) {
         if (nop.target_transfer_tag() == ping_ttt_) ping_ttt_ = iscsi::kReservedTag;  // our ping answered
+        if (nop.target_transfer_tag() == reclaim_ttt_) {
+            // The initiator read everything sent before the ping: the lent pages included.
+            reclaim_ttt_ = iscsi::kReservedTag;
+            reclaim(reclaim_below_);
+        }
         return true;
     }
     // RFC 7143 §11.19: answer a ping with a NOP-In echoing its data. An echo longer than the
@@ -251,15 +274,19 @@ void Session::on_nop_timer() {
         return;
     }
     if (now - connection_.last_receive() < std::chrono::seconds(config.nop_interval_seconds)) return;
-    // RFC 7143 §11.19: a target ping has ITT 0xffffffff and a TTT the initiator echoes.
     ping_ttt_ = next_ttt();
     ping_sent_ = now;
+    send_ping(ping_ttt_);
+}
+
+// RFC 7143 §11.19: a target ping has ITT 0xffffffff and a TTT the initiator echoes; it does not
+// advance StatSN.
+void Session::send_ping(std::uint32_t ttt) {
     Bhs bhs;
     bhs.set_opcode(Opcode::nop_in);
     bhs.set_final(true);
     bhs.set_initiator_task_tag(iscsi::kReservedTag);
-    iscsi::NopInView in{bhs};
-    in.set_target_transfer_tag(ping_ttt_);
+    iscsi::NopInView{bhs}.set_target_transfer_tag(ttt);
     fill_window(bhs, false);
     connection_.send(bhs);
 }

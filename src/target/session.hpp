@@ -78,6 +78,15 @@ private:
     void finish(const std::shared_ptr<Task>& task);
     // A task that ran is off the task set: newer ones it held back may start.
     void retire(const Task& task);
+    // A READ whose Data-In went out as file pages by reference: those pages are read when the
+    // initiator reads them, so the READ stays on the task set until the initiator shows it has
+    // (SAM-5 §8.6: an ORDERED task may write those blocks): its ExpStatSN passed the READ's
+    // StatSN, or it answered a NOP-In sent after the READ's status (reclaim).
+    void lend(const Task& task);
+    // Retires the lent READs whose status the initiator acknowledged (StatSN below `below`).
+    void reclaim(std::uint32_t below);
+    // A task waits for lent READs: ask the initiator to show it read them (a NOP-In ping).
+    void ask_for_reclaim();
     void send_data_in(Task& task, std::uint32_t length, bool with_status, const std::shared_ptr<Task>& keep);
     void send_scsi_response(Task& task);
     void forget(Task& task);
@@ -99,6 +108,7 @@ private:
     void send_text_chunk(std::uint32_t itt);
     void arm_nop_timer();
     void on_nop_timer();
+    void send_ping(std::uint32_t ttt);  // a NOP-In the initiator must answer
 
     std::uint32_t next_stat_sn() { return stat_sn_++; }
     std::uint32_t next_ttt();
@@ -144,6 +154,13 @@ private:
     // it frees it, so an idle session holds no data buffer.
     std::shared_ptr<ByteBuffer> immediate_ = std::make_shared<ByteBuffer>();
     unsigned ordered_running_ = 0;
+    struct Lent {
+        std::uint32_t stat_sn;  // of the READ's status
+        bool ordered;
+    };
+    std::vector<Lent> lent_;  // in StatSN order; as long as the most READs in flight, then reused
+    std::uint32_t reclaim_ttt_ = iscsi::kReservedTag;  // the NOP-In ping of ask_for_reclaim
+    std::uint32_t reclaim_below_ = 0;                  // StatSN when it was sent
 
     // Text continuation (RFC 7143 §11.10): what is left to send of a long answer.
     std::vector<std::byte> text_out_;

@@ -46,6 +46,7 @@ struct Task {
     std::uint32_t reserved = 0;  // bytes of buffer counted against the session's budget
     enum class State { receiving, waiting, running, done } state = State::receiving;
     bool aborted = false;
+    bool lent = false;  // Data-In went out as file pages by reference (Session::lend)
 };
 
 }  // namespace iscsikit::target

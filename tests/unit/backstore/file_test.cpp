@@ -242,6 +242,15 @@ TEST(InMemoryFileBackstore, TmpfsFileCompletesInlineThroughTheUringEngine) {
     (*store)->write(8192, newer, false, *io, [&](std::error_code ec) { wrote = ec; });
     EXPECT_TRUE(std::equal(newer.begin(), newer.end(), in_place + 4096));
     EXPECT_EQ((*store)->mapped((1 << 20) - 4096, 8192), nullptr);  // past the end
+    // The same bytes lie in the file, for a transport that sends file pages (sendfile).
+    const FileRange file = (*store)->mapped_file(4096, 2 * 4096);
+    ASSERT_TRUE(file);
+    EXPECT_EQ(file.offset, 4096u);
+    std::vector<std::byte> through_fd(2 * 4096);
+    ASSERT_EQ(::pread(file.fd, through_fd.data(), through_fd.size(), static_cast<off_t>(file.offset)),
+              static_cast<ssize_t>(through_fd.size()));
+    EXPECT_TRUE(std::equal(through_fd.begin(), through_fd.end(), in_place));
+    EXPECT_FALSE((*store)->mapped_file((1 << 20) - 4096, 8192));
 }
 
 // A file on a disk is not in memory: touching a page of it could block on the disk. The build
@@ -260,6 +269,7 @@ TEST(OnDiskFileBackstore, IsNotReadInPlace) {
     ::close(fd);
     if (in_memory) ISCSIKIT_SKIP_OR_FAIL("the working directory is on tmpfs: run the tests from a disk");
     EXPECT_EQ((*store)->mapped(0, 512), nullptr);
+    EXPECT_FALSE((*store)->mapped_file(0, 512));
 }
 
 TEST_F(FileBackstoreTest, BlockDeviceOpenRefusesARegularFile) {

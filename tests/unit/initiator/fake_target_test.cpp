@@ -44,10 +44,10 @@ asio::awaitable<void> serve(tcp::socket socket, Script& script) {
     auto reply = [&](iscsi::Bhs bhs, const std::vector<std::byte>& data) -> asio::awaitable<bool> {
         iscsi::SendBatch batch;
         batch.add(bhs, data, false, false);
-        std::vector<ConstByteSpan> spans;
-        batch.buffers(spans);
+        std::vector<iscsi::OutSegment> segments;
+        batch.segments(segments);
         std::vector<asio::const_buffer> iov;
-        for (auto s : spans) iov.emplace_back(s.data(), s.size());
+        for (auto s : segments) iov.emplace_back(s.bytes.data(), s.bytes.size());
         auto [ec, n] = co_await asio::async_write(socket, iov, as_tuple(use_awaitable));
         co_return !ec;
     };

@@ -87,8 +87,8 @@ struct ChannelTest : ::testing::TestWithParam<std::size_t> {
     }
     void peer_write(const std::vector<std::byte>& bytes) {
         auto copy = std::make_shared<std::vector<std::byte>>(bytes);
-        auto span = std::make_shared<ConstByteSpan>(copy->data(), copy->size());
-        peer->write(std::span<const ConstByteSpan>(span.get(), 1), [copy, span](std::error_code, std::size_t) {});
+        auto segment = std::make_shared<OutSegment>(OutSegment{ConstByteSpan(copy->data(), copy->size()), {}});
+        peer->write(std::span<const OutSegment>(segment.get(), 1), [copy, segment](std::error_code, std::size_t) {});
     }
     std::vector<std::byte> peer_read_all() {
         std::vector<std::byte> out;

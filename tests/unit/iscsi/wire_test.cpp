@@ -19,10 +19,10 @@ Bhs nop_in(std::uint32_t itt) {
 }
 
 std::vector<std::byte> wire_of(const SendBatch& batch) {
-    std::vector<ConstByteSpan> spans;
-    batch.buffers(spans);
+    std::vector<OutSegment> segments;
+    batch.segments(segments);
     std::vector<std::byte> out;
-    for (auto span : spans) out.insert(out.end(), span.begin(), span.end());
+    for (auto s : segments) out.insert(out.end(), s.bytes.begin(), s.bytes.end());
     return out;
 }
 

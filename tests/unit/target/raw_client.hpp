@@ -214,7 +214,8 @@ public:
     bool send_bytes(ConstByteSpan bytes) {
         if (transport_) {
             std::optional<std::error_code> result;
-            transport_->write(std::span<const ConstByteSpan>(&bytes, 1),
+            const iscsi::OutSegment segment{bytes, {}};
+            transport_->write(std::span<const iscsi::OutSegment>(&segment, 1),
                               [&result](std::error_code ec, std::size_t) { result = ec; });
             io_.restart();
             while (!result && io_.run_one() > 0) {
