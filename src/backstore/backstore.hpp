@@ -47,11 +47,11 @@ public:
 
     // The store's bytes [offset, offset + length) where they already lie in this process's memory,
     // so a transport can send them with no read and no copy of its own (the socket's copy is the
-    // only one): RAM, and a file that lives in memory (tmpfs), mapped. Null when the store cannot
-    // (files on disks: touching a page not in memory would block the reactor) or the range is
-    // outside it. Reading the bytes observes later writes: send them before anything may write
-    // the range. Only system calls should read them: a file truncated behind our back turns a
-    // read of its mapping into SIGBUS in user space, into EFAULT in the kernel.
+    // only one): RAM, a file that lives in memory (tmpfs), mapped, and a long range of a file on
+    // a disk whose pages are all in the page cache. Null when the store cannot (block devices; a
+    // file's pages not in memory: touching them would block the reactor) or the range is outside it. Reading the bytes
+    // observes later writes: send them before anything may write the range. Only system calls should read them: a file
+    // truncated behind our back turns a read of its mapping into SIGBUS in user space, into EFAULT in the kernel.
     virtual const std::byte* mapped(std::uint64_t offset, std::uint64_t length) const {
         (void)offset;
         (void)length;

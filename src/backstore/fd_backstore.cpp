@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -18,22 +19,24 @@
 namespace iscsikit::backstore {
 
 FdBackstore::FdBackstore(int fd, std::string description, std::uint64_t size, std::uint32_t block_size, bool read_only,
-                         bool in_memory)
+                         Mapping mapping)
     : fd_(fd),
       description_(std::move(description)),
       size_(size),
       block_size_(block_size),
       read_only_(read_only),
-      inline_io_(in_memory ? make_sync_io_engine() : nullptr) {
-    if (!in_memory) return;
+      inline_io_(mapping == Mapping::in_memory ? make_sync_io_engine() : nullptr),
+      mapping_(mapping) {
+    if (mapping == Mapping::none) return;
     // Shared, so it sees every write through fd_ (one page cache); read-only, so no bug of ours
     // can write through it. Without it, reads still work through pread.
     void* map = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd_, 0);
-    if (map == MAP_FAILED)
-        spdlog::warn("{}: cannot map the in-memory file ({}): reads are copied through a buffer", description_,
+    if (map == MAP_FAILED) {
+        spdlog::warn("{}: cannot map the file ({}): reads are copied through a buffer", description_,
                      std::strerror(errno));
-    else
-        map_ = static_cast<std::byte*>(map);
+        return;
+    }
+    map_ = static_cast<std::byte*>(map);
 }
 
 FdBackstore::~FdBackstore() {
@@ -42,7 +45,27 @@ FdBackstore::~FdBackstore() {
 }
 
 const std::byte* FdBackstore::mapped(std::uint64_t offset, std::uint64_t length) const {
-    return map_ && in_range(offset, length) ? map_ + offset : nullptr;
+    if (!map_ || !in_range(offset, length)) return nullptr;
+    if (mapping_ == Mapping::page_cache && (length < kMinPageCacheMapped || !resident(offset, length))) return nullptr;
+    return map_ + offset;
+}
+
+// A page evicted between this check and the send is read from the disk by the send, on the
+// reactor: rare (memory pressure within microseconds), and then only that wait, never wrong data.
+bool FdBackstore::resident(std::uint64_t offset, std::uint64_t length) const {
+    static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    std::uint64_t at = offset / page * page;
+    const std::uint64_t end = offset + length;
+    std::array<unsigned char, 256> pages{};  // a MiB of 4 KiB pages per call, on the stack
+    while (at < end) {
+        const std::uint64_t span = std::min<std::uint64_t>(end - at, pages.size() * page);
+        if (::mincore(map_ + at, span, pages.data()) < 0) return false;
+        const std::size_t count = (span + page - 1) / page;
+        for (std::size_t i = 0; i < count; ++i)
+            if (!(pages[i] & 1)) return false;
+        at += span;
+    }
+    return true;
 }
 
 FileRange FdBackstore::mapped_file(std::uint64_t offset, std::uint64_t length) const {

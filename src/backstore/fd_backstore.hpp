@@ -15,15 +15,27 @@ namespace iscsikit::backstore {
 class FdBackstore final : public Backstore {
 public:
     static constexpr std::size_t kInlineCopyLimit = std::size_t{64} * 1024;
+    // A file on a disk lends ranges at least this long in place (mapped) when all their pages
+    // are in the page cache. Shorter ones are read through the engine: asking the kernel
+    // (mincore) would cost about what it saves.
+    static constexpr std::size_t kMinPageCacheMapped = std::size_t{64} * 1024;
+
+    // What of the store can be read in place (`mapped`).
+    enum class Mapping {
+        none,        // nothing (block devices)
+        in_memory,   // everything: the file lives in memory (tmpfs, ramfs; see is_in_memory)
+        page_cache,  // a file on a disk: ranges of kMinPageCacheMapped or more whose pages are all
+                     // in the page cache (mincore), so reading them cannot wait for the disk
+    };
 
     // Takes ownership of `fd`. `description` is what describe() returns ("file:/srv/lun0.img").
-    // `in_memory`: the file lives in memory (tmpfs, ramfs; see is_in_memory), so its reads and
-    // writes are copies that never wait for a device. Those up to kInlineCopyLimit bytes then run
-    // on the caller's thread: io_uring cannot tell that they will not block (tmpfs refuses
-    // RWF_NOWAIT) and hands each one to a kernel worker, whose wake-up and hand-back cost more
-    // than a small copy. Larger ones still go to the workers, which copy while the reactor sends.
+    // In memory (Mapping::in_memory), reads and writes are copies that never wait for a device.
+    // Those up to kInlineCopyLimit bytes then run on the caller's thread: io_uring cannot tell
+    // that they will not block (tmpfs refuses RWF_NOWAIT) and hands each one to a kernel worker,
+    // whose wake-up and hand-back cost more than a small copy. Larger ones still go to the
+    // workers, which copy while the reactor sends.
     FdBackstore(int fd, std::string description, std::uint64_t size, std::uint32_t block_size, bool read_only,
-                bool in_memory = false);
+                Mapping mapping = Mapping::none);
     ~FdBackstore() override;
     FdBackstore(const FdBackstore&) = delete;
     FdBackstore& operator=(const FdBackstore&) = delete;
@@ -39,12 +51,14 @@ public:
     void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override;
     tl::expected<Provisioning, std::error_code> provisioning(std::uint64_t offset,
                                                              std::uint64_t max_length) const override;
-    // In-memory files only, mapped read-only and shared for the store's life.
+    // Files only (see Mapping), mapped read-only and shared for the store's life.
     const std::byte* mapped(std::uint64_t offset, std::uint64_t length) const override;
     FileRange mapped_file(std::uint64_t offset, std::uint64_t length) const override;
 
 private:
     bool in_range(std::uint64_t offset, std::uint64_t length) const;
+    // Every page of [offset, offset + length) is in the page cache (mincore(2)).
+    bool resident(std::uint64_t offset, std::uint64_t length) const;
     // The engine a transfer of `length` bytes goes through: the reactor's, or the inline one.
     IoEngine& engine(IoEngine& reactor_io, std::size_t length = 0) const {
         return inline_io_ && length <= kInlineCopyLimit ? *inline_io_ : reactor_io;
@@ -59,7 +73,8 @@ private:
     std::uint32_t block_size_;
     bool read_only_;
     std::unique_ptr<IoEngine> inline_io_;  // set for in-memory files: pread/pwrite on the caller's thread
-    std::byte* map_ = nullptr;             // in-memory files: the whole store, PROT_READ, MAP_SHARED
+    Mapping mapping_;
+    std::byte* map_ = nullptr;  // files: the whole store, PROT_READ, MAP_SHARED
     // Set once PUNCH_HOLE fails with EOPNOTSUPP (a device that cannot discard with guaranteed
     // zeros); unmap then uses ZERO_RANGE, which the kernel may carry out by writing zeros.
     std::atomic<bool> punch_unsupported_{false};

@@ -77,7 +77,9 @@ Result<std::unique_ptr<Backstore>> open_file(const std::string& path, const Opti
     if (in_memory)
         spdlog::info("{}: the file lives in memory (tmpfs): transfers of up to {} KiB are copied on the reactor", path,
                      FdBackstore::kInlineCopyLimit / 1024);
-    return std::make_unique<FdBackstore>(fd, "file:" + path, size, options.block_size, options.read_only, in_memory);
+    return std::make_unique<FdBackstore>(
+        fd, "file:" + path, size, options.block_size, options.read_only,
+        in_memory ? FdBackstore::Mapping::in_memory : FdBackstore::Mapping::page_cache);
 }
 
 }  // namespace iscsikit::backstore
