@@ -255,17 +255,21 @@ bool Channel::deliver(const ReceivedPdu& pdu) {
 }
 
 void Channel::send_copy(const Bhs& bhs, ConstByteSpan data) {
-    if (data.empty()) return send(bhs);
+    if (data.empty()) {
+        send(bhs);
+        return;
+    }
     auto owned = std::make_shared<std::vector<std::byte>>(data.begin(), data.end());
     const ConstByteSpan view(owned->data(), owned->size());
     send(bhs, view, std::move(owned));
 }
 
-void Channel::send(const Bhs& bhs, ConstByteSpan data, std::shared_ptr<const void> keep, FileRange file) {
-    if (closed_) return;
+bool Channel::send(const Bhs& bhs, ConstByteSpan data, std::shared_ptr<const void> keep, FileRange file) {
+    if (closed_) return false;
     if (data.size() < kMinFileSegment) file = {};
-    pending_.add(bhs, data, limits_.header_digest, limits_.data_digest, std::move(keep), file);
+    const bool by_file = pending_.add(bhs, data, limits_.header_digest, limits_.data_digest, std::move(keep), file);
     schedule_flush();
+    return by_file;
 }
 
 void Channel::when_sent(Callback<void()> done) {

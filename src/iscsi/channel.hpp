@@ -115,9 +115,10 @@ public:
     // Queues one PDU (TotalAHSLength cleared, DataSegmentLength set from `data`); everything
     // queued in one executor turn goes out in one gathered write. `data` must stay valid until
     // written, unless `keep` owns it. `file`: where `data` also lies in a file, for the transport
-    // to send by page reference (ignored with data digests); those pages are then read when the
-    // peer reads them, after the write has completed.
-    void send(const Bhs& bhs, ConstByteSpan data = {}, std::shared_ptr<const void> keep = {}, FileRange file = {});
+    // to send by page reference (not for segments under kMinFileSegment, nor with data digests);
+    // those pages are then read when the peer reads them, after the write has completed. Returns
+    // whether the data goes by page reference.
+    bool send(const Bhs& bhs, ConstByteSpan data = {}, std::shared_ptr<const void> keep = {}, FileRange file = {});
     // Like send, with `data` copied first.
     void send_copy(const Bhs& bhs, ConstByteSpan data);
     // Runs `done` once everything queued so far is written, or the channel closed.

@@ -59,7 +59,7 @@ tl::expected<std::optional<ReceivedPdu>, FrameError> ReceiveBuffer::next(const F
     return pdu;
 }
 
-void SendBatch::add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
+bool SendBatch::add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
                     std::shared_ptr<const void> keep, FileRange file) {
     Bhs bhs = header;
     bhs.set_total_ahs_length(0);
@@ -74,7 +74,8 @@ void SendBatch::add(const Bhs& header, ConstByteSpan data, bool header_digest, b
         headers_.insert(headers_.end(), digest, digest + kDigestLength);
     }
     out.data = data;
-    if (!data_digest) out.file = file;
+    if (!data_digest && !data.empty()) out.file = file;
+    const bool by_file = static_cast<bool>(out.file);
     const auto size = static_cast<std::uint32_t>(data.size());
     const std::uint32_t padding = pad4(size) - size;
     out.trailer.fill(std::byte{0});
@@ -87,6 +88,7 @@ void SendBatch::add(const Bhs& header, ConstByteSpan data, bool header_digest, b
     }
     out.keep = std::move(keep);
     pdus_.push_back(std::move(out));
+    return by_file;
 }
 
 void SendBatch::clear() {

@@ -58,8 +58,9 @@ public:
     // Queues one PDU; TotalAHSLength is cleared and DataSegmentLength set from `data`. `data` must
     // stay valid until the batch is cleared, unless `keep` owns it. `file` says where `data` also
     // lies in a file (the transport may send it from there); with a data digest it is not used:
-    // the digest is of `data`, and a file page could change between the two reads.
-    void add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
+    // the digest is of `data`, and a file page could change between the two reads. Returns
+    // whether the PDU names the file.
+    bool add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
              std::shared_ptr<const void> keep = {}, FileRange file = {});
     bool empty() const { return pdus_.empty(); }
     std::size_t size() const { return pdus_.size(); }

@@ -44,9 +44,10 @@ public:
 
     // Queues one PDU. `data` must stay valid until sent: either it is copied (send_copy) or
     // `keep` owns it. Everything queued in one reactor turn goes out in one gathered write.
-    void send(const iscsi::Bhs& bhs, ConstByteSpan data = {}, std::shared_ptr<const void> keep = {},
+    // `file`: see Channel::send; true when the data goes by page reference.
+    bool send(const iscsi::Bhs& bhs, ConstByteSpan data = {}, std::shared_ptr<const void> keep = {},
               FileRange file = {}) {
-        channel_->send(bhs, data, std::move(keep), file);
+        return channel_->send(bhs, data, std::move(keep), file);
     }
     void send_copy(const iscsi::Bhs& bhs, ConstByteSpan data) { channel_->send_copy(bhs, data); }
     // Closes once everything queued so far is on the wire (logout, login failure).

@@ -440,12 +440,8 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
         } else {
             stamp_window(bhs);  // §11.7.4: without status, StatSN is reserved
         }
-        if (file && n >= iscsi::Channel::kMinFileSegment) {
-            connection_.send(bhs, ConstByteSpan(base + offset, n), keep, FileRange{file.fd, file.offset + offset});
-            task.lent = true;
-        } else {
-            connection_.send(bhs, ConstByteSpan(base + offset, n), keep);
-        }
+        const FileRange at = file ? FileRange{file.fd, file.offset + offset} : FileRange{};
+        if (connection_.send(bhs, ConstByteSpan(base + offset, n), keep, at)) task.lent = true;
         offset += n;
     }
 }
