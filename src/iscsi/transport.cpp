@@ -33,7 +33,7 @@ void TcpTransport::read_some(std::span<const ByteSpan> buffers, IoDone done) {
 }
 
 void TcpTransport::write(std::span<const OutSegment> segments, IoDone done) {
-    if (std::any_of(segments.begin(), segments.end(), [](const OutSegment& s) { return s.file && !s.bytes.empty(); })) {
+    if (std::any_of(segments.begin(), segments.end(), [](const OutSegment& s) { return s.from_file(); })) {
         segments_.assign(segments.begin(), segments.end());
         segment_ = segment_offset_ = segments_sent_ = 0;
         return send_segments(std::move(done));
@@ -65,7 +65,7 @@ void TcpTransport::send_segments(IoDone done) {
     while (segment_ < segments_.size()) {
         const OutSegment& s = segments_[segment_];
         ssize_t n = 0;
-        if (s.file) {
+        if (s.from_file()) {
             // The file's pages go into the socket by reference (sendfile(2)): no copy here; the
             // peer's read is the only one. The socket is non-blocking (see the constructor).
             auto offset = static_cast<off_t>(s.file.offset + segment_offset_);
@@ -80,7 +80,7 @@ void TcpTransport::send_segments(IoDone done) {
             std::size_t count = 0;
             bool file_follows = false;
             for (std::size_t i = segment_; i < segments_.size() && count < iov.size(); ++i) {
-                if (segments_[i].file && !segments_[i].bytes.empty()) {
+                if (segments_[i].from_file()) {
                     file_follows = true;
                     break;
                 }

@@ -30,6 +30,8 @@ using IoDone = Callback<void(std::error_code, std::size_t)>;
 struct OutSegment {
     ConstByteSpan bytes;
     FileRange file;
+    // Whether a transport that can should send this segment from the file.
+    bool from_file() const { return file && !bytes.empty(); }
 };
 
 class ByteTransport {

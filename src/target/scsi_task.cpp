@@ -355,9 +355,13 @@ void Session::run(const std::shared_ptr<Task>& task) {
 }
 
 void Session::retire(const Task& task) {
-    --running_;
-    if (task.command.attribute == scsi::TaskAttribute::ordered) --ordered_running_;
+    stop_counting(task.command.attribute == scsi::TaskAttribute::ordered);
     pump();
+}
+
+void Session::stop_counting(bool ordered) {
+    --running_;
+    if (ordered) --ordered_running_;
 }
 
 void Session::lend(const Task& task) {
@@ -371,8 +375,7 @@ void Session::reclaim(std::uint32_t below) {
     if (lent_.empty() || iscsi::serial_gt(below, stat_sn_)) return;
     std::size_t n = 0;
     while (n < lent_.size() && iscsi::serial_lt(lent_[n].stat_sn, below)) {
-        --running_;
-        if (lent_[n].ordered) --ordered_running_;
+        stop_counting(lent_[n].ordered);
         ++n;
     }
     if (n == 0) return;

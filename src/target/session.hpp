@@ -78,6 +78,8 @@ private:
     void finish(const std::shared_ptr<Task>& task);
     // A task that ran is off the task set: newer ones it held back may start.
     void retire(const Task& task);
+    // One task (ORDERED or not) leaves the running counts.
+    void stop_counting(bool ordered);
     // A READ whose Data-In went out as file pages by reference: those pages are read when the
     // initiator reads them, so the READ stays on the task set until the initiator shows it has
     // (SAM-5 §8.6: an ORDERED task may write those blocks): its ExpStatSN passed the READ's
