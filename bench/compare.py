@@ -154,11 +154,14 @@ def negotiated_params(specs, targets, results, workloads):
 def summarize(results, baselines, workloads, cols):
     """min / median / max of each figure per workload and target, the baselines, and each target's
     distance from them (from the medians)."""
-    figures = {"iops": "iops", "mib_s": "mib_s", "ios_per_cpu_s": "ios_per_cpu_s", "target_cpu_cores": "cpu_cores"}
+    figures = {"iops": "iops", "mib_s": "mib_s", "ios_per_cpu_s": "ios_per_cpu_s", "target_cpu_cores": "cpu_cores",
+               "target_cpu_us": "target_cpu_us_per_io", "client_cpu_us": "client_cpu_us_per_io"}
     summary = {w: {f: {n: driver.spread(r[key] for r in results[w][n]) for n in cols} for f, key in figures.items()}
                for w in workloads}
     base = {"iperf3_mib_s": driver.spread(b["mib_s"] for b in baselines["iperf3"]),
-            "pingpong_rtt_us": driver.spread(b["mean_rtt_us"] for b in baselines["pingpong"])}
+            "pingpong_rtt_us": driver.spread(b["mean_rtt_us"] for b in baselines["pingpong"]),
+            "pingpong_client_cpu_us": driver.spread(b["client_cpu_us"] for b in baselines["pingpong"]),
+            "pingpong_server_cpu_us": driver.spread(b["server_cpu_us"] for b in baselines["pingpong"])}
     iperf, rtt = median(base["iperf3_mib_s"]), median(base["pingpong_rtt_us"])
     against = {}
     for w in workloads:
@@ -168,6 +171,10 @@ def summarize(results, baselines, workloads, cols):
             rtts = {n: div(1e6, median(summary[w]["iops"][n])) for n in cols}
             against[f"{w.name} round trip us"] = rtts
             against[f"{w.name} round trip / pingpong"] = {n: div(v, rtt) for n, v in rtts.items()}
+            # A QD1 round trip is mostly CPU time on the two ends, one after the other: these say
+            # which end spends what, beside pingpong's client and server.
+            against[f"{w.name} target cpu us"] = {n: median(summary[w]["target_cpu_us"][n]) for n in cols}
+            against[f"{w.name} client cpu us"] = {n: median(summary[w]["client_cpu_us"][n]) for n in cols}
     return summary, base, against
 
 
@@ -199,11 +206,17 @@ def print_report(info, args, size, seconds, workloads, cols, names, summary, bas
 
     print("\nBaselines, same rounds (min / median / max): iperf3 single stream over loopback "
           f"{cell(base['iperf3_mib_s'])} MiB/s; pingpong 48 B -> 4144 B round trip, QD1, "
-          f"{cell(base['pingpong_rtt_us'], '{:.1f}')} µs mean\n")
+          f"{cell(base['pingpong_rtt_us'], '{:.1f}')} µs mean, CPU per round trip "
+          f"{median(base['pingpong_client_cpu_us']):.1f} µs in its client and "
+          f"{median(base['pingpong_server_cpu_us']):.1f} µs in its server (medians)\n")
     labels = {f"{READ_1M} / iperf3": ("1 MiB sequential read, QD8: MiB/s / iperf3", "{:.0%}", "≥ 90%"),
               f"{WRITE_1M} / iperf3": ("1 MiB sequential write, QD8: MiB/s / iperf3", "{:.0%}", "≥ 90%"),
               f"{READ_QD1} round trip us": ("4 KiB random read QD1: mean round trip µs (1e6 / IOPS)", "{:.1f}", ""),
-              f"{READ_QD1} round trip / pingpong": ("... / pingpong round trip", "{:.2f}", "≤ 1.15")}
+              f"{READ_QD1} round trip / pingpong": ("... / pingpong round trip", "{:.2f}", "≤ 1.15"),
+              f"{READ_QD1} target cpu us": ("... target's CPU µs per read (pingpong's server: "
+                                            f"{median(base['pingpong_server_cpu_us']):.1f})", "{:.1f}", ""),
+              f"{READ_QD1} client cpu us": ("... client's (iscsi-perf) CPU µs per read (pingpong's client: "
+                                            f"{median(base['pingpong_client_cpu_us']):.1f})", "{:.1f}", "")}
     rows = [[label] + [fmt.format(against[key][n]) if against[key][n] is not None else "-" for n in cols] + [goal]
             for key, (label, fmt, goal) in labels.items() if key in against]
     if rows:

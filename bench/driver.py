@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import time
@@ -106,6 +107,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def client_cpu_seconds():
+    """utime + stime of every child process this one has waited for (the clients, run to the end)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def iscsi_perf(url, w, seconds, log_path, block_size=512):
     cmd = ["iscsi-perf", "-t", str(seconds), "-m", str(w.depth), "-b", str(w.io_bytes // block_size)]
     if w.random:
@@ -150,7 +157,10 @@ def kit_bench(cli, url, w, seconds, log_path, align=None):
 def measure(target, client, w, seconds, log_path, cli=None, align=None):
     """One measurement of `w` against `target` with `client`, and the target's CPU time over it:
     cpu_cores is the target's CPU seconds per second of the client's run (login to logout), and
-    ios_per_cpu_s the I/Os it completed per CPU second, i.e. the IOPS one fully busy core would give."""
+    ios_per_cpu_s the I/Os it completed per CPU second, i.e. the IOPS one fully busy core would give.
+    client_cpu_s is the client process's CPU time (it is a child, waited for; login and logout
+    included), and *_cpu_us_per_io each side's CPU time per I/O."""
+    children_before = client_cpu_seconds()
     cpu_before, wall_before = cpu_seconds(target.pid), time.monotonic()
     if client == "iscsi-perf":
         r = iscsi_perf(target.url(0), w, seconds, log_path)
@@ -158,8 +168,12 @@ def measure(target, client, w, seconds, log_path, cli=None, align=None):
         r = kit_bench(cli, target.url(0), w, seconds, log_path, align=align)
     cpu = cpu_seconds(target.pid) - cpu_before
     wall = time.monotonic() - wall_before
+    client_cpu = client_cpu_seconds() - children_before
+    ios = r["iops"] * r["seconds"]
     r.update({"target_cpu_s": cpu, "wall_s": wall, "cpu_cores": cpu / wall,
-              "ios_per_cpu_s": r["iops"] * r["seconds"] / cpu if cpu > 0 else None})
+              "ios_per_cpu_s": ios / cpu if cpu > 0 else None, "client_cpu_s": client_cpu,
+              "target_cpu_us_per_io": cpu * 1e6 / ios if ios else None,
+              "client_cpu_us_per_io": client_cpu * 1e6 / ios if ios else None})
     if not target.alive():
         raise RuntimeError(f"the target (pid {target.pid}) died during {w.name}, see {target.log_path}")
     return r

@@ -2,12 +2,14 @@
 // this client) exchange what a 4 KiB READ costs on the wire without any SCSI or iSCSI work: the
 // client sends 48 bytes (a SCSI Command PDU's header), the server answers 4096 + 48 bytes (one
 // Data-In PDU with the status in it), one exchange at a time, TCP_NODELAY on both ends.
-// bench/compare.sh divides each target's QD1 4 KiB read round trip by the mean printed here.
+// bench/compare.sh divides each target's QD1 4 KiB read round trip by the mean printed here, and
+// sets each side's CPU time per round trip beside the client's and the target's per QD1 read.
 //
 //   pingpong [--seconds S] [--request BYTES] [--response BYTES] [--json]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +105,11 @@ Options parse(int argc, char** argv) {
     return opt;
 }
 
+double cpu_seconds(const rusage& r) {
+    return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+}
+
 int run(const Options& opt) {
     const int listener = socket(AF_INET, SOCK_STREAM, 0);
     if (listener < 0) fail("socket");
@@ -144,6 +151,8 @@ int run(const Options& opt) {
     const auto deadline =
         start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.seconds));
     auto now = start;
+    rusage client_before{}, client_after{}, server_usage{};
+    getrusage(RUSAGE_SELF, &client_before);
     while (now < deadline) {
         const auto sent = now;
         write_exact(fd, request.data(), request.size());
@@ -154,23 +163,32 @@ int run(const Options& opt) {
         now = Clock::now();
         round_trips_us.push_back(std::chrono::duration<double, std::micro>(now - sent).count());
     }
+    getrusage(RUSAGE_SELF, &client_after);
     const double seconds = std::chrono::duration<double>(now - start).count();
     close(fd);
     int status = 0;
     waitpid(server, &status, 0);
+    getrusage(RUSAGE_CHILDREN, &server_usage);
 
     const auto count = round_trips_us.size();
     const double mean = seconds * 1e6 / static_cast<double>(count);
+    // CPU time (user + system) per round trip: the client's over the measured loop; the server's
+    // over its whole life, which adds the warm-up's 1000 exchanges (and a connect) to the count.
+    const double client_cpu =
+        (cpu_seconds(client_after) - cpu_seconds(client_before)) * 1e6 / static_cast<double>(count);
+    const double server_cpu = cpu_seconds(server_usage) * 1e6 / static_cast<double>(count + 1000);
     std::nth_element(round_trips_us.begin(), round_trips_us.begin() + count / 2, round_trips_us.end());
     const double p50 = round_trips_us[count / 2];
     if (opt.json)
         std::printf(
             "{\"request_bytes\": %zu, \"response_bytes\": %zu, \"seconds\": %.6f, \"round_trips\": %zu, "
-            "\"mean_rtt_us\": %.3f, \"p50_rtt_us\": %.3f}\n",
-            opt.request_bytes, opt.response_bytes, seconds, count, mean, p50);
+            "\"mean_rtt_us\": %.3f, \"p50_rtt_us\": %.3f, \"client_cpu_us\": %.3f, \"server_cpu_us\": %.3f}\n",
+            opt.request_bytes, opt.response_bytes, seconds, count, mean, p50, client_cpu, server_cpu);
     else
-        std::printf("%zu round trips of %zu + %zu bytes in %.2f s: mean %.2f µs, p50 %.2f µs\n", count,
-                    opt.request_bytes, opt.response_bytes, seconds, mean, p50);
+        std::printf(
+            "%zu round trips of %zu + %zu bytes in %.2f s: mean %.2f µs, p50 %.2f µs; CPU per round trip: client "
+            "%.2f µs, server %.2f µs\n",
+            count, opt.request_bytes, opt.response_bytes, seconds, mean, p50, client_cpu, server_cpu);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }
 
