@@ -40,7 +40,9 @@ void TcpTransport::write(std::span<const OutSegment> segments, IoDone done) {
     }
     write_buffers_.clear();
     for (const auto& s : segments) write_buffers_.emplace_back(s.bytes.data(), s.bytes.size());
-    asio::async_write(socket_, write_buffers_,
+    // A span, not the vector: Asio's write operation keeps a copy of the buffer sequence, and a
+    // vector's copy is an allocation per write. The vector outlives the write (one at a time).
+    asio::async_write(socket_, std::span<const asio::const_buffer>(write_buffers_),
                       [done = std::move(done)](std::error_code ec, std::size_t sent) mutable { done(ec, sent); });
 }
 

@@ -102,9 +102,9 @@ protected:
 
     // A client logged in with the libiscsi keys changed by `changes`; nullptr (and a test failure)
     // when the login does not succeed. With `clear_ua`, the first TEST UNIT READY's UNIT ATTENTION
-    // 29h/00h is taken.
-    std::unique_ptr<RawClient> logged_in(const TextPairs& changes = {}, bool clear_ua = true) {
-        auto client = connect();
+    // 29h/00h is taken. With `tcp`, over a socket (connect_tcp) instead of the seam.
+    std::unique_ptr<RawClient> logged_in(const TextPairs& changes = {}, bool clear_ua = true, bool tcp = false) {
+        auto client = tcp ? connect_tcp() : connect();
         if (!client->connected()) return nullptr;
         auto result = client->login(with(libiscsi_keys(client->initiator_name), changes));
         if (!result) {
