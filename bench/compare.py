@@ -204,19 +204,19 @@ def print_report(info, args, size, seconds, workloads, cols, names, summary, bas
                         if summary[w]["ios_per_cpu_s"][n] else "-" for n in cols] + ratios(w, "ios_per_cpu_s")
            for w in workloads])
 
+    pp_client, pp_server = median(base["pingpong_client_cpu_us"]), median(base["pingpong_server_cpu_us"])
     print("\nBaselines, same rounds (min / median / max): iperf3 single stream over loopback "
           f"{cell(base['iperf3_mib_s'])} MiB/s; pingpong 48 B -> 4144 B round trip, QD1, "
           f"{cell(base['pingpong_rtt_us'], '{:.1f}')} µs mean, CPU per round trip "
-          f"{median(base['pingpong_client_cpu_us']):.1f} µs in its client and "
-          f"{median(base['pingpong_server_cpu_us']):.1f} µs in its server (medians)\n")
+          f"{pp_client:.1f} µs in its client and {pp_server:.1f} µs in its server (medians)\n")
     labels = {f"{READ_1M} / iperf3": ("1 MiB sequential read, QD8: MiB/s / iperf3", "{:.0%}", "≥ 90%"),
               f"{WRITE_1M} / iperf3": ("1 MiB sequential write, QD8: MiB/s / iperf3", "{:.0%}", "≥ 90%"),
               f"{READ_QD1} round trip us": ("4 KiB random read QD1: mean round trip µs (1e6 / IOPS)", "{:.1f}", ""),
               f"{READ_QD1} round trip / pingpong": ("... / pingpong round trip", "{:.2f}", "≤ 1.15"),
-              f"{READ_QD1} target cpu us": ("... target's CPU µs per read (pingpong's server: "
-                                            f"{median(base['pingpong_server_cpu_us']):.1f})", "{:.1f}", ""),
+              f"{READ_QD1} target cpu us": (f"... target's CPU µs per read (pingpong's server: {pp_server:.1f})",
+                                            "{:.1f}", ""),
               f"{READ_QD1} client cpu us": ("... client's (iscsi-perf) CPU µs per read (pingpong's client: "
-                                            f"{median(base['pingpong_client_cpu_us']):.1f})", "{:.1f}", "")}
+                                            f"{pp_client:.1f})", "{:.1f}", "")}
     rows = [[label] + [fmt.format(against[key][n]) if against[key][n] is not None else "-" for n in cols] + [goal]
             for key, (label, fmt, goal) in labels.items() if key in against]
     if rows:
