@@ -301,27 +301,32 @@ void Channel::schedule_flush() {
 }
 
 void Channel::flush() {
-    if (closed_ || writing_) return;
-    if (pending_.empty()) {
-        run_done(pending_done_);
-        if (close_when_sent_) close(close_reason_);
-        return;
-    }
-    std::swap(pending_, in_flight_);
-    std::swap(pending_done_, in_flight_done_);
-    writing_ = true;
-    iov_.clear();
-    in_flight_.segments(iov_);
-    transport_->write(iov_, [self = shared_from_this()](std::error_code ec, std::size_t) {
-        self->writing_ = false;
-        self->in_flight_.clear();
-        self->run_done(self->in_flight_done_);
-        if (ec) {
-            self->close({"send failed: " + ec.message()});
+    while (!closed_ && !writing_) {
+        if (pending_.empty()) {
+            run_done(pending_done_);
+            if (close_when_sent_) close(close_reason_);
             return;
         }
-        self->flush();
-    });
+        std::swap(pending_, in_flight_);
+        std::swap(pending_done_, in_flight_done_);
+        writing_ = true;
+        iov_.clear();
+        in_flight_.segments(iov_);
+        if (!transport_->write(iov_, [self = shared_from_this()](std::error_code ec, std::size_t) {
+                self->written(ec);
+                self->flush();
+            }))
+            return;
+        // All of it went out at once: what waited for it runs now, and what that queued goes next.
+        written({});
+    }
+}
+
+void Channel::written(std::error_code ec) {
+    writing_ = false;
+    in_flight_.clear();
+    run_done(in_flight_done_);
+    if (ec) close({"send failed: " + ec.message()});
 }
 
 void Channel::run_done(std::vector<Callback<void()>>& list) {

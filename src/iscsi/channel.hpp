@@ -159,7 +159,11 @@ private:
     // then the next read. False when the channel closed.
     void handle_received();
     void schedule_flush();
+    // Writes what is queued, then what the write's waiters queue, until nothing is left or a
+    // write has to wait for room (its completion flushes on).
     void flush();
+    // The write under way has finished (`ec`: failed): frees its data and runs its waiters.
+    void written(std::error_code ec);
     void run_done(std::vector<Callback<void()>>& list);
 
     std::unique_ptr<ByteTransport> transport_;

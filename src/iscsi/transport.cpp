@@ -12,7 +12,6 @@
 
 #include <asio/error.hpp>
 #include <asio/post.hpp>
-#include <asio/write.hpp>
 
 namespace iscsikit::iscsi {
 
@@ -32,18 +31,17 @@ void TcpTransport::read_some(std::span<const ByteSpan> buffers, IoDone done) {
                             [done = std::move(done)](std::error_code ec, std::size_t got) mutable { done(ec, got); });
 }
 
-void TcpTransport::write(std::span<const OutSegment> segments, IoDone done) {
-    if (std::any_of(segments.begin(), segments.end(), [](const OutSegment& s) { return s.from_file(); })) {
-        segments_.assign(segments.begin(), segments.end());
-        segment_ = segment_offset_ = segments_sent_ = 0;
-        return send_segments(std::move(done));
+bool TcpTransport::write(std::span<const OutSegment> segments, IoDone done) {
+    segments_.assign(segments.begin(), segments.end());
+    segment_ = segment_offset_ = segments_sent_ = 0;
+    std::error_code ec;
+    if (send_now(ec)) return true;
+    if (ec) {
+        asio::post(executor_, [done = std::move(done), ec, sent = segments_sent_]() mutable { done(ec, sent); });
+        return false;
     }
-    write_buffers_.clear();
-    for (const auto& s : segments) write_buffers_.emplace_back(s.bytes.data(), s.bytes.size());
-    // A span, not the vector: Asio's write operation keeps a copy of the buffer sequence, and a
-    // vector's copy is an allocation per write. The vector outlives the write (one at a time).
-    asio::async_write(socket_, std::span<const asio::const_buffer>(write_buffers_),
-                      [done = std::move(done)](std::error_code ec, std::size_t sent) mutable { done(ec, sent); });
+    send_when_room(std::move(done));
+    return false;
 }
 
 void TcpTransport::advance(std::size_t n) {
@@ -60,9 +58,8 @@ void TcpTransport::advance(std::size_t n) {
     }
 }
 
-void TcpTransport::send_segments(IoDone done) {
+bool TcpTransport::send_now(std::error_code& ec) {
     const int fd = socket_.native_handle();
-    std::error_code ec;
     advance(0);  // past empty segments
     while (segment_ < segments_.size()) {
         const OutSegment& s = segments_[segment_];
@@ -74,7 +71,7 @@ void TcpTransport::send_segments(IoDone done) {
             n = ::sendfile(fd, s.file.fd, &offset, s.bytes.size() - segment_offset_);
             if (n == 0) {  // the file ended early: truncated behind the store's back
                 ec = std::make_error_code(std::errc::io_error);
-                break;
+                return false;
             }
         } else {
             // This memory segment and the ones after it, up to the next file segment, in one call.
@@ -99,23 +96,23 @@ void TcpTransport::send_segments(IoDone done) {
         }
         if (n < 0) {
             if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                // The socket is full: resume when it has room. The wait starts only after EAGAIN,
-                // so the edge that signals room is still to come (Asio's reactor is edge-triggered).
-                // `done` (which keeps the channel, and so this transport, alive) rides along.
-                socket_.async_wait(asio::socket_base::wait_write,
-                                   [this, done = std::move(done)](std::error_code wait_ec) mutable {
-                                       if (wait_ec) return done(wait_ec, segments_sent_);
-                                       send_segments(std::move(done));
-                                   });
-                return;
-            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return false;  // full
             ec = std::error_code(errno, std::system_category());
-            break;
+            return false;
         }
         advance(static_cast<std::size_t>(n));
     }
-    asio::post(executor_, [done = std::move(done), ec, sent = segments_sent_]() mutable { done(ec, sent); });
+    return true;
+}
+
+void TcpTransport::send_when_room(IoDone done) {
+    // The wait starts only after EAGAIN, so the edge that signals room is still to come (Asio's
+    // reactor is edge-triggered). `done` (which keeps the channel, and so this transport, alive)
+    // rides along.
+    socket_.async_wait(asio::socket_base::wait_write, [this, done = std::move(done)](std::error_code ec) mutable {
+        if (!ec && !send_now(ec) && !ec) return send_when_room(std::move(done));
+        done(ec, segments_sent_);
+    });
 }
 
 void TcpTransport::close() {
@@ -203,23 +200,19 @@ public:
         serve(in, state_->options);
     }
 
-    void write(std::span<const OutSegment> buffers, IoDone done) override {
-        std::size_t total = 0;
-        std::error_code ec;
+    // Takes every byte at once (the pipe has no bound), as a socket with room does.
+    bool write(std::span<const OutSegment> buffers, IoDone done) override {
         {
             std::lock_guard lock(state_->mutex);
             Direction& out = state_->to[1 - side_];
-            if (out.writer_closed || out.reader_closed) {
-                ec = asio::error::broken_pipe;
-            } else {
-                for (const auto& b : buffers) {
-                    out.bytes.append(b.bytes);
-                    total += b.bytes.size();
-                }
+            if (!out.writer_closed && !out.reader_closed) {
+                for (const auto& b : buffers) out.bytes.append(b.bytes);
                 serve(out, state_->options);
+                return true;
             }
         }
-        asio::post(executor_, [done = std::move(done), ec, total]() mutable { done(ec, ec ? 0 : total); });
+        asio::post(executor_, [done = std::move(done)]() mutable { done(asio::error::broken_pipe, 0); });
+        return false;
     }
 
     void close() override {

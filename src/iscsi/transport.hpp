@@ -22,6 +22,7 @@
 namespace iscsikit::iscsi {
 
 // (error, bytes transferred); runs on the transport's executor, never inside the initiating call.
+// A write that finishes at once does not call it at all (see ByteTransport::write).
 using IoDone = Callback<void(std::error_code, std::size_t)>;
 
 // One range of bytes to write. When `file` is set the same bytes also lie in that file: a
@@ -42,9 +43,12 @@ public:
     // Reads at least one byte into `buffers`, filling them in order (at most 4 buffers). End of
     // stream completes with asio::error::eof. The buffers must stay valid until completion.
     virtual void read_some(std::span<const ByteSpan> buffers, IoDone done) = 0;
-    // Writes every byte of `segments`, in order. The segments and the bytes (and files) they name
-    // must stay valid until completion.
-    virtual void write(std::span<const OutSegment> segments, IoDone done) = 0;
+    // Writes every byte of `segments`, in order. Returns true when the transport took them all at
+    // once, in this call: `done` is then dropped uncalled, and the caller goes on inline (no turn
+    // of the executor, and so no poll of the reactor, between a response and the next read).
+    // Otherwise returns false and `done` runs on the executor once everything is written or the
+    // write failed; until then the segments and the bytes (and files) they name must stay valid.
+    [[nodiscard]] virtual bool write(std::span<const OutSegment> segments, IoDone done) = 0;
     // Ends both directions; outstanding operations complete with an error. Idempotent.
     virtual void close() = 0;
     // The peer, for log lines ("192.0.2.1:3260", "pipe").
@@ -57,23 +61,25 @@ public:
 
     asio::any_io_executor executor() const override { return executor_; }
     void read_some(std::span<const ByteSpan> buffers, IoDone done) override;
-    void write(std::span<const OutSegment> segments, IoDone done) override;
+    bool write(std::span<const OutSegment> segments, IoDone done) override;
     void close() override;
     std::string peer() const override;
 
     asio::ip::tcp::socket& socket() { return socket_; }
 
 private:
-    // A write with file segments: sendmsg for runs of memory segments, sendfile for file ones,
-    // resumed when the socket has room again. Runs `done` when all is sent or one call failed.
-    void send_segments(IoDone done);
+    // Sends what the socket takes now: sendmsg for runs of memory segments, sendfile for file
+    // ones. True when everything is sent; false when the socket is full (`ec` clear) or a call
+    // failed (`ec` set).
+    bool send_now(std::error_code& ec);
+    // Waits for room in the socket, sends on, and runs `done` when all is sent or a call failed.
+    void send_when_room(IoDone done);
     void advance(std::size_t n);
 
     asio::ip::tcp::socket socket_;
     asio::any_io_executor executor_;
     std::array<asio::mutable_buffer, 4> read_buffers_;
-    std::vector<asio::const_buffer> write_buffers_;  // reused: no allocation per write once warm
-    std::vector<OutSegment> segments_;               // of the write with file segments under way
+    std::vector<OutSegment> segments_;  // of the write under way; reused: no allocation once warm
     std::size_t segment_ = 0, segment_offset_ = 0, segments_sent_ = 0;
 };
 

@@ -88,7 +88,8 @@ struct ChannelTest : ::testing::TestWithParam<std::size_t> {
     void peer_write(const std::vector<std::byte>& bytes) {
         auto copy = std::make_shared<std::vector<std::byte>>(bytes);
         auto segment = std::make_shared<OutSegment>(OutSegment{ConstByteSpan(copy->data(), copy->size()), {}});
-        peer->write(std::span<const OutSegment>(segment.get(), 1), [copy, segment](std::error_code, std::size_t) {});
+        (void)peer->write(std::span<const OutSegment>(segment.get(), 1),
+                          [copy, segment](std::error_code, std::size_t) {});
     }
     std::vector<std::byte> peer_read_all() {
         std::vector<std::byte> out;

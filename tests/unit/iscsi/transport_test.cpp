@@ -101,7 +101,8 @@ TEST(TcpTransport, FileSegmentsArriveWholeAndInOrderThroughAFullSocket) {
     Connected c;
     TcpTransport transport(std::move(c.sender));
     WriteResult result;
-    transport.write(segments, [&](std::error_code ec, std::size_t n) { result.emplace(ec, n); });
+    ASSERT_FALSE(transport.write(segments, [&](std::error_code ec, std::size_t n) { result.emplace(ec, n); }))
+        << "the write did not fill the socket: the test does not test waiting for room";
     EXPECT_FALSE(result) << "completions run on the executor, never inside write()";
     c.io.poll();
     ASSERT_FALSE(result) << "the write did not fill the socket: the test does not test waiting for room";
@@ -140,13 +141,49 @@ TEST(TcpTransport, MemorySegmentsAreWrittenInOrder) {
         asio::read(c.receiver, asio::buffer(received), ec);
     });
     WriteResult result;
-    transport.write(segments, [&](std::error_code ec, std::size_t n) { result.emplace(ec, n); });
-    c.run_until_set(result);
+    if (!transport.write(segments, [&](std::error_code ec, std::size_t n) { result.emplace(ec, n); })) {
+        c.run_until_set(result);
+        ASSERT_TRUE(result);
+        EXPECT_EQ(result->first, std::error_code{});
+        EXPECT_EQ(result->second, expected.size());
+    }
     reader.join();
-    ASSERT_TRUE(result);
-    EXPECT_EQ(result->first, std::error_code{});
-    EXPECT_EQ(result->second, expected.size());
     EXPECT_TRUE(received == expected);
+}
+
+// What the socket takes at once is written in the call: write() says so and never runs the
+// completion, so the channel goes on with no turn of the executor (and no poll) in between.
+TEST(TcpTransport, AWriteTheSocketTakesAtOnceCompletesInTheCall) {
+    const auto header = pattern(48, 10), data = pattern(4096, 11);
+    std::vector<OutSegment> segments{{header, {}}, {data, {}}};
+    Connected c;
+    TcpTransport transport(std::move(c.sender));
+    bool ran = false;
+    EXPECT_TRUE(transport.write(segments, [&](std::error_code, std::size_t) { ran = true; }));
+    c.io.poll();
+    EXPECT_FALSE(ran) << "a write that finished at once also ran its completion";
+    std::vector<std::byte> received(header.size() + data.size());
+    std::error_code ec;
+    asio::read(c.receiver, asio::buffer(received), ec);
+    ASSERT_FALSE(ec);
+    EXPECT_TRUE(std::equal(header.begin(), header.end(), received.begin()));
+    EXPECT_TRUE(std::equal(data.begin(), data.end(), received.begin() + static_cast<std::ptrdiff_t>(header.size())));
+}
+
+// A write on a closed socket fails through its completion, on the executor.
+TEST(TcpTransport, AWriteOnAClosedSocketFailsThroughItsCompletion) {
+    const auto data = pattern(100, 12);
+    std::vector<OutSegment> segments{{data, {}}};
+    Connected c;
+    TcpTransport transport(std::move(c.sender));
+    transport.close();
+    WriteResult result;
+    EXPECT_FALSE(transport.write(segments, [&](std::error_code ec, std::size_t n) { result.emplace(ec, n); }));
+    EXPECT_FALSE(result) << "completions run on the executor, never inside write()";
+    c.run_until_set(result);
+    ASSERT_TRUE(result);
+    EXPECT_TRUE(result->first);
+    EXPECT_EQ(result->second, 0U);
 }
 
 // The peer goes away in the middle of a file segment: the write ends with an error (the target
@@ -162,7 +199,7 @@ TEST(TcpTransport, AFileSegmentToAPeerThatLeftFailsTheWrite) {
     Connected c;
     TcpTransport transport(std::move(c.sender));
     WriteResult result;
-    transport.write(segments, [&](std::error_code ec, std::size_t n) { result.emplace(ec, n); });
+    ASSERT_FALSE(transport.write(segments, [&](std::error_code ec, std::size_t n) { result.emplace(ec, n); }));
     std::vector<std::byte> some(4096);
     std::error_code ec;
     asio::read(c.receiver, asio::buffer(some), ec);  // the write has begun
@@ -174,6 +211,35 @@ TEST(TcpTransport, AFileSegmentToAPeerThatLeftFailsTheWrite) {
     ASSERT_TRUE(result) << "the write never completed";
     EXPECT_TRUE(result->first) << "a write to a reset connection reported success";
     EXPECT_LT(result->second, file_bytes.size());
+}
+
+// The in-memory pipe behaves as a socket with room: a write is taken in the call, and one to
+// an end that closed fails through its completion.
+TEST(MemoryPipe, WritesCompleteInTheCallUntilThePeerCloses) {
+    asio::io_context io;
+    auto [a, b] = make_memory_pipe(io.get_executor(), io.get_executor());
+    const auto data = pattern(5000, 13);
+    std::vector<OutSegment> segments{{data, {}}};
+    bool ran = false;
+    EXPECT_TRUE(a->write(segments, [&](std::error_code, std::size_t) { ran = true; }));
+    std::vector<std::byte> received(data.size());
+    std::optional<std::pair<std::error_code, std::size_t>> read;
+    const ByteSpan into(received);
+    b->read_some(std::span<const ByteSpan>(&into, 1), [&](std::error_code ec, std::size_t n) { read.emplace(ec, n); });
+    io.run();
+    EXPECT_FALSE(ran);
+    ASSERT_TRUE(read);
+    EXPECT_EQ(read->second, data.size());
+    EXPECT_TRUE(received == data);
+
+    b->close();
+    WriteResult result;
+    EXPECT_FALSE(a->write(segments, [&](std::error_code ec, std::size_t n) { result.emplace(ec, n); }));
+    EXPECT_FALSE(result) << "completions run on the executor, never inside write()";
+    io.restart();
+    io.run();
+    ASSERT_TRUE(result);
+    EXPECT_EQ(result->first, asio::error::broken_pipe);
 }
 
 }  // namespace

@@ -215,8 +215,9 @@ public:
         if (transport_) {
             std::optional<std::error_code> result;
             const iscsi::OutSegment segment{bytes, {}};
-            transport_->write(std::span<const iscsi::OutSegment>(&segment, 1),
-                              [&result](std::error_code ec, std::size_t) { result = ec; });
+            if (transport_->write(std::span<const iscsi::OutSegment>(&segment, 1),
+                                  [&result](std::error_code ec, std::size_t) { result = ec; }))
+                return true;  // taken at once
             io_.restart();
             while (!result && io_.run_one() > 0) {
             }
