@@ -1,7 +1,9 @@
 // The initiator's login exchange (RFC 7143 §6.3, §11.12, §11.13, §12.1.3).
 #include "initiator/login.hpp"
 
+#include <algorithm>
 #include <random>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -86,15 +88,23 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
         exp_stat_sn_ = r.stat_sn() + 1;
         const LoginStatus status = r.status();
         if (status != LoginStatus::success) {
-            auto pairs = iscsi::parse_text(got->data);
-            if ((static_cast<unsigned>(status) >> 8) == 1 && pairs) {  // §11.13.5: redirection
-                if (const std::string* addr = find(*pairs, "TargetAddress")) {
-                    auto portal = parse_portal(
-                        addr->substr(0, addr->rfind(',') == std::string::npos ? addr->size() : addr->rfind(',')));
-                    if (portal) redirect = *portal;
+            Error error = login_status_error(status, req_.target_name, req_.portal);
+            if ((static_cast<unsigned>(status) >> 8) == 1) {  // §11.13.5: redirection to TargetAddress
+                auto pairs = iscsi::parse_text(got->data);
+                const std::string* addr = pairs ? find(*pairs, "TargetAddress") : nullptr;
+                if (!addr) {
+                    error.message += "; it names no TargetAddress to follow";
+                    co_return tl::unexpected(error);
                 }
+                // "host:port,tag" (§13.8): the portal group tag is not part of the address.
+                auto portal = parse_portal(std::string_view(*addr).substr(0, std::min(addr->rfind(','), addr->size())));
+                if (!portal) {
+                    error.message += "; its TargetAddress cannot be followed: " + portal.error().message;
+                    co_return tl::unexpected(error);
+                }
+                redirect = *portal;
             }
-            co_return tl::unexpected(login_status_error(status, req_.target_name, req_.portal));
+            co_return tl::unexpected(error);
         }
         auto pairs = iscsi::parse_text(got->data);
         if (!pairs)
@@ -260,7 +270,12 @@ asio::awaitable<Result<LoginResult>> login(asio::any_io_executor executor, Login
             co_return result;
         }
         (*conn)->close();
-        if (!exchange.redirect || hop == kMaxRedirects) co_return tl::unexpected(result.error());
+        if (!exchange.redirect) co_return tl::unexpected(result.error());
+        if (hop == kMaxRedirects) {
+            Error error = result.error();
+            error.message += fmt::format("; gave up after {} redirects", kMaxRedirects);
+            co_return tl::unexpected(error);
+        }
         spdlog::info("login: {} redirects to {}", req.portal.to_string(), exchange.redirect->to_string());
         req.portal = *exchange.redirect;
     }

@@ -1,7 +1,13 @@
 // The initiator against a scripted target on the test's own io_context: one that logs in
 // properly (through iscsi::TargetNegotiator) and then answers SCSI commands only as the test
 // says. Covers what the real target never does on purpose: commands that never complete, an
-// ABORT TASK that is answered or not, and the connection recovery that follows.
+// ABORT TASK that is answered or not, the connection recovery that follows, and logins
+// redirected elsewhere.
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include <asio/co_spawn.hpp>
@@ -12,6 +18,7 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "initiator/session.hpp"
@@ -33,7 +40,10 @@ constexpr const char* kIqn = "iqn.2026-11.org.iscsikit:fake";
 struct Script {
     bool answer_commands = false;  // GOOD for every SCSI command; otherwise never answered
     bool answer_aborts = true;     // TMF response "function complete"
-    int logins = 0, commands = 0, aborts = 0;
+    // TargetAddress values the next Login Requests are redirected to (status 0101), in order; an
+    // empty one redirects with no TargetAddress at all.
+    std::vector<std::string> redirects;
+    int logins = 0, commands = 0, aborts = 0, redirected = 0;
 };
 
 // One connection of the scripted target.
@@ -72,6 +82,20 @@ asio::awaitable<void> serve(tcp::socket socket, Script& script) {
             case iscsi::Opcode::login_request: {
                 iscsi::LoginRequestView in{req};
                 exp_cmd_sn = in.cmd_sn();
+                if (!script.redirects.empty()) {  // RFC 7143 §11.13.5: "target moved temporarily"
+                    rsp.set_opcode(iscsi::Opcode::login_response);
+                    iscsi::LoginResponseView v{rsp};
+                    v.set_isid(in.isid());
+                    v.set_status(iscsi::LoginStatus::target_moved_temporarily);
+                    v.set_stat_sn(stat_sn++);
+                    v.set_exp_cmd_sn(exp_cmd_sn);
+                    v.set_max_cmd_sn(exp_cmd_sn + 31);
+                    const std::string address = script.redirects.front();
+                    script.redirects.erase(script.redirects.begin());
+                    ++script.redirected;
+                    if (!address.empty()) out = iscsi::build_text({{"TargetAddress", address}});
+                    break;
+                }
                 auto offered = iscsi::parse_text(data);
                 iscsi::TextPairs answers;
                 const bool security = in.current_stage() == iscsi::LoginStage::security;
@@ -145,7 +169,7 @@ protected:
         }
     }
 
-    std::shared_ptr<Session> connect(SessionOptions opts) {
+    Result<std::shared_ptr<Session>> try_connect(SessionOptions opts) {
         Url url;
         url.portal = Portal{"127.0.0.1", acceptor_.local_endpoint().port()};
         url.target = kIqn;
@@ -155,8 +179,13 @@ protected:
             [&]() -> asio::awaitable<void> { out.emplace(co_await Session::connect(io_.get_executor(), url, opts)); },
             asio::detached);
         while (!out) io_.run_one();
-        EXPECT_TRUE(*out) << (*out ? "" : (*out).error().message);
-        return *out ? **out : nullptr;
+        return std::move(*out);
+    }
+
+    std::shared_ptr<Session> connect(SessionOptions opts) {
+        auto out = try_connect(opts);
+        EXPECT_TRUE(out) << (out ? "" : out.error().message);
+        return out ? *out : nullptr;
     }
 
     // Submits TEST UNIT READY and runs until it completes or `limit` passes.
@@ -224,6 +253,44 @@ TEST_F(FakeTargetTest, AnUnansweredAbortRecoversTheConnection) {
     auto ok = tur(*s, 3s);
     ASSERT_TRUE(ok.has_value() && *ok);
     EXPECT_TRUE((*ok)->good());
+}
+
+// RFC 7143 §11.13.5: a redirected login is tried again at the TargetAddress (here the same
+// fake target, whose next answer is a normal login).
+TEST_F(FakeTargetTest, ARedirectedLoginFollowsTheTargetAddress) {
+    script_.redirects = {fmt::format("127.0.0.1:{},1", acceptor_.local_endpoint().port())};
+    auto s = connect(quick());
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(script_.redirected, 1);
+    EXPECT_EQ(script_.logins, 1);
+}
+
+// A redirection the initiator cannot follow fails the login with a message that says why, not
+// only the status.
+TEST_F(FakeTargetTest, ARedirectThatCannotBeFollowedSaysWhy) {
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"", "names no TargetAddress"},
+        {"no such host:99999,1", "its TargetAddress cannot be followed: invalid portal 'no such host:99999'"},
+    };
+    for (const auto& [address, expected] : cases) {
+        script_.redirects = {address};
+        auto out = try_connect(quick());
+        ASSERT_FALSE(out) << "a login redirected to '" << address << "' succeeded";
+        EXPECT_NE(out.error().message.find("moved away"), std::string::npos) << out.error().message;
+        EXPECT_NE(out.error().message.find(expected), std::string::npos) << out.error().message;
+    }
+    EXPECT_EQ(script_.logins, 0);
+}
+
+// A target that keeps redirecting is followed a bounded number of times.
+TEST_F(FakeTargetTest, RedirectsAreFollowedABoundedNumberOfTimes) {
+    const std::string self = fmt::format("127.0.0.1:{},1", acceptor_.local_endpoint().port());
+    script_.redirects.assign(10, self);
+    auto out = try_connect(quick());
+    ASSERT_FALSE(out);
+    EXPECT_NE(out.error().message.find("gave up after 3 redirects"), std::string::npos) << out.error().message;
+    EXPECT_EQ(script_.redirected, 4);  // the first login and three redirects
+    EXPECT_EQ(script_.logins, 0);
 }
 
 }  // namespace
