@@ -1,7 +1,6 @@
 // The initiator's login exchange (RFC 7143 §6.3, §11.12, §11.13, §12.1.3).
 #include "initiator/login.hpp"
 
-#include <algorithm>
 #include <random>
 #include <string_view>
 
@@ -96,8 +95,9 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
                     error.message += "; it names no TargetAddress to follow";
                     co_return tl::unexpected(error);
                 }
-                // "host:port,tag" (§13.8): the portal group tag is not part of the address.
-                auto portal = parse_portal(std::string_view(*addr).substr(0, std::min(addr->rfind(','), addr->size())));
+                // "host:port,tag" (§13.8): the portal group tag is not part of the address (with no
+                // comma, rfind's npos keeps the whole text).
+                auto portal = parse_portal(std::string_view(*addr).substr(0, addr->rfind(',')));
                 if (!portal) {
                     error.message += "; its TargetAddress cannot be followed: " + portal.error().message;
                     co_return tl::unexpected(error);
