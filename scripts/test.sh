@@ -3,8 +3,8 @@
 #   1. install the Debian packages (scripts/deps.sh); check the layout (scripts/check-format.sh,
 #      clang-format) and the clang-tidy checks over the layers without Asio (scripts/check-tidy.sh)
 #   2. release build, then every test: unit + interop (ctest -j2; heavy interop tests run alone)
-#   3. asan build (AddressSanitizer + UBSan), its unit tests, and the interop tests but qemu-img
-#      against the sanitized daemon (ISCSIKIT_ASAN_INTEROP=0 skips those)
+#   3. asan build (AddressSanitizer + UBSan), its unit tests, and the interop and e2e tests but
+#      qemu-img against the sanitized daemon and tool (ISCSIKIT_ASAN_INTEROP=0 skips those)
 #   4. tsan build (ThreadSanitizer, gcc), its unit tests, and the interop tests but those named in
 #      tsan_interop_excluded below against the sanitized daemon (ISCSIKIT_TSAN_INTEROP=0 skips those)
 #   5. if tests/fuzz exists: fuzz build, each fuzzer for ISCSIKIT_FUZZ_SECONDS (30) on a copy of its seeds
@@ -52,7 +52,7 @@ if stage "asan build" bash -c "cmake --preset asan && cmake --build --preset asa
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   stage "asan unit tests" ctest --preset asan -j 2 --output-on-failure
   if [[ ${ISCSIKIT_ASAN_INTEROP:-1} == 1 ]]; then
-    stage "asan interop tests" ctest --test-dir build/asan -L interop -E qemu_img -j 2 --output-on-failure
+    stage "asan interop tests" ctest --test-dir build/asan -L "interop|e2e" -E qemu_img -j 2 --output-on-failure
   fi
 fi
 

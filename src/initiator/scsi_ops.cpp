@@ -14,6 +14,7 @@ constexpr std::uint16_t kInquiryAllocation = 255;  // SPC-4 6.6.1: fits the 1-by
 constexpr std::uint32_t kReportLunsAllocation = 64 << 10;
 constexpr std::uint32_t kReportLunsMaxAllocation = 16 << 20;  // 2M LUNs: far beyond any real target
 constexpr std::uint32_t kReadCapacityAllocation = 32;         // SBC-3 5.16.2
+constexpr std::uint8_t kModeSenseAllocation = 255;            // the header is all we read
 
 // The Error for a non-GOOD completion; `what` names the operation ("READ(16) LBA 2048+8 on LUN 0").
 Error completion_error(const Completion& done, const std::string& what) {
@@ -119,6 +120,21 @@ asio::awaitable<Result<scsi::parse::Capacity>> read_capacity(Session& s, std::ui
     const std::string what = fmt::format("READ CAPACITY(16) on LUN {}", lun);
     const auto cdb = scsi::build::read_capacity16(kReadCapacityAllocation);
     auto parsed = co_await read_parsed(s, lun, cdb, kReadCapacityAllocation, what, scsi::parse::read_capacity16);
+    co_return parsed;
+}
+
+asio::awaitable<Result<scsi::parse::BlockLimits>> block_limits(Session& s, std::uint64_t lun) {
+    const std::string what = fmt::format("INQUIRY VPD page b0h on LUN {}", lun);
+    const auto cdb = scsi::build::inquiry(kInquiryAllocation, 0xb0);
+    auto parsed = co_await read_parsed(s, lun, cdb, kInquiryAllocation, what, scsi::parse::block_limits);
+    co_return parsed;
+}
+
+asio::awaitable<Result<bool>> write_protected(Session& s, std::uint64_t lun) {
+    const std::string what = fmt::format("MODE SENSE(6) on LUN {}", lun);
+    const auto cdb = scsi::build::mode_sense6(kModeSenseAllocation);
+    auto parsed =
+        co_await read_parsed(s, lun, cdb, kModeSenseAllocation, what, scsi::parse::mode_sense6_write_protected);
     co_return parsed;
 }
 

@@ -27,6 +27,10 @@ asio::awaitable<Result<scsi::parse::InquiryData>> inquiry(Session& s, std::uint6
 asio::awaitable<Result<std::vector<std::uint8_t>>> inquiry_vpd(Session& s, std::uint64_t lun, std::uint8_t page);
 asio::awaitable<Result<scsi::parse::Capacity>> read_capacity(Session& s, std::uint64_t lun);
 asio::awaitable<Result<std::vector<std::uint64_t>>> report_luns(Session& s);
+// The Block Limits VPD page (B0h); a LUN that does not have it answers with an Error (scsi_error).
+asio::awaitable<Result<scsi::parse::BlockLimits>> block_limits(Session& s, std::uint64_t lun);
+// Whether the LUN's medium is write-protected (MODE SENSE(6), the WP bit).
+asio::awaitable<Result<bool>> write_protected(Session& s, std::uint64_t lun);
 // `buffer.size()` must be a multiple of block_size; blocks = size / block_size.
 asio::awaitable<Result<void>> read_blocks(Session& s, std::uint64_t lun, std::uint64_t lba, std::uint32_t block_size,
                                           std::span<std::byte> buffer);

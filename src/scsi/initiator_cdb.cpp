@@ -102,6 +102,15 @@ Cdb unmap(std::uint16_t parameter_list_length) {
     return c;
 }
 
+Cdb mode_sense6(std::uint8_t allocation_length) {
+    Cdb c{};
+    c[0] = 0x1a;
+    c[1] = 0x08;  // DBD
+    c[2] = 0x3f;  // PC 00b (current values), PAGE CODE 3Fh: every page
+    c[4] = allocation_length;
+    return c;
+}
+
 std::vector<std::uint8_t> unmap_parameters(std::span<const UnmapRange> ranges) {
     std::vector<std::uint8_t> out(8 + 16 * ranges.size(), 0);
     // UNMAP DATA LENGTH counts the bytes after itself; then UNMAP BLOCK DESCRIPTOR DATA LENGTH.
@@ -167,6 +176,24 @@ std::optional<Capacity> read_capacity16(std::span<const std::uint8_t> data) {
     c.thin = (data[14] & 0x80) != 0;   // LBPME
     c.lbprz = (data[14] & 0x40) != 0;  // LBPRZ
     return c;
+}
+
+std::optional<BlockLimits> block_limits(std::span<const std::uint8_t> data) {
+    if (data.size() < 16 || data[1] != 0xb0) return std::nullopt;
+    BlockLimits b;
+    b.max_transfer_blocks = load_be32(&data[8]);
+    b.optimal_transfer_blocks = load_be32(&data[12]);
+    // The unmap fields follow only in the long form of the page (PAGE LENGTH 3Ch).
+    if (data.size() >= 28) {
+        b.max_unmap_blocks = load_be32(&data[20]);
+        b.max_unmap_descriptors = load_be32(&data[24]);
+    }
+    return b;
+}
+
+std::optional<bool> mode_sense6_write_protected(std::span<const std::uint8_t> data) {
+    if (data.size() < 4) return std::nullopt;
+    return (data[2] & 0x80) != 0;
 }
 
 std::optional<std::vector<std::uint64_t>> report_luns(std::span<const std::uint8_t> data) {

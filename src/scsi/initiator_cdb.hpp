@@ -21,6 +21,8 @@ Cdb read16(std::uint64_t lba, std::uint32_t blocks, bool fua = false);          
 Cdb write16(std::uint64_t lba, std::uint32_t blocks, bool fua = false);                             // SBC-3 5.34
 Cdb synchronize_cache16(std::uint64_t lba = 0, std::uint32_t blocks = 0, bool immed = false);       // SBC-3 5.27
 Cdb unmap(std::uint16_t parameter_list_length);                                                     // SBC-3 5.28
+// MODE SENSE(6) of every page (3Fh), current values, block descriptors left out (DBD).
+Cdb mode_sense6(std::uint8_t allocation_length);  // SPC-4 6.11
 
 struct UnmapRange {
     std::uint64_t lba = 0;
@@ -56,6 +58,20 @@ struct Capacity {
     std::uint64_t bytes() const { return blocks * block_size; }
 };
 std::optional<Capacity> read_capacity16(std::span<const std::uint8_t> data);
+
+// SBC-3 6.5.3 Block Limits VPD page (B0h). Lengths in logical blocks; 0 means the device
+// reports no limit. nullopt when the data is not that page or shorter than its first 16 bytes.
+struct BlockLimits {
+    std::uint32_t max_transfer_blocks = 0;      // MAXIMUM TRANSFER LENGTH
+    std::uint32_t optimal_transfer_blocks = 0;  // OPTIMAL TRANSFER LENGTH
+    std::uint32_t max_unmap_blocks = 0;         // MAXIMUM UNMAP LBA COUNT
+    std::uint32_t max_unmap_descriptors = 0;    // MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT
+};
+std::optional<BlockLimits> block_limits(std::span<const std::uint8_t> data);
+
+// SBC-3 6.4.1: the WP bit of a MODE SENSE(6) header's DEVICE-SPECIFIC PARAMETER (byte 2, bit 7):
+// the medium is write-protected. nullopt when the data is shorter than the 4-byte header.
+std::optional<bool> mode_sense6_write_protected(std::span<const std::uint8_t> data);
 
 // SPC-4 6.33.2 REPORT LUNS parameter data: the LUNs as numbers (decoded by scsi/lun.hpp; entries in
 // an addressing form it does not support are left out). nullopt when the

@@ -40,13 +40,14 @@ int run(const CommandBody& body) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"iscsikit: an iSCSI client (discovery, LUN listing, INQUIRY, copy, benchmark)", "iscsikit"};
+    CLI::App app{"iscsikit: an iSCSI client (discovery, LUN listing, INQUIRY, copy, benchmark, FUSE mount)",
+                 "iscsikit"};
     app.require_subcommand(1);
     app.set_version_flag("--version", "iscsikit 0.1.0");
     CommonOptions common;
     const Subcommand subcommands[] = {
-        add_discover(app, common), add_ls(app, common), add_inquiry(app, common),
-        add_readcap(app, common),  add_cp(app, common), add_bench(app, common),
+        add_discover(app, common), add_ls(app, common),    add_inquiry(app, common), add_readcap(app, common),
+        add_cp(app, common),       add_bench(app, common), add_mount(app, common),   add_umount(app, common),
     };
     try {
         app.parse(argc, argv);

@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <optional>
+#include <random>
+#include <vector>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -14,6 +16,14 @@
 #include "target_fixture.hpp"
 
 namespace iscsikit::initiator::testing {
+
+// `n` bytes from a seeded generator: the same bytes for the same seed.
+inline std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::byte> out(n);
+    for (auto& b : out) b = static_cast<std::byte>(rng());
+    return out;
+}
 
 class LoopbackTest : public target::testing::TargetTest {
 protected:

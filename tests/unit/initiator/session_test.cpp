@@ -16,13 +16,6 @@ namespace {
 using target::testing::kBlock;
 using target::testing::kLunBytes;
 
-std::vector<std::byte> random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::vector<std::byte> out(n);
-    for (auto& b : out) b = static_cast<std::byte>(rng());
-    return out;
-}
-
 Command read16(std::uint64_t lun, std::uint64_t lba, std::span<std::byte> buffer) {
     Command c;
     c.lun = lun;
