@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the clang-tidy checks of .clang-tidy (every finding an error) over library and tool sources,
 # compiled as the fuzz preset compiles them (clang 14: the compiler clang-tidy understands).
-#   scripts/check-tidy.sh            src/core, src/scsi, src/backstore: the layers without Asio
+#   scripts/check-tidy.sh            src/core, src/scsi, src/backstore, src/cache: the layers without Asio
 #                                    (what CI runs; about 1.5 minutes on 2 cores)
 #   scripts/check-tidy.sh --all      every source under src/: about 20 minutes on 2 cores, since
 #                                    each file that includes Asio takes clang-tidy some 30 s; run it
@@ -22,7 +22,7 @@ elif (($#)); then
 else
   files=()
   for k in "${known[@]}"; do
-    case "$k" in "$PWD"/src/core/* | "$PWD"/src/scsi/* | "$PWD"/src/backstore/*) files+=("$k") ;; esac
+    case "$k" in "$PWD"/src/core/* | "$PWD"/src/scsi/* | "$PWD"/src/backstore/* | "$PWD"/src/cache/*) files+=("$k") ;; esac
   done
 fi
 ((${#files[@]})) || { echo "no sources to check"; exit 0; }

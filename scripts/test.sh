@@ -40,7 +40,7 @@ stage() {  # stage NAME COMMAND...: runs COMMAND, records a failure
 
 stage "deps" bash scripts/deps.sh || exit 1
 stage "format" bash scripts/check-format.sh
-stage "clang-tidy (core, scsi, backstore)" bash scripts/check-tidy.sh
+stage "clang-tidy (core, scsi, backstore, cache)" bash scripts/check-tidy.sh
 
 if stage "release build" bash -c "cmake --preset release && cmake --build --preset release -j $jobs"; then
   stage "release tests" ctest --preset release -j 2 --output-on-failure
