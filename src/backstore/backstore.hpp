@@ -26,6 +26,9 @@ struct Options {
     bool removable = false;
     bool create = true;      // file: create it (sparse) when missing, with `size` bytes
     std::uint64_t size = 0;  // ram: required; file: size of a new file, or 0 for "as is"
+    // file and block device: open with O_DIRECT, so no block is kept in the kernel's page cache
+    // (cache=none); every buffer handed to the store must then be aligned as BlockPool aligns.
+    bool direct = false;
 };
 
 class Backstore {

@@ -19,7 +19,8 @@ Result<std::unique_ptr<Backstore>> open_block_device(const std::string& path, co
     // options.size is not consulted: a device's size is what the kernel says it is.
     if (auto ok = check_options(path, Options{.block_size = options.block_size}); !ok)
         return tl::unexpected(ok.error());
-    int fd = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    const int direct = options.direct ? O_DIRECT : 0;
+    int fd = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | direct);
     if (fd < 0) return fail(errno_message(path, "cannot open block device", errno));
     auto close_and_fail = [&](std::string message) {
         ::close(fd);
@@ -40,6 +41,9 @@ Result<std::unique_ptr<Backstore>> open_block_device(const std::string& path, co
         return close_and_fail(fmt::format("{}: block size {} is smaller than the device's logical block size {}", path,
                                           options.block_size, logical_block));
 
+    if (options.direct) {
+        if (auto ok = check_direct_io(fd, path, options.block_size); !ok) return close_and_fail(ok.error().message);
+    }
     const std::uint64_t size = bytes - bytes % options.block_size;
     if (size < options.block_size)
         return close_and_fail(

@@ -169,6 +169,27 @@ Result<void> check_hole_punching(int fd, const std::string& path) {
     return {};
 }
 
+Result<void> check_direct_io(int fd, const std::string& path, std::uint32_t block_size) {
+    struct statx stx {};
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) != 0 || !(stx.stx_mask & STATX_DIOALIGN))
+        return {};  // the kernel does not say: the open with O_DIRECT succeeded, which is all we know
+    if (stx.stx_dio_offset_align == 0)
+        return fail(fmt::format("{}: the file system cannot do direct I/O (O_DIRECT) on it: use cache=kernel", path));
+    if (block_size % stx.stx_dio_offset_align != 0)
+        return fail(
+            fmt::format("{}: direct I/O needs {}-byte aligned offsets, more than the block size {}: use "
+                        "block_size=4096 or cache=kernel",
+                        path, stx.stx_dio_offset_align, block_size));
+    // BlockPool aligns buffers of a block or more to 512 bytes, of 4 KiB or more to a page.
+    const std::uint32_t buffer_align = block_size >= 4096 ? 4096 : 512;
+    if (stx.stx_dio_mem_align > buffer_align)
+        return fail(
+            fmt::format("{}: direct I/O needs buffers aligned to {} bytes, more than a {}-byte block's: "
+                        "use block_size=4096 or cache=kernel",
+                        path, stx.stx_dio_mem_align, block_size));
+    return {};
+}
+
 Result<void> check_options(const std::string& what, const Options& options) {
     if (options.block_size != 512 && options.block_size != 4096)
         return fail(fmt::format("{}: block size {} is not supported (512 or 4096)", what, options.block_size));

@@ -88,6 +88,11 @@ bool is_in_memory(int fd);
 // file (a no-op where it is supported). An error names the path.
 Result<void> check_hole_punching(int fd, const std::string& path);
 
+// For a descriptor opened with O_DIRECT: that the file system can do direct I/O at the LUN's
+// block size with the buffers BlockPool gives (statx STATX_DIOALIGN, where the kernel reports it).
+// An error names the path and what to change.
+Result<void> check_direct_io(int fd, const std::string& path, std::uint32_t block_size);
+
 // Checks what every store requires of Options: a block size of 512 or 4096, and a size (when
 // given) that is a whole number of blocks. `what` names the store in the message.
 Result<void> check_options(const std::string& what, const Options& options);

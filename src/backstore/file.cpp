@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -36,12 +37,22 @@ Result<int> create_sparse(const std::string& path, const Options& options) {
 
 Result<std::unique_ptr<Backstore>> open_file(const std::string& path, const Options& options) {
     if (auto ok = check_options(path, options); !ok) return tl::unexpected(ok.error());
-    int fd = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+    const int direct = options.direct ? O_DIRECT : 0;
+    int fd = ::open(path.c_str(), (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | direct);
+    if (fd < 0 && errno == EINVAL && direct)
+        return fail(
+            fmt::format("{}: the file system cannot open it for direct I/O (O_DIRECT): use cache=kernel", path));
     if (fd < 0 && errno != ENOENT) return fail(errno_message(path, "cannot open backing file", errno));
     if (fd < 0) {
         auto created = create_sparse(path, options);
         if (!created) return tl::unexpected(created.error());
         fd = *created;
+        if (direct && ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_DIRECT) != 0) {
+            const int err = errno;
+            ::close(fd);
+            return fail(fmt::format("{}: the file system cannot do direct I/O (O_DIRECT): {}: use cache=kernel", path,
+                                    std::strerror(err)));
+        }
     }
 
     struct stat st {};
@@ -53,6 +64,12 @@ Result<std::unique_ptr<Backstore>> open_file(const std::string& path, const Opti
     if (!S_ISREG(st.st_mode)) {
         ::close(fd);
         return fail(fmt::format("{}: not a regular file (use a blockdev LUN for block devices)", path));
+    }
+    if (options.direct) {
+        if (auto ok = check_direct_io(fd, path, options.block_size); !ok) {
+            ::close(fd);
+            return tl::unexpected(ok.error());
+        }
     }
     if (options.thin && !options.read_only) {
         if (auto ok = check_hole_punching(fd, path); !ok) {
@@ -73,6 +90,8 @@ Result<std::unique_ptr<Backstore>> open_file(const std::string& path, const Opti
     if (options.size != 0 && options.size != size)
         spdlog::warn("{}: existing file of {} bytes is used as is (configured size {} ignored)", path, size,
                      options.size);
+    if (options.direct)  // cache=none: nothing of it is read from memory, everything from the file
+        return std::make_unique<FdBackstore>(fd, "file:" + path, size, options.block_size, options.read_only);
     const bool in_memory = is_in_memory(fd);
     if (in_memory)
         spdlog::info("{}: the file lives in memory (tmpfs): transfers of up to {} KiB are copied on the reactor", path,

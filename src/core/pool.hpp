@@ -31,23 +31,29 @@ public:
         return c < 0 ? bytes : class_bytes(c);
     }
 
+    // Blocks of 512 bytes or more start on a 512-byte boundary, of 4 KiB or more on a page: a
+    // command buffer can then go to a file opened with O_DIRECT (cache=none) as it is.
+    static std::size_t alignment(std::size_t bytes) {
+        if (bytes >= 4096) return 4096;
+        if (bytes >= 512) return 512;
+        return __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+    }
+
     void* allocate(std::size_t bytes) {
         const int c = size_class(bytes);
-        if (c < 0) return ::operator new(bytes);
+        if (c < 0) return raw_allocate(bytes);
         if (Node* node = free_[c]) {
             free_[c] = node->next;
             --count_[c];
             return node;
         }
-        return ::operator new(class_bytes(c));
+        return raw_allocate(class_bytes(c));
     }
 
     void deallocate(void* p, std::size_t bytes) noexcept {
         const int c = size_class(bytes);
-        if (c < 0 || count_[c] >= keep(c)) {
-            ::operator delete(p);
-            return;
-        }
+        if (c < 0) return raw_deallocate(p, bytes);
+        if (count_[c] >= keep(c)) return raw_deallocate(p, class_bytes(c));
         auto* node = static_cast<Node*>(p);
         node->next = free_[c];
         free_[c] = node;
@@ -58,10 +64,10 @@ public:
     BlockPool(const BlockPool&) = delete;
     BlockPool& operator=(const BlockPool&) = delete;
     ~BlockPool() {
-        for (auto* head : free_)
-            while (head) {
+        for (int c = 0; c < kClasses; ++c)
+            for (Node* head = free_[c]; head;) {
                 Node* next = head->next;
-                ::operator delete(head);
+                raw_deallocate(head, class_bytes(c));
                 head = next;
             }
     }
@@ -70,6 +76,18 @@ private:
     struct Node {
         Node* next;
     };
+    static void* raw_allocate(std::size_t bytes) {
+        const std::size_t align = alignment(bytes);
+        if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(bytes);
+        return ::operator new (bytes, std::align_val_t{align});
+    }
+    static void raw_deallocate(void* p, std::size_t bytes) noexcept {
+        const std::size_t align = alignment(bytes);
+        if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__)
+            ::operator delete(p);
+        else
+            ::operator delete (p, std::align_val_t{align});
+    }
     static constexpr int kSmallClasses = 16;  // 64 .. 1024 bytes
     static constexpr int kLargeClasses = 10;  // 2 KiB .. 1 MiB
     static constexpr int kClasses = kSmallClasses + kLargeClasses;

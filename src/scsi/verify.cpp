@@ -3,8 +3,8 @@
 // the medium; 11b compares one data-out block with every block of the range.
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
+#include "core/byte_buffer.hpp"
 #include "scsi/lu_state.hpp"
 
 namespace iscsikit::scsi::detail {
@@ -12,7 +12,7 @@ namespace {
 
 struct VerifyJob {
     Command* cmd;
-    std::vector<std::byte> medium;
+    ByteBuffer medium;          // pooled, so aligned as a file opened with O_DIRECT needs
     std::size_t pattern_bytes;  // bytes of data-out compared against each stretch of the medium
 };
 
@@ -63,8 +63,9 @@ Flow verify(LuState& lu, Command& cmd, IoEngine& io) {
         if (cmd.buffer.empty()) return good(cmd);
         medium_bytes = cmd.buffer.size();  // only reachable with BYTCHK 01b
     }
-    auto* job = new VerifyJob{&cmd, std::vector<std::byte>(medium_bytes), bytchk == 1 ? medium_bytes : pattern};
-    lu.store.read(e.lba * lu.block_size, ByteSpan(job->medium), io,
+    auto* job = new VerifyJob{&cmd, ByteBuffer{}, bytchk == 1 ? medium_bytes : pattern};
+    job->medium.resize_for_overwrite(medium_bytes);  // the read fills it
+    lu.store.read(e.lba * lu.block_size, ByteSpan(job->medium.data(), job->medium.size()), io,
                   [job](std::error_code ec) { finish_verify(job, ec); });
     return Flow::pending;
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/byte_buffer.hpp"
 #include "scsi/lu_state.hpp"
 
 namespace iscsikit::scsi::detail {
@@ -15,7 +16,7 @@ struct WriteSameJob {
     LuState* lu;
     Command* cmd;
     IoEngine* io;
-    std::vector<std::byte> chunk;  // the block repeated
+    ByteBuffer chunk;  // the block repeated; pooled, so aligned as a file opened with O_DIRECT needs
     std::uint64_t offset;
     std::uint64_t end;
     bool fua;
@@ -101,10 +102,11 @@ Flow write_same(LuState& lu, Command& cmd, IoEngine& io) {
     auto* job = new WriteSameJob{&lu,
                                  &cmd,
                                  &io,
-                                 std::vector<std::byte>(chunk_blocks * lu.block_size),
+                                 ByteBuffer{},
                                  e.lba * lu.block_size,
                                  e.lba * lu.block_size + range_bytes,
                                  !lu.write_cache.load(std::memory_order_relaxed)};
+    job->chunk.resize(chunk_blocks * lu.block_size);  // zeros, unless the data-out's block is repeated
     if (!no_data_out)
         for (std::size_t i = 0; i < chunk_blocks; ++i)
             std::memcpy(job->chunk.data() + i * lu.block_size, cmd.buffer.data(), lu.block_size);

@@ -41,6 +41,7 @@ std::string LunSpec::to_string() const {
     if (read_only) out += ",readonly=true";
     if (thin) out += ",thin=true";
     if (removable) out += ",removable=true";
+    if (cache != Cache::kernel) out += fmt::format(",cache={}", cache_name(cache));
     return out;
 }
 
@@ -104,6 +105,10 @@ Result<LunSpec> parse_lun_spec(const std::string& text) {
             if (!bs || (*bs != 512 && *bs != 4096))
                 return bad(fmt::format("block_size '{}': expected 512 or 4096", value));
             lun.block_size = static_cast<std::uint32_t>(*bs);
+        } else if (name == "cache") {
+            auto cache = parse_cache(value);
+            if (!cache) return bad(fmt::format("cache '{}': expected kernel or none", value));
+            lun.cache = *cache;
         } else if (name == "size") {
             if (lun.kind == LunSpec::Kind::ram) return bad("a ram LUN takes its size after the colon (ram:1G)");
             if (lun.kind == LunSpec::Kind::blockdev)
@@ -112,7 +117,7 @@ Result<LunSpec> parse_lun_spec(const std::string& text) {
             if (!size) return bad(size.error().message);
             lun.size = *size;
         } else {
-            return bad(fmt::format("unknown option '{}' (readonly, block_size, thin, removable, size)", name));
+            return bad(fmt::format("unknown option '{}' (readonly, block_size, thin, removable, size, cache)", name));
         }
     }
     if (auto problem = lun_problem(lun)) return bad(problem->message);

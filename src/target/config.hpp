@@ -17,6 +17,9 @@ using PortalAddress = iscsi::Portal;
 
 struct LunSpec {
     enum class Kind { ram, file, blockdev };
+    // Where a file or block device LUN's blocks are cached: `kernel`, the page cache (buffered
+    // I/O); `none`, nowhere (O_DIRECT).
+    enum class Cache { kernel, none };
     Kind kind = Kind::ram;
     std::string path;        // file and blockdev
     std::uint64_t size = 0;  // bytes; ram: required; file: size when the file is created
@@ -24,6 +27,7 @@ struct LunSpec {
     bool read_only = false;
     bool thin = false;
     bool removable = false;
+    Cache cache = Cache::kernel;
     std::string to_string() const;
 };
 

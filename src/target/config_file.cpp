@@ -102,7 +102,7 @@ std::vector<const toml::table*> read_tables(const toml::node& node, const std::s
 }
 
 LunSpec read_lun(const toml::table& table, const std::string& prefix) {
-    check_keys(table, prefix, {"backing", "path", "size", "block_size", "readonly", "thin", "removable"});
+    check_keys(table, prefix, {"backing", "path", "size", "block_size", "readonly", "thin", "removable", "cache"});
     LunSpec lun;
     auto backing = table.get("backing");
     if (!backing) reject(table.source(), prefix + "backing", "missing: ram, file or blockdev");
@@ -116,6 +116,11 @@ LunSpec read_lun(const toml::table& table, const std::string& prefix) {
     if (auto n = table.get("readonly")) lun.read_only = read_bool(*n, prefix + "readonly");
     if (auto n = table.get("thin")) lun.thin = read_bool(*n, prefix + "thin");
     if (auto n = table.get("removable")) lun.removable = read_bool(*n, prefix + "removable");
+    if (auto n = table.get("cache")) {
+        auto cache = parse_cache(read_string(*n, prefix + "cache"));
+        if (!cache) reject(n->source(), prefix + "cache", "expected kernel or none");
+        lun.cache = *cache;
+    }
     if (auto problem = lun_problem(lun)) {
         auto blamed = table.get(problem->key);
         reject(blamed ? blamed->source() : table.source(), prefix + std::string(problem->key), problem->message);

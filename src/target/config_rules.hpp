@@ -50,6 +50,14 @@ inline std::optional<LunSpec::Kind> parse_kind(std::string_view text) {
     return std::nullopt;
 }
 
+inline std::string_view cache_name(LunSpec::Cache cache) { return cache == LunSpec::Cache::none ? "none" : "kernel"; }
+
+inline std::optional<LunSpec::Cache> parse_cache(std::string_view text) {
+    for (auto cache : {LunSpec::Cache::kernel, LunSpec::Cache::none})
+        if (cache_name(cache) == text) return cache;
+    return std::nullopt;
+}
+
 // A LUN's fields that do not fit together; `key` is the LUN key to blame in a file.
 struct LunProblem {
     std::string_view key;
@@ -64,6 +72,8 @@ inline std::optional<LunProblem> lun_problem(const LunSpec& lun) {
     if (lun.kind == LunSpec::Kind::ram && lun.size == 0) return LunProblem{"size", "a ram LUN needs a size"};
     if (lun.kind == LunSpec::Kind::blockdev && lun.size != 0)
         return LunProblem{"size", "size is not used for a blockdev LUN (the device's own size is)"};
+    if (lun.kind == LunSpec::Kind::ram && lun.cache != LunSpec::Cache::kernel)
+        return LunProblem{"cache", "cache is for file and blockdev LUNs (a ram LUN is memory already)"};
     if (lun.size % lun.block_size != 0)
         return LunProblem{"size",
                           fmt::format("size {} is not a multiple of the block size {}", lun.size, lun.block_size)};

@@ -24,6 +24,7 @@ Result<std::unique_ptr<backstore::Backstore>> open_backstore(const LunSpec& spec
     options.thin = spec.thin;
     options.removable = spec.removable;
     options.size = spec.size;
+    options.direct = spec.cache == LunSpec::Cache::none;
     switch (spec.kind) {
         case LunSpec::Kind::ram: return backstore::make_ram(options);
         case LunSpec::Kind::file: return backstore::open_file(spec.path, options);

@@ -2,14 +2,15 @@
 """A real file system on a remote LUN, from user space: iscsikit-target serves a file LUN,
 `iscsikit mount` shows it as a file, `losetup` makes it a block device, and ext4 lives on it.
 
-1. Round trip across a target restart: mkfs.ext4, mount, a tree of 300 files of varied sizes and
-   one of 64 MiB, checksums recorded; everything unmounted (ext4, loop, iscsikit umount); the
-   target stopped and started again on the same file; mounted again the same way: every checksum
-   matches, and `e2fsck -fn` on the LUN's backing file is clean.
-2. The target killed (SIGKILL) mid-write and back a second later: a writer fsyncs each of 300
-   files while the target dies once a third of them are written; every write and fsync of the
-   program succeeds (the mount's session reconnects and re-issues), and after a remount every
-   checksum matches and e2fsck is clean."""
+1. Round trip across a target restart, once per cache mode of the LUN (`cache=kernel`,
+   `cache=none`): mkfs.ext4, mount, a tree of 300 files of varied sizes and one of 64 MiB,
+   checksums recorded; everything unmounted (ext4, loop, iscsikit umount); the target stopped and
+   started again on the same file; mounted again the same way: every checksum matches, and
+   `e2fsck -fn` on the LUN's backing file is clean.
+2. The target killed (SIGKILL) mid-write and back a second later (`cache=kernel`): a writer
+   fsyncs each of 300 files while the target dies once a third of them are written; every write
+   and fsync of the program succeeds (the mount's session reconnects and re-issues), and after a
+   remount every checksum matches and e2fsck is clean."""
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from harness import Case, sparse_file  # noqa: E402
 require_mount_prerequisites()
 
 LUN_SIZE = 512 * MiB
+CACHE_MODES = ("kernel", "none")
 OUTAGE = 1.0  # seconds the target stays dead
 
 
@@ -41,25 +43,30 @@ def unmount_all(mounts, mp, dev, fs):
 
 
 with Case("ext4") as case, Mounts(case) as mounts:
+    # 1. Round trip across a restart, per cache mode.
+    for mode in CACHE_MODES:
+        image = sparse_file(case.path(f"{mode}.img"), LUN_SIZE)
+        spec = f"file:{image},cache={mode}"
+        t = case.start([spec])
+        mp, dev, fs = mount_ext4(mounts, t, f"{mode}-first", mkfs=True)
+        started = time.monotonic()
+        want = write_tree(fs, count=300, big=(64 * MiB,))
+        log(f"cache={mode}: wrote {len(want)} files in {time.monotonic() - started:.1f} s")
+        compare_sums(want, tree_sums(fs, want), f"cache={mode}, before unmounting")
+        unmount_all(mounts, mp, dev, fs)
+        check(t.stop() == 0, "the target did not exit 0 on SIGTERM")
+        t = case.start([spec], port=t.port)
+        mp, dev, fs = mount_ext4(mounts, t, f"{mode}-second")
+        compare_sums(want, tree_sums(fs, want), f"cache={mode}, after the target's restart")
+        unmount_all(mounts, mp, dev, fs)
+        check(t.stop() == 0, "the target did not exit 0 on SIGTERM")
+        e2fsck_clean(image)
+
     image = sparse_file(case.path("lun0.img"), LUN_SIZE)
     t = case.start([f"file:{image}"])
 
-    # 1. Round trip across a restart.
-    mp, dev, fs = mount_ext4(mounts, t, "first", mkfs=True)
-    started = time.monotonic()
-    want = write_tree(fs, count=300, big=(64 * MiB,))
-    log(f"wrote {len(want)} files ({sum(1 for _ in want)} names) in {time.monotonic() - started:.1f} s")
-    compare_sums(want, tree_sums(fs, want), "before unmounting")
-    unmount_all(mounts, mp, dev, fs)
-    check(t.stop() == 0, "the target did not exit 0 on SIGTERM")
-    t = case.start([f"file:{image}"], port=t.port)
-    mp, dev, fs = mount_ext4(mounts, t, "second")
-    compare_sums(want, tree_sums(fs, want), "after the target's restart")
-    unmount_all(mounts, mp, dev, fs)
-    e2fsck_clean(image)
-
     # 2. SIGKILL mid-write.
-    mp, dev, fs = mount_ext4(mounts, t, "third")
+    mp, dev, fs = mount_ext4(mounts, t, "third", mkfs=True)
     third = threading.Event()
     outcome = {}
 

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include "backstore/backstore.hpp"
 #include "backstore/fd_backstore.hpp"
+#include "core/byte_buffer.hpp"
 #include "io_wait.hpp"
 #include "skip_or_fail.hpp"
 
@@ -198,6 +200,48 @@ TEST_P(FileBackstoreIoTest, ReadOnlyStoreRefusesWritesWithErofsButReads) {
     std::optional<std::error_code> flushed;
     (*store)->flush(*io, [&](std::error_code ec) { flushed = ec; });
     EXPECT_EQ(wait_for(*io, flushed), std::error_code{});
+}
+
+// cache=none: the store opens the file with O_DIRECT. Blocks written read back, none of them is
+// left in the page cache (mincore on a mapping of the file), nothing is lent from memory, and a
+// buffer BlockPool did not align is refused by the kernel (so O_DIRECT really is on).
+TEST_P(FileBackstoreIoTest, DirectIoKeepsNoBlockInThePageCache) {
+    auto io = engine();
+    auto p = path("direct.img");
+    auto store = open_file(p, Options{.block_size = 512, .size = 1 << 20, .direct = true});
+    if (!store && store.error().message.find("direct I/O") != std::string::npos)
+        ISCSIKIT_SKIP_OR_FAIL("O_DIRECT in " + ::testing::TempDir() + ": " + store.error().message);
+    ASSERT_TRUE(store) << store.error().message;
+    EXPECT_EQ((*store)->mapped(0, 4096), nullptr);
+
+    ByteBuffer data;
+    data.resize_for_overwrite(64 * 1024);
+    const auto pattern = pattern_bytes(data.size(), 3);
+    std::copy(pattern.begin(), pattern.end(), data.begin());
+    EXPECT_EQ(do_write(**store, *io, 4096, ConstByteSpan(data.data(), data.size()), false), std::error_code{});
+    ByteBuffer small;  // one 512-byte block: BlockPool aligns it to 512 bytes
+    small.resize_for_overwrite(512);
+    std::fill(small.begin(), small.end(), std::byte{0x5a});
+    EXPECT_EQ(do_write(**store, *io, 512, ConstByteSpan(small.data(), small.size()), true), std::error_code{});
+
+    ByteBuffer back;
+    back.resize_for_overwrite(data.size());
+    EXPECT_EQ(do_read(**store, *io, 4096, ByteSpan(back.data(), back.size())), std::error_code{});
+    EXPECT_TRUE(std::equal(back.begin(), back.end(), data.begin()));
+
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    void* map = ::mmap(nullptr, 1 << 20, PROT_READ, MAP_SHARED, fd, 0);
+    ASSERT_NE(map, MAP_FAILED);
+    std::vector<unsigned char> resident((1 << 20) / 4096);
+    ASSERT_EQ(::mincore(map, 1 << 20, resident.data()), 0);
+    const auto cached = std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; });
+    EXPECT_EQ(cached, 0) << "pages of a cache=none file are in the page cache";
+    ::munmap(map, 1 << 20);
+    ::close(fd);
+
+    std::vector<std::byte> unaligned(4096 + 1);
+    EXPECT_EQ(do_read(**store, *io, 0, ByteSpan(unaligned.data() + 1, 4096)), std::errc::invalid_argument);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, FileBackstoreIoTest, ::testing::Bool(),

@@ -111,6 +111,12 @@ TEST(ParseLunSpec, FileWithEveryOption) {
     EXPECT_FALSE(lun.removable);
 }
 
+TEST(ParseLunSpec, CacheIsKernelUnlessNoneIsAsked) {
+    EXPECT_EQ(parse_lun_spec("file:/srv/a.img").value().cache, LunSpec::Cache::kernel);
+    EXPECT_EQ(parse_lun_spec("file:/srv/a.img,cache=none").value().cache, LunSpec::Cache::none);
+    EXPECT_EQ(parse_lun_spec("blockdev:/dev/sdb,cache=kernel").value().cache, LunSpec::Cache::kernel);
+}
+
 TEST(ParseLunSpec, BlockdevAndBareBooleanOption) {
     auto lun = parse_lun_spec("blockdev:/dev/sdb,readonly").value();
     EXPECT_EQ(lun.kind, LunSpec::Kind::blockdev);
@@ -133,7 +139,9 @@ TEST(ParseLunSpec, ErrorsNameTheSpecAndWhatIsWrong) {
              {"ram:1M,block_size=4096,size=2M", "a ram LUN takes its size after the colon"},
              {"ram:lots", "size 'lots': expected a number of bytes"},
              {"file:", "missing path"},
-             {"file:/x,colour=red", "unknown option 'colour' (readonly, block_size, thin, removable, size)"},
+             {"file:/x,colour=red", "unknown option 'colour' (readonly, block_size, thin, removable, size, cache)"},
+             {"file:/x,cache=writearound", "cache 'writearound': expected kernel or none"},
+             {"ram:1M,cache=none", "cache is for file and blockdev LUNs"},
              {"file:/x,readonly=yes", "option 'readonly': expected true or false, not 'yes'"},
              {"file:/x,block_size=1024", "block_size '1024': expected 512 or 4096"},
              {"file:/x,thin=true,thin=false", "option 'thin' given twice"},
@@ -150,7 +158,8 @@ TEST(ParseLunSpec, ErrorsNameTheSpecAndWhatIsWrong) {
 TEST(ParseLunSpec, ToStringParsesBackToTheSameSpec) {
     for (const char* spec :
          {"ram:1G", "ram:1536K,block_size=4096,thin=true", "file:/srv/a.img",
-          "file:/srv/b.img,size=10G,readonly=true,removable=true", "blockdev:/dev/sdc,block_size=4096", "ram:999936"}) {
+          "file:/srv/b.img,size=10G,readonly=true,removable=true", "blockdev:/dev/sdc,block_size=4096", "ram:999936",
+          "file:/srv/c.img,cache=none", "blockdev:/dev/sdd,cache=none"}) {
         auto lun = parse_lun_spec(spec).value();
         EXPECT_EQ(lun.to_string(), spec);
         auto again = parse_lun_spec(lun.to_string()).value();
@@ -347,6 +356,13 @@ std::string one_target(const std::string& lun_extra) {
 
 TEST_F(ConfigFileTest, UnknownTopLevelKeySuggestsTheNearOne) {
     expect_error("log_level = \"info\"\nreactor = 2\n", "2: key 'reactor': unknown key (did you mean 'reactors'?)");
+}
+
+TEST_F(ConfigFileTest, CacheKeyIsReadAndCheckedAtItsLine) {
+    auto r = load(one_target("cache = \"none\"\n"));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->targets[0].luns[1].cache, LunSpec::Cache::none);
+    expect_error(one_target("cache = \"fast\"\n"), "10: key 'target[0].lun[1].cache': expected kernel or none");
 }
 
 TEST_F(ConfigFileTest, UnknownLunKeyIsAnErrorAtItsLine) {
