@@ -32,6 +32,12 @@ public:
     // success or the errno. The default runs it on the calling thread (it is a metadata operation);
     // the io_uring engine hands it to the kernel's workers instead.
     virtual void fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length, IoCallback done);
+    // Runs `fn` on the thread that runs this engine's completions, after the handler in progress
+    // there; callable from any thread. What finishes on one reactor wakes a waiter on another
+    // with it (two sessions missing the same cache page wait for one read). The default, for
+    // engines with no thread of their own (the synchronous fallback, tests), runs it at once.
+    virtual void post(Callback<void()> fn) { fn(); }
+
     // An eventfd that becomes readable when completions are waiting, or -1 for engines that
     // complete inline (the synchronous fallback).
     virtual int event_fd() const = 0;

@@ -33,6 +33,9 @@ public:
         engine_.fallocate(fd, mode, offset, length, std::move(done));
         schedule_submit();
     }
+    void post(Callback<void()> fn) override {
+        asio::post(context_, [fn = std::move(fn)]() mutable { fn(); });
+    }
     int event_fd() const override { return engine_.event_fd(); }
     unsigned reap() override { return engine_.reap(); }
     void submit() override { engine_.submit(); }

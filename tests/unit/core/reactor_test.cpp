@@ -1,0 +1,56 @@
+// core::Reactor: what its IoEngine promises beyond the I/O itself.
+#include "core/reactor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include <asio/post.hpp>
+
+namespace iscsikit {
+namespace {
+
+std::thread::id reactor_thread(Reactor& reactor) {
+    std::promise<std::thread::id> id;
+    asio::post(reactor.context(), [&] { id.set_value(std::this_thread::get_id()); });
+    return id.get_future().get();
+}
+
+TEST(Reactor, PostRunsTheCallbackOnTheReactorsThreadWhoeverCallsIt) {
+    Reactor reactor(0);
+    reactor.start();
+    const auto home = reactor_thread(reactor);
+    ASSERT_NE(home, std::this_thread::get_id());
+
+    constexpr int kPosters = 4, kEach = 1000;
+    std::atomic<int> ran{0}, elsewhere{0};
+    std::vector<std::thread> posters;
+    for (int p = 0; p < kPosters; ++p)
+        posters.emplace_back([&] {
+            for (int i = 0; i < kEach; ++i)
+                reactor.io().post([&, home] {
+                    if (std::this_thread::get_id() != home) ++elsewhere;
+                    ++ran;
+                });
+        });
+    for (auto& t : posters) t.join();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ran.load() < kPosters * kEach && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_EQ(ran.load(), kPosters * kEach);
+    EXPECT_EQ(elsewhere.load(), 0);
+    reactor.stop();
+}
+
+TEST(Reactor, ASynchronousEngineRunsAPostAtOnce) {
+    auto engine = make_sync_io_engine();
+    bool ran = false;
+    engine->post([&] { ran = true; });
+    EXPECT_TRUE(ran);
+}
+
+}  // namespace
+}  // namespace iscsikit
