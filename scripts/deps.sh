@@ -12,8 +12,8 @@ packages=(
   libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format clang-tidy python3
   # real peers
   libiscsi-bin tgt qemu-utils qemu-block-extra e2fsprogs fuse3
-  # benchmark baselines (bench/compare.sh)
-  iperf3
+  # benchmark baselines (bench/compare.sh) and peers (bench/mount.py: fio on qemu-nbd + nbdfuse)
+  iperf3 fio libnbd-bin
 )
 
 missing=()
