@@ -92,7 +92,7 @@ struct FuseFs::Handlers {
 
     static void init(void* userdata, fuse_conn_info* conn) {
         (void)userdata;
-        conn->max_write = std::min(conn->max_write ? std::max(conn->max_write, kMaxWrite) : kMaxWrite, kMaxWrite);
+        conn->max_write = kMaxWrite;  // libfuse's buffer holds one MiB of data (FUSE_MAX_MAX_PAGES)
         conn->max_readahead = std::max(conn->max_readahead, kMaxWrite);
         // Many requests at once: read-ahead and asynchronous direct I/O are background requests.
         conn->max_background = 64;
@@ -367,8 +367,6 @@ void FuseFs::give_back_buffer(void* buffer) {
         std::free(buffer);
 }
 
-void FuseFs::request_finished() { --in_flight_; }
-
 asio::awaitable<void> FuseFs::serve() {
     bool ended = false;
     while (!ended) {
@@ -413,14 +411,6 @@ asio::awaitable<void> FuseFs::serve() {
         co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
     spdlog::info("{}: unmounted", options_.mountpoint);
-}
-
-void FuseFs::unmount_lazily() {
-    if (!session_ || !mounted_) return;
-    if (device_) (void)device_->release();
-    device_.reset();
-    fuse_session_unmount(session_);
-    mounted_ = false;
 }
 
 }  // namespace iscsikit::mount

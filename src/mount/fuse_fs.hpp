@@ -37,7 +37,7 @@ struct MountOptions {
 class FuseFs {
 public:
     FuseFs(asio::any_io_executor executor, std::vector<std::unique_ptr<LunFile>> luns, MountOptions options);
-    ~FuseFs();  // unmounts (lazily) if still mounted
+    ~FuseFs();  // unmounts (lazily: fuse_session_unmount) if still mounted
     FuseFs(const FuseFs&) = delete;
     FuseFs& operator=(const FuseFs&) = delete;
 
@@ -46,26 +46,20 @@ public:
     // Serves requests until the file system is unmounted (or the kernel ends the connection),
     // then waits for the requests still in flight to be answered.
     asio::awaitable<void> serve();
-    // Unmounts without waiting for the users to let go (umount2 MNT_DETACH, or fusermount3 -z):
-    // what the destructor does to a mount that was never served.
-    void unmount_lazily();
 
     std::size_t lun_count() const { return luns_.size(); }
     LunFile& lun_file(std::size_t index) { return *luns_[index]; }
 
-    // Called by the request handlers (fuse_fs.cpp); not for other users.
-    struct Handlers;
+    struct Handlers;  // the request handlers (fuse_fs.cpp)
+
+private:
     // The receive buffer of the request being processed, now owned by the caller (a write whose
     // data it holds, until the write completes); the next request goes to another buffer.
     void* take_receive_buffer();
     void give_back_buffer(void* buffer);
     void request_started() { ++in_flight_; }
-    void request_finished();
-    asio::any_io_executor executor() const { return executor_; }
-    const MountOptions& options() const { return options_; }
-    std::int64_t mounted_at() const { return mounted_at_; }
+    void request_finished() { --in_flight_; }
 
-private:
     asio::any_io_executor executor_;
     std::vector<std::unique_ptr<LunFile>> luns_;
     MountOptions options_;
