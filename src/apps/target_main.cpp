@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGUSR1);  // logs the block caches' counters
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -102,7 +103,7 @@ int main(int argc, char** argv) {
         return die(e.what());
     }
     int signal = 0;
-    sigwait(&signals, &signal);
+    while (sigwait(&signals, &signal) == 0 && signal == SIGUSR1) server->log_cache_stats();
     spdlog::info("received {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
     server->stop();
     return 0;

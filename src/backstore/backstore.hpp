@@ -74,6 +74,22 @@ public:
         return {};
     }
 
+    // Bytes the store keeps in memory of its own (the block cache's pages), lent to a transfer:
+    // [offset, offset + length) when it lies whole in one resident piece, pinned (never evicted
+    // nor reused) until `hold` is destroyed. Null when the store cannot. Reading the bytes observes
+    // later writes, as with `mapped`: send them before anything may write the range. `io`: the
+    // caller's reactor, where what the lending starts (read-ahead) completes.
+    struct Lent {
+        const std::byte* data = nullptr;
+        Hold hold;
+    };
+    virtual Lent lend(std::uint64_t offset, std::uint64_t length, IoEngine& io) {
+        (void)offset;
+        (void)length;
+        (void)io;
+        return {};
+    }
+
     // Deallocates [offset, offset + length): afterwards the range reads as zeros, and its storage
     // is given back where the store can (file: hole punched; block device: discarded; RAM: pages
     // released). done as IoCallback: success, or the failure (std::errc::read_only_file_system

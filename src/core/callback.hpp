@@ -109,4 +109,34 @@ private:
     const Ops* ops_ = nullptr;
 };
 
+// Runs a callable once, when destroyed or reset: what keeps memory lent to a transfer valid (a
+// cache page stays pinned while Data-In points into it). Move-only, and no allocation for a
+// callable that fits a Callback.
+class Hold {
+public:
+    Hold() noexcept = default;
+    explicit Hold(Callback<void()> release) noexcept : release_(std::move(release)) {}
+    Hold(Hold&& other) noexcept = default;
+    Hold& operator=(Hold&& other) noexcept {
+        if (this != &other) {
+            reset();
+            release_ = std::move(other.release_);
+        }
+        return *this;
+    }
+    Hold(const Hold&) = delete;
+    Hold& operator=(const Hold&) = delete;
+    ~Hold() { reset(); }
+
+    explicit operator bool() const noexcept { return static_cast<bool>(release_); }
+    void reset() noexcept {
+        if (!release_) return;
+        auto release = std::move(release_);
+        release();
+    }
+
+private:
+    Callback<void()> release_;
+};
+
 }  // namespace iscsikit

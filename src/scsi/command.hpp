@@ -43,6 +43,9 @@ struct Command {
     // command that may write them run (SAM-5 task attributes).
     bool mapped_data_in_ok = false;
     const std::byte* mapped_data_in = nullptr;
+    // Keeps `mapped_data_in` valid when the store lent it (Backstore::lend: a cache page, pinned
+    // until the command is destroyed, after the transport has sent it).
+    Hold data_in_hold;
     // Where those bytes lie in a file, when they do (Backstore::mapped_file): the transport may
     // then send them by page reference, which holds them past the send (see there).
     FileRange mapped_file;

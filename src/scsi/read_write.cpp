@@ -62,6 +62,14 @@ Flow read(LuState& lu, Command& cmd, IoEngine& io) {
             cmd.data_in_length = static_cast<std::uint32_t>(bytes);
             return Flow::complete;
         }
+        // A cache hit: Data-In points into the pinned cache page, no copy (DESIGN.md, step 4).
+        if (auto lent = lu.store.lend(e.lba * lu.block_size, bytes, io); lent.data) {
+            cmd.mapped_data_in = lent.data;
+            cmd.data_in_hold = std::move(lent.hold);
+            cmd.status = Status::good;
+            cmd.data_in_length = static_cast<std::uint32_t>(bytes);
+            return Flow::complete;
+        }
     }
     cmd.buffer.resize_for_overwrite(bytes);  // the backstore read fills every byte
     lu.store.read(e.lba * lu.block_size, ByteSpan(cmd.buffer.data(), bytes), io, [c = &cmd](std::error_code ec) {

@@ -3,6 +3,8 @@
 // The TOML file is read by config_file.cpp.
 #include "target/config.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -42,6 +44,7 @@ std::string LunSpec::to_string() const {
     if (thin) out += ",thin=true";
     if (removable) out += ",removable=true";
     if (cache != Cache::kernel) out += fmt::format(",cache={}", cache_name(cache));
+    if (cache_size != 0) out += fmt::format(",cache_size={}", format_exact_size(cache_size));
     return out;
 }
 
@@ -107,8 +110,12 @@ Result<LunSpec> parse_lun_spec(const std::string& text) {
             lun.block_size = static_cast<std::uint32_t>(*bs);
         } else if (name == "cache") {
             auto cache = parse_cache(value);
-            if (!cache) return bad(fmt::format("cache '{}': expected kernel or none", value));
+            if (!cache) return bad(fmt::format("cache '{}': {}", value, kCacheChoices));
             lun.cache = *cache;
+        } else if (name == "cache_size") {
+            auto size = parse_size(value);
+            if (!size) return bad(size.error().message);
+            lun.cache_size = *size;
         } else if (name == "size") {
             if (lun.kind == LunSpec::Kind::ram) return bad("a ram LUN takes its size after the colon (ram:1G)");
             if (lun.kind == LunSpec::Kind::blockdev)
@@ -117,7 +124,8 @@ Result<LunSpec> parse_lun_spec(const std::string& text) {
             if (!size) return bad(size.error().message);
             lun.size = *size;
         } else {
-            return bad(fmt::format("unknown option '{}' (readonly, block_size, thin, removable, size, cache)", name));
+            return bad(fmt::format(
+                "unknown option '{}' (readonly, block_size, thin, removable, size, cache, cache_size)", name));
         }
     }
     if (auto problem = lun_problem(lun)) return bad(problem->message);
@@ -134,6 +142,7 @@ Result<void> validate(const DaemonConfig& config) {
             return fail(fmt::format("{} {}: expected {} to {}", knob.key, value, knob.min, knob.max));
     }
     std::set<std::string> iqns, paths;
+    std::uint64_t cache_total = 0;
     for (std::size_t t = 0; t < config.targets.size(); ++t) {
         const auto& target = config.targets[t];
         auto where = fmt::format("target {}", target.iqn.empty() ? fmt::format("#{}", t) : target.iqn);
@@ -158,8 +167,17 @@ Result<void> validate(const DaemonConfig& config) {
             const auto& path = target.luns[l].path;
             if (!path.empty() && !paths.insert(path).second)
                 return fail(fmt::format("{}: LUN {}: {} already backs another LUN", where, l, path));
+            cache_total += target.luns[l].cache_bytes();
         }
     }
+    // The block caches are allocated at start and never grow: together at most half of memory.
+    const auto memory =
+        static_cast<std::uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    if (cache_total > memory / 2)
+        return fail(
+            fmt::format("the LUNs' block caches take {} in all, more than half of this machine's memory ({}): "
+                        "lower cache_size",
+                        format_exact_size(cache_total), format_exact_size(memory)));
     return {};
 }
 

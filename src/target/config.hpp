@@ -18,8 +18,11 @@ using PortalAddress = iscsi::Portal;
 struct LunSpec {
     enum class Kind { ram, file, blockdev };
     // Where a file or block device LUN's blocks are cached: `kernel`, the page cache (buffered
-    // I/O); `none`, nowhere (O_DIRECT).
-    enum class Cache { kernel, none };
+    // I/O); `none`, nowhere (O_DIRECT); `writethrough` and `writeback`, our block cache
+    // (src/cache/) in front of the store opened with O_DIRECT, `cache_size` bytes of it.
+    enum class Cache { kernel, none, writethrough, writeback };
+    static constexpr std::uint64_t kDefaultCacheSize = std::uint64_t{256} << 20;
+    static constexpr std::uint64_t kMinCacheSize = std::uint64_t{1} << 20;
     Kind kind = Kind::ram;
     std::string path;        // file and blockdev
     std::uint64_t size = 0;  // bytes; ram: required; file: size when the file is created
@@ -28,6 +31,9 @@ struct LunSpec {
     bool thin = false;
     bool removable = false;
     Cache cache = Cache::kernel;
+    std::uint64_t cache_size = 0;  // 0: kDefaultCacheSize (writethrough and writeback only)
+    bool own_cache() const { return cache == Cache::writethrough || cache == Cache::writeback; }
+    std::uint64_t cache_bytes() const { return own_cache() ? (cache_size ? cache_size : kDefaultCacheSize) : 0; }
     std::string to_string() const;
 };
 
@@ -73,7 +79,7 @@ using iscsi::check_iscsi_name;
 Result<DaemonConfig> load_config_file(const std::string& path);
 // Checks the whole configuration (every target has an IQN that is a valid iSCSI name, at least
 // one LUN and one portal, no duplicate IQNs, block sizes 512 or 4096, ram sizes multiples of the
-// block size, ...).
+// block size, block caches that together take at most half of the machine's memory, ...).
 Result<void> validate(const DaemonConfig& config);
 
 }  // namespace iscsikit::target

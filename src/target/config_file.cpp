@@ -102,7 +102,8 @@ std::vector<const toml::table*> read_tables(const toml::node& node, const std::s
 }
 
 LunSpec read_lun(const toml::table& table, const std::string& prefix) {
-    check_keys(table, prefix, {"backing", "path", "size", "block_size", "readonly", "thin", "removable", "cache"});
+    check_keys(table, prefix,
+               {"backing", "path", "size", "block_size", "readonly", "thin", "removable", "cache", "cache_size"});
     LunSpec lun;
     auto backing = table.get("backing");
     if (!backing) reject(table.source(), prefix + "backing", "missing: ram, file or blockdev");
@@ -118,9 +119,10 @@ LunSpec read_lun(const toml::table& table, const std::string& prefix) {
     if (auto n = table.get("removable")) lun.removable = read_bool(*n, prefix + "removable");
     if (auto n = table.get("cache")) {
         auto cache = parse_cache(read_string(*n, prefix + "cache"));
-        if (!cache) reject(n->source(), prefix + "cache", "expected kernel or none");
+        if (!cache) reject(n->source(), prefix + "cache", std::string(kCacheChoices));
         lun.cache = *cache;
     }
+    if (auto n = table.get("cache_size")) lun.cache_size = read_size(*n, prefix + "cache_size");
     if (auto problem = lun_problem(lun)) {
         auto blamed = table.get(problem->key);
         reject(blamed ? blamed->source() : table.source(), prefix + std::string(problem->key), problem->message);

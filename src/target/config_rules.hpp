@@ -50,10 +50,20 @@ inline std::optional<LunSpec::Kind> parse_kind(std::string_view text) {
     return std::nullopt;
 }
 
-inline std::string_view cache_name(LunSpec::Cache cache) { return cache == LunSpec::Cache::none ? "none" : "kernel"; }
+inline std::string_view cache_name(LunSpec::Cache cache) {
+    switch (cache) {
+        case LunSpec::Cache::kernel: return "kernel";
+        case LunSpec::Cache::none: return "none";
+        case LunSpec::Cache::writethrough: return "writethrough";
+        case LunSpec::Cache::writeback: return "writeback";
+    }
+    return "?";
+}
+inline constexpr std::string_view kCacheChoices = "expected kernel, none, writethrough or writeback";
 
 inline std::optional<LunSpec::Cache> parse_cache(std::string_view text) {
-    for (auto cache : {LunSpec::Cache::kernel, LunSpec::Cache::none})
+    for (auto cache :
+         {LunSpec::Cache::kernel, LunSpec::Cache::none, LunSpec::Cache::writethrough, LunSpec::Cache::writeback})
         if (cache_name(cache) == text) return cache;
     return std::nullopt;
 }
@@ -74,6 +84,10 @@ inline std::optional<LunProblem> lun_problem(const LunSpec& lun) {
         return LunProblem{"size", "size is not used for a blockdev LUN (the device's own size is)"};
     if (lun.kind == LunSpec::Kind::ram && lun.cache != LunSpec::Cache::kernel)
         return LunProblem{"cache", "cache is for file and blockdev LUNs (a ram LUN is memory already)"};
+    if (lun.cache_size != 0 && !lun.own_cache())
+        return LunProblem{"cache_size", "cache_size is for cache=writethrough or cache=writeback"};
+    if (lun.cache_size != 0 && lun.cache_size < LunSpec::kMinCacheSize)
+        return LunProblem{"cache_size", fmt::format("cache_size {}: at least 1M", lun.cache_size)};
     if (lun.size % lun.block_size != 0)
         return LunProblem{"size",
                           fmt::format("size {} is not a multiple of the block size {}", lun.size, lun.block_size)};

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <functional>
+#include <future>
 #include <stdexcept>
 #include <thread>
 
@@ -24,13 +25,19 @@ Result<std::unique_ptr<backstore::Backstore>> open_backstore(const LunSpec& spec
     options.thin = spec.thin;
     options.removable = spec.removable;
     options.size = spec.size;
-    options.direct = spec.cache == LunSpec::Cache::none;
+    // Every cache but the kernel's reads the store with O_DIRECT: no block is cached twice.
+    options.direct = spec.cache != LunSpec::Cache::kernel;
+    Result<std::unique_ptr<backstore::Backstore>> store = fail("unknown backstore kind");
     switch (spec.kind) {
-        case LunSpec::Kind::ram: return backstore::make_ram(options);
-        case LunSpec::Kind::file: return backstore::open_file(spec.path, options);
-        case LunSpec::Kind::blockdev: return backstore::open_block_device(spec.path, options);
+        case LunSpec::Kind::ram: store = backstore::make_ram(options); break;
+        case LunSpec::Kind::file: store = backstore::open_file(spec.path, options); break;
+        case LunSpec::Kind::blockdev: store = backstore::open_block_device(spec.path, options); break;
     }
-    return fail("unknown backstore kind");
+    if (!store || !spec.own_cache()) return store;
+    cache::CacheOptions cache;
+    cache.mode = spec.cache == LunSpec::Cache::writeback ? cache::WriteMode::writeback : cache::WriteMode::writethrough;
+    cache.size_bytes = spec.cache_bytes();
+    return std::unique_ptr<backstore::Backstore>(std::make_unique<cache::CachedStore>(std::move(*store), cache));
 }
 
 scsi::LuIdentity make_identity(const TargetSpec& target, std::size_t lun, std::uint16_t tpgt) {
@@ -62,6 +69,8 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
             auto identity = make_identity(spec, lun, node.portal_group_tag);
             identity.removable = spec.luns[lun].removable;
             identity.thin = spec.luns[lun].thin;
+            if (auto* cache = dynamic_cast<const cache::CachedStore*>(store->get()))
+                caches_.push_back({fmt::format("{} LUN {}", spec.iqn, lun), cache});
             node.device->add(lun, std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store)));
             spdlog::info("target {} LUN {}: {}", spec.iqn, lun, spec.luns[lun].to_string());
         }
@@ -194,6 +203,12 @@ void Server::connection_closed(Connection* c) {
     });
 }
 
+void Server::log_cache_stats() const {
+    if (caches_.empty()) spdlog::info("cache: no LUN has a block cache (cache=writethrough|writeback)");
+    for (const auto& entry : caches_)
+        spdlog::info("cache {}: {}", entry.name, cache::format_stats(entry.cache->stats()));
+}
+
 void Server::stop(std::chrono::milliseconds grace) {
     if (stopping_.exchange(true)) return;
     spdlog::info("stopping: no new connections; asking {} session(s) to log out", sessions_.size());
@@ -221,15 +236,17 @@ void Server::stop(std::chrono::milliseconds grace) {
     // Let closes and in-flight storage completions run before the reactors stop.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     reactors_.stop();
-    // Acknowledged writes reach stable storage before we exit (DESIGN.md, errors and bad input).
+    // Acknowledged writes reach stable storage before we exit (DESIGN.md, errors and bad input);
+    // a write-back cache writes back everything dirty first.
     auto io = make_sync_io_engine();
     for (auto& node : targets_) {
         for (auto lun : node.device->luns()) {
             auto* unit = node.device->find(lun);
-            unit->store().flush(*io, [&](std::error_code ec) {
-                if (ec) spdlog::error("flush of {} LUN {} failed: {}", node.iqn, lun, ec.message());
-            });
+            std::promise<std::error_code> flushed;
+            unit->store().flush(*io, [&flushed](std::error_code ec) { flushed.set_value(ec); });
             io->reap();
+            if (auto ec = flushed.get_future().get())
+                spdlog::error("flush of {} LUN {} failed: {}", node.iqn, lun, ec.message());
         }
     }
     spdlog::info("stopped");

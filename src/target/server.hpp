@@ -14,6 +14,7 @@
 
 #include "iscsi/params.hpp"
 #include "iscsi/transport.hpp"
+#include "cache/cached_store.hpp"
 #include "target/config.hpp"
 #include "core/reactor.hpp"
 #include "target/registry.hpp"
@@ -55,12 +56,23 @@ public:
     void connection_closed(Connection* c);
     std::size_t connection_count() const { return connection_count_; }
 
+    // The block caches of the LUNs that have one (cache=writethrough|writeback), named
+    // "IQN LUN n": what SIGUSR1 logs and a management interface reads.
+    struct CacheEntry {
+        std::string name;
+        const cache::CachedStore* cache;
+    };
+    const std::vector<CacheEntry>& caches() const { return caches_; }
+    // One log line of counters per cache (SIGUSR1).
+    void log_cache_stats() const;
+
 private:
     void accept_on(std::size_t portal_index);
     void open_connection(Reactor& reactor, const std::shared_ptr<Connection>& connection);
 
     DaemonConfig config_;
     std::vector<TargetNode> targets_;
+    std::vector<CacheEntry> caches_;
     SessionTable sessions_;
     ReactorPool reactors_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;

@@ -99,6 +99,22 @@ class Mounts:
         self.undo = [u for u in self.undo if u != ("umount", mp)]
 
 
+def mount_ext4(mounts, t, name, mkfs=False):
+    """iscsikit mount -> losetup -> (mkfs.ext4) -> mount; returns (iscsikit dir, loop dev, ext4 dir)."""
+    mp = mounts.iscsikit_mount(t.url(0), name=f"{name}-lun")
+    dev = mounts.loop(os.path.join(mp, "lun0"))
+    if mkfs:
+        run(["mkfs.ext4", "-q", "-F", dev], timeout=300)
+    return mp, dev, mounts.mount(dev, name=f"{name}-ext4")
+
+
+def unmount_all(mounts, mp, dev, fs):
+    """What mount_ext4 did, undone in reverse."""
+    mounts.umount(fs)
+    mounts.unloop(dev)
+    mounts.iscsikit_umount(mp)
+
+
 def write_tree(root, count=300, big=(), seed=1, fsync_each=False, progress=None):
     """`count` files of varied sizes (0 to 512 KiB) in nested directories, then one file per size
     in `big`; everything fsynced at the end (with `fsync_each`, every file as it is written).

@@ -111,10 +111,17 @@ TEST(ParseLunSpec, FileWithEveryOption) {
     EXPECT_FALSE(lun.removable);
 }
 
-TEST(ParseLunSpec, CacheIsKernelUnlessNoneIsAsked) {
+TEST(ParseLunSpec, CacheIsKernelUnlessAnotherIsAsked) {
     EXPECT_EQ(parse_lun_spec("file:/srv/a.img").value().cache, LunSpec::Cache::kernel);
+    EXPECT_EQ(parse_lun_spec("file:/srv/a.img").value().cache_bytes(), 0u);
     EXPECT_EQ(parse_lun_spec("file:/srv/a.img,cache=none").value().cache, LunSpec::Cache::none);
     EXPECT_EQ(parse_lun_spec("blockdev:/dev/sdb,cache=kernel").value().cache, LunSpec::Cache::kernel);
+    auto wt = parse_lun_spec("file:/srv/a.img,cache=writethrough").value();
+    EXPECT_EQ(wt.cache, LunSpec::Cache::writethrough);
+    EXPECT_EQ(wt.cache_bytes(), LunSpec::kDefaultCacheSize);
+    auto wb = parse_lun_spec("blockdev:/dev/sdb,cache=writeback,cache_size=64M").value();
+    EXPECT_EQ(wb.cache, LunSpec::Cache::writeback);
+    EXPECT_EQ(wb.cache_bytes(), std::uint64_t{64} << 20);
 }
 
 TEST(ParseLunSpec, BlockdevAndBareBooleanOption) {
@@ -139,8 +146,12 @@ TEST(ParseLunSpec, ErrorsNameTheSpecAndWhatIsWrong) {
              {"ram:1M,block_size=4096,size=2M", "a ram LUN takes its size after the colon"},
              {"ram:lots", "size 'lots': expected a number of bytes"},
              {"file:", "missing path"},
-             {"file:/x,colour=red", "unknown option 'colour' (readonly, block_size, thin, removable, size, cache)"},
-             {"file:/x,cache=writearound", "cache 'writearound': expected kernel or none"},
+             {"file:/x,colour=red",
+              "unknown option 'colour' (readonly, block_size, thin, removable, size, cache, cache_size)"},
+             {"file:/x,cache=writearound", "cache 'writearound': expected kernel, none, writethrough or writeback"},
+             {"file:/x,cache_size=64M", "cache_size is for cache=writethrough or cache=writeback"},
+             {"file:/x,cache=writeback,cache_size=4K", "cache_size 4096: at least 1M"},
+             {"file:/x,cache=writeback,cache_size=lots", "size 'lots'"},
              {"ram:1M,cache=none", "cache is for file and blockdev LUNs"},
              {"file:/x,readonly=yes", "option 'readonly': expected true or false, not 'yes'"},
              {"file:/x,block_size=1024", "block_size '1024': expected 512 or 4096"},
@@ -159,7 +170,8 @@ TEST(ParseLunSpec, ToStringParsesBackToTheSameSpec) {
     for (const char* spec :
          {"ram:1G", "ram:1536K,block_size=4096,thin=true", "file:/srv/a.img",
           "file:/srv/b.img,size=10G,readonly=true,removable=true", "blockdev:/dev/sdc,block_size=4096", "ram:999936",
-          "file:/srv/c.img,cache=none", "blockdev:/dev/sdd,cache=none"}) {
+          "file:/srv/c.img,cache=none", "blockdev:/dev/sdd,cache=none", "file:/srv/d.img,cache=writethrough",
+          "file:/srv/e.img,cache=writeback,cache_size=64M"}) {
         auto lun = parse_lun_spec(spec).value();
         EXPECT_EQ(lun.to_string(), spec);
         auto again = parse_lun_spec(lun.to_string()).value();
@@ -362,7 +374,28 @@ TEST_F(ConfigFileTest, CacheKeyIsReadAndCheckedAtItsLine) {
     auto r = load(one_target("cache = \"none\"\n"));
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->targets[0].luns[1].cache, LunSpec::Cache::none);
-    expect_error(one_target("cache = \"fast\"\n"), "10: key 'target[0].lun[1].cache': expected kernel or none");
+    expect_error(one_target("cache = \"fast\"\n"),
+                 "10: key 'target[0].lun[1].cache': expected kernel, none, writethrough or writeback");
+    r = load(one_target("cache = \"writeback\"\ncache_size = \"32M\"\n"));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->targets[0].luns[1].cache, LunSpec::Cache::writeback);
+    EXPECT_EQ(r->targets[0].luns[1].cache_size, std::uint64_t{32} << 20);
+    expect_error(one_target("cache_size = \"32M\"\n"),
+                 "10: key 'target[0].lun[1].cache_size': cache_size is for cache=writethrough or cache=writeback");
+}
+
+TEST(Validate, BlockCachesTogetherTakeAtMostHalfOfMemory) {
+    auto config = default_config();
+    LunSpec lun;
+    lun.kind = LunSpec::Kind::file;
+    lun.path = "/srv/big.img";
+    lun.cache = LunSpec::Cache::writeback;
+    lun.cache_size = std::uint64_t{1} << 50;  // a petabyte: more than any test machine has
+    config.targets[0].luns.push_back(lun);
+    auto r = validate(config);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("more than half of this machine's memory"), std::string::npos)
+        << r.error().message;
 }
 
 TEST_F(ConfigFileTest, UnknownLunKeyIsAnErrorAtItsLine) {
