@@ -1,9 +1,12 @@
 #include "cache/cached_store.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <future>
-#include <new>
+#include <system_error>
 #include <set>
 #include <unordered_map>
 
@@ -107,8 +110,15 @@ CachedStore::CachedStore(std::unique_ptr<backstore::Backstore> store, const Cach
     dirty_limit_ = std::max<std::uint64_t>(
         static_cast<std::uint64_t>(static_cast<double>(frames_) * options_.dirty_share), kMaxLoadPages);
     dirty_limit_ = std::min(dirty_limit_, frames_ - frames_ / 8);
-    // The kernel gives the arena's pages as they are first touched; the bound is size_bytes.
-    arena_ = static_cast<std::byte*>(::operator new (frames_* kPageBytes, std::align_val_t{kPageBytes}));
+    // All of the arena's memory at once (MAP_POPULATE): the cache's size is what it takes from the
+    // start, and no command pays for a page fault on a frame's first use.
+    void* arena = ::mmap(nullptr, frames_ * kPageBytes, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (arena == MAP_FAILED)
+        throw std::system_error(errno, std::generic_category(),
+                                fmt::format("{}: {} of memory for the block cache", store_->describe(),
+                                            format_exact_size(frames_ * kPageBytes)));
+    arena_ = static_cast<std::byte*>(arena);
     for (std::size_t s = 0; s < kShards; ++s) {
         auto shard = std::make_unique<Shard>(per_shard);
         shard->free_frames.reserve(per_shard);
@@ -132,7 +142,7 @@ CachedStore::~CachedStore() {
         flush_wake_.notify_all();
         flusher_.join();
     }
-    ::operator delete (arena_, std::align_val_t{kPageBytes});
+    ::munmap(arena_, frames_ * kPageBytes);
 }
 
 std::string CachedStore::describe() const {
@@ -411,20 +421,32 @@ void CachedStore::read_ahead_after(std::uint64_t offset, std::uint64_t length, I
     std::uint8_t slot = 0;
     auto range = read_ahead_for(io, slot).advise(offset, length, store_->size_bytes());
     if (!range) return;
+    // Admitting a window's pages (up to a thousand frames to find) waits until the command that
+    // asked has been answered: posted behind it, on the same reactor.
+    io.post([this, from = range->offset, bytes = range->length, slot, &io] { read_ahead(from, bytes, slot, io); });
+}
+
+void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::uint8_t slot, IoEngine& io) {
     std::vector<Load*> loads;
     Load* run = nullptr;
-    const std::uint64_t end = (range->offset + range->length + kPageBytes - 1) / kPageBytes;
-    for (std::uint64_t page = range->offset / kPageBytes; page < end; ++page) {
+    const std::uint64_t end = (offset + length + kPageBytes - 1) / kPageBytes;
+    Shard* locked = nullptr;
+    std::unique_lock<std::mutex> lock;
+    for (std::uint64_t page = offset / kPageBytes; page < end; ++page) {
         Shard& shard = shard_of(page);
-        std::unique_lock lock(shard.mutex);
-        Page* e = shard.pages.contains(page) ? nullptr : admit(shard, page);
+        if (&shard != locked) {  // neighbouring pages share a shard: one lock for each run of them
+            if (lock) lock.unlock();
+            lock = std::unique_lock(shard.mutex);
+            locked = &shard;
+        }
+        const bool resident = shard.pages.contains(page);
+        Page* e = resident ? nullptr : admit(shard, page);
         if (!e) {  // resident already, or no frame may go: read ahead no further than this
-            if (!shard.pages.contains(page)) break;
+            if (!resident) break;
             run = nullptr;
             continue;
         }
         e->stale = shard.writing.contains(page);
-        lock.unlock();
         if (!run || run->count == kMaxLoadPages) {
             run = new Load;
             run->first_page = page;
@@ -435,6 +457,7 @@ void CachedStore::read_ahead_after(std::uint64_t offset, std::uint64_t length, I
         ++run->count;
         run->cached.push_back(true);
     }
+    if (lock) lock.unlock();
     issue_loads(loads, io);
 }
 

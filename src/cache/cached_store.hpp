@@ -112,7 +112,9 @@ private:
     void read_misses(ReadJob* job, std::uint64_t page, std::uint64_t end, IoEngine& io);
     void issue_loads(std::vector<Load*>& loads, IoEngine& io);
     void finish_load(Load* load, std::error_code ec);
+    // Tells the stream detector of a read; what it asks to read ahead, read_ahead does, posted.
     void read_ahead_after(std::uint64_t offset, std::uint64_t length, IoEngine& io);
+    void read_ahead(std::uint64_t offset, std::uint64_t length, std::uint8_t slot, IoEngine& io);
     void write_through(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done);
     void write_back(WriteJob* job);
     void account_dirty(std::uint64_t newly_dirty);

@@ -36,10 +36,11 @@ std::optional<ReadAhead::Range> ReadAhead::advise(std::uint64_t offset, std::uin
         if (++s->confirmations < 2) return std::nullopt;
         s->window = options_.min_window;  // the second read in a row: a stream
     }
-    // Read ahead once less than half a window lies ahead of the reader (asynchronous read-ahead:
-    // the next window arrives while the reader still has data).
+    // Read ahead once less than a window lies ahead of the reader (asynchronous read-ahead: the
+    // next window is read while the reader still has a window's worth, so a reader faster than
+    // one read of the store waits for none; half a window ahead left it waiting on a fast disk).
     const std::uint64_t from = std::max(s->ahead_end, s->next);
-    if (from >= end || from - s->next >= s->window / 2) return std::nullopt;
+    if (from >= end || from - s->next >= s->window) return std::nullopt;
     const std::uint64_t to = std::min(from + s->window, end);
     s->ahead_end = to;
     s->window = std::min(s->window * 2, options_.max_window);  // it held: ramp up

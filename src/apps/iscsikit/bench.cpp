@@ -25,7 +25,10 @@ struct BenchArgs {
     std::string align;  // empty: --bs (random offsets only)
     unsigned qd = 32;
     double seconds = 10;
-    std::string size;  // empty: the whole LUN
+    std::string size;          // empty: the whole LUN (from --offset on)
+    std::string offset;        // where the region starts; empty: LBA 0
+    bool once = false;         // sequential: one pass over the region, then stop
+    unsigned read_share = 70;  // randrw: percent of the I/Os that are reads
 };
 
 // splitmix64 (Steele, Lea, Flood 2014): a fast generator for offsets, a few instructions per call.
@@ -51,6 +54,9 @@ struct Bench {
     std::uint64_t slots = 0;             // io_bytes-sized slots in the region, from LBA 0 (sequential)
     std::uint64_t align_blocks = 0;      // random: offsets are multiples of this many blocks
     std::uint64_t random_positions = 0;  // random: start offsets at which a whole I/O fits
+    std::uint64_t first_lba = 0;         // where the region starts
+    bool once = false;
+    unsigned read_share = 100;  // percent of reads: 0 write, 100 read, between randrw
     Clock::time_point deadline;
 
     std::uint64_t next_slot = 0;  // sequential: shared by all workers
@@ -68,17 +74,15 @@ asio::awaitable<void> worker(Bench& b, std::span<std::byte> buffer, std::uint64_
     Rng rng{seed};
     initiator::Command cmd;
     cmd.lun = b.lun;
-    if (b.write) {
-        cmd.direction = initiator::DataDirection::write;
-        cmd.write_data = buffer;
-    } else {
-        cmd.direction = initiator::DataDirection::read;
-        cmd.read_buffer = buffer;
-    }
     for (auto now = Clock::now(); !b.stop && now < b.deadline;) {
-        const std::uint64_t lba =
-            b.random ? rng() % b.random_positions * b.align_blocks : b.next_slot++ % b.slots * b.blocks_per_io;
-        cmd.cdb = b.write ? scsi::build::write16(lba, b.blocks_per_io) : scsi::build::read16(lba, b.blocks_per_io);
+        const bool write = b.write && (b.read_share == 0 || rng() % 100 >= b.read_share);
+        cmd.direction = write ? initiator::DataDirection::write : initiator::DataDirection::read;
+        cmd.write_data = write ? std::span<const std::byte>(buffer) : std::span<const std::byte>{};
+        cmd.read_buffer = write ? std::span<std::byte>{} : buffer;
+        if (!b.random && b.once && b.next_slot >= b.slots) break;
+        const std::uint64_t lba = b.first_lba + (b.random ? rng() % b.random_positions * b.align_blocks
+                                                          : b.next_slot++ % b.slots * b.blocks_per_io);
+        cmd.cdb = write ? scsi::build::write16(lba, b.blocks_per_io) : scsi::build::read16(lba, b.blocks_per_io);
         const auto start = Clock::now();
         auto done = co_await b.session.execute(cmd);
         const auto end = Clock::now();
@@ -90,7 +94,7 @@ asio::awaitable<void> worker(Bench& b, std::span<std::byte> buffer, std::uint64_
         ++b.errors;
         auto failed = initiator::check(
             std::move(done),
-            fmt::format("{} LBA {}+{} on LUN {}", b.write ? "WRITE(16)" : "READ(16)", lba, b.blocks_per_io, b.lun));
+            fmt::format("{} LBA {}+{} on LUN {}", write ? "WRITE(16)" : "READ(16)", lba, b.blocks_per_io, b.lun));
         if (!b.first_error) b.first_error = failed.error();
         if (ends_run(failed.error().kind)) b.stop = true;
     }
@@ -133,11 +137,18 @@ asio::awaitable<Result<void>> run(asio::any_io_executor executor, Session& sessi
         co_return initiator::fail(ErrorKind::invalid_argument,
                                   fmt::format("--bs {} is not a multiple of the {}-byte block size of {}", args.bs,
                                               cap->block_size, lun_name(session.url(), lun)));
-    const std::uint64_t region = args.size.empty() ? cap->bytes() : size_value(args.size);
-    if (region > cap->bytes())
-        co_return initiator::fail(ErrorKind::invalid_argument,
-                                  fmt::format("--size {} is larger than {} ({})", args.size,
-                                              lun_name(session.url(), lun), initiator::format_size(cap->bytes())));
+    const std::uint64_t offset = args.offset.empty() ? 0 : size_value(args.offset);
+    if (offset % cap->block_size != 0 || offset >= cap->bytes())
+        co_return initiator::fail(
+            ErrorKind::invalid_argument,
+            fmt::format("--offset {} is not a multiple of the {}-byte block size inside {} ({})", args.offset,
+                        cap->block_size, lun_name(session.url(), lun), initiator::format_size(cap->bytes())));
+    const std::uint64_t region = args.size.empty() ? cap->bytes() - offset : size_value(args.size);
+    if (region > cap->bytes() - offset)
+        co_return initiator::fail(
+            ErrorKind::invalid_argument,
+            fmt::format("--offset {} + --size {} is past the end of {} ({})", args.offset, args.size,
+                        lun_name(session.url(), lun), initiator::format_size(cap->bytes())));
     if (region < io_bytes)
         co_return initiator::fail(ErrorKind::invalid_argument,
                                   fmt::format("the region of {} is smaller than one I/O of {}",
@@ -151,13 +162,16 @@ asio::awaitable<Result<void>> run(asio::any_io_executor executor, Session& sessi
 
     Bench b(session);
     b.lun = lun;
-    b.write = args.rw == "write" || args.rw == "randwrite";
+    b.write = args.rw == "write" || args.rw == "randwrite" || args.rw == "randrw";
+    b.read_share = args.rw == "randrw" ? args.read_share : b.write ? 0 : 100;
     b.random = args.rw.starts_with("rand");
     b.io_bytes = static_cast<std::uint32_t>(io_bytes);
     b.blocks_per_io = static_cast<std::uint32_t>(io_bytes / cap->block_size);
     b.slots = region / io_bytes;
     b.align_blocks = align / cap->block_size;
     b.random_positions = (region - io_bytes) / align + 1;  // with align == io_bytes: the slots
+    b.first_lba = offset / cap->block_size;
+    b.once = args.once;
 
     std::random_device entropy;
     const std::uint64_t seed = (std::uint64_t{entropy()} << 32) | entropy();
@@ -188,8 +202,8 @@ Subcommand add_bench(CLI::App& parent, CommonOptions& common) {
     auto* sub = parent.add_subcommand(
         "bench", "measure IOPS, throughput and latency of a LUN (write and randwrite DESTROY the LUN's data)");
     sub->add_option("url", args->url, "iscsi://HOST[:PORT]/TARGET-IQN[/LUN] (LUN 0 when absent)")->required();
-    sub->add_option("--rw", args->rw, "read, write, randread or randwrite (writes overwrite the LUN)")
-        ->check(CLI::IsMember({"read", "write", "randread", "randwrite"}))
+    sub->add_option("--rw", args->rw, "read, write, randread, randwrite or randrw (writes overwrite the LUN)")
+        ->check(CLI::IsMember({"read", "write", "randread", "randwrite", "randrw"}))
         ->capture_default_str();
     sub->add_option("--bs", args->bs, "bytes per I/O (k, m, g suffixes)")->check(size_check())->capture_default_str();
     sub->add_option("--align", args->align,
@@ -197,8 +211,13 @@ Subcommand add_bench(CLI::App& parent, CommonOptions& common) {
         ->check(size_check());
     sub->add_option("--qd", args->qd, "I/Os in flight")->check(CLI::Range(1u, 4096u))->capture_default_str();
     sub->add_option("--time", args->seconds, "seconds to run")->check(CLI::PositiveNumber)->capture_default_str();
-    sub->add_option("--size", args->size, "bytes of the LUN used, from LBA 0 (default: all of it)")
+    sub->add_option("--size", args->size, "bytes of the LUN used, from --offset (default: all of it)")
         ->check(size_check());
+    sub->add_option("--offset", args->offset, "where the bytes used start (default: 0)")->check(size_check());
+    sub->add_option("--read-share", args->read_share, "randrw: percent of the I/Os that are reads")
+        ->check(CLI::Range(0u, 100u))
+        ->capture_default_str();
+    sub->add_flag("--once", args->once, "read or write: one pass over the bytes used, then stop (or --time)");
     add_common_options(*sub, common, true);
     return {sub, [args, &common](const asio::any_io_executor& executor) {
                 return with_lun(executor, args->url, common, [executor, args, &common](Session& s, std::uint64_t lun) {
