@@ -75,13 +75,15 @@ public:
     }
 
     // Bytes the store keeps in memory of its own (the block cache's pages), lent to a transfer:
-    // [offset, offset + length) when it lies whole in one resident piece, pinned (never evicted
-    // nor reused) until `hold` is destroyed. Null when the store cannot. Reading the bytes observes
+    // [offset, offset + length) when all of it is resident, in one piece or several, pinned
+    // (never evicted nor reused) until `hold` is destroyed. Nothing when the store cannot. Reading the bytes observes
     // later writes, as with `mapped`: send them before anything may write the range. `io`: the
     // caller's reactor, where what the lending starts (read-ahead) completes.
     struct Lent {
-        const std::byte* data = nullptr;
+        const std::byte* data = nullptr;        // the bytes, when they lie in one piece
+        std::span<const ConstByteSpan> pieces;  // else the pieces, in order (valid while `hold` is)
         Hold hold;
+        bool lent() const { return data || !pieces.empty(); }
     };
     virtual Lent lend(std::uint64_t offset, std::uint64_t length, IoEngine& io) {
         (void)offset;

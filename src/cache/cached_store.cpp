@@ -461,25 +461,69 @@ void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::ui
     issue_loads(loads, io);
 }
 
+// Pins a resident page for a transfer (shard lock held); null when it is not resident as it is.
+const std::byte* CachedStore::pin_locked(Shard& shard, std::uint64_t page) {
+    auto it = shard.pages.find(page);
+    if (it == shard.pages.end() || it->second.loading || it->second.stale) return nullptr;
+    auto& e = it->second;
+    shard.policy.touch(page);
+    ++shard.hits;
+    ++e.pins;
+    if (e.ahead) {
+        e.ahead = false;
+        read_ahead_[e.ahead_slot]->used(page_end(page) - page * kPageBytes);
+    }
+    return frame(e.frame);
+}
+
+// What a read lent in several pages holds: the pieces the transport sends, and the pins.
+struct CachedStore::Lending {
+    CachedStore* cache = nullptr;
+    std::uint64_t first = 0, end = 0;  // pages pinned
+    std::vector<ConstByteSpan> pieces;
+};
+
 backstore::Backstore::Lent CachedStore::lend(std::uint64_t offset, std::uint64_t length, IoEngine& io) {
-    const std::uint64_t page = offset / kPageBytes;
-    if (length == 0 || (offset + length - 1) / kPageBytes != page || offset + length > store_->size_bytes()) return {};
+    if (length == 0 || offset > store_->size_bytes() || length > store_->size_bytes() - offset) return {};
+    const std::uint64_t first = offset / kPageBytes;
+    const std::uint64_t end = (offset + length + kPageBytes - 1) / kPageBytes;
     Lent lent;
-    {
-        Shard& shard = shard_of(page);
+    if (end - first == 1) {  // one page: no allocation, the pointer is the data
+        Shard& shard = shard_of(first);
         std::lock_guard lock(shard.mutex);
-        auto it = shard.pages.find(page);
-        if (it == shard.pages.end() || it->second.loading || it->second.stale) return {};
-        auto& e = it->second;
-        shard.policy.touch(page);
-        ++shard.hits;
-        ++e.pins;
-        if (e.ahead) {
-            e.ahead = false;
-            read_ahead_[e.ahead_slot]->used(page_end(page) - page * kPageBytes);
+        const std::byte* base = pin_locked(shard, first);
+        if (!base) return {};
+        lent.data = base + (offset - first * kPageBytes);
+        lent.hold = Hold([this, first] { unpin(first); });
+    } else {
+        auto* lending = new Lending{this, first, first, {}};
+        lending->pieces.reserve(end - first);
+        Shard* locked = nullptr;
+        std::unique_lock<std::mutex> lock;
+        for (std::uint64_t page = first; page < end; ++page) {
+            Shard& shard = shard_of(page);
+            if (&shard != locked) {  // one shard's lock at a time
+                if (lock) lock.unlock();
+                lock = std::unique_lock(shard.mutex);
+                locked = &shard;
+            }
+            const std::byte* base = pin_locked(shard, page);
+            if (!base) break;
+            lending->end = page + 1;
+            const auto [start, stop] = overlap(offset, length, page * kPageBytes, kPageBytes);
+            lending->pieces.emplace_back(base + (start - page * kPageBytes), stop - start);
         }
-        lent.data = frame(e.frame) + (offset - page * kPageBytes);
-        lent.hold = Hold([this, page] { unpin(page); });
+        if (lock) lock.unlock();
+        auto release = [lending] {
+            for (std::uint64_t page = lending->first; page < lending->end; ++page) lending->cache->unpin(page);
+            delete lending;
+        };
+        if (lending->end != end) {  // a page is missing: the command reads, and copies, instead
+            release();
+            return {};
+        }
+        lent.pieces = lending->pieces;
+        lent.hold = Hold(std::move(release));
     }
     lent_.fetch_add(1, std::memory_order_relaxed);
     if (options_.read_ahead) read_ahead_after(offset, length, io);

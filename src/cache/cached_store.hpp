@@ -97,6 +97,7 @@ public:
     struct WriteJob;
     struct Load;
     struct Page;
+    struct Lending;
 
 private:
     Shard& shard_of(std::uint64_t page) const;
@@ -108,6 +109,7 @@ private:
     void drop(Shard& shard, std::uint64_t page, bool evicted);
     Page* admit(Shard& shard, std::uint64_t page);  // a frame for `page`, or null when none may go
     void invalidate_locked(Shard& shard, std::uint64_t page);
+    const std::byte* pin_locked(Shard& shard, std::uint64_t page);
 
     void read_misses(ReadJob* job, std::uint64_t page, std::uint64_t end, IoEngine& io);
     void issue_loads(std::vector<Load*>& loads, IoEngine& io);

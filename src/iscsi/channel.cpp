@@ -272,6 +272,18 @@ bool Channel::send(const Bhs& bhs, ConstByteSpan data, std::shared_ptr<const voi
     return by_file;
 }
 
+void Channel::send_pieces(const Bhs& bhs, std::span<const ConstByteSpan> pieces, std::shared_ptr<const void> keep) {
+    if (closed_) return;
+    if (limits_.data_digest) {
+        std::vector<std::byte> joined;
+        for (const auto& piece : pieces) joined.insert(joined.end(), piece.begin(), piece.end());
+        send_copy(bhs, ConstByteSpan(joined.data(), joined.size()));
+        return;
+    }
+    pending_.add_pieces(bhs, pieces, limits_.header_digest, std::move(keep));
+    schedule_flush();
+}
+
 void Channel::when_sent(Callback<void()> done) {
     if (closed_ || (!writing_ && pending_.empty())) {
         asio::post(executor(), std::move(done));

@@ -121,6 +121,9 @@ public:
     bool send(const Bhs& bhs, ConstByteSpan data = {}, std::shared_ptr<const void> keep = {}, FileRange file = {});
     // Like send, with `data` copied first.
     void send_copy(const Bhs& bhs, ConstByteSpan data);
+    // Like send, the data segment gathered from `pieces` (which must stay valid until written,
+    // unless `keep` owns them); with a data digest they are copied into one buffer first.
+    void send_pieces(const Bhs& bhs, std::span<const ConstByteSpan> pieces, std::shared_ptr<const void> keep = {});
     // Runs `done` once everything queued so far is written, or the channel closed.
     void when_sent(Callback<void()> done);
     // Closes once everything queued so far is written (logout, login failure).

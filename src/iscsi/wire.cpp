@@ -61,18 +61,8 @@ tl::expected<std::optional<ReceivedPdu>, FrameError> ReceiveBuffer::next(const F
 
 bool SendBatch::add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
                     std::shared_ptr<const void> keep, FileRange file) {
-    Bhs bhs = header;
-    bhs.set_total_ahs_length(0);
-    bhs.set_data_segment_length(static_cast<std::uint32_t>(data.size()));
     Outgoing out{};
-    out.header_offset = headers_.size();
-    out.header_length = kBhsLength + (header_digest ? kDigestLength : 0);
-    headers_.insert(headers_.end(), bhs.data(), bhs.data() + kBhsLength);
-    if (header_digest) {
-        std::byte digest[kDigestLength];
-        store_digest(digest, crc32c(bhs.span()));
-        headers_.insert(headers_.end(), digest, digest + kDigestLength);
-    }
+    push_header(out, header, static_cast<std::uint32_t>(data.size()), header_digest);
     out.data = data;
     if (!data_digest && !data.empty()) out.file = file;
     const bool by_file = static_cast<bool>(out.file);
@@ -96,9 +86,46 @@ void SendBatch::clear() {
     pdus_.clear();
 }
 
+void SendBatch::push_header(Outgoing& out, const Bhs& header, std::uint32_t data_length, bool header_digest) {
+    Bhs bhs = header;
+    bhs.set_total_ahs_length(0);
+    bhs.set_data_segment_length(data_length);
+    out.header_offset = headers_.size();
+    out.header_length = kBhsLength + (header_digest ? kDigestLength : 0);
+    headers_.insert(headers_.end(), bhs.data(), bhs.data() + kBhsLength);
+    if (header_digest) {
+        std::byte digest[kDigestLength];
+        store_digest(digest, crc32c(bhs.span()));
+        headers_.insert(headers_.end(), digest, digest + kDigestLength);
+    }
+}
+
+void SendBatch::add_pieces(const Bhs& header, std::span<const ConstByteSpan> pieces, bool header_digest,
+                           std::shared_ptr<const void> keep) {
+    std::size_t total = 0;
+    for (const auto& piece : pieces) total += piece.size();
+    if (pieces.empty()) {
+        add(header, {}, header_digest, false, std::move(keep));
+        return;
+    }
+    // The header and the first piece, then each further piece as an entry with no header; the
+    // last carries the padding. segments() writes them in order: one PDU on the wire.
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        Outgoing out{};
+        if (i == 0) push_header(out, header, static_cast<std::uint32_t>(total), header_digest);
+        out.data = pieces[i];
+        out.trailer.fill(std::byte{0});
+        out.keep = keep;
+        pdus_.push_back(std::move(out));
+    }
+    const auto size = static_cast<std::uint32_t>(total);
+    pdus_.back().trailer_length = static_cast<std::uint8_t>(pad4(size) - size);
+}
+
 void SendBatch::segments(std::vector<OutSegment>& out) const {
     for (const auto& pdu : pdus_) {
-        out.push_back({ConstByteSpan(headers_.data() + pdu.header_offset, pdu.header_length), {}});
+        if (pdu.header_length)
+            out.push_back({ConstByteSpan(headers_.data() + pdu.header_offset, pdu.header_length), {}});
         if (!pdu.data.empty()) out.push_back({pdu.data, pdu.file});
         if (pdu.trailer_length) out.push_back({ConstByteSpan(pdu.trailer.data(), pdu.trailer_length), {}});
     }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include <tl/expected.hpp>
@@ -62,6 +63,10 @@ public:
     // whether the PDU names the file.
     bool add(const Bhs& header, ConstByteSpan data, bool header_digest, bool data_digest,
              std::shared_ptr<const void> keep = {}, FileRange file = {});
+    // Queues one PDU whose data segment is `pieces` in order (cache pages gathered into one
+    // Data-In), written with no copy; no data digest (it would have to read them here).
+    void add_pieces(const Bhs& header, std::span<const ConstByteSpan> pieces, bool header_digest,
+                    std::shared_ptr<const void> keep = {});
     bool empty() const { return pdus_.empty(); }
     std::size_t size() const { return pdus_.size(); }
     void clear();
@@ -78,6 +83,10 @@ private:
         std::array<std::byte, 8> trailer;
         std::shared_ptr<const void> keep;
     };
+    // Appends the header (TotalAHSLength 0, DataSegmentLength `data_length`, and its digest) and
+    // points `out` at it.
+    void push_header(Outgoing& out, const Bhs& header, std::uint32_t data_length, bool header_digest);
+
     std::vector<std::byte> headers_;
     std::vector<Outgoing> pdus_;
 };

@@ -43,14 +43,19 @@ struct Command {
     // command that may write them run (SAM-5 task attributes).
     bool mapped_data_in_ok = false;
     const std::byte* mapped_data_in = nullptr;
-    // Keeps `mapped_data_in` valid when the store lent it (Backstore::lend: a cache page, pinned
-    // until the command is destroyed, after the transport has sent it).
+    // Or, for data-in the store lent in several pieces (Backstore::lend: cache pages), the pieces
+    // in order; `mapped_data_in` is then null. Same rules as `mapped_data_in`.
+    std::span<const ConstByteSpan> data_in_pieces;
+    // Keeps `mapped_data_in` or the pieces valid when the store lent them (cache pages, pinned
+    // until the command is destroyed, after the transport has sent them).
     Hold data_in_hold;
+    // Whether data-in lies in the store's memory (mapped or lent), not in `buffer`.
+    bool data_in_outside() const { return mapped_data_in || !data_in_pieces.empty(); }
     // Where those bytes lie in a file, when they do (Backstore::mapped_file): the transport may
     // then send them by page reference, which holds them past the send (see there).
     FileRange mapped_file;
 
-    // The data-in bytes, wherever the LU put them.
+    // The data-in bytes, wherever the LU put them, when they lie in one piece (not data_in_pieces).
     ConstByteSpan data_in() const { return {mapped_data_in ? mapped_data_in : buffer.data(), data_in_length}; }
 
     // The device layer keeps the completion here while storage works, so that its storage

@@ -63,8 +63,9 @@ Flow read(LuState& lu, Command& cmd, IoEngine& io) {
             return Flow::complete;
         }
         // A cache hit: Data-In points into the pinned cache page, no copy (DESIGN.md, step 4).
-        if (auto lent = lu.store.lend(e.lba * lu.block_size, bytes, io); lent.data) {
+        if (auto lent = lu.store.lend(e.lba * lu.block_size, bytes, io); lent.lent()) {
             cmd.mapped_data_in = lent.data;
+            cmd.data_in_pieces = lent.pieces;
             cmd.data_in_hold = std::move(lent.hold);
             cmd.status = Status::good;
             cmd.data_in_length = static_cast<std::uint32_t>(bytes);

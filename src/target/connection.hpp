@@ -50,6 +50,9 @@ public:
         return channel_->send(bhs, data, std::move(keep), file);
     }
     void send_copy(const iscsi::Bhs& bhs, ConstByteSpan data) { channel_->send_copy(bhs, data); }
+    void send_pieces(const iscsi::Bhs& bhs, std::span<const ConstByteSpan> pieces, std::shared_ptr<const void> keep) {
+        channel_->send_pieces(bhs, pieces, std::move(keep));
+    }
     // Closes once everything queued so far is on the wire (logout, login failure).
     void close_after_send(const std::string& why) { channel_->close_after_send({why}); }
 

@@ -336,7 +336,7 @@ void Session::run(const std::shared_ptr<Task>& task) {
     auto done = [this, task, self = connection_.shared_from_this()] {
         if (closed_) return;  // the session went away while the LU worked
         finish(task);
-        if (!task->command.mapped_data_in) return retire(*task);
+        if (!task->command.data_in_outside()) return retire(*task);
         if (task->lent) return lend(*task);
         // Data-In that points into the store's memory is read when the channel writes it: until
         // then the task still counts as running, so no ORDERED task (which may write those
@@ -420,6 +420,9 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
     const std::uint32_t burst = params_.max_burst_length;
     const auto* base = task.command.data_in().data();
     const FileRange file = task.command.mapped_file;
+    // Data-In lent in pieces (cache pages): each PDU gathers the parts of them it covers.
+    const auto pieces = task.command.data_in_pieces;
+    std::size_t piece = 0, piece_offset = 0;
     std::uint32_t offset = 0;
     while (offset < length) {
         const std::uint32_t in_burst = burst - (offset % burst);
@@ -442,6 +445,22 @@ void Session::send_data_in(Task& task, std::uint32_t length, bool with_status, c
             fill_window(bhs, true);
         } else {
             stamp_window(bhs);  // §11.7.4: without status, StatSN is reserved
+        }
+        if (!pieces.empty()) {
+            gather_.clear();
+            for (std::size_t left = n; left > 0 && piece < pieces.size();) {
+                const std::size_t take = std::min(left, pieces[piece].size() - piece_offset);
+                gather_.push_back(pieces[piece].subspan(piece_offset, take));
+                left -= take;
+                piece_offset += take;
+                if (piece_offset == pieces[piece].size()) {
+                    ++piece;
+                    piece_offset = 0;
+                }
+            }
+            connection_.send_pieces(bhs, gather_, keep);
+            offset += n;
+            continue;
         }
         const FileRange at = file ? FileRange{file.fd, file.offset + offset} : FileRange{};
         if (connection_.send(bhs, ConstByteSpan(base + offset, n), keep, at)) task.lent = true;

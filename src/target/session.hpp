@@ -160,7 +160,8 @@ private:
         std::uint32_t stat_sn;  // of the READ's status
         bool ordered;
     };
-    std::vector<Lent> lent_;  // in StatSN order; as long as the most READs in flight, then reused
+    std::vector<ConstByteSpan> gather_;  // send_data_in's parts of lent pieces, one PDU's, reused
+    std::vector<Lent> lent_;             // in StatSN order; as long as the most READs in flight, then reused
     std::uint32_t reclaim_ttt_ = iscsi::kReservedTag;  // the NOP-In ping of ask_for_reclaim
     std::uint32_t reclaim_below_ = 0;                  // StatSN when it was sent
 

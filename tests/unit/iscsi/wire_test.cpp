@@ -50,6 +50,21 @@ TEST(Wire, SendBatchMatchesEncodePduWithAndWithoutDigests) {
     }
 }
 
+TEST(Wire, APduGatheredFromPiecesIsTheSameOnTheWire) {
+    std::vector<std::byte> data(4096 * 3 - 1);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = std::byte(static_cast<unsigned char>(i * 7));
+    const std::vector<ConstByteSpan> pieces{ConstByteSpan(data).subspan(0, 100), ConstByteSpan(data).subspan(100, 4000),
+                                            ConstByteSpan(data).subspan(4100)};
+    for (bool header_digest : {false, true}) {
+        SendBatch gathered, whole;
+        gathered.add_pieces(nop_in(3), pieces, header_digest);
+        gathered.add(nop_in(4), {}, header_digest, false);  // the next PDU follows at once
+        whole.add(nop_in(3), data, header_digest, false);
+        whole.add(nop_in(4), {}, header_digest, false);
+        EXPECT_EQ(wire_of(gathered), wire_of(whole)) << "header digest " << header_digest;
+    }
+}
+
 TEST(Wire, ReceiveBufferYieldsPdusFedOneByteAtATime) {
     SendBatch batch;
     std::vector<std::byte> data(1000, std::byte{1});
