@@ -26,7 +26,25 @@ constexpr std::uint64_t kPagesPerShardRun = 16;  // neighbouring pages share a s
 constexpr std::uint64_t kMaxLoadPages = kMaxFlushBytes / kPageBytes;
 constexpr std::size_t kReadAheadSlots = 8;  // detectors, by reactor: no lock shared across reactors
 
-std::error_code errc(std::errc e) { return std::make_error_code(e); }
+// Holds the lock of one shard at a time while a loop walks neighbouring pages (16 share a
+// shard): one lock for each run of them, and never two held together.
+class OneShardLock {
+public:
+    void hold(std::mutex& mutex) {
+        if (held_ == &mutex) return;
+        if (lock_) lock_.unlock();
+        lock_ = std::unique_lock(mutex);
+        held_ = &mutex;
+    }
+    void release() {
+        if (lock_) lock_.unlock();
+        held_ = nullptr;
+    }
+
+private:
+    std::mutex* held_ = nullptr;
+    std::unique_lock<std::mutex> lock_;
+};
 
 // The part of [a, a + an) that overlaps [b, b + bn), as (start, end); empty when start >= end.
 std::pair<std::uint64_t, std::uint64_t> overlap(std::uint64_t a, std::uint64_t an, std::uint64_t b, std::uint64_t bn) {
@@ -270,7 +288,7 @@ void part_done(CachedStore::ReadJob* job, std::error_code ec) {
 
 void CachedStore::read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) {
     const std::uint64_t size = store_->size_bytes();
-    if (offset > size || dst.size() > size - offset) return done(errc(std::errc::invalid_argument));
+    if (offset > size || dst.size() > size - offset) return done(std::make_error_code(std::errc::invalid_argument));
     if (dst.empty()) return done({});
     const std::uint64_t first = offset / kPageBytes;
     const std::uint64_t end = (offset + dst.size() + kPageBytes - 1) / kPageBytes;
@@ -278,26 +296,16 @@ void CachedStore::read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallb
     // The hit path: every page resident, copied under its shard's lock, no allocation.
     std::uint64_t page = first;
     {
-        Shard* locked = nullptr;
-        std::unique_lock<std::mutex> lock;
+        OneShardLock lock;
         for (; page < end; ++page) {
             Shard& shard = shard_of(page);
-            if (&shard != locked) {  // one shard's lock at a time: never two held together
-                if (lock) lock.unlock();
-                lock = std::unique_lock(shard.mutex);
-                locked = &shard;
-            }
+            lock.hold(shard.mutex);
             auto it = shard.pages.find(page);
             if (it == shard.pages.end() || it->second.loading || it->second.stale) break;
-            auto& e = it->second;
-            shard.policy.touch(page);
-            ++shard.hits;
-            if (e.ahead) {
-                e.ahead = false;
-                read_ahead_[e.ahead_slot]->used(page_end(page) - page * kPageBytes);
-            }
+            hit_locked(shard, page, it->second);
             const auto [start, stop] = overlap(offset, dst.size(), page * kPageBytes, kPageBytes);
-            std::memcpy(dst.data() + (start - offset), frame(e.frame) + (start - page * kPageBytes), stop - start);
+            std::memcpy(dst.data() + (start - offset), frame(it->second.frame) + (start - page * kPageBytes),
+                        stop - start);
         }
     }
     if (page == end) {
@@ -330,12 +338,7 @@ void CachedStore::read_misses(ReadJob* job, std::uint64_t page, std::uint64_t en
                 run = nullptr;
                 continue;
             }
-            shard.policy.touch(page);
-            ++shard.hits;
-            if (e.ahead) {
-                e.ahead = false;
-                read_ahead_[e.ahead_slot]->used(page_end(page) - page * kPageBytes);
-            }
+            hit_locked(shard, page, e);
             copy_overlap(job, page * kPageBytes, frame(e.frame), page_end(page) - page * kPageBytes);
             run = nullptr;
             continue;
@@ -430,15 +433,10 @@ void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::ui
     std::vector<Load*> loads;
     Load* run = nullptr;
     const std::uint64_t end = (offset + length + kPageBytes - 1) / kPageBytes;
-    Shard* locked = nullptr;
-    std::unique_lock<std::mutex> lock;
+    OneShardLock lock;
     for (std::uint64_t page = offset / kPageBytes; page < end; ++page) {
         Shard& shard = shard_of(page);
-        if (&shard != locked) {  // neighbouring pages share a shard: one lock for each run of them
-            if (lock) lock.unlock();
-            lock = std::unique_lock(shard.mutex);
-            locked = &shard;
-        }
+        lock.hold(shard.mutex);
         const bool resident = shard.pages.contains(page);
         Page* e = resident ? nullptr : admit(shard, page);
         if (!e) {  // resident already, or no frame may go: read ahead no further than this
@@ -457,23 +455,28 @@ void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::ui
         ++run->count;
         run->cached.push_back(true);
     }
-    if (lock) lock.unlock();
+    lock.release();
     issue_loads(loads, io);
+}
+
+// A command found `page` resident (shard lock held): the policy and the counters hear of it, and
+// read-ahead that brought it in was used.
+void CachedStore::hit_locked(Shard& shard, std::uint64_t page, Page& e) {
+    shard.policy.touch(page);
+    ++shard.hits;
+    if (e.ahead) {
+        e.ahead = false;
+        read_ahead_[e.ahead_slot]->used(page_end(page) - page * kPageBytes);
+    }
 }
 
 // Pins a resident page for a transfer (shard lock held); null when it is not resident as it is.
 const std::byte* CachedStore::pin_locked(Shard& shard, std::uint64_t page) {
     auto it = shard.pages.find(page);
     if (it == shard.pages.end() || it->second.loading || it->second.stale) return nullptr;
-    auto& e = it->second;
-    shard.policy.touch(page);
-    ++shard.hits;
-    ++e.pins;
-    if (e.ahead) {
-        e.ahead = false;
-        read_ahead_[e.ahead_slot]->used(page_end(page) - page * kPageBytes);
-    }
-    return frame(e.frame);
+    hit_locked(shard, page, it->second);
+    ++it->second.pins;
+    return frame(it->second.frame);
 }
 
 // What a read lent in several pages holds: the pieces the transport sends, and the pins.
@@ -498,22 +501,17 @@ backstore::Backstore::Lent CachedStore::lend(std::uint64_t offset, std::uint64_t
     } else {
         auto* lending = new Lending{this, first, first, {}};
         lending->pieces.reserve(end - first);
-        Shard* locked = nullptr;
-        std::unique_lock<std::mutex> lock;
+        OneShardLock lock;
         for (std::uint64_t page = first; page < end; ++page) {
             Shard& shard = shard_of(page);
-            if (&shard != locked) {  // one shard's lock at a time
-                if (lock) lock.unlock();
-                lock = std::unique_lock(shard.mutex);
-                locked = &shard;
-            }
+            lock.hold(shard.mutex);
             const std::byte* base = pin_locked(shard, page);
             if (!base) break;
             lending->end = page + 1;
             const auto [start, stop] = overlap(offset, length, page * kPageBytes, kPageBytes);
             lending->pieces.emplace_back(base + (start - page * kPageBytes), stop - start);
         }
-        if (lock) lock.unlock();
+        lock.release();
         auto release = [lending] {
             for (std::uint64_t page = lending->first; page < lending->end; ++page) lending->cache->unpin(page);
             delete lending;

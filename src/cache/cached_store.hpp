@@ -109,6 +109,7 @@ private:
     void drop(Shard& shard, std::uint64_t page, bool evicted);
     Page* admit(Shard& shard, std::uint64_t page);  // a frame for `page`, or null when none may go
     void invalidate_locked(Shard& shard, std::uint64_t page);
+    void hit_locked(Shard& shard, std::uint64_t page, Page& e);
     const std::byte* pin_locked(Shard& shard, std::uint64_t page);
 
     void read_misses(ReadJob* job, std::uint64_t page, std::uint64_t end, IoEngine& io);

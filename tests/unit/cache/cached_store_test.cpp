@@ -165,11 +165,9 @@ CacheOptions options(WriteMode mode, std::uint64_t size, bool read_ahead = false
 
 // Random reads and writes of 512-byte multiples, most of them unaligned to pages, against a
 // model, with a cache far smaller than the LU so that pages are evicted and read again.
-void random_against_model(CachedStoreTest& t, WriteMode mode, CountingStore*& store,
+void random_against_model(WriteMode mode, CountingStore*& store,
                           const std::function<std::error_code(std::uint64_t, const std::vector<std::byte>&)>& write,
                           const std::function<std::vector<std::byte>(std::uint64_t, std::size_t)>& read) {
-    (void)t;
-    (void)mode;
     constexpr std::uint64_t kSize = 8u << 20;
     std::vector<std::byte> model(kSize);
     std::mt19937 rng(7);
@@ -195,7 +193,7 @@ void random_against_model(CachedStoreTest& t, WriteMode mode, CountingStore*& st
 TEST_F(CachedStoreTest, WritethroughReadsBackTheModelAndTheMediumHasEveryWrite) {
     make(8u << 20, options(WriteMode::writethrough, 1u << 20, true));
     random_against_model(
-        *this, WriteMode::writethrough, store_, [&](auto o, const auto& d) { return write(o, d); },
+        WriteMode::writethrough, store_, [&](auto o, const auto& d) { return write(o, d); },
         [&](auto o, auto n) { return read(o, n); });
     EXPECT_GT(cache_->stats().evictions, 0u);
 }
@@ -204,7 +202,7 @@ TEST_F(CachedStoreTest, WritebackReadsBackTheModelAndAFlushPutsItOnTheMedium) {
     make(8u << 20, options(WriteMode::writeback, 1u << 20, true));
     std::vector<std::byte> model(8u << 20);
     random_against_model(
-        *this, WriteMode::writeback, store_,
+        WriteMode::writeback, store_,
         [&](auto o, const auto& d) {
             std::memcpy(model.data() + o, d.data(), d.size());
             return write(o, d);
