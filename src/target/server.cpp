@@ -173,9 +173,9 @@ void Server::accept_on(std::size_t index) {
     });
 }
 
-void Server::open_connection(Reactor& reactor, const std::shared_ptr<Connection>& connection) {
+void Server::open_connection(Reactor& reactor, std::shared_ptr<Connection> connection) {
     connection_opened(connection);
-    asio::post(reactor.context(), [connection] { connection->start(); });
+    asio::post(reactor.context(), [connection = std::move(connection)] { connection->start(); });
 }
 
 std::unique_ptr<iscsi::ByteTransport> Server::connect_in_process(asio::any_io_executor client) {
@@ -191,16 +191,13 @@ std::unique_ptr<iscsi::ByteTransport> Server::connect_in_process(asio::any_io_ex
 void Server::connection_opened(const std::shared_ptr<Connection>& c) {
     ++connection_count_;
     std::lock_guard lock(live_mutex_);
-    live_.push_back(c);
+    live_.push_back({c.get(), c});
 }
 
 void Server::connection_closed(Connection* c) {
     --connection_count_;
     std::lock_guard lock(live_mutex_);
-    std::erase_if(live_, [c](const std::weak_ptr<Connection>& w) {
-        auto s = w.lock();
-        return !s || s.get() == c;
-    });
+    std::erase_if(live_, [c](const Live& l) { return l.raw == c || l.weak.expired(); });
 }
 
 void Server::log_cache_stats() const {
@@ -221,8 +218,8 @@ void Server::stop(std::chrono::milliseconds grace) {
     std::vector<std::shared_ptr<Connection>> live;
     {
         std::lock_guard lock(live_mutex_);
-        for (auto& w : live_)
-            if (auto c = w.lock()) live.push_back(c);
+        for (auto& l : live_)
+            if (auto c = l.weak.lock()) live.push_back(c);
     }
     const auto seconds = static_cast<std::uint16_t>(std::max<long>(1, grace.count() / 1000));
     for (auto& c : live)

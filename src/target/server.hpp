@@ -68,7 +68,9 @@ public:
 
 private:
     void accept_on(std::size_t portal_index);
-    void open_connection(Reactor& reactor, const std::shared_ptr<Connection>& connection);
+    // Hands `connection` to its reactor, keeping no strong reference on this thread: a Connection
+    // is destroyed on its reactor, where its channel runs (~Connection touches the channel).
+    void open_connection(Reactor& reactor, std::shared_ptr<Connection> connection);
 
     DaemonConfig config_;
     std::vector<TargetNode> targets_;
@@ -81,7 +83,13 @@ private:
     std::atomic<std::size_t> connection_count_{0};
     std::atomic<bool> stopping_{false};
     std::mutex live_mutex_;
-    std::vector<std::weak_ptr<Connection>> live_;
+    // The address identifies the entry without locking the weak_ptr: a lock() here could make
+    // this thread the last owner of another reactor's Connection.
+    struct Live {
+        const Connection* raw;
+        std::weak_ptr<Connection> weak;
+    };
+    std::vector<Live> live_;
 };
 
 }  // namespace iscsikit::target
