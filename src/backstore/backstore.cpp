@@ -2,9 +2,35 @@
 #include "backstore/backstore.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <system_error>
 
 namespace iscsikit::backstore {
+
+void Backstore::readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& io, IoCallback done) {
+    if (pieces.empty()) return done({});
+    if (pieces.size() == 1)
+        return read(offset, ByteSpan(static_cast<std::byte*>(pieces[0].iov_base), pieces[0].iov_len), io,
+                    std::move(done));
+    struct Gather {
+        std::atomic<std::size_t> left;
+        std::atomic<int> error{0};
+        IoCallback done;
+    };
+    auto* gather = new Gather{pieces.size(), 0, std::move(done)};
+    for (const auto& piece : pieces) {
+        read(offset, ByteSpan(static_cast<std::byte*>(piece.iov_base), piece.iov_len), io,
+             [gather](std::error_code ec) {
+                 if (ec) gather->error.store(ec.value(), std::memory_order_relaxed);
+                 if (gather->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+                 const int error = gather->error.load(std::memory_order_relaxed);
+                 auto finished = std::move(gather->done);
+                 delete gather;
+                 finished(error ? std::error_code(error, std::generic_category()) : std::error_code{});
+             });
+        offset += piece.iov_len;
+    }
+}
 
 void Backstore::unmap(std::uint64_t, std::uint64_t, IoEngine&, IoCallback done) {
     done(std::make_error_code(std::errc::operation_not_supported));

@@ -7,8 +7,11 @@
 // cannot tell reports everything mapped.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <system_error>
 
@@ -43,6 +46,10 @@ public:
     // a range outside the store, std::errc::read_only_file_system for a write to a read-only
     // store, else the system's errno (std::errc::io_error, std::errc::no_space_on_device, ...).
     virtual void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) = 0;
+    // Like read, the bytes scattered over `pieces` in order (the block cache reads a run of
+    // pages straight into their frames). `pieces` stays valid, and may be changed by the store,
+    // until `done` runs. The default reads each piece on its own; file stores use one preadv.
+    virtual void readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& io, IoCallback done);
     // fua: the data is on stable storage before `done` runs (RFC: FUA / write cache off).
     virtual void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) = 0;
     // Everything written before is on stable storage when `done` runs.

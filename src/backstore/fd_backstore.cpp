@@ -82,6 +82,13 @@ void FdBackstore::read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallb
     engine(io, dst.size()).read(fd_, offset, dst, std::move(done));
 }
 
+void FdBackstore::readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& io, IoCallback done) {
+    std::uint64_t length = 0;
+    for (const auto& piece : pieces) length += piece.iov_len;
+    if (!in_range(offset, length)) return done(std::make_error_code(std::errc::invalid_argument));
+    engine(io, length).readv(fd_, offset, pieces, std::move(done));
+}
+
 void FdBackstore::write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& reactor_io, IoCallback done) {
     IoEngine& io = engine(reactor_io, src.size());
     if (read_only_) return done(std::make_error_code(std::errc::read_only_file_system));

@@ -46,6 +46,7 @@ public:
     bool read_only() const override { return read_only_; }
 
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override;
+    void readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& io, IoCallback done) override;
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override;
     void flush(IoEngine& io, IoCallback done) override;
     void unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) override;

@@ -78,10 +78,13 @@ struct CachedStore::Load {
     std::uint64_t first_page = 0;
     std::uint64_t count = 0;
     ReadJob* job = nullptr;
-    bool into_job = false;  // the store reads straight into job->dst
+    bool into_job = false;     // the store reads straight into job->dst
+    bool into_frames = false;  // ... or straight into the pages' frames (every page cached)
     bool ahead = false;
     std::uint8_t ahead_slot = 0;
-    std::vector<bool> cached;  // per page: a frame waits for it (else it only feeds the job)
+    std::vector<bool> cached;           // per page: a frame waits for it (else it only feeds the job)
+    std::vector<std::uint32_t> frames;  // per page: its frame, when cached
+    std::vector<iovec> pieces;          // into_frames: the frames, for the store's readv
     ByteBuffer buffer;
     ByteSpan into;
 };
@@ -329,6 +332,7 @@ void CachedStore::read_misses(ReadJob* job, std::uint64_t page, std::uint64_t en
         std::unique_lock lock(shard.mutex);
         auto it = shard.pages.find(page);
         bool cached = false;
+        std::uint32_t frame_index = 0;
         if (it != shard.pages.end() && !it->second.stale) {
             auto& e = it->second;
             if (e.loading) {
@@ -348,6 +352,7 @@ void CachedStore::read_misses(ReadJob* job, std::uint64_t page, std::uint64_t en
             if (auto* e = admit(shard, page)) {
                 // A writethrough write in flight may land before or after this read: keep nothing.
                 e->stale = shard.writing.contains(page);
+                frame_index = e->frame;
                 cached = true;
             }
         }
@@ -362,6 +367,7 @@ void CachedStore::read_misses(ReadJob* job, std::uint64_t page, std::uint64_t en
         }
         ++run->count;
         run->cached.push_back(cached);
+        run->frames.push_back(frame_index);
     }
     issue_loads(loads, io);
     part_done(job, {});
@@ -378,6 +384,17 @@ void CachedStore::issue_loads(std::vector<Load*>& loads, IoEngine& io) {
             reinterpret_cast<std::uintptr_t>(job->dst.data() + (start - job->offset)) % kPageBytes == 0) {
             load->into = job->dst.subspan(start - job->offset, bytes);
             load->into_job = true;
+        } else if (std::find(load->cached.begin(), load->cached.end(), false) == load->cached.end()) {
+            // Every page has a frame waiting (read-ahead, most misses): the store reads into the
+            // frames, no buffer, no copy. Frames of loading pages are neither evicted nor reused.
+            load->into_frames = true;
+            load->pieces.reserve(load->count);
+            for (std::uint64_t i = 0; i < load->count; ++i) {
+                const std::uint64_t page = load->first_page + i;
+                load->pieces.push_back({frame(load->frames[i]), page_end(page) - page * kPageBytes});
+            }
+            store_->readv(start, load->pieces, io, [this, load](std::error_code ec) { finish_load(load, ec); });
+            continue;
         } else {
             load->buffer.resize_for_overwrite(bytes);
             load->into = ByteSpan(load->buffer.data(), bytes);
@@ -391,7 +408,8 @@ void CachedStore::finish_load(Load* load, std::error_code ec) {
         const std::uint64_t page = load->first_page + i;
         const std::uint64_t at = page * kPageBytes;
         const std::uint64_t n = page_end(page) - at;
-        const std::byte* data = load->into.data() + i * kPageBytes;
+        // A loading page's frame is its own until the page is dropped below.
+        const std::byte* data = load->into_frames ? frame(load->frames[i]) : load->into.data() + i * kPageBytes;
         if (load->job && !load->into_job && !ec) copy_overlap(load->job, at, data, n);
         if (!load->cached[i]) continue;
         std::vector<ReadJob*> waiters;
@@ -402,19 +420,18 @@ void CachedStore::finish_load(Load* load, std::error_code ec) {
             if (it == shard.pages.end()) continue;  // cannot happen: loading pages stay
             auto& e = it->second;
             waiters.swap(e.waiters);
+            if (!ec)  // before a drop may give the frame to another page
+                for (ReadJob* waiter : waiters) copy_overlap(waiter, at, data, n);
             if (ec || (e.stale && e.pins == 0)) {
                 drop(shard, page, false);
             } else {
-                std::memcpy(frame(e.frame), data, n);
+                if (!load->into_frames) std::memcpy(frame(e.frame), data, n);
                 e.loading = false;
                 e.ahead = load->ahead;
                 e.ahead_slot = load->ahead_slot;
             }
         }
-        for (ReadJob* waiter : waiters) {
-            if (!ec) copy_overlap(waiter, at, data, n);
-            part_done(waiter, ec);
-        }
+        for (ReadJob* waiter : waiters) part_done(waiter, ec);
     }
     if (load->job) part_done(load->job, ec);
     delete load;
@@ -454,6 +471,7 @@ void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::ui
         }
         ++run->count;
         run->cached.push_back(true);
+        run->frames.push_back(e->frame);
     }
     lock.release();
     issue_loads(loads, io);

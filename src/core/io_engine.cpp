@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -24,10 +25,47 @@ std::error_code result_code(int res) {
     return res < 0 ? std::error_code(-res, std::generic_category()) : std::error_code{};
 }
 
+// The total length of `pieces`.
+std::size_t total_length(std::span<const iovec> pieces) {
+    std::size_t n = 0;
+    for (const auto& p : pieces) n += p.iov_len;
+    return n;
+}
+
+// Drops the first `n` bytes of `pieces` (a short transfer's), in place; returns what remains.
+std::span<iovec> advance(std::span<iovec> pieces, std::size_t n) {
+    while (!pieces.empty() && n >= pieces.front().iov_len) {
+        n -= pieces.front().iov_len;
+        pieces = pieces.subspan(1);
+    }
+    if (n > 0) {
+        pieces.front().iov_base = static_cast<std::byte*>(pieces.front().iov_base) + n;
+        pieces.front().iov_len -= n;
+    }
+    return pieces;
+}
+
+// preadv until all of `pieces` is read, on the calling thread; the length, or -errno.
+int preadv_all(int fd, std::uint64_t offset, std::span<iovec> pieces) {
+    const std::size_t length = total_length(pieces);
+    if (length > static_cast<std::size_t>(INT_MAX)) return -EINVAL;
+    std::size_t done = 0;
+    while (done < length) {
+        const int count = static_cast<int>(std::min<std::size_t>(pieces.size(), IOV_MAX));
+        ssize_t n = ::preadv(fd, pieces.data(), count, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        if (n == 0) return -EIO;
+        done += static_cast<std::size_t>(n);
+        pieces = advance(pieces, static_cast<std::size_t>(n));
+    }
+    return static_cast<int>(length);
+}
+
 // One operation in flight. Pooled and linked intrusively, so queuing an I/O allocates nothing
 // (the caller's callback keeps its captures inline).
 struct Request {
-    enum class Op : std::uint8_t { read, write, fsync, fallocate };
+    enum class Op : std::uint8_t { read, readv, write, fsync, fallocate };
     Op op = Op::read;
     bool data_only = false;  // fsync: fdatasync; write: RWF_DSYNC
     int fd = -1;
@@ -35,6 +73,8 @@ struct Request {
     int result = 0;  // -errno, for requests completed without the kernel (see fail_later)
     std::uint64_t offset = 0;
     std::byte* buffer = nullptr;
+    iovec* pieces = nullptr;  // readv: the caller's, advanced past what a short transfer read
+    unsigned piece_count = 0;
     std::size_t length = 0;
     std::size_t done = 0;  // bytes already transferred; short transfers continue from here
     IoCallback callback;
@@ -134,6 +174,21 @@ public:
         start(Request::Op::read, fd, offset, dst.data(), dst.size(), false, std::move(done));
     }
 
+    void readv(int fd, std::uint64_t offset, std::span<iovec> pieces, IoCallback done) override {
+        const std::size_t length = total_length(pieces);
+        Request* r = pool_.acquire();
+        r->op = Request::Op::readv;
+        r->fd = fd;
+        r->offset = offset;
+        r->buffer = nullptr;
+        r->pieces = pieces.data();
+        r->piece_count = static_cast<unsigned>(pieces.size());
+        r->length = length;
+        r->callback = std::move(done);
+        if (length > static_cast<std::size_t>(INT_MAX) || pieces.size() > IOV_MAX) return fail_later(r, -EINVAL);
+        enqueue(r);
+    }
+
     void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) override {
         // The buffer is only read by the kernel; Request keeps one pointer type for both directions.
         start(Request::Op::write, fd, offset, const_cast<std::byte*>(src.data()), src.size(), false, std::move(done));
@@ -231,6 +286,9 @@ private:
             case Request::Op::read:
                 io_uring_prep_read(sqe, r->fd, r->buffer + r->done, remaining, r->offset + r->done);
                 break;
+            case Request::Op::readv:  // the pieces were advanced past what is done
+                io_uring_prep_readv(sqe, r->fd, r->pieces, r->piece_count, r->offset + r->done);
+                break;
             case Request::Op::write:
                 io_uring_prep_write(sqe, r->fd, r->buffer + r->done, remaining, r->offset + r->done);
                 if (r->data_only) sqe->rw_flags = RWF_DSYNC;  // a resubmitted remainder is durable too
@@ -265,7 +323,7 @@ private:
 
     // Handles one CQE; returns true when the request ended and its callback ran.
     bool complete(Request* r, int res) {
-        const bool transfer = r->op == Request::Op::read || r->op == Request::Op::write;
+        const bool transfer = r->op == Request::Op::read || r->op == Request::Op::readv || r->op == Request::Op::write;
         if (transfer && res >= 0) {
             // A transfer that returns 0 before the full length cannot make progress (backstores
             // never read past their end): report it as an I/O error rather than loop.
@@ -274,6 +332,11 @@ private:
                 return true;
             }
             r->done += static_cast<std::size_t>(res);
+            if (r->op == Request::Op::readv) {
+                const auto rest = advance({r->pieces, r->piece_count}, static_cast<std::size_t>(res));
+                r->pieces = rest.data();
+                r->piece_count = static_cast<unsigned>(rest.size());
+            }
             if (r->done < r->length) {
                 enqueue(r);  // short transfer: continue with the remainder
                 return false;
@@ -359,6 +422,10 @@ private:
 };
 
 }  // namespace
+
+void IoEngine::readv(int fd, std::uint64_t offset, std::span<iovec> pieces, IoCallback done) {
+    done(result_code(preadv_all(fd, offset, pieces)));
+}
 
 void IoEngine::fallocate(int fd, int mode, std::uint64_t offset, std::uint64_t length, IoCallback done) {
     int rc;

@@ -5,9 +5,12 @@
 
 #include "core/callback.hpp"
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <system_error>
 
 #include "core/bytes.hpp"
@@ -23,6 +26,10 @@ class IoEngine {
 public:
     virtual ~IoEngine() = default;
     virtual void read(int fd, std::uint64_t offset, ByteSpan dst, IoCallback done) = 0;
+    // One read of consecutive bytes into scattered buffers (preadv(2)). `pieces` must stay valid
+    // until `done` runs: the engine advances them in place to continue a short transfer. The
+    // default runs it on the calling thread; the io_uring engine hands it to the kernel.
+    virtual void readv(int fd, std::uint64_t offset, std::span<iovec> pieces, IoCallback done);
     virtual void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) = 0;
     // A write whose data is on stable storage when `done` runs (pwritev2's RWF_DSYNC: the write
     // and the data sync of its range in one operation, for FUA).

@@ -17,6 +17,10 @@ public:
         engine_.read(fd, offset, dst, std::move(done));
         schedule_submit();
     }
+    void readv(int fd, std::uint64_t offset, std::span<iovec> pieces, IoCallback done) override {
+        engine_.readv(fd, offset, pieces, std::move(done));
+        schedule_submit();
+    }
     void write(int fd, std::uint64_t offset, ConstByteSpan src, IoCallback done) override {
         engine_.write(fd, offset, src, std::move(done));
         schedule_submit();

@@ -185,6 +185,11 @@ TEST_P(FileBackstoreIoTest, AccessBeyondTheEndIsEinval) {
     EXPECT_EQ(do_read(**store, *io, 7680, buf), std::errc::invalid_argument);
     EXPECT_EQ(do_write(**store, *io, 8192, buf, false), std::errc::invalid_argument);
     EXPECT_EQ(do_read(**store, *io, ~std::uint64_t{0} - 100, buf), std::errc::invalid_argument);  // no wrap-around
+    std::vector<std::byte> more(512);
+    std::vector<iovec> pieces{{buf.data(), buf.size()}, {more.data(), more.size()}};
+    std::optional<std::error_code> scattered;
+    (*store)->readv(7168, pieces, *io, [&](std::error_code ec) { scattered = ec; });  // ends 512 bytes past
+    EXPECT_EQ(wait_for(*io, scattered), std::errc::invalid_argument);
 }
 
 TEST_P(FileBackstoreIoTest, ReadOnlyStoreRefusesWritesWithErofsButReads) {
@@ -228,6 +233,16 @@ TEST_P(FileBackstoreIoTest, DirectIoKeepsNoBlockInThePageCache) {
     back.resize_for_overwrite(data.size());
     EXPECT_EQ(do_read(**store, *io, 4096, ByteSpan(back.data(), back.size())), std::error_code{});
     EXPECT_TRUE(std::equal(back.begin(), back.end(), data.begin()));
+    // Scattered into aligned pieces (the block cache's frames), in one read.
+    ByteBuffer first, second;
+    first.resize_for_overwrite(4096);
+    second.resize_for_overwrite(8192);
+    std::vector<iovec> pieces{{first.data(), first.size()}, {second.data(), second.size()}};
+    std::optional<std::error_code> scattered;
+    (*store)->readv(8192, pieces, *io, [&](std::error_code ec) { scattered = ec; });
+    EXPECT_EQ(wait_for(*io, scattered), std::error_code{});
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), data.begin() + 4096));
+    EXPECT_TRUE(std::equal(second.begin(), second.end(), data.begin() + 8192));
 
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fd, 0);

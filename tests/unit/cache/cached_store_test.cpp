@@ -51,6 +51,22 @@ public:
         lock.unlock();
         inner_->read(offset, dst, io, std::move(done));
     }
+    void readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& io, IoCallback done) override {
+        std::uint64_t length = 0;
+        for (const auto& piece : pieces) length += piece.iov_len;
+        reads.fetch_add(1);
+        read_bytes.fetch_add(length);
+        scattered_reads.fetch_add(1);
+        std::unique_lock lock(mutex_);
+        if (gate) {
+            held_.push_back([this, offset, pieces, &io, done = std::move(done)]() mutable {
+                inner_->readv(offset, pieces, io, std::move(done));
+            });
+            return;
+        }
+        lock.unlock();
+        inner_->readv(offset, pieces, io, std::move(done));
+    }
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override {
         writes.fetch_add(1);
         if (fua) fua_writes.fetch_add(1);
@@ -86,6 +102,7 @@ public:
     }
 
     std::atomic<int> reads{0}, writes{0}, fua_writes{0}, flushes{0};
+    std::atomic<int> scattered_reads{0};  // readv: straight into frames
     std::atomic<std::uint64_t> read_bytes{0};
     bool gate = false;
     std::atomic<bool> fail_writes{false};
@@ -317,6 +334,21 @@ TEST_F(CachedStoreTest, ReadAheadRunsAheadOfASequentialReaderOnly) {
     std::mt19937 rng(2);
     for (int i = 0; i < 200; ++i) read((16u << 20) + (rng() % 8192) * 4096, 4096);
     EXPECT_EQ(cache_->stats().read_ahead.issued_bytes, issued);
+}
+
+// Read-ahead, and misses that do not fall on the command's buffer whole, read straight into the
+// pages' frames (one readv per run of pages): what they serve is the medium's bytes.
+TEST_F(CachedStoreTest, LoadsIntoFramesServeTheMediumsBytes) {
+    make(16u << 20, options(WriteMode::writethrough, 1u << 20, true));
+    const auto data = pattern(8u << 20, 11);
+    ASSERT_FALSE(write(0, data));  // the cache keeps the last MiB of it at most
+    const int before = store_->scattered_reads.load();
+    for (std::uint64_t off = 512; off + (128u << 10) < (8u << 20); off += 128u << 10) {
+        auto got = read(off, 128u << 10);  // not page aligned: never read into the buffer whole
+        ASSERT_TRUE(std::equal(got.begin(), got.end(), data.begin() + static_cast<std::ptrdiff_t>(off))) << off;
+    }
+    EXPECT_GT(store_->scattered_reads.load(), before);
+    EXPECT_GT(cache_->stats().read_ahead.used_bytes, 0u) << format_stats(cache_->stats());
 }
 
 TEST_F(CachedStoreTest, WithoutReadAheadNothingIsReadAhead) {
