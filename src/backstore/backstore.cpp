@@ -18,17 +18,18 @@ void Backstore::readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& i
         IoCallback done;
     };
     auto* gather = new Gather{pieces.size(), 0, std::move(done)};
-    for (const auto& piece : pieces) {
-        read(offset, ByteSpan(static_cast<std::byte*>(piece.iov_base), piece.iov_len), io,
-             [gather](std::error_code ec) {
-                 if (ec) gather->error.store(ec.value(), std::memory_order_relaxed);
-                 if (gather->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-                 const int error = gather->error.load(std::memory_order_relaxed);
-                 auto finished = std::move(gather->done);
-                 delete gather;
-                 finished(error ? std::error_code(error, std::generic_category()) : std::error_code{});
-             });
+    for (std::size_t i = 0, count = pieces.size(); i < count; ++i) {
+        const iovec piece = pieces[i];  // a copy: the last read's completion may free `pieces`
+        const std::uint64_t at = offset;
         offset += piece.iov_len;
+        read(at, ByteSpan(static_cast<std::byte*>(piece.iov_base), piece.iov_len), io, [gather](std::error_code ec) {
+            if (ec) gather->error.store(ec.value(), std::memory_order_relaxed);
+            if (gather->left.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+            const int error = gather->error.load(std::memory_order_relaxed);
+            auto finished = std::move(gather->done);
+            delete gather;
+            finished(error ? std::error_code(error, std::generic_category()) : std::error_code{});
+        });
     }
 }
 

@@ -450,19 +450,28 @@ void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::ui
     std::vector<Load*> loads;
     Load* run = nullptr;
     const std::uint64_t end = (offset + length + kPageBytes - 1) / kPageBytes;
+    // A load's worth of pages at a time, that load issued at once and the rest of the window
+    // posted behind: a command on this reactor waits for one step, never for a whole window
+    // (a thousand frames to find), and the store starts reading sooner.
+    const std::uint64_t step_end = std::min(end, offset / kPageBytes + kMaxLoadPages);
+    std::uint64_t page = offset / kPageBytes;
+    bool no_frame = false;
     OneShardLock lock;
-    for (std::uint64_t page = offset / kPageBytes; page < end; ++page) {
+    for (; page < step_end; ++page) {
         Shard& shard = shard_of(page);
         lock.hold(shard.mutex);
         const bool resident = shard.pages.contains(page);
         Page* e = resident ? nullptr : admit(shard, page);
         if (!e) {  // resident already, or no frame may go: read ahead no further than this
-            if (!resident) break;
+            if (!resident) {
+                no_frame = true;
+                break;
+            }
             run = nullptr;
             continue;
         }
         e->stale = shard.writing.contains(page);
-        if (!run || run->count == kMaxLoadPages) {
+        if (!run) {
             run = new Load;
             run->first_page = page;
             run->ahead = true;
@@ -475,6 +484,9 @@ void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::ui
     }
     lock.release();
     issue_loads(loads, io);
+    if (no_frame || page >= end) return;
+    const std::uint64_t next = page * kPageBytes;
+    io.post([this, next, rest = offset + length - next, slot, &io] { read_ahead(next, rest, slot, io); });
 }
 
 // A command found `page` resident (shard lock held): the policy and the counters hear of it, and
