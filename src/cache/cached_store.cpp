@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <system_error>
 #include <set>
 #include <unordered_map>
@@ -868,9 +869,40 @@ void CachedStore::unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io
     unmap_now({});
 }
 
+// Write-back: a dirty page holds data the store has not got yet, so its blocks are mapped
+// whatever the store says (a write into a hole reads back: GET LBA STATUS must not call it
+// deallocated, or a copy that skips deallocated ranges loses it). The dirty pages are looked at
+// before the store is asked: one written back in between is mapped in the store by then.
 tl::expected<backstore::Backstore::Provisioning, std::error_code> CachedStore::provisioning(
     std::uint64_t offset, std::uint64_t max_length) const {
-    return store_->provisioning(offset, max_length);
+    if (options_.mode != WriteMode::writeback || offset >= store_->size_bytes())
+        return store_->provisioning(offset, max_length);
+    const std::uint64_t first = offset / kPageBytes;
+    const std::uint64_t end =
+        (offset + std::min(max_length, store_->size_bytes() - offset) + kPageBytes - 1) / kPageBytes;
+    auto is_dirty = [this](std::uint64_t page) {
+        Shard& shard = shard_of(page);
+        std::lock_guard lock(shard.mutex);
+        return shard.dirty.contains(page);
+    };
+    std::optional<std::uint64_t> first_dirty;
+    for (const auto& shard : shards_) {
+        std::lock_guard lock(shard->mutex);
+        auto it = shard->dirty.lower_bound(first);
+        if (it != shard->dirty.end() && *it < end && (!first_dirty || *it < *first_dirty)) first_dirty = *it;
+    }
+    std::uint64_t dirty_end = 0;  // where the run of dirty pages at `offset` ends, if it starts there
+    if (first_dirty && *first_dirty == first) {
+        std::uint64_t page = first + 1;
+        while (page < end && is_dirty(page)) ++page;
+        dirty_end = std::min(page * kPageBytes, store_->size_bytes());
+    }
+    auto extent = store_->provisioning(offset, max_length);
+    if (!extent || extent->mapped || !first_dirty) return extent;
+    if (dirty_end > offset) return Provisioning{true, std::min(dirty_end - offset, extent->length)};
+    const std::uint64_t dirty_at = *first_dirty * kPageBytes;
+    if (dirty_at < offset + extent->length) extent->length = dirty_at - offset;  // the hole ends there
+    return extent;
 }
 
 CacheStats CachedStore::stats() const {

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -441,6 +443,48 @@ TEST_F(CachedStoreTest, UnmappedBlocksReadAsZerosThroughTheCache) {
         ASSERT_FALSE(flush());
         EXPECT_TRUE(store_->medium(0, data.size()) == got);
     }
+}
+
+// GET LBA STATUS on a thin file LUN with cache=writeback: blocks written into a hole and not yet
+// written back read as data, so they are mapped; the hole around them stays deallocated.
+TEST(CachedStoreProvisioning, DirtyPagesInAHoleAreMappedBeforeTheyAreWrittenBack) {
+    const std::string path = ::testing::TempDir() + "cached_provisioning.img";
+    std::remove(path.c_str());
+    backstore::Options file;
+    file.size = 4u << 20;
+    file.thin = true;
+    auto store = backstore::open_file(path, file);
+    ASSERT_TRUE(store) << store.error().message;
+    CachedStore cache(std::move(*store), options(WriteMode::writeback, 1u << 20));
+    auto io = make_sync_io_engine();
+    const auto data = pattern(8192, 3);
+    Waiter w;
+    cache.write(1u << 20, ConstByteSpan(data.data(), data.size()), false, *io, w.callback());
+    ASSERT_FALSE(w.wait());
+
+    auto hole = cache.provisioning(0, 4u << 20);  // deallocated up to the dirty pages, no further
+    ASSERT_TRUE(hole);
+    EXPECT_FALSE(hole->mapped);
+    EXPECT_EQ(hole->length, 1u << 20);
+    auto dirty = cache.provisioning(1u << 20, 4u << 20);
+    ASSERT_TRUE(dirty);
+    EXPECT_TRUE(dirty->mapped);
+    EXPECT_EQ(dirty->length, 8192u);
+    auto inside = cache.provisioning((1u << 20) + 4608, 512);  // a block inside the second page
+    ASSERT_TRUE(inside);
+    EXPECT_TRUE(inside->mapped);
+    EXPECT_EQ(inside->length, 512u);
+    auto after = cache.provisioning((1u << 20) + 8192, 4u << 20);
+    ASSERT_TRUE(after);
+    EXPECT_FALSE(after->mapped);
+
+    Waiter flushed;
+    cache.flush(*io, flushed.callback());
+    ASSERT_FALSE(flushed.wait());
+    auto written = cache.provisioning(1u << 20, 8192);  // now the store's own answer
+    ASSERT_TRUE(written);
+    EXPECT_TRUE(written->mapped);
+    std::remove(path.c_str());
 }
 
 TEST_F(CachedStoreTest, AFailedWritethroughWriteLeavesNothingCachedTheMediumLacks) {
