@@ -83,8 +83,7 @@ void FdBackstore::read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallb
 }
 
 void FdBackstore::readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& io, IoCallback done) {
-    std::uint64_t length = 0;
-    for (const auto& piece : pieces) length += piece.iov_len;
+    const std::uint64_t length = total_length(pieces);
     if (!in_range(offset, length)) return done(std::make_error_code(std::errc::invalid_argument));
     engine(io, length).readv(fd_, offset, pieces, std::move(done));
 }

@@ -25,13 +25,6 @@ std::error_code result_code(int res) {
     return res < 0 ? std::error_code(-res, std::generic_category()) : std::error_code{};
 }
 
-// The total length of `pieces`.
-std::size_t total_length(std::span<const iovec> pieces) {
-    std::size_t n = 0;
-    for (const auto& p : pieces) n += p.iov_len;
-    return n;
-}
-
 // Drops the first `n` bytes of `pieces` (a short transfer's), in place; returns what remains.
 std::span<iovec> advance(std::span<iovec> pieces, std::size_t n) {
     while (!pieces.empty() && n >= pieces.front().iov_len) {
@@ -422,6 +415,12 @@ private:
 };
 
 }  // namespace
+
+std::size_t total_length(std::span<const iovec> pieces) {
+    std::size_t n = 0;
+    for (const auto& p : pieces) n += p.iov_len;
+    return n;
+}
 
 void IoEngine::readv(int fd, std::uint64_t offset, std::span<iovec> pieces, IoCallback done) {
     done(result_code(preadv_all(fd, offset, pieces)));

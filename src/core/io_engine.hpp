@@ -54,6 +54,9 @@ public:
     virtual void submit() = 0;
 };
 
+// The total length of `pieces`.
+std::size_t total_length(std::span<const iovec> pieces);
+
 // The io_uring engine with `queue_depth` entries; when the kernel refuses io_uring, a synchronous
 // engine (pread/pwrite on the calling thread) with a warning in the log.
 std::unique_ptr<IoEngine> make_io_engine(unsigned queue_depth = 256);

@@ -274,10 +274,11 @@ bool Channel::send(const Bhs& bhs, ConstByteSpan data, std::shared_ptr<const voi
 
 void Channel::send_pieces(const Bhs& bhs, std::span<const ConstByteSpan> pieces, std::shared_ptr<const void> keep) {
     if (closed_) return;
-    if (limits_.data_digest) {
-        std::vector<std::byte> joined;
-        for (const auto& piece : pieces) joined.insert(joined.end(), piece.begin(), piece.end());
-        send_copy(bhs, ConstByteSpan(joined.data(), joined.size()));
+    if (limits_.data_digest) {  // the digest reads one segment: join the pieces, once
+        auto joined = std::make_shared<std::vector<std::byte>>();
+        for (const auto& piece : pieces) joined->insert(joined->end(), piece.begin(), piece.end());
+        const ConstByteSpan view(joined->data(), joined->size());
+        send(bhs, view, std::move(joined));
         return;
     }
     pending_.add_pieces(bhs, pieces, limits_.header_digest, std::move(keep));

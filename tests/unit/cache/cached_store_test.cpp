@@ -43,31 +43,17 @@ public:
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override {
         reads.fetch_add(1);
         read_bytes.fetch_add(dst.size());
-        std::unique_lock lock(mutex_);
-        if (gate) {
-            held_.push_back([this, offset, dst, &io, done = std::move(done)]() mutable {
-                inner_->read(offset, dst, io, std::move(done));
-            });
-            return;
-        }
-        lock.unlock();
-        inner_->read(offset, dst, io, std::move(done));
+        pass([this, offset, dst, &io, done = std::move(done)]() mutable {
+            inner_->read(offset, dst, io, std::move(done));
+        });
     }
     void readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& io, IoCallback done) override {
-        std::uint64_t length = 0;
-        for (const auto& piece : pieces) length += piece.iov_len;
         reads.fetch_add(1);
-        read_bytes.fetch_add(length);
+        read_bytes.fetch_add(total_length(pieces));
         scattered_reads.fetch_add(1);
-        std::unique_lock lock(mutex_);
-        if (gate) {
-            held_.push_back([this, offset, pieces, &io, done = std::move(done)]() mutable {
-                inner_->readv(offset, pieces, io, std::move(done));
-            });
-            return;
-        }
-        lock.unlock();
-        inner_->readv(offset, pieces, io, std::move(done));
+        pass([this, offset, pieces, &io, done = std::move(done)]() mutable {
+            inner_->readv(offset, pieces, io, std::move(done));
+        });
     }
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override {
         writes.fetch_add(1);
@@ -111,6 +97,17 @@ public:
     std::atomic<int> write_delay_us{0};  // a slow medium
 
 private:
+    // A read goes to the RAM store now, or is held back while `gate` is set.
+    void pass(Callback<void()> read) {
+        std::unique_lock lock(mutex_);
+        if (gate) {
+            held_.push_back(std::move(read));
+            return;
+        }
+        lock.unlock();
+        read();
+    }
+
     std::unique_ptr<Backstore> inner_;
     std::mutex mutex_;
     std::vector<Callback<void()>> held_;
