@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cache/flat_index.hpp"
 #include "cache/two_queue.hpp"
 #include "core/byte_buffer.hpp"
 #include "core/size.hpp"
@@ -106,12 +107,31 @@ struct CachedStore::Page {
     std::vector<ReadJob*> waiters;  // while loading
 };
 
+// Its pages live in an array by frame (a resident page has exactly one), found by page number
+// through a FlatIndex: no allocation per page, and a Page stays where it is while resident.
 struct CachedStore::Shard {
-    explicit Shard(std::size_t frames) : policy(frames) {}
+    Shard(std::uint32_t first_frame, std::size_t frames)
+        : policy(frames), index(frames), slots(frames), base(first_frame) {}
+
+    Page* find(std::uint64_t page) {
+        const auto* f = index.find(page);
+        return f ? &slots[*f - base] : nullptr;
+    }
+    Page& insert(std::uint64_t page, std::uint32_t frame) {
+        index.put(page, frame);
+        Page& e = slots[frame - base];
+        e = Page{};
+        e.frame = frame;
+        return e;
+    }
+    void erase(std::uint64_t page) { index.erase(page); }
+    std::size_t resident() const { return index.size(); }
 
     std::mutex mutex;
-    std::unordered_map<std::uint64_t, Page> pages;
     TwoQueue policy;
+    FlatIndex index;          // page -> frame
+    std::vector<Page> slots;  // by frame - base
+    std::uint32_t base;
     std::vector<std::uint32_t> free_frames;
     std::unordered_map<std::uint64_t, std::uint32_t> writing;  // writethrough writes in flight per page
     std::set<std::uint64_t> dirty;
@@ -142,7 +162,7 @@ CachedStore::CachedStore(std::unique_ptr<backstore::Backstore> store, const Cach
                                             format_exact_size(frames_ * kPageBytes)));
     arena_ = static_cast<std::byte*>(arena);
     for (std::size_t s = 0; s < kShards; ++s) {
-        auto shard = std::make_unique<Shard>(per_shard);
+        auto shard = std::make_unique<Shard>(static_cast<std::uint32_t>(s * per_shard), per_shard);
         shard->free_frames.reserve(per_shard);
         for (std::uint64_t f = per_shard; f-- > 0;)
             shard->free_frames.push_back(static_cast<std::uint32_t>(s * per_shard + f));
@@ -192,19 +212,16 @@ ReadAhead& CachedStore::read_ahead_for(const IoEngine& io, std::uint8_t& slot) {
 // ---- frames (shard lock held) ----
 
 bool CachedStore::may_evict(Shard& shard, std::uint64_t page) const {
-    auto it = shard.pages.find(page);
-    if (it == shard.pages.end()) return true;
-    const auto& e = it->second;
-    return !e.loading && e.pins == 0 && !e.dirty && !e.flushing;
+    const Page* e = shard.find(page);
+    return !e || (!e->loading && e->pins == 0 && !e->dirty && !e->flushing);
 }
 
 void CachedStore::drop(Shard& shard, std::uint64_t page, bool evicted) {
-    auto it = shard.pages.find(page);
-    if (it == shard.pages.end()) return;
-    if (it->second.ahead && evicted)
-        read_ahead_[it->second.ahead_slot]->wasted(page * kPageBytes, page_end(page) - page * kPageBytes);
-    shard.free_frames.push_back(it->second.frame);
-    shard.pages.erase(it);
+    Page* e = shard.find(page);
+    if (!e) return;
+    if (e->ahead && evicted) read_ahead_[e->ahead_slot]->wasted(page * kPageBytes, page_end(page) - page * kPageBytes);
+    shard.free_frames.push_back(e->frame);
+    shard.erase(page);
     if (evicted)
         ++shard.evictions;
     else
@@ -221,18 +238,16 @@ CachedStore::Page* CachedStore::admit(Shard& shard, std::uint64_t page) {
         shard.policy.erase(page);
         return nullptr;
     }
-    auto& e = shard.pages[page];
-    e = Page{};
-    e.frame = shard.free_frames.back();
+    auto& e = shard.insert(page, shard.free_frames.back());
     shard.free_frames.pop_back();
     return &e;
 }
 
 // A page whose bytes may no longer be the store's: forgotten now, or once what holds it lets go.
 void CachedStore::invalidate_locked(Shard& shard, std::uint64_t page) {
-    auto it = shard.pages.find(page);
-    if (it == shard.pages.end()) return;
-    auto& e = it->second;
+    Page* found = shard.find(page);
+    if (!found) return;
+    auto& e = *found;
     if (e.dirty) {
         e.dirty = false;
         shard.dirty.erase(page);
@@ -247,10 +262,11 @@ void CachedStore::invalidate_locked(Shard& shard, std::uint64_t page) {
 void CachedStore::invalidate(std::uint64_t first_page, std::uint64_t end_page) {
     for (auto& shard : shards_) {
         std::lock_guard lock(shard->mutex);
-        if (end_page - first_page > shard->pages.size()) {
+        if (end_page - first_page > shard->resident()) {
             std::vector<std::uint64_t> victims;
-            for (const auto& [page, e] : shard->pages)
+            shard->index.for_each([&](std::uint64_t page, std::uint32_t) {
                 if (page >= first_page && page < end_page) victims.push_back(page);
+            });
             for (auto page : victims) invalidate_locked(*shard, page);
         } else {
             for (std::uint64_t page = first_page; page < end_page; ++page)
@@ -262,9 +278,9 @@ void CachedStore::invalidate(std::uint64_t first_page, std::uint64_t end_page) {
 void CachedStore::unpin(std::uint64_t page) {
     auto& shard = shard_of(page);
     std::lock_guard lock(shard.mutex);
-    auto it = shard.pages.find(page);
-    if (it == shard.pages.end()) return;
-    auto& e = it->second;
+    Page* found = shard.find(page);
+    if (!found) return;
+    auto& e = *found;
     if (--e.pins == 0 && e.stale && !e.loading && !e.flushing) drop(shard, page, false);
 }
 
@@ -304,12 +320,11 @@ void CachedStore::read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallb
         for (; page < end; ++page) {
             Shard& shard = shard_of(page);
             lock.hold(shard.mutex);
-            auto it = shard.pages.find(page);
-            if (it == shard.pages.end() || it->second.loading || it->second.stale) break;
-            hit_locked(shard, page, it->second);
+            Page* e = shard.find(page);
+            if (!e || e->loading || e->stale) break;
+            hit_locked(shard, page, *e);
             const auto [start, stop] = overlap(offset, dst.size(), page * kPageBytes, kPageBytes);
-            std::memcpy(dst.data() + (start - offset), frame(it->second.frame) + (start - page * kPageBytes),
-                        stop - start);
+            std::memcpy(dst.data() + (start - offset), frame(e->frame) + (start - page * kPageBytes), stop - start);
         }
     }
     if (page == end) {
@@ -331,11 +346,11 @@ void CachedStore::read_misses(ReadJob* job, std::uint64_t page, std::uint64_t en
     for (; page < end; ++page) {
         Shard& shard = shard_of(page);
         std::unique_lock lock(shard.mutex);
-        auto it = shard.pages.find(page);
+        Page* found = shard.find(page);
         bool cached = false;
         std::uint32_t frame_index = 0;
-        if (it != shard.pages.end() && !it->second.stale) {
-            auto& e = it->second;
+        if (found && !found->stale) {
+            auto& e = *found;
             if (e.loading) {
                 ++shard.misses;
                 e.waiters.push_back(job);
@@ -349,7 +364,7 @@ void CachedStore::read_misses(ReadJob* job, std::uint64_t page, std::uint64_t en
             continue;
         }
         ++shard.misses;
-        if (it == shard.pages.end()) {  // a stale page is read past the cache until it is gone
+        if (!found) {  // a stale page is read past the cache until it is gone
             if (auto* e = admit(shard, page)) {
                 // A writethrough write in flight may land before or after this read: keep nothing.
                 e->stale = shard.writing.contains(page);
@@ -417,9 +432,9 @@ void CachedStore::finish_load(Load* load, std::error_code ec) {
         {
             Shard& shard = shard_of(page);
             std::lock_guard lock(shard.mutex);
-            auto it = shard.pages.find(page);
-            if (it == shard.pages.end()) continue;  // cannot happen: loading pages stay
-            auto& e = it->second;
+            Page* found = shard.find(page);
+            if (!found) continue;  // cannot happen: loading pages stay
+            auto& e = *found;
             waiters.swap(e.waiters);
             if (!ec)  // before a drop may give the frame to another page
                 for (ReadJob* waiter : waiters) copy_overlap(waiter, at, data, n);
@@ -461,7 +476,7 @@ void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::ui
     for (; page < step_end; ++page) {
         Shard& shard = shard_of(page);
         lock.hold(shard.mutex);
-        const bool resident = shard.pages.contains(page);
+        const bool resident = shard.index.contains(page);
         Page* e = resident ? nullptr : admit(shard, page);
         if (!e) {  // resident already, or no frame may go: read ahead no further than this
             if (!resident) {
@@ -503,11 +518,11 @@ void CachedStore::hit_locked(Shard& shard, std::uint64_t page, Page& e) {
 
 // Pins a resident page for a transfer (shard lock held); null when it is not resident as it is.
 const std::byte* CachedStore::pin_locked(Shard& shard, std::uint64_t page) {
-    auto it = shard.pages.find(page);
-    if (it == shard.pages.end() || it->second.loading || it->second.stale) return nullptr;
-    hit_locked(shard, page, it->second);
-    ++it->second.pins;
-    return frame(it->second.frame);
+    Page* e = shard.find(page);
+    if (!e || e->loading || e->stale) return nullptr;
+    hit_locked(shard, page, *e);
+    ++e->pins;
+    return frame(e->frame);
 }
 
 // What a read lent in several pages holds: the pieces the transport sends, and the pins.
@@ -585,8 +600,7 @@ void CachedStore::write_through(std::uint64_t offset, ConstByteSpan src, bool fu
         const bool alone = ++shard.writing[page] == 1;
         const std::uint64_t at = page * kPageBytes;
         const auto [start, stop] = overlap(offset, src.size(), at, kPageBytes);
-        auto it = shard.pages.find(page);
-        Page* e = it == shard.pages.end() ? nullptr : &it->second;
+        Page* e = shard.find(page);
         if (e && e->loading) {
             e->stale = true;  // its read may see the store before or after this write
             continue;
@@ -606,10 +620,10 @@ void CachedStore::write_through(std::uint64_t offset, ConstByteSpan src, bool fu
             auto w = shard.writing.find(page);
             const bool last = --w->second == 0;
             if (last) shard.writing.erase(w);
-            auto it = shard.pages.find(page);
-            if (it == shard.pages.end() || it->second.loading) continue;
+            Page* e = shard.find(page);
+            if (!e || e->loading) continue;
             // A failed write leaves the store's bytes unknown; overlapping writes, which landed last.
-            if (ec || (last && it->second.overlapped)) invalidate_locked(shard, page);
+            if (ec || (last && e->overlapped)) invalidate_locked(shard, page);
         }
         done(ec);
     });
@@ -636,8 +650,7 @@ void CachedStore::write_back(WriteJob* job) {
     auto needs_load = [&](std::uint64_t page) {
         Shard& shard = shard_of(page);
         std::lock_guard lock(shard.mutex);
-        auto it = shard.pages.find(page);
-        if (it != shard.pages.end()) return it->second.loading || it->second.stale;
+        if (const Page* e = shard.find(page)) return e->loading || e->stale;
         const std::uint64_t at = page * kPageBytes;
         const auto [start, stop] = overlap(job->offset, job->src.size(), at, kPageBytes);
         return start != at || stop != page_end(page);
@@ -661,8 +674,7 @@ void CachedStore::write_back(WriteJob* job) {
     for (std::uint64_t page = first; page < end; ++page) {
         Shard& shard = shard_of(page);
         std::unique_lock lock(shard.mutex);
-        auto it = shard.pages.find(page);
-        Page* e = it == shard.pages.end() ? nullptr : &it->second;
+        Page* e = shard.find(page);
         const std::uint64_t at = page * kPageBytes;
         const auto [start, stop] = overlap(job->offset, job->src.size(), at, kPageBytes);
         if (!e && start == at && stop == page_end(page)) {
@@ -790,7 +802,7 @@ std::error_code CachedStore::flush_pass(std::uint64_t& written) {
     for (auto& shard : shards_) {
         std::lock_guard lock(shard->mutex);
         for (auto page : shard->dirty) {
-            shard->pages.at(page).flushing = true;  // pinned until written: not evicted, not dropped
+            shard->find(page)->flushing = true;  // pinned until written: not evicted, not dropped
             pages.push_back(page);
         }
     }
@@ -810,7 +822,7 @@ std::error_code CachedStore::flush_pass(std::uint64_t& written) {
             const std::uint64_t page = pages[i + k];
             Shard& shard = shard_of(page);
             std::lock_guard lock(shard.mutex);
-            auto& e = shard.pages.at(page);
+            auto& e = *shard.find(page);
             generations[k] = e.generation;  // the copy is of this write, or a later one's
             std::memcpy(buffer.data() + k * kPageBytes, frame(e.frame), page_end(page) - page * kPageBytes);
         }
@@ -829,9 +841,9 @@ std::error_code CachedStore::flush_pass(std::uint64_t& written) {
             const std::uint64_t page = pages[i + k];
             Shard& shard = shard_of(page);
             std::lock_guard lock(shard.mutex);
-            auto it = shard.pages.find(page);
-            if (it == shard.pages.end()) continue;
-            auto& e = it->second;
+            Page* found = shard.find(page);
+            if (!found) continue;
+            auto& e = *found;
             e.flushing = false;
             // Written again since the copy was taken: still dirty, for the next pass.
             if (!ec && e.dirty && e.generation == generations[k]) {
@@ -910,7 +922,7 @@ CacheStats CachedStore::stats() const {
     s.pages = frames_;
     for (const auto& shard : shards_) {
         std::lock_guard lock(shard->mutex);
-        s.resident += shard->pages.size();
+        s.resident += shard->resident();
         s.hits += shard->hits;
         s.misses += shard->misses;
         s.evictions += shard->evictions;

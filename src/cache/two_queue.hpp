@@ -17,15 +17,20 @@
 //
 // Frames that must stay (pinned by a transfer in flight, dirty and not yet written back) are
 // passed over when a victim is chosen. Keys are page numbers; the policy holds no data.
+//
+// Every hit and admission goes through here, so nothing is allocated after construction: the
+// queues are linked by index through one array of nodes (as many as frames plus A1out's ids),
+// found by key through a FlatIndex.
 // Not thread-safe: each cache shard guards its own.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <optional>
-#include <unordered_map>
+#include <vector>
+
+#include "cache/flat_index.hpp"
 
 namespace iscsikit::cache {
 
@@ -39,7 +44,7 @@ public:
     explicit TwoQueue(std::size_t frames, double in_share = 0.25, double out_share = 0.5);
 
     std::size_t frames() const { return frames_; }
-    std::size_t resident() const { return map_.size() - ghosts_; }
+    std::size_t resident() const { return a1in_.size + am_.size; }
     bool contains(Key key) const;  // resident
     std::optional<Queue> queue_of(Key key) const;
 
@@ -60,20 +65,33 @@ public:
     void erase(Key key);
 
 private:
-    struct Entry {
-        std::list<Key>::iterator at;
-        enum class Where : std::uint8_t { a1in, am, a1out } where;
+    static constexpr std::uint32_t kNil = ~std::uint32_t{0};
+    enum class Where : std::uint8_t { a1in, am, a1out };
+    struct Node {
+        Key key = 0;
         std::uint64_t admitted_at = 0;  // clock_ when it entered A1in
+        std::uint32_t prev = kNil, next = kNil;
+        Where where = Where::a1in;
     };
+    struct List {  // head: newest / most recently used
+        std::uint32_t head = kNil, tail = kNil;
+        std::size_t size = 0;
+    };
+    List& list(Where where);
+    void push_front(Where where, std::uint32_t n);
+    void unlink(std::uint32_t n);
+    std::uint32_t add(Key key, Where where);  // a node from the free list, at the queue's front
+    void remove(std::uint32_t n);             // unlinked, unindexed, freed
     std::optional<Key> pick_victim(const std::function<bool(Key)>& may_evict);
     void remember(Key key);  // into A1out, trimmed to its bound
 
     std::size_t frames_;
     std::size_t in_limit_;
     std::size_t out_limit_;
-    std::list<Key> a1in_, am_, a1out_;  // front: newest / most recently used
-    std::unordered_map<Key, Entry> map_;
-    std::size_t ghosts_ = 0;   // entries of map_ that are A1out ids
+    std::vector<Node> nodes_;
+    std::vector<std::uint32_t> free_;
+    FlatIndex index_;  // key -> node
+    List a1in_, am_, a1out_;
     std::uint64_t clock_ = 0;  // references so far (touches and admissions)
 };
 
