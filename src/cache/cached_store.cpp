@@ -17,6 +17,7 @@
 #include "cache/flat_index.hpp"
 #include "cache/two_queue.hpp"
 #include "core/byte_buffer.hpp"
+#include "core/io_thread.hpp"
 #include "core/size.hpp"
 
 namespace iscsikit::cache {
@@ -171,10 +172,15 @@ CachedStore::CachedStore(std::unique_ptr<backstore::Backstore> store, const Cach
     for (std::size_t i = 0; i < kReadAheadSlots; ++i)
         read_ahead_.push_back(std::make_unique<ReadAhead>(options_.read_ahead_options));
     sync_io_ = make_sync_io_engine();
+    if (options_.read_ahead && options_.read_ahead_thread) ahead_io_ = std::make_unique<IoThread>(make_io_engine());
     if (options_.mode == WriteMode::writeback) flusher_ = std::thread([this] { flusher(); });
 }
 
 CachedStore::~CachedStore() {
+    // Read-ahead first: the steps posted to its thread end at once, and its loads in flight
+    // finish, before the pages and the arena go.
+    closing_.store(true, std::memory_order_relaxed);
+    ahead_io_.reset();
     if (flusher_.joinable()) {
         if (auto ec = sync()) spdlog::error("{}: writing back dirty pages failed: {}", describe(), ec.message());
         {
@@ -457,18 +463,21 @@ void CachedStore::read_ahead_after(std::uint64_t offset, std::uint64_t length, I
     std::uint8_t slot = 0;
     auto range = read_ahead_for(io, slot).advise(offset, length, store_->size_bytes());
     if (!range) return;
-    // Admitting a window's pages (up to a thousand frames to find) waits until the command that
-    // asked has been answered: posted behind it, on the same reactor.
-    io.post([this, from = range->offset, bytes = range->length, slot, &io] { read_ahead(from, bytes, slot, io); });
+    // Admitting a window's pages (up to a thousand frames to find) is read-ahead's thread's work;
+    // without one, it waits until the command that asked has been answered: posted behind it.
+    IoEngine& engine = ahead_io_ ? *ahead_io_ : io;
+    engine.post(
+        [this, from = range->offset, bytes = range->length, slot, &engine] { read_ahead(from, bytes, slot, engine); });
 }
 
 void CachedStore::read_ahead(std::uint64_t offset, std::uint64_t length, std::uint8_t slot, IoEngine& io) {
+    if (closing_.load(std::memory_order_relaxed)) return;
     std::vector<Load*> loads;
     Load* run = nullptr;
     const std::uint64_t end = (offset + length + kPageBytes - 1) / kPageBytes;
     // A load's worth of pages at a time, that load issued at once and the rest of the window
-    // posted behind: a command on this reactor waits for one step, never for a whole window
-    // (a thousand frames to find), and the store starts reading sooner.
+    // posted behind: the store starts reading sooner, and without a thread of its own a command
+    // on the same reactor waits for one step, never for a whole window (a thousand frames).
     const std::uint64_t step_end = std::min(end, offset / kPageBytes + kMaxLoadPages);
     std::uint64_t page = offset / kPageBytes;
     bool no_frame = false;

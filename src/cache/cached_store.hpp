@@ -9,7 +9,9 @@
 // - A page is `loading` while one backstore read fills it; every other command that wants it
 //   waits for that read (concurrent misses on one page cost one read). A waiter on another
 //   reactor is woken on its own (IoEngine::post).
-// - Read-ahead (read_ahead.hpp) loads what a sequential stream will read next.
+// - Read-ahead (read_ahead.hpp) loads what a sequential stream will read next, on a thread of the
+//   LU's own (core/io_thread.hpp): admitting a window's pages, issuing their reads and finishing
+//   them takes no time from the reactor that serves the stream's commands.
 // - writethrough: a write goes to the store; the pages it covers whole are cached as written,
 //   those it covers in part are updated when resident. Status after the store has the data.
 // - writeback: a write lands in pages marked dirty (a page it covers in part is read first) and
@@ -47,6 +49,9 @@ struct CacheOptions {
     double dirty_share = 0.5;
     std::chrono::milliseconds flush_interval{1000};  // writeback: dirty pages wait at most ~this long
     bool read_ahead = true;
+    // Read-ahead on a thread of its own (else on the reactor of the command that triggered it;
+    // unit tests use that for determinism).
+    bool read_ahead_thread = true;
     ReadAheadOptions read_ahead_options{};
 };
 
@@ -135,7 +140,9 @@ private:
     std::byte* arena_ = nullptr;
     std::vector<std::unique_ptr<Shard>> shards_;
     std::vector<std::unique_ptr<ReadAhead>> read_ahead_;
-    std::unique_ptr<IoEngine> sync_io_;  // the flusher's (blocking) and sync()'s
+    std::unique_ptr<IoEngine> sync_io_;   // the flusher's (blocking) and sync()'s
+    std::unique_ptr<IoEngine> ahead_io_;  // read-ahead's thread (IoThread), when it has one
+    std::atomic<bool> closing_{false};    // the destructor runs: read-ahead stops
     std::atomic<std::uint64_t> dirty_{0};
     std::atomic<std::uint64_t> lent_{0}, bypassed_{0}, flushes_{0}, flushed_bytes_{0}, throttled_{0};
 
