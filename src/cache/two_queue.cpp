@@ -98,15 +98,15 @@ void TwoQueue::remember(Key key) {
 
 // 2Q's reclaimfor(): from A1in's tail while A1in is over its share, else from Am's tail; a page
 // that may not go is passed over (it stays where it is), and the other queue is tried after.
-std::optional<TwoQueue::Key> TwoQueue::pick_victim(const std::function<bool(Key)>& may_evict) {
-    const auto from = [&](const List& queue) -> std::optional<Key> {
+std::uint32_t TwoQueue::pick_victim(const std::function<bool(Key)>& may_evict) {
+    const auto from = [&](const List& queue) {
         for (std::uint32_t n = queue.tail; n != kNil; n = nodes_[n].prev)
-            if (may_evict(nodes_[n].key)) return nodes_[n].key;
-        return std::nullopt;
+            if (may_evict(nodes_[n].key)) return n;
+        return kNil;
     };
     const bool in_first = a1in_.size > in_limit_ || am_.size == 0;
-    auto victim = in_first ? from(a1in_) : from(am_);
-    if (!victim) victim = in_first ? from(am_) : from(a1in_);
+    std::uint32_t victim = in_first ? from(a1in_) : from(am_);
+    if (victim == kNil) victim = in_first ? from(am_) : from(a1in_);
     return victim;
 }
 
@@ -118,12 +118,12 @@ TwoQueue::Admission TwoQueue::admit(Key key, const std::function<bool(Key)>& may
         return result;
     }
     if (resident() >= frames_) {
-        auto victim = pick_victim(may_evict);
-        if (!victim) return result;  // every frame must stay: the caller goes around the cache
-        const std::uint32_t v = *index_.find(*victim);
+        const std::uint32_t v = pick_victim(may_evict);
+        if (v == kNil) return result;  // every frame must stay: the caller goes around the cache
+        const Key victim = nodes_[v].key;
         const bool from_in = nodes_[v].where == Where::a1in;
         remove(v);
-        if (from_in) remember(*victim);  // only A1in's leavers are remembered (the paper's rule)
+        if (from_in) remember(victim);  // only A1in's leavers are remembered (the paper's rule)
         result.evicted = victim;
     }
     if (const auto* ghost = index_.find(key)) {  // A1out remembered it: seen twice, so it is hot

@@ -82,8 +82,8 @@ private:
     void unlink(std::uint32_t n);
     std::uint32_t add(Key key, Where where);  // a node from the free list, at the queue's front
     void remove(std::uint32_t n);             // unlinked, unindexed, freed
-    std::optional<Key> pick_victim(const std::function<bool(Key)>& may_evict);
-    void remember(Key key);  // into A1out, trimmed to its bound
+    std::uint32_t pick_victim(const std::function<bool(Key)>& may_evict);  // a node, or kNil
+    void remember(Key key);                                                // into A1out, trimmed to its bound
 
     std::size_t frames_;
     std::size_t in_limit_;
