@@ -14,6 +14,8 @@ packages=(
   libiscsi-bin tgt qemu-utils qemu-block-extra e2fsprogs fuse3
   # benchmark baselines (bench/compare.sh) and peers (bench/mount.py: fio on qemu-nbd + nbdfuse)
   iperf3 fio libnbd-bin
+  # security and operations: sd_notify, the unit's verifier, the metrics checker (promtool)
+  libsystemd-dev systemd prometheus
 )
 
 missing=()
