@@ -24,7 +24,8 @@ int die(const std::string& message) {
 
 int main(int argc, char** argv) {
     CLI::App app{"iscsikit-target: a user-space iSCSI target"};
-    std::vector<std::string> portals, luns;
+    std::vector<std::string> portals, luns, allow;
+    std::string chap, mutual_chap;
     std::string target_iqn, config_file, log_level = "info";
     unsigned reactors = 0;
     std::optional<std::uint32_t> nop_interval, nop_timeout, max_outstanding_r2t;
@@ -34,6 +35,12 @@ int main(int argc, char** argv) {
     app.add_option("--lun", luns,
                    "LUN 0, 1, ... in order: ram:SIZE | file:PATH | blockdev:PATH, each optionally followed by "
                    ",readonly=true,block_size=4096,size=1G,thin=true,removable=true");
+    app.add_option("--chap", chap,
+                   "USER:SECRET initiators must present (CHAP, for the target and for discovery); USER:@FILE "
+                   "reads the secret from FILE (mode 600)");
+    app.add_option("--mutual-chap", mutual_chap,
+                   "USER:SECRET the target answers with when an initiator authenticates it (mutual CHAP)");
+    app.add_option("--allow", allow, "initiator IQN allowed to log in (repeatable); '*' serves anyone");
     app.add_option("--config", config_file, "TOML configuration file (see docs/configuration.md)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
     app.add_option("--reactors", reactors, "reactor threads (0: one per CPU)")->capture_default_str();
@@ -49,8 +56,11 @@ int main(int argc, char** argv) {
 
     target::DaemonConfig config;
     if (!config_file.empty()) {
-        if (!portals.empty() || !luns.empty() || !target_iqn.empty())
-            return die("--config cannot be combined with --portal, --target or --lun");
+        if (!portals.empty() || !luns.empty() || !target_iqn.empty() || !chap.empty() || !mutual_chap.empty() ||
+            !allow.empty())
+            return die(
+                "--config cannot be combined with --portal, --target, --lun, --chap, --mutual-chap or --allow "
+                "(the file says all of it)");
         auto loaded = target::load_config_file(config_file);
         if (!loaded) return die(loaded.error().message);
         config = std::move(*loaded);
@@ -76,6 +86,19 @@ int main(int argc, char** argv) {
                 node.luns.push_back(*lun);
             }
         }
+        if (!chap.empty()) {
+            auto parsed = target::parse_chap_spec(chap);
+            if (!parsed) return die("--chap: " + parsed.error().message);
+            node.access.chap = *parsed;
+            config.discovery_chap = *parsed;
+        }
+        if (!mutual_chap.empty()) {
+            auto parsed = target::parse_chap_spec(mutual_chap);
+            if (!parsed) return die("--mutual-chap: " + parsed.error().message);
+            node.access.mutual_chap = *parsed;
+            config.discovery_mutual_chap = *parsed;
+        }
+        node.access.allow = allow;
         config.log_level = log_level;
     }
     if (reactors) config.reactors = reactors;

@@ -33,8 +33,8 @@ asio::awaitable<Result<std::vector<DiscoveredTarget>>> discover(asio::any_io_exe
     req.portal = url.portal;
     req.initiator_name = opts.initiator_name.empty() ? default_initiator_name() : opts.initiator_name;
     req.initiator_alias = opts.initiator_alias;
-    req.user = url.user;
-    req.password = url.password;
+    fill_chap(req, url.user.empty() ? opts.chap : iscsi::ChapCredentials{url.user, url.password}, opts.mutual_chap,
+              opts.chap_algorithms);
     req.isid = random_isid();
     req.limits.max_recv_data_segment_length = opts.max_recv_data_segment_length;
     req.limits.allow_header_digest = opts.header_digest;

@@ -1,6 +1,7 @@
 // The initiator's login exchange (RFC 7143 §6.3, §11.12, §11.13, §12.1.3).
 #include "initiator/login.hpp"
 
+#include <algorithm>
 #include <random>
 #include <string_view>
 
@@ -36,6 +37,8 @@ public:
         : req_(req), conn_(conn), negotiator_(req.limits, req.target_name.empty()) {}
 
     asio::awaitable<Result<LoginResult>> run();
+    // The CHAP exchange after AuthMethod=CHAP settled; returns the last answers.
+    asio::awaitable<Result<iscsi::TextPairs>> chap();
     // Set when the target redirected us (Status-Class 1).
     std::optional<Portal> redirect;
 
@@ -122,45 +125,99 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
     co_return answers;
 }
 
+asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::chap() {
+    // RFC 7143 §12.1.3: CHAP_A, then the target's CHAP_I and CHAP_C, then our CHAP_N and CHAP_R
+    // (and, for mutual CHAP, our CHAP_I and CHAP_C, which the target's CHAP_N and CHAP_R answer).
+    const auto offered = req_.chap_algorithms.empty() ? iscsi::default_chap_algorithms() : req_.chap_algorithms;
+    std::string list;
+    for (auto id : offered) list += (list.empty() ? "" : ",") + std::to_string(static_cast<unsigned>(id));
+    // (Keys built outside co_await: GCC 12 miscompiles braced lists in coroutine arguments.)
+    const iscsi::TextPairs chap_a{{"CHAP_A", list}};
+    auto challenge = co_await step(LoginStage::security, LoginStage::operational, false, chap_a);
+    if (!challenge) co_return tl::unexpected(challenge.error());
+    const std::string* algorithm_text = find(*challenge, "CHAP_A");
+    const std::string* id = find(*challenge, "CHAP_I");
+    const std::string* c = find(*challenge, "CHAP_C");
+    const auto* algorithm = algorithm_text ? iscsi::find_chap_algorithm(*algorithm_text) : nullptr;
+    auto bytes = c ? iscsi::decode_binary_value(*c) : std::nullopt;
+    auto identifier = id ? iscsi::parse_numeric_value(*id) : std::nullopt;
+    const bool offered_it = algorithm && std::find(offered.begin(), offered.end(), algorithm->id) != offered.end();
+    if (!offered_it || !bytes || bytes->empty() || bytes->size() > iscsi::kMaxChapChallengeLength || !identifier ||
+        *identifier > 255)
+        co_return fail(ErrorKind::auth_failed,
+                       fmt::format("authentication failed at {}: the target's CHAP challenge is not usable "
+                                   "(CHAP_A={}, we offered {})",
+                                   req_.portal.to_string(), algorithm_text ? *algorithm_text : "none", list));
+    auto response = iscsi::chap_response(algorithm->id, static_cast<std::uint8_t>(*identifier), req_.password, *bytes);
+    if (response.empty())
+        co_return fail(ErrorKind::auth_failed, fmt::format("authentication failed at {}: CHAP with {} is not "
+                                                           "available in this OpenSSL",
+                                                           req_.portal.to_string(), algorithm->name));
+    iscsi::TextPairs chap_r{{"CHAP_N", req_.user}, {"CHAP_R", iscsi::encode_hex_value(response)}};
+    std::uint8_t our_id = 0;
+    std::vector<std::uint8_t> our_challenge;
+    const bool mutual = !req_.mutual_user.empty();
+    if (mutual) {
+        our_id = iscsi::chap_random_bytes(1)[0];
+        // §12.1.3: never the target's own challenge sent back (a CSPRNG's 16+ bytes never are).
+        do {
+            our_challenge = iscsi::chap_random_bytes(algorithm->digest_length);
+        } while (iscsi::chap_equal(our_challenge, *bytes));
+        chap_r.emplace_back("CHAP_I", std::to_string(our_id));
+        chap_r.emplace_back("CHAP_C", iscsi::encode_hex_value(our_challenge));
+    }
+    auto answers = co_await step(LoginStage::security, LoginStage::operational, true, chap_r);
+    if (!answers) co_return tl::unexpected(answers.error());
+    if (mutual) {
+        const std::string* name = find(*answers, "CHAP_N");
+        const std::string* r = find(*answers, "CHAP_R");
+        auto got = r ? iscsi::decode_binary_value(*r) : std::nullopt;
+        const auto expected = iscsi::chap_response(algorithm->id, our_id, req_.mutual_password, our_challenge);
+        if (!name || !got || *name != req_.mutual_user || !iscsi::chap_equal(*got, expected))
+            co_return fail(ErrorKind::auth_failed,
+                           fmt::format("authentication failed at {}: the target did not prove it knows the mutual "
+                                       "CHAP secret ({})",
+                                       req_.portal.to_string(),
+                                       !name || !r ? "no CHAP_N/CHAP_R in its answer"
+                                       : *name != req_.mutual_user
+                                           ? fmt::format("it answered as '{}', not '{}'", *name, req_.mutual_user)
+                                           : "wrong CHAP_R"));
+    }
+    co_return std::move(*answers);
+}
+
 asio::awaitable<Result<LoginResult>> LoginExchange::run() {
     const bool discovery = req_.target_name.empty();
     const bool have_credentials = !req_.user.empty();
+    const bool mutual = !req_.mutual_user.empty();
+    // With mutual CHAP configured, a target that does not authenticate itself is not the one we
+    // mean to reach: None is not offered then.
+    const std::string methods = !have_credentials ? "None" : mutual ? "CHAP" : "CHAP,None";
     // Security stage (§6.3.1): names, session type and the authentication methods we can do.
     iscsi::TextPairs keys{{"InitiatorName", req_.initiator_name}};
     if (!req_.initiator_alias.empty()) keys.emplace_back("InitiatorAlias", req_.initiator_alias);
     keys.emplace_back("SessionType", discovery ? "Discovery" : "Normal");
     if (!discovery) keys.emplace_back("TargetName", req_.target_name);
-    keys.emplace_back("AuthMethod", have_credentials ? "CHAP,None" : "None");
+    keys.emplace_back("AuthMethod", methods);
     auto answers = co_await step(LoginStage::security, LoginStage::operational, !have_credentials, keys);
     if (!answers) co_return tl::unexpected(answers.error());
 
     const std::string* method = find(*answers, "AuthMethod");
     if (method && *method == "CHAP") {
-        // §12.1.3: CHAP_A, then the target's CHAP_I and CHAP_C, then our CHAP_N and CHAP_R.
-        // (Keys built outside co_await: GCC 12 miscompiles braced lists in coroutine arguments.)
-        const iscsi::TextPairs chap_a{{"CHAP_A", std::string(iscsi::kChapMd5)}};
-        auto challenge = co_await step(LoginStage::security, LoginStage::operational, false, chap_a);
-        if (!challenge) co_return tl::unexpected(challenge.error());
-        const std::string* algorithm = find(*challenge, "CHAP_A");
-        const std::string* id = find(*challenge, "CHAP_I");
-        const std::string* c = find(*challenge, "CHAP_C");
-        auto bytes = c ? iscsi::decode_binary_value(*c) : std::nullopt;
-        auto identifier = id ? iscsi::parse_numeric_value(*id) : std::nullopt;
-        if (!algorithm || *algorithm != iscsi::kChapMd5 || !bytes || !identifier || *identifier > 255)
-            co_return fail(ErrorKind::auth_failed,
-                           fmt::format("authentication failed at {}: the target's CHAP challenge is not usable (we "
-                                       "support CHAP with MD5)",
-                                       req_.portal.to_string()));
-        auto response = iscsi::chap_md5_response(static_cast<std::uint8_t>(*identifier), req_.password, *bytes);
-        const iscsi::TextPairs chap_r{{"CHAP_N", req_.user}, {"CHAP_R", iscsi::encode_hex_value(response)}};
-        answers = co_await step(LoginStage::security, LoginStage::operational, true, chap_r);
-        if (!answers) co_return tl::unexpected(answers.error());
+        auto authenticated = co_await chap();
+        if (!authenticated) co_return tl::unexpected(authenticated.error());
+        answers = std::move(*authenticated);
     } else if (method && *method == iscsi::kReject) {
         co_return fail(
             ErrorKind::auth_failed,
             fmt::format("authentication failed at {}: the target accepts none of our methods ({}){}",
-                        req_.portal.to_string(), have_credentials ? "CHAP,None" : "None",
+                        req_.portal.to_string(), methods,
                         have_credentials ? "" : "; give CHAP credentials as iscsi://user%password@host/..."));
+    } else if (mutual) {
+        co_return fail(ErrorKind::auth_failed,
+                       fmt::format("authentication failed at {}: mutual CHAP is configured and the target did not "
+                                   "authenticate itself",
+                                   req_.portal.to_string()));
     }
     // A target may need more security-stage rounds before it lets us transit.
     const iscsi::TextPairs nothing;
@@ -200,6 +257,15 @@ asio::awaitable<Result<LoginResult>> LoginExchange::run() {
 }
 
 }  // namespace
+
+void fill_chap(LoginRequest& req, const iscsi::ChapCredentials& chap, const iscsi::ChapCredentials& mutual,
+               const std::vector<iscsi::ChapAlgorithm>& algorithms) {
+    req.user = chap.user;
+    req.password = chap.secret;
+    req.mutual_user = mutual.user;
+    req.mutual_password = mutual.secret;
+    req.chap_algorithms = algorithms;
+}
 
 std::uint64_t random_isid() {
     std::random_device rd;

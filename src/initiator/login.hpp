@@ -14,6 +14,7 @@
 #include "initiator/connection.hpp"
 #include "initiator/error.hpp"
 #include "initiator/url.hpp"
+#include "iscsi/chap.hpp"
 #include "iscsi/params.hpp"
 
 namespace iscsikit::initiator {
@@ -23,8 +24,12 @@ struct LoginRequest {
     std::string initiator_name, initiator_alias;
     std::string target_name;     // empty: a discovery session
     std::string user, password;  // CHAP, when the target asks for it
-    std::uint64_t isid = 0;      // 48 bits
-    std::uint16_t tsih = 0;      // 0: a new session (or reinstatement of one with this ISID)
+    // Mutual CHAP: the name and secret the target must answer our challenge with; empty: the
+    // target is not asked to authenticate itself.
+    std::string mutual_user, mutual_password;
+    std::vector<iscsi::ChapAlgorithm> chap_algorithms;  // offered in this order; empty: all, strongest first
+    std::uint64_t isid = 0;                             // 48 bits
+    std::uint16_t tsih = 0;                             // 0: a new session (or reinstatement of one with this ISID)
     std::uint32_t cmd_sn = 1;
     iscsi::LocalLimits limits;
     Clock::time_point deadline;
@@ -44,6 +49,10 @@ struct LoginResult {
 // Connects to req.portal and logs in, following up to 3 redirections. Fails with unreachable,
 // target_not_found, auth_failed or login_failed.
 asio::awaitable<Result<LoginResult>> login(asio::any_io_executor executor, LoginRequest req);
+
+// Sets req's CHAP fields: what we present, what the target must answer with, the algorithms.
+void fill_chap(LoginRequest& req, const iscsi::ChapCredentials& chap, const iscsi::ChapCredentials& mutual,
+               const std::vector<iscsi::ChapAlgorithm>& algorithms);
 
 // A random ISID of type "random" (RFC 7143 §11.12.5: T=01b, A and B/C random).
 std::uint64_t random_isid();

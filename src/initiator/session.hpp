@@ -25,6 +25,7 @@
 #include "core/bytes.hpp"
 #include "initiator/error.hpp"
 #include "initiator/url.hpp"
+#include "iscsi/chap.hpp"
 #include "iscsi/params.hpp"
 #include "iscsi/pdu.hpp"
 #include "iscsi/transport.hpp"
@@ -63,6 +64,12 @@ struct SessionOptions {
     std::chrono::milliseconds abort_timeout = 5s;       // ABORT TASK unanswered this long: drop the connection
     std::chrono::milliseconds reconnect_timeout = 60s;  // give up and fail the queued commands after this
     std::chrono::milliseconds path_retry = 10s;         // a failed portal is tried again after this
+
+    // CHAP (RFC 7143 §12.1.3): used when the URL carries no user%secret of its own.
+    iscsi::ChapCredentials chap;
+    // Mutual CHAP: what the target must answer our challenge with; empty: not asked.
+    iscsi::ChapCredentials mutual_chap;
+    std::vector<iscsi::ChapAlgorithm> chap_algorithms;  // offered in this order; empty: all, strongest first
 
     bool header_digest = false;  // offer CRC32C
     bool data_digest = false;

@@ -35,8 +35,8 @@ LoginRequest SessionImpl::login_request(const Portal& portal) {
     req.initiator_name = opts_.initiator_name;
     req.initiator_alias = opts_.initiator_alias;
     req.target_name = url_.target;
-    req.user = url_.user;
-    req.password = url_.password;
+    fill_chap(req, url_.user.empty() ? opts_.chap : iscsi::ChapCredentials{url_.user, url_.password}, opts_.mutual_chap,
+              opts_.chap_algorithms);
     req.isid = isid_;
     req.tsih = 0;  // §6.3.5: a new session with the old ISID reinstates (closes) the old one
     req.cmd_sn = window_.next();

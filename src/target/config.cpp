@@ -53,7 +53,7 @@ DaemonConfig default_config() {
     LunSpec lun;
     lun.kind = LunSpec::Kind::ram;
     lun.size = std::uint64_t{1} << 30;
-    config.targets.push_back(TargetSpec{kDefaultTargetIqn, "iscsikit", {PortalAddress{"127.0.0.1", 3260}}, {lun}});
+    config.targets.push_back(TargetSpec{kDefaultTargetIqn, "iscsikit", {PortalAddress{"127.0.0.1", 3260}}, {lun}, {}});
     return config;
 }
 
@@ -141,6 +141,9 @@ Result<void> validate(const DaemonConfig& config) {
         if (value < knob.min || value > knob.max)
             return fail(fmt::format("{} {}: expected {} to {}", knob.key, value, knob.min, knob.max));
     }
+    if (auto problem = chap_pair_problem(config.discovery_chap, config.discovery_mutual_chap))
+        return fail(fmt::format("discovery {}", *problem));
+    if (config.chap_algorithms.empty()) return fail("chap_algorithms: empty; list at least one (SHA256, MD5, ...)");
     std::set<std::string> iqns, paths;
     std::uint64_t cache_total = 0;
     for (std::size_t t = 0; t < config.targets.size(); ++t) {
@@ -158,6 +161,7 @@ Result<void> validate(const DaemonConfig& config) {
             if (!portals.insert(portal.to_string()).second)
                 return fail(fmt::format("{}: portal {} listed twice", where, portal.to_string()));
         }
+        if (auto problem = access_problem(target)) return fail(fmt::format("{}: {}", where, *problem));
         if (target.luns.empty()) return fail(fmt::format("{}: no LUN", where));
         if (target.luns.size() > kMaxLuns) return fail(fmt::format("{}: more than {} LUNs", where, kMaxLuns));
         for (std::size_t l = 0; l < target.luns.size(); ++l) {

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "core/secret_file.hpp"
+#include "iscsi/chap.hpp"
 #include "iscsi/name.hpp"
 #include "iscsi/portal.hpp"
 
@@ -37,11 +39,50 @@ struct LunSpec {
     std::string to_string() const;
 };
 
+// CHAP credentials as configured (RFC 7143 §12.1.3): the secret inline, or read from
+// `secret_file`, which only the daemon's user may read (docs/security.md).
+struct ChapSpec {
+    std::string user;
+    std::string secret;
+    std::string secret_file;  // where `secret` was read from; empty when it was given inline
+    bool empty() const { return user.empty(); }
+    iscsi::ChapCredentials credentials() const { return {user, secret}; }
+};
+
+// One initiator's own entry on a target ([[target.initiator]]): listing it allows it to log in,
+// and its credentials win over the target's.
+struct InitiatorSpec {
+    std::string name;
+    ChapSpec chap;
+    ChapSpec mutual_chap;
+};
+
+// What a login needs from a target's access rules: may this initiator log in, and which CHAP
+// credentials must it present (empty: none) and does the target answer with (mutual CHAP).
+struct LoginPolicy {
+    bool allowed = false;
+    iscsi::ChapCredentials chap;
+    iscsi::ChapCredentials mutual_chap;
+};
+
+// Who may log in to a target (RFC 7143 §12, §11.13.5 status 0202 for the rest).
+struct TargetAccess {
+    std::vector<std::string> allow;  // initiator names; "*" serves anyone (the explicit opt-in)
+    ChapSpec chap;                   // what every initiator must present, unless its own entry says
+    ChapSpec mutual_chap;            // what the target answers an initiator that asks
+    std::vector<InitiatorSpec> initiators;
+    bool open() const;        // "*" is in the allow list
+    bool restricted() const;  // an allow list or initiator entries exist
+    bool allows(std::string_view initiator) const;
+    LoginPolicy policy(std::string_view initiator) const;
+};
+
 struct TargetSpec {
     std::string iqn;
     std::string alias;
     std::vector<PortalAddress> portals;
     std::vector<LunSpec> luns;  // LUN 0, 1, ... in order
+    TargetAccess access;
 };
 
 struct DaemonConfig {
@@ -56,6 +97,12 @@ struct DaemonConfig {
     // MaxOutstandingR2T we accept (RFC 7143 §13.17); the session takes the smaller of this and the
     // initiator's offer (1 is what most initiators offer).
     std::uint32_t max_outstanding_r2t = 1;
+    // Discovery sessions: CHAP the initiator must present (empty: none) and the target's answer.
+    ChapSpec discovery_chap;
+    ChapSpec discovery_mutual_chap;
+    // The CHAP algorithms the target may use (RFC 7143 §12.1.3 CHAP_A), strongest first by default;
+    // the initiator's list order picks among them (§6.2).
+    std::vector<iscsi::ChapAlgorithm> chap_algorithms = iscsi::default_chap_algorithms();
 };
 
 inline constexpr const char* kDefaultTargetIqn = "iqn.2026-11.org.iscsikit:default";
@@ -73,6 +120,16 @@ Result<LunSpec> parse_lun_spec(const std::string& text);
 Result<std::uint64_t> parse_size(const std::string& text);
 // The iSCSI name rules live in iscsi/name.hpp.
 using iscsi::check_iscsi_name;
+// "USER:SECRET" from the command line, split at the last ':'; "USER:@FILE" reads the secret from
+// FILE (read_secret_file's rules). Lengths are checked by validate().
+Result<ChapSpec> parse_chap_spec(const std::string& text);
+// Secret files are read by core/secret_file.hpp's rules.
+using iscsikit::read_secret_file;
+// 127.0.0.0/8, ::1 and "localhost": a portal only this machine reaches.
+bool is_loopback_host(const std::string& host);
+// True when the configuration holds a secret inline (the file holding it must not be world-readable).
+bool has_inline_secret(const DaemonConfig& config);
+
 // Reads a TOML file (schema: docs/configuration.md) and validates it. Errors say
 // "FILE:LINE:COL: message" for TOML syntax and "FILE:LINE: key 'target[0].lun[1].size': what is
 // wrong" for the schema; unknown keys are errors.

@@ -1,5 +1,7 @@
 // The daemon's TOML configuration file (schema in docs/configuration.md): every key checked for
 // type, range and spelling, errors reported as "PATH:LINE: key 'K': why", then validate().
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -130,8 +132,73 @@ LunSpec read_lun(const toml::table& table, const std::string& prefix) {
     return lun;
 }
 
+// chap = { user = "...", secret = "..." } or { user = "...", secret_file = "/etc/iscsikit/x.secret" }
+ChapSpec read_chap(const toml::node& node, const std::string& key) {
+    auto table = node.as_table();
+    if (!table) reject(node.source(), key, "expected { user = \"...\", secret = \"...\" } or secret_file = PATH");
+    const std::string prefix = key + ".";
+    check_keys(*table, prefix, {"user", "secret", "secret_file"});
+    ChapSpec chap;
+    auto user = table->get("user");
+    if (!user) reject(node.source(), prefix + "user", "missing: the CHAP name (CHAP_N)");
+    chap.user = read_string(*user, prefix + "user");
+    if (chap.user.empty()) reject(user->source(), prefix + "user", "empty");
+    auto secret = table->get("secret");
+    auto file = table->get("secret_file");
+    if (secret && file) reject(file->source(), prefix + "secret_file", "give secret or secret_file, not both");
+    if (!secret && !file) reject(node.source(), prefix + "secret", "missing: give secret or secret_file");
+    if (secret) chap.secret = read_string(*secret, prefix + "secret");
+    if (file) {
+        chap.secret_file = read_string(*file, prefix + "secret_file");
+        auto read = read_secret_file(chap.secret_file);
+        if (!read) reject(file->source(), prefix + "secret_file", read.error().message);
+        chap.secret = std::move(*read);
+    }
+    if (auto problem = chap_problem(chap)) reject(node.source(), key, *problem);
+    return chap;
+}
+
+std::vector<std::string> read_string_list(const toml::node& node, const std::string& key) {
+    auto array = node.as_array();
+    if (!array) reject(node.source(), key, "expected a list of strings");
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < array->size(); ++i)
+        out.push_back(read_string(*array->get(i), fmt::format("{}[{}]", key, i)));
+    return out;
+}
+
+InitiatorSpec read_initiator(const toml::table& table, const std::string& prefix) {
+    check_keys(table, prefix, {"name", "chap", "mutual_chap"});
+    InitiatorSpec entry;
+    auto name = table.get("name");
+    if (!name) reject(table.source(), prefix + "name", "missing: the initiator's iSCSI name");
+    entry.name = read_string(*name, prefix + "name");
+    if (auto ok = check_iscsi_name(entry.name); !ok) reject(name->source(), prefix + "name", ok.error().message);
+    if (auto n = table.get("chap")) entry.chap = read_chap(*n, prefix + "chap");
+    if (auto n = table.get("mutual_chap")) entry.mutual_chap = read_chap(*n, prefix + "mutual_chap");
+    return entry;
+}
+
+void read_access(const toml::table& table, const std::string& prefix, TargetAccess& access) {
+    if (auto n = table.get("allow")) {
+        access.allow = read_string_list(*n, prefix + "allow");
+        for (std::size_t i = 0; i < access.allow.size(); ++i) {
+            if (access.allow[i] == "*") continue;
+            if (auto ok = check_iscsi_name(access.allow[i]); !ok)
+                reject(n->source(), fmt::format("{}allow[{}]", prefix, i), ok.error().message);
+        }
+    }
+    if (auto n = table.get("chap")) access.chap = read_chap(*n, prefix + "chap");
+    if (auto n = table.get("mutual_chap")) access.mutual_chap = read_chap(*n, prefix + "mutual_chap");
+    if (auto n = table.get("initiator")) {
+        auto tables = read_tables(*n, prefix + "initiator");
+        for (std::size_t i = 0; i < tables.size(); ++i)
+            access.initiators.push_back(read_initiator(*tables[i], fmt::format("{}initiator[{}].", prefix, i)));
+    }
+}
+
 TargetSpec read_target(const toml::table& table, const std::string& prefix) {
-    check_keys(table, prefix, {"iqn", "alias", "portals", "lun"});
+    check_keys(table, prefix, {"iqn", "alias", "portals", "lun", "allow", "chap", "mutual_chap", "initiator"});
     TargetSpec target;
     auto iqn = table.get("iqn");
     if (!iqn) reject(table.source(), prefix + "iqn", "missing: every target needs an iSCSI name");
@@ -165,13 +232,15 @@ TargetSpec read_target(const toml::table& table, const std::string& prefix) {
         reject(luns->source(), prefix + "lun", fmt::format("more than {} LUNs", kMaxLuns));
     for (std::size_t i = 0; i < lun_tables.size(); ++i)
         target.luns.push_back(read_lun(*lun_tables[i], fmt::format("{}lun[{}].", prefix, i)));
+    read_access(table, prefix, target.access);
+    if (auto problem = access_problem(target)) reject(table.source(), prefix + "allow", *problem);
     return target;
 }
 
 DaemonConfig read_config(const toml::table& root) {
     check_keys(root, "",
                {"log_level", "reactors", "nop_interval", "nop_timeout", "login_timeout", "max_connections",
-                "max_queued_commands", "max_outstanding_r2t", "target"});
+                "max_queued_commands", "max_outstanding_r2t", "chap_algorithms", "discovery", "target"});
     DaemonConfig config;
     if (auto n = root.get("log_level")) {
         config.log_level = read_string(*n, "log_level");
@@ -182,6 +251,27 @@ DaemonConfig read_config(const toml::table& root) {
         if (auto n = root.get(knob.key))
             config.*knob.field =
                 static_cast<std::uint32_t>(read_integer(*n, std::string(knob.key), knob.min, knob.max));
+    if (auto n = root.get("chap_algorithms")) {
+        config.chap_algorithms.clear();
+        auto names = read_string_list(*n, "chap_algorithms");
+        if (names.empty()) reject(n->source(), "chap_algorithms", "empty; list at least one");
+        for (const auto& name : names) {
+            const auto* algorithm = iscsi::find_chap_algorithm(name);
+            if (!algorithm)
+                reject(n->source(), "chap_algorithms",
+                       fmt::format("'{}': expected SHA3-256, SHA256, SHA1 or MD5", name));
+            config.chap_algorithms.push_back(algorithm->id);
+        }
+    }
+    if (auto n = root.get("discovery")) {
+        auto table = n->as_table();
+        if (!table) reject(n->source(), "discovery", "expected a table: [discovery]");
+        check_keys(*table, "discovery.", {"chap", "mutual_chap"});
+        if (auto c = table->get("chap")) config.discovery_chap = read_chap(*c, "discovery.chap");
+        if (auto c = table->get("mutual_chap")) config.discovery_mutual_chap = read_chap(*c, "discovery.mutual_chap");
+        if (auto problem = chap_pair_problem(config.discovery_chap, config.discovery_mutual_chap))
+            reject(n->source(), "discovery", *problem);
+    }
     if (auto n = root.get("target")) {
         auto tables = read_tables(*n, "target");
         for (std::size_t i = 0; i < tables.size(); ++i) {
@@ -213,6 +303,15 @@ Result<DaemonConfig> load_config_file(const std::string& path) {
     }
     try {
         DaemonConfig config = read_config(root);
+        // Secrets inline make the file itself a secrets file (docs/security.md).
+        if (has_inline_secret(config)) {
+            struct stat st {};
+            if (::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0)
+                return fail(
+                    fmt::format("{}: holds CHAP secrets and everyone may read it (mode {:04o}); run chmod "
+                                "600 {} or move the secrets to secret_file",
+                                path, st.st_mode & 07777, path));
+        }
         if (auto ok = validate(config); !ok) return fail(fmt::format("{}: {}", path, ok.error().message));
         return config;
     } catch (const SchemaError& e) {

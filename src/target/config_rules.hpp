@@ -68,6 +68,12 @@ inline std::optional<LunSpec::Cache> parse_cache(std::string_view text) {
     return std::nullopt;
 }
 
+// Access rules that do not hold (access.cpp): a CHAP setting, a user/mutual pair, a target's
+// allow list, initiator entries and the secure-by-default rule. nullopt when all is well.
+std::optional<std::string> chap_problem(const ChapSpec& chap);
+std::optional<std::string> chap_pair_problem(const ChapSpec& chap, const ChapSpec& mutual);
+std::optional<std::string> access_problem(const TargetSpec& target);
+
 // A LUN's fields that do not fit together; `key` is the LUN key to blame in a file.
 struct LunProblem {
     std::string_view key;

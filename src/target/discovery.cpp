@@ -29,20 +29,21 @@ void append_target(const TargetNode& node, const Connection& connection, std::ve
 }  // namespace
 
 void append_send_targets(const Server& server, const Connection& connection, const TargetNode* session_target,
-                         std::string_view value, std::vector<std::byte>& out) {
+                         std::string_view initiator, std::string_view value, std::vector<std::byte>& out) {
+    // An initiator is shown only the targets it may log in to.
+    auto visible = [&](const TargetNode& node) { return node.access.allows(initiator); };
+    if (session_target && (value == "All" || value.empty())) {
+        // RFC 7143 §13.3: in a normal session, "All" and "" name the session's own target.
+        append_target(*session_target, connection, out);
+        return;
+    }
     if (value == "All") {
-        if (session_target) {
-            append_target(*session_target, connection, out);
-            return;
-        }
-        for (const auto& node : server.targets()) append_target(node, connection, out);
+        for (const auto& node : server.targets())
+            if (visible(node)) append_target(node, connection, out);
         return;
     }
-    if (value.empty()) {
-        if (session_target) append_target(*session_target, connection, out);
-        return;
-    }
-    if (const auto* node = server.find_target(value)) append_target(*node, connection, out);
+    if (value.empty()) return;
+    if (const auto* node = server.find_target(value); node && visible(*node)) append_target(*node, connection, out);
 }
 
 }  // namespace iscsikit::target

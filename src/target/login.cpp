@@ -1,5 +1,8 @@
 #include "target/login.hpp"
 
+#include <asio/redirect_error.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "target/server.hpp"
@@ -48,7 +51,19 @@ asio::awaitable<void> Login::run(std::chrono::steady_clock::time_point deadline)
             connection_.close(fmt::format("{} before login completed", iscsi::opcode_name(pdu->bhs.opcode())), true);
             co_return;
         }
-        if (on_login_request(*pdu) == Step::finished) co_return;
+        if (on_login_request(*pdu) == Step::finished) {
+            if (delayed_) {
+                // Brute-force throttle: the failure answer waits; nothing more is read meanwhile.
+                asio::steady_timer timer(co_await asio::this_coro::executor, delayed_->delay);
+                std::error_code ec;
+                co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+                if (!connection_.closed()) {
+                    connection_.send(delayed_->bhs);
+                    connection_.close_after_send("login failed");
+                }
+            }
+            co_return;
+        }
     }
 }
 
@@ -100,6 +115,11 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
                     std::string("malformed login text: ") + iscsi::text_error_name(pairs.error()));
 
     if (!identified_ && !identify(*pairs)) return Step::finished;
+    // RFC 7143 §6.3: a target that requires authentication never leaves the security stage
+    // before it succeeded, whatever stage the initiator claims.
+    if (csg != LoginStage::security && authentication_pending())
+        return fail(LoginStatus::authentication_failure,
+                    "the initiator skipped the security stage; this target requires CHAP");
 
     iscsi::TextPairs answers;
     switch (negotiator_->respond(*pairs, csg == LoginStage::security, answers)) {
@@ -116,17 +136,12 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
             return fail(LoginStatus::initiator_error,
                         "a key the initiator may not send, or one sent twice with different values");
     }
-    if (csg == LoginStage::security) {
-        // We offer no authentication: AuthMethod must allow None (answered by the negotiator).
-        for (auto& [key, value] : answers)
-            if (key == "AuthMethod" && value != "None")
-                return fail(LoginStatus::authentication_failure,
-                            "initiator requires authentication; this target offers AuthMethod=None only");
-    }
+    if (csg == LoginStage::security)
+        if (auto step = authenticate(*pairs, answers)) return *step;
     negotiator_->declare_target_keys(node_ ? node_->portal_group_tag : 1, answers, csg == LoginStage::security);
 
     // RFC 7143 §6.2: we stay in the stage while keys we offered are unanswered.
-    const bool transit = req.transit() && !negotiator_->awaiting_answers();
+    const bool transit = req.transit() && !negotiator_->awaiting_answers() && !authentication_pending();
     if (transit && nsg == LoginStage::full_feature) {
         if (negotiator_->check_complete() != iscsi::NegotiationFailure::none)
             return fail(LoginStatus::missing_parameter, "InitiatorName or TargetName never came");
@@ -139,6 +154,25 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
         respond(pdu.bhs, false, csg, LoginStage::security, answers);
     }
     return Step::next_request;
+}
+
+std::optional<Login::Step> Login::authenticate(const iscsi::TextPairs& pairs, iscsi::TextPairs& answers) {
+    for (const auto& [key, value] : answers)
+        if (key == "AuthMethod" && value == iscsi::kReject)
+            return fail(LoginStatus::authentication_failure,
+                        chap_required() ? "the initiator does not offer CHAP, and this target requires it"
+                                        : "the initiator requires authentication; this target has no CHAP "
+                                          "credentials for it (AuthMethod=None only)");
+    if (negotiator_->auth_method() != "CHAP") return std::nullopt;
+    if (!chap_) chap_.emplace(connection_.server().config().chap_algorithms, policy_.chap, policy_.mutual_chap);
+    const auto failure = chap_->on_request(pairs, answers);
+    if (failure == iscsi::ChapFailure::none) return std::nullopt;
+    // The reason and the presented name go to the log, never a secret or a response.
+    const std::string& user = chap_->presented_user();
+    return fail(
+        LoginStatus::authentication_failure,
+        fmt::format("CHAP{}{}: {}", chap_->algorithm() ? fmt::format(" {}", chap_->algorithm()->name) : "",
+                    user.empty() ? std::string() : fmt::format(" as '{}'", user), iscsi::chap_failure_text(failure)));
 }
 
 bool Login::identify(const iscsi::TextPairs& pairs) {
@@ -172,11 +206,13 @@ bool Login::identify(const iscsi::TextPairs& pairs) {
             fail(LoginStatus::not_found, fmt::format("no target named '{}'", target_name));
             return false;
         }
-        negotiator_.emplace(connection_.server().local_limits(node_), tsih_ == 0);
     } else {
         fail(LoginStatus::session_type_not_supported, fmt::format("SessionType={}", session_type));
         return false;
     }
+    connection_.set_log_prefix(fmt::format("[{} ini={} isid={:012x} {}]", node_ ? node_->iqn : std::string("discovery"),
+                                           initiator_name_, isid_,
+                                           connection_.remote_endpoint().address().to_string()));
     if (tsih_ != 0) {
         // Adding a connection to an existing session needs MaxConnections > 1, which we do not
         // offer: RFC 7143 §11.13.5 status 0x020a when the session is unknown, 0x0206 otherwise.
@@ -186,9 +222,29 @@ bool Login::identify(const iscsi::TextPairs& pairs) {
             fail(LoginStatus::too_many_connections, "MaxConnections is 1");
         return false;
     }
-    connection_.set_log_prefix(fmt::format("[{} ini={} isid={:012x} {}]", node_ ? node_->iqn : std::string("discovery"),
-                                           initiator_name_, isid_,
-                                           connection_.remote_endpoint().address().to_string()));
+    auto& server = connection_.server();
+    if (node_) {
+        // A target is served only through its own portals (its portal group).
+        if (auto portal = server.portal_of(connection_.local_endpoint()); portal && !node_->served_on(*portal)) {
+            fail(LoginStatus::not_found,
+                 fmt::format("target {} is not served on portal {}", node_->iqn, portal->to_string()));
+            return false;
+        }
+        policy_ = node_->access.policy(initiator_name_);
+        if (!policy_.allowed) {
+            // RFC 7143 §11.13.5: 0202, the initiator is not allowed access to this target.
+            fail(LoginStatus::authorization_failure,
+                 fmt::format("initiator {} is not in the allow list of target {}", initiator_name_, node_->iqn));
+            return false;
+        }
+    } else {
+        policy_.allowed = true;
+        policy_.chap = server.config().discovery_chap.credentials();
+        policy_.mutual_chap = server.config().discovery_mutual_chap.credentials();
+    }
+    auto limits = server.local_limits(node_);
+    limits.auth_methods = {chap_required() ? "CHAP" : "None"};
+    negotiator_.emplace(limits, tsih_ == 0);
     identified_ = true;
     return true;
 }
@@ -225,6 +281,13 @@ Login::Step Login::fail(LoginStatus status, const std::string& why) {
     rsp.set_exp_cmd_sn(cmd_sn_);
     rsp.set_max_cmd_sn(cmd_sn_);
     rsp.set_status(status);
+    if (status == LoginStatus::authentication_failure || status == LoginStatus::authorization_failure) {
+        delayed_ = DelayedFailure{
+            bhs, connection_.server().login_throttle().failed(connection_.remote_endpoint().address().to_string())};
+        spdlog::info("{} answering after {} ms (failed logins from this address wait longer each time)",
+                     connection_.log_prefix(), delayed_->delay.count());
+        return Step::finished;
+    }
     connection_.send(bhs);
     // RFC 7143 §6.1: after a login reject the target closes the connection.
     connection_.close_after_send("login failed");
@@ -245,6 +308,7 @@ Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& a
                                                     });
     if (!tsih) return fail(LoginStatus::out_of_resources, "no free TSIH");
     tsih_ = *tsih;
+    connection_.server().login_throttle().succeeded(connection_.remote_endpoint().address().to_string());
 
     SessionSetup setup;
     setup.node = node_;
@@ -260,10 +324,15 @@ Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& a
     // Digests and the receive limit apply from the first PDU after the final login response.
     connection_.set_limits(
         {setup.params.target_max_recv_data_segment_length, setup.params.header_digest, setup.params.data_digest});
+    const std::string auth = chap_ && chap_->authenticated()
+                                 ? fmt::format("CHAP {} as '{}'{}", chap_->algorithm()->name, chap_->presented_user(),
+                                               chap_->mutual() ? " (mutual)" : "")
+                                 : std::string("none");
     spdlog::info(
-        "{} logged in: {} session TSIH {}, header digest {}, data digest {}, MaxRecvDataSegmentLength {}/{}, "
+        "{} logged in: {} session TSIH {}, authentication {}, header digest {}, data digest {}, "
+        "MaxRecvDataSegmentLength {}/{}, "
         "MaxBurstLength {}, FirstBurstLength {}, InitialR2T {}, ImmediateData {}",
-        connection_.log_prefix(), discovery_ ? "discovery" : "normal", tsih_, setup.params.header_digest,
+        connection_.log_prefix(), discovery_ ? "discovery" : "normal", tsih_, auth, setup.params.header_digest,
         setup.params.data_digest, setup.params.initiator_max_recv_data_segment_length,
         setup.params.target_max_recv_data_segment_length, setup.params.max_burst_length,
         setup.params.first_burst_length, setup.params.initial_r2t, setup.params.immediate_data);

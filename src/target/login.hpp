@@ -11,8 +11,10 @@
 
 #include <asio/awaitable.hpp>
 
+#include "iscsi/chap.hpp"
 #include "iscsi/params.hpp"
 #include "iscsi/pdu.hpp"
+#include "target/config.hpp"
 #include "target/connection.hpp"
 
 namespace iscsikit::target {
@@ -34,6 +36,10 @@ private:
     void respond(const iscsi::Bhs& request, bool transit, iscsi::LoginStage csg, iscsi::LoginStage nsg,
                  const iscsi::TextPairs& answers);
     Step fail(iscsi::LoginStatus status, const std::string& why);
+    // The security stage's authentication for this request: CHAP when it was settled.
+    std::optional<Step> authenticate(const iscsi::TextPairs& pairs, iscsi::TextPairs& answers);
+    bool authentication_pending() const { return chap_required() && !(chap_ && chap_->authenticated()); }
+    bool chap_required() const { return !policy_.chap.empty(); }
     Step complete(const iscsi::Bhs& request, const iscsi::TextPairs& answers);
 
     Connection& connection_;
@@ -51,6 +57,14 @@ private:
     const TargetNode* node_ = nullptr;
     std::vector<std::byte> partial_text_;  // text of PDUs sent with the C bit, until the last one
     std::optional<iscsi::TargetNegotiator> negotiator_;
+    LoginPolicy policy_;  // may this initiator log in, and with which CHAP credentials
+    std::optional<iscsi::ChapTargetExchange> chap_;
+    // A failed authentication or authorization is answered after the source's throttle delay.
+    struct DelayedFailure {
+        iscsi::Bhs bhs;
+        std::chrono::milliseconds delay;
+    };
+    std::optional<DelayedFailure> delayed_;
 };
 
 }  // namespace iscsikit::target

@@ -24,6 +24,9 @@ struct TargetNode {
     std::vector<PortalAddress> portals;
     std::uint16_t portal_group_tag = 1;
     std::shared_ptr<scsi::Device> device;
+    TargetAccess access;  // who may log in, with which CHAP credentials
+    // True when `portal` (as configured on a listening socket) serves this target.
+    bool served_on(const PortalAddress& portal) const;
 };
 
 class SessionTable {

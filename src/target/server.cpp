@@ -1,5 +1,6 @@
 #include "target/server.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <functional>
 #include <future>
@@ -60,6 +61,7 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
         node.iqn = spec.iqn;
         node.alias = spec.alias;
         node.portals = spec.portals;
+        node.access = spec.access;
         node.device = std::make_shared<scsi::Device>();
         for (std::size_t lun = 0; lun < spec.luns.size(); ++lun) {
             auto store = open_backstore(spec.luns[lun]);
@@ -80,6 +82,11 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
 
 Server::~Server() {
     if (!stopping_) stop(std::chrono::milliseconds(0));
+}
+
+bool TargetNode::served_on(const PortalAddress& portal) const {
+    return std::any_of(portals.begin(), portals.end(),
+                       [&](const PortalAddress& p) { return p.host == portal.host && p.port == portal.port; });
 }
 
 const TargetNode* Server::find_target(std::string_view iqn) const {
@@ -138,9 +145,23 @@ void Server::start() {
         auto bound = acceptor->local_endpoint(ec);
         spdlog::info("listening on {}", PortalAddress{portal.host, bound.port()}.to_string());
         acceptors_.push_back(std::move(acceptor));
+        acceptor_portals_.push_back(portal);
     }
     for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_on(i);
     reactors_.start();
+}
+
+std::optional<PortalAddress> Server::portal_of(const asio::ip::tcp::endpoint& local) const {
+    // The listening socket the connection came through: its own address, else a wildcard one.
+    std::optional<PortalAddress> wildcard;
+    for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+        std::error_code ec;
+        auto bound = acceptors_[i]->local_endpoint(ec);
+        if (ec || bound.port() != local.port()) continue;
+        if (bound.address() == local.address()) return acceptor_portals_[i];
+        if (bound.address().is_unspecified() && !wildcard) wildcard = acceptor_portals_[i];
+    }
+    return wildcard;
 }
 
 std::vector<asio::ip::tcp::endpoint> Server::bound_endpoints() const {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <tuple>
 #include <memory>
 #include <string_view>
@@ -17,6 +18,7 @@
 #include "cache/cached_store.hpp"
 #include "target/config.hpp"
 #include "core/reactor.hpp"
+#include "target/login_throttle.hpp"
 #include "target/registry.hpp"
 
 namespace iscsikit::target {
@@ -45,6 +47,10 @@ public:
     const std::vector<TargetNode>& targets() const { return targets_; }
     const TargetNode* find_target(std::string_view iqn) const;
     SessionTable& sessions() { return sessions_; }
+    LoginThrottle& login_throttle() { return login_throttle_; }
+    // The configured portal whose listening socket has this local address (nullopt: none, as for
+    // a connection made before start()).
+    std::optional<PortalAddress> portal_of(const asio::ip::tcp::endpoint& local) const;
     iscsi::LocalLimits local_limits(const TargetNode* node) const;
     // The I_T nexus of an initiator port (InitiatorName + ISID) on a target: stable across
     // logins, so unit attentions wait for the same initiator port that missed them.
@@ -78,6 +84,8 @@ private:
     SessionTable sessions_;
     ReactorPool reactors_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
+    std::vector<PortalAddress> acceptor_portals_;  // the portal each acceptor listens for
+    LoginThrottle login_throttle_;
     std::mutex nexus_mutex_;
     std::map<std::tuple<std::string, std::uint64_t, std::string>, std::uint64_t> nexus_ids_;
     std::atomic<std::size_t> connection_count_{0};

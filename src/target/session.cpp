@@ -378,7 +378,8 @@ bool Session::on_text(const Bhs& bhs, ConstByteSpan data) {
     std::vector<std::byte> out;
     for (const auto& [key, value] : *pairs) {
         if (key == "SendTargets") {
-            append_send_targets(connection_.server(), connection_, setup_.node, value, out);
+            append_send_targets(connection_.server(), connection_, setup_.node, setup_.params.initiator_name, value,
+                                out);
         } else if (iscsi::find_key(key) == nullptr) {
             iscsi::append_text(out, key, "NotUnderstood");
         } else {

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 
 #include <fmt/format.h>
 
+#include "core/secret_file.hpp"
 #include "initiator/format.hpp"
 
 namespace iscsikit::cli {
@@ -56,12 +58,85 @@ void add_common_options(CLI::App& sub, CommonOptions& common, bool with_json) {
         ->check(CLI::IsMember({"failover", "round-robin"}))
         ->capture_default_str()
         ->group(group);
+    sub.add_option("--chap-user", common.chap_user,
+                   "CHAP name to present when the URL has no user%secret (or $ISCSIKIT_CHAP_USER)")
+        ->group(group);
+    sub.add_option("--chap-secret-file", common.chap_secret_file,
+                   "file holding the CHAP secret, mode 600 (or $ISCSIKIT_CHAP_SECRET)")
+        ->group(group);
+    sub.add_option("--mutual-user", common.mutual_user,
+                   "mutual CHAP: the name the target must answer with (or $ISCSIKIT_MUTUAL_USER)")
+        ->group(group);
+    sub.add_option("--mutual-secret-file", common.mutual_secret_file,
+                   "mutual CHAP: file holding the target's secret, mode 600 (or $ISCSIKIT_MUTUAL_SECRET)")
+        ->group(group);
+    sub.add_option("--chap-algorithms", common.chap_algorithms,
+                   "CHAP algorithms to offer, in order (SHA3-256, SHA256, SHA1, MD5; default all, strongest first)")
+        ->delimiter(',')
+        ->group(group);
     sub.add_flag("-v,--verbose", common.verbose, "log at info level (twice: debug)")->group(group);
     if (with_json) sub.add_flag("--json", common.json, "print one JSON document on stdout");
 }
 
+namespace {
+
+std::string environment(const char* name) {
+    const char* value = std::getenv(name);
+    return value ? std::string(value) : std::string();
+}
+
+// One direction's credentials: the user from its option or variable, the secret from its file
+// or variable; both or neither.
+Result<iscsi::ChapCredentials> credentials(const std::string& user_option, const char* user_variable,
+                                           const std::string& file_option, const char* secret_variable,
+                                           std::string_view what) {
+    iscsi::ChapCredentials out;
+    out.user = user_option.empty() ? environment(user_variable) : user_option;
+    if (!file_option.empty()) {
+        auto secret = read_secret_file(file_option);
+        if (!secret) return initiator::fail(ErrorKind::invalid_argument, secret.error().message);
+        out.secret = std::move(*secret);
+    } else {
+        out.secret = environment(secret_variable);
+    }
+    if (out.user.empty() && !out.secret.empty())
+        return initiator::fail(ErrorKind::invalid_argument,
+                               fmt::format("{}: a secret without a user (give --{}-user or ${})", what,
+                                           what == "CHAP" ? "chap" : "mutual", user_variable));
+    if (!out.user.empty() && out.secret.empty())
+        return initiator::fail(ErrorKind::invalid_argument,
+                               fmt::format("{}: user '{}' has no secret (give --{}-secret-file or ${})", what, out.user,
+                                           what == "CHAP" ? "chap" : "mutual", secret_variable));
+    return out;
+}
+
+}  // namespace
+
+Result<void> resolve_chap(CommonOptions& common) {
+    auto chap =
+        credentials(common.chap_user, "ISCSIKIT_CHAP_USER", common.chap_secret_file, "ISCSIKIT_CHAP_SECRET", "CHAP");
+    if (!chap) return tl::unexpected(chap.error());
+    auto mutual = credentials(common.mutual_user, "ISCSIKIT_MUTUAL_USER", common.mutual_secret_file,
+                              "ISCSIKIT_MUTUAL_SECRET", "mutual CHAP");
+    if (!mutual) return tl::unexpected(mutual.error());
+    common.chap = std::move(*chap);
+    common.mutual_chap = std::move(*mutual);
+    common.chap_algorithm_ids.clear();
+    for (const auto& name : common.chap_algorithms) {
+        const auto* algorithm = iscsi::find_chap_algorithm(name);
+        if (!algorithm)
+            return initiator::fail(ErrorKind::invalid_argument,
+                                   fmt::format("--chap-algorithms: '{}' is not SHA3-256, SHA256, SHA1 or MD5", name));
+        common.chap_algorithm_ids.push_back(algorithm->id);
+    }
+    return {};
+}
+
 initiator::SessionOptions session_options(const CommonOptions& common) {
     initiator::SessionOptions opts;
+    opts.chap = common.chap;
+    opts.mutual_chap = common.mutual_chap;
+    opts.chap_algorithms = common.chap_algorithm_ids;
     opts.initiator_name = common.initiator_name;
     opts.login_timeout = from_seconds(common.login_timeout);
     opts.command_timeout = from_seconds(common.command_timeout);

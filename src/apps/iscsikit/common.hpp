@@ -39,7 +39,20 @@ struct CommonOptions {
     std::string multipath = "failover";
     int verbose = 0;
     bool json = false;
+    // CHAP (when the URL carries no user%secret): names and secret files as given; the secrets
+    // may also come from the environment (resolve_chap), never from the command line itself.
+    std::string chap_user, chap_secret_file, mutual_user, mutual_secret_file;
+    std::vector<std::string> chap_algorithms;
+    // Filled by resolve_chap().
+    iscsi::ChapCredentials chap, mutual_chap;
+    std::vector<iscsi::ChapAlgorithm> chap_algorithm_ids;
 };
+
+// Settles the CHAP credentials from --chap-user/--chap-secret-file, --mutual-user/
+// --mutual-secret-file and the environment (ISCSIKIT_CHAP_USER, ISCSIKIT_CHAP_SECRET,
+// ISCSIKIT_MUTUAL_USER, ISCSIKIT_MUTUAL_SECRET); options win over the environment. An error
+// says what is missing or wrong (a secret file others may read, a user without a secret).
+Result<void> resolve_chap(CommonOptions& common);
 
 // Adds the common options (and --json when the subcommand prints JSON) to `sub`.
 void add_common_options(CLI::App& sub, CommonOptions& common, bool with_json);

@@ -56,6 +56,11 @@ int main(int argc, char** argv) {
         return status == 0 ? 0 : kExitUsage;  // CLI11 uses 106 and others; the contract says 2
     }
 
+    if (auto chap = cli::resolve_chap(common); !chap) {
+        std::cerr << "iscsikit: " << chap.error().message << "\n";
+        return kExitUsage;
+    }
+
     // Logs go to stderr: stdout carries the results (and JSON).
     spdlog::set_default_logger(spdlog::stderr_color_mt("iscsikit"));
     setup_logging(common.verbose >= 2 ? "debug" : common.verbose == 1 ? "info" : "warn");

@@ -1,5 +1,6 @@
 #include "target/config.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -299,6 +300,7 @@ portals = ["127.0.0.1:3260", "[::1]:3260"]
 [[target]]
 iqn = "iqn.2026-11.org.iscsikit:disk2"
 portals = ["0.0.0.0:3261"]
+allow = ["*"]
 
   [[target.lun]]
   backing = "blockdev"
@@ -464,6 +466,144 @@ TEST_F(ConfigFileTest, ServiceKnobsAreRangeChecked) {
     expect_error("max_outstanding_r2t = 0\n", "1: key 'max_outstanding_r2t': expected an integer from 1 to 65535");
     expect_error("log_level = \"loud\"\n",
                  "1: key 'log_level': expected one of trace, debug, info, warn, error, critical, off");
+}
+
+// ---- access: CHAP, allow lists, initiator entries, discovery, secrets (docs/security.md) ----
+
+constexpr const char* kSecured = R"(chap_algorithms = ["SHA256", "md5"]
+
+[discovery]
+chap = { user = "disc", secret = "discovery-secret" }
+
+[[target]]
+iqn = "iqn.2026-11.org.iscsikit:secured"
+portals = ["0.0.0.0:3260"]
+allow = ["iqn.1993-08.org.debian:01:host1"]
+chap = { user = "alice", secret = "alice-secret-0123" }
+mutual_chap = { user = "target", secret = "target-secret-0123" }
+
+  [[target.lun]]
+  backing = "ram"
+  size = "1M"
+
+  [[target.initiator]]
+  name = "iqn.1993-08.org.debian:01:host2"
+  chap = { user = "host2", secret = "host2-secret-0123" }
+)";
+
+TEST_F(ConfigFileTest, AccessKeysLoad) {
+    std::ofstream(path_) << kSecured;
+    ::chmod(path_.c_str(), 0600);
+    auto r = load_config_file(path_);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->chap_algorithms, (std::vector{iscsi::ChapAlgorithm::sha256, iscsi::ChapAlgorithm::md5}));
+    EXPECT_EQ(r->discovery_chap.user, "disc");
+    const auto& access = r->targets[0].access;
+    EXPECT_EQ(access.allow, std::vector<std::string>{"iqn.1993-08.org.debian:01:host1"});
+    EXPECT_EQ(access.chap.secret, "alice-secret-0123");
+    EXPECT_EQ(access.mutual_chap.user, "target");
+    ASSERT_EQ(access.initiators.size(), 1u);
+    EXPECT_TRUE(access.allows("iqn.1993-08.org.debian:01:host1"));
+    EXPECT_TRUE(access.allows("iqn.1993-08.org.debian:01:host2")) << "an initiator entry allows it";
+    EXPECT_FALSE(access.allows("iqn.1993-08.org.debian:01:host3"));
+    EXPECT_EQ(access.policy("iqn.1993-08.org.debian:01:host2").chap.user, "host2");
+    EXPECT_EQ(access.policy("iqn.1993-08.org.debian:01:host1").chap.user, "alice");
+}
+
+TEST_F(ConfigFileTest, WorldReadableFileWithSecretsIsRefused) {
+    std::ofstream(path_) << kSecured;
+    ::chmod(path_.c_str(), 0644);
+    auto r = load_config_file(path_);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("holds CHAP secrets and everyone may read it (mode 0644)"), std::string::npos)
+        << r.error().message;
+}
+
+TEST_F(ConfigFileTest, SecretFileMustBeReadableByTheDaemonOnly) {
+    const std::string secret = path_ + ".secret";
+    std::ofstream(secret) << "file-secret-01234\n";
+    ::chmod(secret.c_str(), 0640);
+    const std::string text =
+        "[[target]]\niqn = \"iqn.2026-11.org.iscsikit:x\"\nportals = [\"127.0.0.1:3260\"]\n"
+        "chap = { user = \"u\", secret_file = \"" +
+        secret + "\" }\n[[target.lun]]\nbacking = \"ram\"\nsize = \"1M\"\n";
+    auto r = load(text);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("group or others may read it (mode 0640); run chmod 600"), std::string::npos)
+        << r.error().message;
+    ::chmod(secret.c_str(), 0600);
+    r = load(text);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->targets[0].access.chap.secret, "file-secret-01234") << "the trailing newline is not the secret's";
+    EXPECT_EQ(r->targets[0].access.chap.secret_file, secret);
+    ::unlink(secret.c_str());
+}
+
+TEST_F(ConfigFileTest, AccessMistakesAreNamed) {
+    const std::string head = "[[target]]\niqn = \"iqn.2026-11.org.iscsikit:x\"\nportals = [\"127.0.0.1:3260\"]\n";
+    const std::string lun = "[[target.lun]]\nbacking = \"ram\"\nsize = \"1M\"\n";
+    expect_error(head + "chap = { user = \"u\", secret = \"short\" }\n" + lun,
+                 "4: key 'target[0].chap': secret of user 'u' is shorter than 12 characters (RFC 7143 §9.2.1)");
+    expect_error(head + "allow = [\"not a name\"]\n" + lun,
+                 "4: key 'target[0].allow[0]': " + check_iscsi_name("not a name").error().message);
+    expect_error(head + "chap = { user = \"u\" }\n" + lun,
+                 "4: key 'target[0].chap.secret': missing: give secret or secret_file");
+    expect_error(head + "chap = { user = \"u\", secret = \"x\", secret_file = \"/y\" }\n" + lun,
+                 "4: key 'target[0].chap.secret_file': give secret or secret_file, not both");
+    expect_error("chap_algorithms = [\"MD4\"]\n",
+                 "1: key 'chap_algorithms': 'MD4': expected SHA3-256, SHA256, SHA1 or MD5");
+}
+
+TEST(Validate, NonLoopbackPortalNeedsChapOrAnAllowList) {
+    DaemonConfig config = default_config();
+    config.targets[0].portals = {PortalAddress{"0.0.0.0", 3260}};
+    auto r = validate(config);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("portal 0.0.0.0:3260 is reachable from other machines and the target has "
+                                     "neither CHAP nor an allow list"),
+              std::string::npos)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("--allow '*'"), std::string::npos) << "the error says how to opt in";
+    config.targets[0].access.allow = {"*"};
+    EXPECT_TRUE(validate(config)) << "allow = [\"*\"] is the explicit opt-in";
+    config.targets[0].access.allow.clear();
+    config.targets[0].access.chap = {"alice", "alice-secret-0123", ""};
+    EXPECT_TRUE(validate(config));
+    EXPECT_TRUE(validate(default_config())) << "loopback stays open (the README's first command)";
+}
+
+TEST(Validate, MutualSecretMustDifferAndNeedsOneWayChap) {
+    DaemonConfig config = default_config();
+    config.targets[0].access.mutual_chap = {"target", "target-secret-0123", ""};
+    auto r = validate(config);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("mutual_chap needs chap"), std::string::npos) << r.error().message;
+    config.targets[0].access.chap = {"alice", "target-secret-0123", ""};
+    r = validate(config);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("RFC 7143 §12.1.3 forbids one secret for both directions"), std::string::npos)
+        << r.error().message;
+}
+
+TEST(ParseChapSpec, UserSecretSplitAtTheLastColon) {
+    auto chap = parse_chap_spec("iqn.1993-08.org.debian:01:host1:a-secret-0123");
+    ASSERT_TRUE(chap) << chap.error().message;
+    EXPECT_EQ(chap->user, "iqn.1993-08.org.debian:01:host1");
+    EXPECT_EQ(chap->secret, "a-secret-0123");
+    EXPECT_FALSE(parse_chap_spec("nocolon"));
+    EXPECT_FALSE(parse_chap_spec(":secret"));
+    EXPECT_FALSE(parse_chap_spec("user:"));
+    EXPECT_FALSE(parse_chap_spec("user:@/nonexistent/secret"));
+}
+
+TEST(LoopbackHost, OnlyThisMachine) {
+    EXPECT_TRUE(is_loopback_host("127.0.0.1"));
+    EXPECT_TRUE(is_loopback_host("127.1.2.3"));
+    EXPECT_TRUE(is_loopback_host("::1"));
+    EXPECT_TRUE(is_loopback_host("localhost"));
+    EXPECT_FALSE(is_loopback_host("0.0.0.0"));
+    EXPECT_FALSE(is_loopback_host("::"));
+    EXPECT_FALSE(is_loopback_host("192.168.1.10"));
 }
 
 }  // namespace
