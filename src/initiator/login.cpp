@@ -41,6 +41,10 @@ public:
     asio::awaitable<Result<iscsi::TextPairs>> chap();
     // Set when the target redirected us (Status-Class 1).
     std::optional<Portal> redirect;
+    // Set when the target chose a CHAP algorithm other than MD5 and then refused our response as
+    // an initiator error: tgt 1.0.x answers CHAP_A=7 and computes SHA-1 (7 is SHA-256, IANA), so
+    // login() tries once more offering MD5 alone. Only with the default algorithm list.
+    bool retry_with_md5 = false;
 
 private:
     // Sends one Login Request and returns the target's (joined, if continued) answer pairs.
@@ -56,6 +60,7 @@ private:
     LoginStage next_stage_{};  // ... to this stage
     std::uint32_t exp_cmd_sn_ = 0, max_cmd_sn_ = 0;
     int rounds_ = 0;
+    LoginStatus last_status_ = LoginStatus::success;  // of the last Login Response
 };
 
 asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, LoginStage nsg, bool transit,
@@ -89,6 +94,7 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
         iscsi::LoginResponseView r{bhs};
         exp_stat_sn_ = r.stat_sn() + 1;
         const LoginStatus status = r.status();
+        last_status_ = status;
         if (status != LoginStatus::success) {
             Error error = login_status_error(status, req_.target_name, req_.portal);
             if ((static_cast<unsigned>(status) >> 8) == 1) {  // §11.13.5: redirection to TargetAddress
@@ -167,7 +173,11 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::chap() {
         chap_r.emplace_back("CHAP_C", iscsi::encode_hex_value(our_challenge));
     }
     auto answers = co_await step(LoginStage::security, LoginStage::operational, true, chap_r);
-    if (!answers) co_return tl::unexpected(answers.error());
+    if (!answers) {
+        retry_with_md5 = last_status_ == LoginStatus::initiator_error && algorithm->id != iscsi::ChapAlgorithm::md5 &&
+                         req_.chap_algorithms.empty();
+        co_return tl::unexpected(answers.error());
+    }
     if (mutual) {
         const std::string* name = find(*answers, "CHAP_N");
         const std::string* r = find(*answers, "CHAP_R");
@@ -336,6 +346,16 @@ asio::awaitable<Result<LoginResult>> login(asio::any_io_executor executor, Login
             co_return result;
         }
         (*conn)->close();
+        if (exchange.retry_with_md5) {
+            spdlog::info(
+                "{} refused our CHAP response as an initiator error after choosing an algorithm other than "
+                "MD5 (tgt reads CHAP_A=7 as SHA-1); trying again with MD5 only (--chap-algorithms pins the "
+                "list)",
+                req.portal.to_string());
+            req.chap_algorithms = {iscsi::ChapAlgorithm::md5};
+            --hop;
+            continue;
+        }
         if (!exchange.redirect) co_return tl::unexpected(result.error());
         if (hop == kMaxRedirects) {
             Error error = result.error();

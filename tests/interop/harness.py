@@ -152,15 +152,17 @@ class CliResult:
                 f"--- stdout ---\n{self.out[-3000:]}\n--- stderr ---\n{self.err[-3000:]}")
 
 
-def cli(*args, timeout=120, check=True, quiet=False):
+def cli(*args, timeout=120, check=True, quiet=False, env=None):
     """Runs `iscsikit ARGS...` to completion; stdout and stderr apart, wall-clock time measured.
-    check=True: exit 0 required. A run over `timeout` is killed and fails the test."""
+    check=True: exit 0 required. A run over `timeout` is killed and fails the test. `env`: more
+    environment variables for this run."""
     argv = [cli_binary(), *[str(a) for a in args]]
     if not quiet:
         log("$ iscsikit " + " ".join(argv[1:]))
     start = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                         text=True, errors="replace", start_new_session=True)
+                         text=True, errors="replace", start_new_session=True,
+                         env={**os.environ, **env} if env else None)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -256,9 +258,10 @@ class TgtTarget(Target):
     """tgtd (Debian package tgt) set up from the same LUN specs, to validate the tests themselves.
     tgt puts a controller on LUN 0, so our LUN n is its LUN n+1."""
 
-    def __init__(self, case, luns, host, port, iqn, log_path, chap=None, late_portal=False):
+    def __init__(self, case, luns, host, port, iqn, log_path, chap=None, late_portal=False, mutual=None):
         self.case, self.host, self.port, self.iqn, self.log_path = case, host, port, iqn, log_path
         self.chap = chap  # (user, password): an incoming CHAP account bound to the target
+        self.mutual = mutual  # (user, password): the outgoing account tgtd answers mutual CHAP with
         self.control = port % 32000 + 1  # private management channel (tgtd -C takes 0..32767)
         # late_portal: listen on a staging port until the target is set up, then open `port`, so that
         # an initiator retrying `port` (a restart) never finds it without its target or LUNs
@@ -299,6 +302,11 @@ class TgtTarget(Target):
             user, password = self.chap
             self.adm("--lld", "iscsi", "--op", "new", "--mode", "account", "--user", user, "--password", password)
             self.adm("--lld", "iscsi", "--op", "bind", "--mode", "account", "--tid", "1", "--user", user)
+        if self.mutual:
+            user, password = self.mutual
+            self.adm("--lld", "iscsi", "--op", "new", "--mode", "account", "--user", user, "--password", password)
+            self.adm("--lld", "iscsi", "--op", "bind", "--mode", "account", "--tid", "1", "--user", user,
+                     "--outgoing")
         self.adm("--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL")
         if self.staging:
             self.adm("--lld", "iscsi", "--op", "new", "--mode", "portal", "--param", f"portal={self.portal}")
@@ -354,17 +362,19 @@ class Case:
                 return p
 
     def start(self, luns=("ram:64M",), *, args=(), iqn=DEFAULT_IQN, port=None, host="127.0.0.1",
-              portal_args=True, wait=True, peer=None, chap=None, late_portal=False, binary=None):
+              portal_args=True, wait=True, peer=None, chap=None, late_portal=False, binary=None, mutual=None):
         """Starts the target on a fresh port with --portal/--target/--lun built from the arguments,
         plus `args`. With portal_args=False only `args` are passed (e.g. --config FILE), and `port`
         must be the one the configuration names. `peer` overrides ISCSIKIT_INTEROP_PEER.
-        `chap=(user, password)` binds a CHAP account to the target (tgtd only); `late_portal` (tgtd
+        `chap=(user, password)` binds a CHAP account to the target (tgtd only; `mutual` too, the
+        account it answers mutual CHAP with); `late_portal` (tgtd
         only) opens `port` only once the target is set up (restarts under a retrying initiator).
         `binary` overrides ISCSIKIT_TARGET_BIN (bench/compare.sh runs two builds side by side)."""
         port = port or self.port()
         log_path = self.out / f"target-{len(self.targets)}.log"
         if (peer or PEER) == "tgt":
-            t = TgtTarget(self, list(luns), host, port, iqn, log_path, chap=chap, late_portal=late_portal)
+            t = TgtTarget(self, list(luns), host, port, iqn, log_path, chap=chap, late_portal=late_portal,
+                          mutual=mutual)
         elif chap:
             raise ValueError("CHAP accounts are only set up on tgtd (peer='tgt')")
         else:
