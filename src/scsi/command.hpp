@@ -25,6 +25,9 @@ struct Command {
     std::array<std::uint8_t, 16> cdb{};
     std::uint64_t lun = 0;    // the LUN number (SAM "flat"/peripheral addressing decoded)
     std::uint64_t nexus = 0;  // identifies the I_T nexus (unit attentions, reservations)
+    // The LUN is read-only for this I_T nexus (the initiator's LUN map says so): writes get DATA
+    // PROTECT, WRITE PROTECTED and MODE SENSE shows WP, whatever the LU allows others.
+    bool read_only = false;
     TaskAttribute attribute = TaskAttribute::simple;
     std::uint32_t expected_transfer_length = 0;  // what the transport says will move, in bytes
 

@@ -9,11 +9,13 @@ namespace iscsikit::scsi {
 
 using namespace detail;
 
-void Device::add(std::uint64_t lun, std::shared_ptr<LogicalUnit> unit) { units_[lun] = std::move(unit); }
+void Device::add(std::uint64_t lun, std::shared_ptr<LogicalUnit> unit, bool read_only) {
+    units_[lun] = Entry{std::move(unit), read_only};
+}
 
 LogicalUnit* Device::find(std::uint64_t lun) const {
     auto it = units_.find(lun);
-    return it == units_.end() ? nullptr : it->second.get();
+    return it == units_.end() ? nullptr : it->second.unit.get();
 }
 
 std::vector<std::uint64_t> Device::luns() const {
@@ -57,7 +59,10 @@ void Device::execute(Command& cmd, IoEngine& io, CommandDone done) {
         report_luns(cmd, list);
         return done();
     }
-    if (LogicalUnit* unit = find(cmd.lun)) return unit->execute(cmd, io, std::move(done));
+    if (auto it = units_.find(cmd.lun); it != units_.end()) {
+        cmd.read_only = it->second.read_only;
+        return it->second.unit->execute(cmd, io, std::move(done));
+    }
 
     cmd.status = Status::good;
     cmd.sense = {};
@@ -72,7 +77,7 @@ void Device::execute(Command& cmd, IoEngine& io, CommandDone done) {
 
 void Device::reset(bool cold) {
     // RFC 7143 §11.5.1: a target reset resets every logical unit; the UA says which kind.
-    for (auto& [lun, unit] : units_) unit->reset(cold ? 0x01 : 0x02);
+    for (auto& [lun, entry] : units_) entry.unit->reset(cold ? 0x01 : 0x02);
 }
 
 }  // namespace iscsikit::scsi

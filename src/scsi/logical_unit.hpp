@@ -88,7 +88,8 @@ private:
 class Device {
 public:
     // Configure before serving: add() is not safe against concurrent execute().
-    void add(std::uint64_t lun, std::shared_ptr<LogicalUnit> unit);
+    // `read_only`: writes through this map are refused (a per-initiator map's read-only LUN).
+    void add(std::uint64_t lun, std::shared_ptr<LogicalUnit> unit, bool read_only = false);
     LogicalUnit* find(std::uint64_t lun) const;
     std::vector<std::uint64_t> luns() const;
 
@@ -97,7 +98,11 @@ public:
     void reset(bool cold);
 
 private:
-    std::map<std::uint64_t, std::shared_ptr<LogicalUnit>> units_;
+    struct Entry {
+        std::shared_ptr<LogicalUnit> unit;
+        bool read_only = false;
+    };
+    std::map<std::uint64_t, Entry> units_;
 };
 
 }  // namespace iscsikit::scsi

@@ -136,6 +136,11 @@ Sense storage_error(std::error_code ec, bool write);
 std::optional<Sense> not_ready(const LuState& lu);
 // DATA PROTECT for a write to a write-protected LU: hardware (27h/00h) or software (27h/02h).
 Sense write_protect_sense(const LuState& lu);
+// Writes refused for this command: the LU is write-protected, or read-only for its nexus.
+inline bool write_protected(const LuState& lu, const Command& cmd) { return cmd.read_only || lu.write_protected(); }
+inline Sense write_protect_sense(const LuState& lu, const Command& cmd) {
+    return cmd.read_only ? Sense::write_protected() : write_protect_sense(lu);
+}
 
 // unmap.cpp: deallocates byte ranges of the store one after another (then flushes when the write
 // cache is off), and completes `cmd` with GOOD or the storage error. Always Flow::pending.

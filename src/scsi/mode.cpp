@@ -94,8 +94,8 @@ Flow mode_sense(LuState& lu, Command& cmd, IoEngine&) {
 
     std::uint8_t* out = begin_data_in(cmd, total);
     // SBC-3 §6.4.2: DEVICE-SPECIFIC PARAMETER with WP and DPOFUA (we accept DPO and FUA).
-    const std::uint8_t device_specific =
-        static_cast<std::uint8_t>((lu.store.read_only() || current.software_write_protect() ? 0x80 : 0x00) | 0x10);
+    const std::uint8_t device_specific = static_cast<std::uint8_t>(
+        (cmd.read_only || lu.store.read_only() || current.software_write_protect() ? 0x80 : 0x00) | 0x10);
     if (ten) {
         store_be16(out, static_cast<std::uint16_t>(total - 2));
         out[3] = device_specific;

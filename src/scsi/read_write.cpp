@@ -17,7 +17,7 @@ std::optional<Sense> check_extent(const LuState& lu, const cdb::Extent& e) {
 Flow write_blocks(LuState& lu, Command& cmd, IoEngine& io, const cdb::Extent& e, bool fua) {
     if (auto error = check_extent(lu, e)) return fail(cmd, *error);
     if (e.blocks == 0) return good(cmd);  // SBC-3 §5.34: not an error, nothing written
-    if (lu.write_protected()) return fail(cmd, write_protect_sense(lu));
+    if (write_protected(lu, cmd)) return fail(cmd, write_protect_sense(lu, cmd));
 
     // Data-out shorter than the TRANSFER LENGTH (the initiator's expected length was smaller):
     // write the whole blocks that arrived and report GOOD, so the transport's residual tells the

@@ -78,7 +78,7 @@ Flow deallocate(LuState& lu, Command& cmd, IoEngine& io, std::vector<ByteRange> 
 Flow unmap(LuState& lu, Command& cmd, IoEngine& io) {
     const Cdb& c = cmd.cdb;
     if (c[1] & 0x01) return fail(cmd, Sense::invalid_field_in_cdb(1, 0));  // ANCHOR: ANC_SUP is 0
-    if (lu.write_protected()) return fail(cmd, write_protect_sense(lu));
+    if (write_protected(lu, cmd)) return fail(cmd, write_protect_sense(lu, cmd));
     const std::size_t list_length = load_be16(&c[7]);
     // SBC-3 UNMAP: a PARAMETER LIST LENGTH of zero is not an error; 1 to 7 cannot hold the header.
     if (list_length == 0) return good(cmd);

@@ -86,7 +86,7 @@ Flow write_same(LuState& lu, Command& cmd, IoEngine& io) {
     const std::uint64_t range_bytes = blocks * lu.block_size;
     // Block Limits VPD: MAXIMUM WRITE SAME LENGTH bounds the range.
     if (blocks > lu.max_write_same_blocks()) return fail(cmd, Sense::invalid_field_in_cdb(length_field));
-    if (lu.write_protected()) return fail(cmd, write_protect_sense(lu));
+    if (write_protected(lu, cmd)) return fail(cmd, write_protect_sense(lu, cmd));
     const bool unmap = c[1] & 0x08;
     if (unmap && !lu.identity.thin) return fail(cmd, Sense::invalid_field_in_cdb(1, 3));
     // The data-out is exactly one block: less cannot be written, more is not what the CDB says.

@@ -115,6 +115,17 @@ std::optional<std::string> access_problem(const TargetSpec& target) {
         if (std::find(names.begin(), names.end(), entry.name) != names.end())
             return fmt::format("initiator '{}' listed twice", entry.name);
         names.push_back(entry.name);
+        std::vector<std::uint64_t> seen;
+        for (const auto& map : entry.luns) {
+            if (map.target_lun >= target.luns.size())
+                return fmt::format("initiator '{}': LUN {} maps to target LUN {}, which does not exist", entry.name,
+                                   map.lun, map.target_lun);
+            if (map.lun >= kMaxLuns)
+                return fmt::format("initiator '{}': LUN {} is above {}", entry.name, map.lun, kMaxLuns - 1);
+            if (std::find(seen.begin(), seen.end(), map.lun) != seen.end())
+                return fmt::format("initiator '{}': LUN {} mapped twice", entry.name, map.lun);
+            seen.push_back(map.lun);
+        }
         const ChapSpec& chap = entry.chap.empty() ? access.chap : entry.chap;
         const ChapSpec& mutual = entry.mutual_chap.empty() ? access.mutual_chap : entry.mutual_chap;
         if (auto problem = chap_pair_problem(chap, mutual))

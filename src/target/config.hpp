@@ -49,12 +49,21 @@ struct ChapSpec {
     iscsi::ChapCredentials credentials() const { return {user, secret}; }
 };
 
+// One LUN of an initiator's own map: the number it sees, the target's LUN behind it, and
+// whether it may write (LUN masking and mapping).
+struct LunMapping {
+    std::uint64_t lun = 0;
+    std::uint64_t target_lun = 0;
+    bool read_only = false;
+};
+
 // One initiator's own entry on a target ([[target.initiator]]): listing it allows it to log in,
-// and its credentials win over the target's.
+// its credentials win over the target's, and a LUN map (when given) is all it sees.
 struct InitiatorSpec {
     std::string name;
     ChapSpec chap;
     ChapSpec mutual_chap;
+    std::vector<LunMapping> luns;  // empty: every LUN, numbered as the target numbers them
 };
 
 // What a login needs from a target's access rules: may this initiator log in, and which CHAP

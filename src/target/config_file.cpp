@@ -168,7 +168,7 @@ std::vector<std::string> read_string_list(const toml::node& node, const std::str
 }
 
 InitiatorSpec read_initiator(const toml::table& table, const std::string& prefix) {
-    check_keys(table, prefix, {"name", "chap", "mutual_chap"});
+    check_keys(table, prefix, {"name", "chap", "mutual_chap", "lun"});
     InitiatorSpec entry;
     auto name = table.get("name");
     if (!name) reject(table.source(), prefix + "name", "missing: the initiator's iSCSI name");
@@ -176,6 +176,23 @@ InitiatorSpec read_initiator(const toml::table& table, const std::string& prefix
     if (auto ok = check_iscsi_name(entry.name); !ok) reject(name->source(), prefix + "name", ok.error().message);
     if (auto n = table.get("chap")) entry.chap = read_chap(*n, prefix + "chap");
     if (auto n = table.get("mutual_chap")) entry.mutual_chap = read_chap(*n, prefix + "mutual_chap");
+    if (auto n = table.get("lun")) {
+        auto tables = read_tables(*n, prefix + "lun");
+        for (std::size_t i = 0; i < tables.size(); ++i) {
+            const auto key = fmt::format("{}lun[{}].", prefix, i);
+            check_keys(*tables[i], key, {"lun", "target_lun", "readonly"});
+            LunMapping map;
+            auto lun = tables[i]->get("lun");
+            auto target_lun = tables[i]->get("target_lun");
+            if (!lun) reject(tables[i]->source(), key + "lun", "missing: the LUN number this initiator sees");
+            map.lun = static_cast<std::uint64_t>(read_integer(*lun, key + "lun", 0, kMaxLuns - 1));
+            map.target_lun =
+                target_lun ? static_cast<std::uint64_t>(read_integer(*target_lun, key + "target_lun", 0, kMaxLuns - 1))
+                           : map.lun;
+            if (auto ro = tables[i]->get("readonly")) map.read_only = read_bool(*ro, key + "readonly");
+            entry.luns.push_back(map);
+        }
+    }
     return entry;
 }
 

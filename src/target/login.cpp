@@ -312,6 +312,7 @@ Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& a
 
     SessionSetup setup;
     setup.node = node_;
+    setup.device = node_ ? node_->device_for(initiator_name_) : nullptr;
     setup.params = negotiator_->params();
     setup.params.discovery = discovery_;
     setup.params.initiator_name = initiator_name_;

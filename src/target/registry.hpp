@@ -25,6 +25,10 @@ struct TargetNode {
     std::uint16_t portal_group_tag = 1;
     std::shared_ptr<scsi::Device> device;
     TargetAccess access;  // who may log in, with which CHAP credentials
+    // The LUN maps of initiators that have their own ([[target.initiator.lun]]), by name.
+    std::map<std::string, std::shared_ptr<scsi::Device>, std::less<>> initiator_devices;
+    // What `initiator` sees: its own map, or the target's.
+    scsi::Device* device_for(std::string_view initiator) const;
     // True when `portal` (as configured on a listening socket) serves this target.
     bool served_on(const PortalAddress& portal) const;
 };

@@ -108,7 +108,7 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     sc.expected_transfer_length = task->expected_length;
     // Data-In may come straight from the store's memory unless a data digest must read it here.
     sc.mapped_data_in_ok = !params_.data_digest;
-    task->unit = setup_.node ? setup_.node->device->find(sc.lun) : nullptr;
+    task->unit = setup_.device ? setup_.device->find(sc.lun) : nullptr;
     tasks_.emplace(itt, task);
 
     if (task->write && task->unit) task->cdb_out_length = task->unit->data_out_length(sc.cdb).value_or(0);
@@ -351,7 +351,7 @@ void Session::run(const std::shared_ptr<Task>& task) {
         done();
         return;
     }
-    setup_.node->device->execute(task->command, connection_.reactor().io(), std::move(done));
+    setup_.device->execute(task->command, connection_.reactor().io(), std::move(done));
 }
 
 void Session::retire(const Task& task) {

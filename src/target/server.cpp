@@ -63,6 +63,7 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
         node.portals = spec.portals;
         node.access = spec.access;
         node.device = std::make_shared<scsi::Device>();
+        std::vector<std::shared_ptr<scsi::LogicalUnit>> units;
         for (std::size_t lun = 0; lun < spec.luns.size(); ++lun) {
             auto store = open_backstore(spec.luns[lun]);
             if (!store)
@@ -73,8 +74,17 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
             identity.thin = spec.luns[lun].thin;
             if (auto* cache = dynamic_cast<const cache::CachedStore*>(store->get()))
                 caches_.push_back({fmt::format("{} LUN {}", spec.iqn, lun), cache});
-            node.device->add(lun, std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store)));
+            units.push_back(std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store)));
+            node.device->add(lun, units.back());
             spdlog::info("target {} LUN {}: {}", spec.iqn, lun, spec.luns[lun].to_string());
+        }
+        // LUN masking and mapping: an initiator with its own map sees those LUNs only, numbered
+        // its way, the same logical units behind them (reservations and attentions are shared).
+        for (const auto& entry : spec.access.initiators) {
+            if (entry.luns.empty()) continue;
+            auto view = std::make_shared<scsi::Device>();
+            for (const auto& map : entry.luns) view->add(map.lun, units.at(map.target_lun), map.read_only);
+            node.initiator_devices.emplace(entry.name, std::move(view));
         }
         targets_.push_back(std::move(node));
     }
@@ -82,6 +92,11 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
 
 Server::~Server() {
     if (!stopping_) stop(std::chrono::milliseconds(0));
+}
+
+scsi::Device* TargetNode::device_for(std::string_view initiator) const {
+    auto it = initiator_devices.find(initiator);
+    return it != initiator_devices.end() ? it->second.get() : device.get();
 }
 
 bool TargetNode::served_on(const PortalAddress& portal) const {

@@ -56,8 +56,8 @@ void Session::release_nexus() {
     if (nexus_released_) return;
     nexus_released_ = true;
     if (setup_.node)
-        for (auto lun : setup_.node->device->luns())
-            if (auto* unit = setup_.node->device->find(lun)) unit->forget_nexus(nexus_);
+        for (auto lun : setup_.device->luns())
+            if (auto* unit = setup_.device->find(lun)) unit->forget_nexus(nexus_);
 }
 
 // Every status-carrying PDU says where the command window is (RFC 7143 §11.4.7).

@@ -25,12 +25,17 @@ namespace iscsikit::scsi {
 class LogicalUnit;
 }
 
+namespace iscsikit::scsi {
+class Device;
+}
+
 namespace iscsikit::target {
 
 struct TargetNode;
 
 struct SessionSetup {
     const TargetNode* node = nullptr;  // nullptr in a discovery session
+    scsi::Device* device = nullptr;    // the LUNs this initiator sees (node->device_for); null in discovery
     iscsi::SessionParams params;
     std::uint16_t tsih = 0;
     std::uint64_t isid = 0;

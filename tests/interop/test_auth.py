@@ -19,6 +19,7 @@ ALICE = ("alice", "alice-secret-0123")
 TARGET = ("tgt-answer", "target-secret-0123")
 ALLOWED = "iqn.2026-11.org.example:allowed"
 STRANGER = "iqn.2026-11.org.example:stranger"
+MAPPED = "iqn.2026-11.org.example:mapped"
 ALGORITHMS = ("SHA3-256", "SHA256", "SHA1", "MD5")
 
 
@@ -33,6 +34,17 @@ def libiscsi(tool, *args, env=None, check_rc=True):
 
 def expect_refused(r, what):
     check(r.rc != 0 and "authentication" in r.err.lower(), f"{what}: want an authentication error\n{r.describe()}")
+
+
+def luns_of(iscsi_ls_output, iqn):
+    """The LUNs `iscsi-ls -s` lists under target `iqn` ("Target:IQN Portal:..." then "Lun:N ...")."""
+    luns, inside = [], False
+    for line in iscsi_ls_output.splitlines():
+        if line.startswith("Target:"):
+            inside = line.split()[0] == f"Target:{iqn}"
+        elif inside and (m := re.match(r"Lun:(\d+)", line)):
+            luns.append(int(m.group(1)))
+    return luns
 
 
 def log_says(target, text, what):
@@ -160,6 +172,15 @@ allow = ["{ALLOWED}"]
   [[target.lun]]
   backing = "ram"
   size = "16M"
+  [[target.lun]]
+  backing = "ram"
+  size = "4M"
+  [[target.initiator]]
+  name = "{MAPPED}"
+    [[target.initiator.lun]]
+    lun = 7
+    target_lun = 1
+    readonly = true
 
 [[target]]
 iqn = "{IQN}-open"
@@ -184,6 +205,15 @@ portals = ["127.0.0.1:{port}", "127.0.0.1:{other_port}"]
     check(f"Target:{IQN} " not in out and f"Target:{IQN}-open" in out, f"discovery for a stranger:\n{out}")
     out = libiscsi("iscsi-ls", "-i", ALLOWED, f"iscsi://{t.portal}").stdout
     check(f"Target:{IQN} " in out and f"Target:{IQN}-open" in out, f"discovery for the allowed one:\n{out}")
+    # LUN masking and mapping: MAPPED sees target LUN 1 as its LUN 7, and nothing else
+    out = libiscsi("iscsi-ls", "-s", "-i", MAPPED, f"iscsi://{t.portal}").stdout
+    check(luns_of(out, IQN) == [7], f"REPORT LUNS for the mapped initiator (want [7]):\n{out}")
+    check(luns_of(libiscsi("iscsi-ls", "-s", "-i", ALLOWED, f"iscsi://{t.portal}").stdout, IQN) == [0, 1],
+          "REPORT LUNS for an initiator without a map")
+    j = cli("ls", url, "--initiator-name", MAPPED, "--json").json()
+    check([x["lun"] for x in j["luns"]] == [7] and j["luns"][0]["bytes"] == 4 << 20, f"ls for the mapped one: {j}")
+    j = cli("ls", url, "--initiator-name", ALLOWED, "--json").json()
+    check([x["lun"] for x in j["luns"]] == [0, 1], f"ls for the allowed one: {j}")
     # portal groups: the first target is not served on the second target's other portal
     r = cli("ls", f"iscsi://127.0.0.1:{other_port}/{IQN}", "--initiator-name", ALLOWED, check=False)
     check(r.rc != 0, f"a target served on a portal not its own:\n{r.describe()}")

@@ -190,7 +190,7 @@ TEST_F(Auth, InitiatorsOwnCredentialsWinOverTheTargets) {
     start_with([](TargetAccess& a) {
         a.chap = kAlice;
         a.initiators.push_back(
-            {"iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test", {"own", "own-secret-0123456", ""}, {}});
+            {"iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test", {"own", "own-secret-0123456", ""}, {}, {}});
     });
     auto client = connect();
     ASSERT_EQ(client->initiator_name, "iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test");
@@ -263,6 +263,70 @@ TEST_F(Auth, FailedLoginsFromOneAddressWaitLongerEachTime) {
     EXPECT_GT(waits[3], waits[0] * 4);
     auto client = connect();
     EXPECT_EQ(chap_login(*client, kAlice).status, 0) << "the right secret still works";
+}
+
+// LUN masking and mapping: the libiscsi-named initiator sees target LUN 1 as its LUN 0, read-only,
+// and target LUN 0 as its LUN 5; everyone else sees LUNs 0 and 1 as the target numbers them.
+class LunMap : public Auth {
+protected:
+    void SetUp() override {
+        Auth::SetUp();
+        start_with([](TargetAccess& a) {
+            InitiatorSpec entry;
+            entry.name = "iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-test";
+            entry.luns = {{0, 1, true}, {5, 0, false}};
+            a.initiators.push_back(entry);
+            a.allow = {"*"};
+        });
+    }
+    static std::vector<std::uint64_t> report_luns(RawClient& client) {
+        Cdb cdb{};
+        cdb[0] = 0xa0;
+        cdb[9] = 255;
+        auto r = client.execute(cdb, 255, true, false);
+        std::vector<std::uint64_t> out;
+        if (r.status != 0 || r.data.size() < 8) return out;
+        const auto byte = [&](std::size_t i) { return std::to_integer<std::uint64_t>(r.data[i]); };
+        const std::size_t length = byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3);
+        for (std::size_t i = 8; i + 8 <= 8 + length && i + 8 <= r.data.size(); i += 8)
+            out.push_back((byte(i) & 0x3f) << 8 | byte(i + 1));
+        return out;
+    }
+};
+
+TEST_F(LunMap, ReportLunsShowsTheInitiatorsOwnNumbers) {
+    auto mine = logged_in({}, false);
+    ASSERT_NE(mine, nullptr);
+    EXPECT_EQ(report_luns(*mine), (std::vector<std::uint64_t>{0, 5}));
+    auto other = connect();
+    other->initiator_name = "iqn.2026-11.org.example:other";
+    auto login = other->login(libiscsi_keys(other->initiator_name));
+    ASSERT_TRUE(login);
+    ASSERT_EQ(login->status(), 0);
+    EXPECT_EQ(report_luns(*other), (std::vector<std::uint64_t>{0, 1}));
+}
+
+TEST_F(LunMap, ReadOnlyMappingRefusesWritesWithWriteProtected) {
+    auto mine = logged_in({}, false);
+    ASSERT_NE(mine, nullptr);
+    for (int i = 0; i < 2; ++i) mine->execute(test_unit_ready(), 0, false, false, {}, 0);  // the power-on UA
+    const std::vector<std::byte> block(kBlock, std::byte{0x5a});
+    auto r = mine->execute(write10(0, 1), kBlock, false, true, block, 0);
+    ASSERT_TRUE(r.completed) << r.error;
+    EXPECT_EQ(r.status, 0x02);
+    EXPECT_EQ(r.sense_key(), 0x07) << "DATA PROTECT";
+    EXPECT_EQ(r.asc(), 0x27);
+    EXPECT_EQ(r.ascq(), 0x00);
+    Cdb sense{};
+    sense[0] = 0x1a;  // MODE SENSE(6), all pages
+    sense[2] = 0x3f;
+    sense[4] = 255;
+    auto m = mine->execute(sense, 255, true, false, {}, 0);
+    ASSERT_GE(m.data.size(), 4u);
+    EXPECT_EQ(std::to_integer<int>(m.data[2]) & 0x80, 0x80) << "WP set in the device-specific parameter";
+    for (int i = 0; i < 2; ++i) mine->execute(test_unit_ready(), 0, false, false, {}, 5);
+    auto w = mine->execute(write10(0, 1), kBlock, false, true, block, 5);
+    EXPECT_EQ(w.status, 0) << "LUN 5 (target LUN 0) is writable";
 }
 
 TEST(LoginThrottle, DelayDoublesPerFailureUpToTheCap) {

@@ -489,6 +489,11 @@ mutual_chap = { user = "target", secret = "target-secret-0123" }
   [[target.initiator]]
   name = "iqn.1993-08.org.debian:01:host2"
   chap = { user = "host2", secret = "host2-secret-0123" }
+
+    [[target.initiator.lun]]
+    lun = 3
+    target_lun = 0
+    readonly = true
 )";
 
 TEST_F(ConfigFileTest, AccessKeysLoad) {
@@ -508,6 +513,10 @@ TEST_F(ConfigFileTest, AccessKeysLoad) {
     EXPECT_FALSE(access.allows("iqn.1993-08.org.debian:01:host3"));
     EXPECT_EQ(access.policy("iqn.1993-08.org.debian:01:host2").chap.user, "host2");
     EXPECT_EQ(access.policy("iqn.1993-08.org.debian:01:host1").chap.user, "alice");
+    ASSERT_EQ(access.initiators[0].luns.size(), 1u);
+    EXPECT_EQ(access.initiators[0].luns[0].lun, 3u);
+    EXPECT_EQ(access.initiators[0].luns[0].target_lun, 0u);
+    EXPECT_TRUE(access.initiators[0].luns[0].read_only);
 }
 
 TEST_F(ConfigFileTest, WorldReadableFileWithSecretsIsRefused) {
@@ -550,6 +559,11 @@ TEST_F(ConfigFileTest, AccessMistakesAreNamed) {
                  "4: key 'target[0].chap.secret': missing: give secret or secret_file");
     expect_error(head + "chap = { user = \"u\", secret = \"x\", secret_file = \"/y\" }\n" + lun,
                  "4: key 'target[0].chap.secret_file': give secret or secret_file, not both");
+    expect_error(head + lun +
+                     "[[target.initiator]]\nname = \"iqn.2026-11.org.example:a\"\n[[target.initiator.lun]]\nlun = "
+                     "0\ntarget_lun = 7\n",
+                 "1: key 'target[0].allow': initiator 'iqn.2026-11.org.example:a': LUN 0 maps to target LUN 7, which "
+                 "does not exist");
     expect_error("chap_algorithms = [\"MD4\"]\n",
                  "1: key 'chap_algorithms': 'MD4': expected SHA3-256, SHA256, SHA1 or MD5");
 }
