@@ -31,7 +31,7 @@ void append_target(const TargetNode& node, const Connection& connection, std::ve
 void append_send_targets(const Server& server, const Connection& connection, const TargetNode* session_target,
                          std::string_view initiator, std::string_view value, std::vector<std::byte>& out) {
     // An initiator is shown only the targets it may log in to.
-    auto visible = [&](const TargetNode& node) { return node.access.allows(initiator); };
+    auto visible = [&](const TargetNode& node) { return server.access_of(node)->allows(initiator); };
     if (session_target && (value == "All" || value.empty())) {
         // RFC 7143 §13.3: in a normal session, "All" and "" name the session's own target.
         append_target(*session_target, connection, out);

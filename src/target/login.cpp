@@ -230,7 +230,7 @@ bool Login::identify(const iscsi::TextPairs& pairs) {
                  fmt::format("target {} is not served on portal {}", node_->iqn, portal->to_string()));
             return false;
         }
-        policy_ = node_->access.policy(initiator_name_);
+        policy_ = server.access_of(*node_)->policy(initiator_name_);
         if (!policy_.allowed) {
             // RFC 7143 §11.13.5: 0202, the initiator is not allowed access to this target.
             fail(LoginStatus::authorization_failure,
@@ -294,6 +294,26 @@ Login::Step Login::fail(LoginStatus status, const std::string& why) {
     return Step::finished;
 }
 
+SessionInfo Login::session_info(const iscsi::SessionParams& params) const {
+    SessionInfo info;
+    info.remote = connection_.remote_endpoint().address().to_string();
+    const auto local = connection_.local_endpoint();
+    auto portal = connection_.server().portal_of(local);
+    info.portal = portal ? portal->to_string() : PortalAddress{local.address().to_string(), local.port()}.to_string();
+    info.authentication = chap_ && chap_->authenticated()
+                              ? fmt::format("CHAP {} as '{}'{}", chap_->algorithm()->name, chap_->presented_user(),
+                                            chap_->mutual() ? " (mutual)" : "")
+                              : std::string("none");
+    info.header_digest = params.header_digest;
+    info.data_digest = params.data_digest;
+    info.max_recv_data_segment_length = params.initiator_max_recv_data_segment_length;
+    info.max_burst_length = params.max_burst_length;
+    info.first_burst_length = params.first_burst_length;
+    info.immediate_data = params.immediate_data;
+    info.initial_r2t = params.initial_r2t;
+    return info;
+}
+
 Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& answers) {
     if (connection_.server().stopping()) return fail(LoginStatus::service_unavailable, "target is shutting down");
     auto self = connection_.shared_from_this();
@@ -322,13 +342,12 @@ Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& a
     setup.exp_cmd_sn = cmd_sn_;
     setup.stat_sn = stat_sn_ + 1;  // the final login response takes stat_sn_
     respond(request, true, current_stage_, LoginStage::full_feature, answers);
+    SessionInfo info = session_info(setup.params);
+    const std::string auth = info.authentication;
+    connection_.server().sessions().describe(tsih_, std::move(info));
     // Digests and the receive limit apply from the first PDU after the final login response.
     connection_.set_limits(
         {setup.params.target_max_recv_data_segment_length, setup.params.header_digest, setup.params.data_digest});
-    const std::string auth = chap_ && chap_->authenticated()
-                                 ? fmt::format("CHAP {} as '{}'{}", chap_->algorithm()->name, chap_->presented_user(),
-                                               chap_->mutual() ? " (mutual)" : "")
-                                 : std::string("none");
     spdlog::info(
         "{} logged in: {} session TSIH {}, authentication {}, header digest {}, data digest {}, "
         "MaxRecvDataSegmentLength {}/{}, "

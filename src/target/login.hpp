@@ -16,6 +16,7 @@
 #include "iscsi/pdu.hpp"
 #include "target/config.hpp"
 #include "target/connection.hpp"
+#include "target/registry.hpp"
 
 namespace iscsikit::target {
 
@@ -41,6 +42,7 @@ private:
     bool authentication_pending() const { return chap_required() && !(chap_ && chap_->authenticated()); }
     bool chap_required() const { return !policy_.chap.empty(); }
     Step complete(const iscsi::Bhs& request, const iscsi::TextPairs& answers);
+    SessionInfo session_info(const iscsi::SessionParams& params) const;
 
     Connection& connection_;
     bool started_ = false;

@@ -18,7 +18,12 @@ std::optional<std::uint16_t> SessionTable::add(const Key& key, Closer closer) {
         // RFC 7143 §11.12.6: TSIH 0 is reserved for "new session"; pick the next free value.
         while (next_tsih_ == 0 || sessions_.contains(next_tsih_)) ++next_tsih_;
         tsih = next_tsih_++;
-        sessions_.emplace(tsih, Entry{key, std::move(closer)});
+        SessionInfo info;
+        info.tsih = tsih;
+        info.initiator = std::get<0>(key);
+        info.isid = std::get<1>(key);
+        info.target = std::get<2>(key);
+        sessions_.emplace(tsih, Entry{key, std::move(closer), std::move(info)});
     }
     if (previous) previous();
     return tsih;
@@ -37,6 +42,33 @@ bool SessionTable::contains(std::uint16_t tsih) const {
 std::size_t SessionTable::size() const {
     std::lock_guard lock(mutex_);
     return sessions_.size();
+}
+
+void SessionTable::describe(std::uint16_t tsih, SessionInfo info) {
+    std::lock_guard lock(mutex_);
+    if (auto it = sessions_.find(tsih); it != sessions_.end()) {
+        info.tsih = tsih;
+        it->second.info = std::move(info);
+    }
+}
+
+std::vector<SessionInfo> SessionTable::list() const {
+    std::lock_guard lock(mutex_);
+    std::vector<SessionInfo> out;
+    for (const auto& [tsih, entry] : sessions_) out.push_back(entry.info);
+    return out;
+}
+
+bool SessionTable::close(std::uint16_t tsih) {
+    Closer closer;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = sessions_.find(tsih);
+        if (it == sessions_.end()) return false;
+        closer = it->second.closer;
+    }
+    closer();
+    return true;
 }
 
 void SessionTable::close_all() {

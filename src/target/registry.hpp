@@ -24,13 +24,30 @@ struct TargetNode {
     std::vector<PortalAddress> portals;
     std::uint16_t portal_group_tag = 1;
     std::shared_ptr<scsi::Device> device;
-    TargetAccess access;  // who may log in, with which CHAP credentials
+    // Who may log in, with which CHAP credentials. Replaced whole by live management (read it
+    // through Server::access_of, never directly, from a reactor).
+    std::shared_ptr<const TargetAccess> access;
     // The LUN maps of initiators that have their own ([[target.initiator.lun]]), by name.
     std::map<std::string, std::shared_ptr<scsi::Device>, std::less<>> initiator_devices;
     // What `initiator` sees: its own map, or the target's.
     scsi::Device* device_for(std::string_view initiator) const;
     // True when `portal` (as configured on a listening socket) serves this target.
     bool served_on(const PortalAddress& portal) const;
+};
+
+// What management shows of a session (session ls).
+struct SessionInfo {
+    std::uint16_t tsih = 0;
+    std::string initiator;
+    std::uint64_t isid = 0;
+    std::string target;  // empty: a discovery session
+    std::string remote;  // the initiator's address
+    std::string portal;  // the portal it came through
+    std::string authentication;
+    bool header_digest = false, data_digest = false;
+    std::uint32_t max_recv_data_segment_length = 0;  // the initiator's
+    std::uint32_t max_burst_length = 0, first_burst_length = 0;
+    bool immediate_data = false, initial_r2t = false;
 };
 
 class SessionTable {
@@ -48,11 +65,17 @@ public:
     std::size_t size() const;
     // Calls every closer (shutdown).
     void close_all();
+    // Management: what a session negotiated (set once it is in full feature phase), the list,
+    // and closing one (false: no such session).
+    void describe(std::uint16_t tsih, SessionInfo info);
+    std::vector<SessionInfo> list() const;
+    bool close(std::uint16_t tsih);
 
 private:
     struct Entry {
         Key key;
         Closer closer;
+        SessionInfo info;
     };
     mutable std::mutex mutex_;
     std::map<std::uint16_t, Entry> sessions_;

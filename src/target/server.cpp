@@ -61,7 +61,7 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
         node.iqn = spec.iqn;
         node.alias = spec.alias;
         node.portals = spec.portals;
-        node.access = spec.access;
+        node.access = std::make_shared<const TargetAccess>(spec.access);
         node.device = std::make_shared<scsi::Device>();
         std::vector<std::shared_ptr<scsi::LogicalUnit>> units;
         for (std::size_t lun = 0; lun < spec.luns.size(); ++lun) {

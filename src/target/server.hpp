@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -48,6 +49,21 @@ public:
     const TargetNode* find_target(std::string_view iqn) const;
     SessionTable& sessions() { return sessions_; }
     LoginThrottle& login_throttle() { return login_throttle_; }
+    // A target's access rules as they are now (live management may replace them).
+    std::shared_ptr<const TargetAccess> access_of(const TargetNode& node) const;
+
+    // ---- live management (manage.cpp), callable from any thread ----
+    // The configuration as it runs now: what save writes.
+    DaemonConfig running_config() const;
+    // Applies `change` to a copy of target `iqn`'s access rules; validated like a configuration
+    // file before it replaces the live rules (the next login sees them). Nothing changes on error.
+    Result<void> change_access(const std::string& iqn, const std::function<Result<void>(TargetAccess&)>& change);
+    // SIGHUP: applies what differs between the running configuration and `fresh` where that can
+    // be done live (access rules); returns what it applied and what only a restart applies.
+    struct Reload {
+        std::vector<std::string> applied, needs_restart;
+    };
+    Reload reload(const DaemonConfig& fresh);
     // The configured portal whose listening socket has this local address (nullopt: none, as for
     // a connection made before start()).
     std::optional<PortalAddress> portal_of(const asio::ip::tcp::endpoint& local) const;
@@ -86,6 +102,7 @@ private:
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
     std::vector<PortalAddress> acceptor_portals_;  // the portal each acceptor listens for
     LoginThrottle login_throttle_;
+    mutable std::mutex manage_mutex_;  // config_'s access rules and every node's `access`
     std::mutex nexus_mutex_;
     std::map<std::tuple<std::string, std::uint64_t, std::string>, std::uint64_t> nexus_ids_;
     std::atomic<std::size_t> connection_count_{0};
