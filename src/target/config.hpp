@@ -112,6 +112,10 @@ struct DaemonConfig {
     // The CHAP algorithms the target may use (RFC 7143 §12.1.3 CHAP_A), strongest first by default;
     // the initiator's list order picks among them (§6.2).
     std::vector<iscsi::ChapAlgorithm> chap_algorithms = iscsi::default_chap_algorithms();
+    // The JSON-RPC management socket (docs/management.md): empty: none. Mode 0660, its group
+    // `rpc_group` when set (else the daemon's).
+    std::string rpc_socket;
+    std::string rpc_group;
 };
 
 inline constexpr const char* kDefaultTargetIqn = "iqn.2026-11.org.iscsikit:default";
@@ -138,6 +142,12 @@ using iscsikit::read_secret_file;
 bool is_loopback_host(const std::string& host);
 // True when the configuration holds a secret inline (the file holding it must not be world-readable).
 bool has_inline_secret(const DaemonConfig& config);
+
+// The configuration as the TOML file the loader reads back to the same configuration (save).
+std::string to_toml(const DaemonConfig& config);
+// Writes to_toml(config) to `path` atomically: temporary file, fsync, rename, directory fsync;
+// mode 0600 when it holds secrets inline, else 0644.
+Result<void> save_config_file(const DaemonConfig& config, const std::string& path);
 
 // Reads a TOML file (schema: docs/configuration.md) and validates it. Errors say
 // "FILE:LINE:COL: message" for TOML syntax and "FILE:LINE: key 'target[0].lun[1].size': what is

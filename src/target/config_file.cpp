@@ -257,7 +257,8 @@ TargetSpec read_target(const toml::table& table, const std::string& prefix) {
 DaemonConfig read_config(const toml::table& root) {
     check_keys(root, "",
                {"log_level", "reactors", "nop_interval", "nop_timeout", "login_timeout", "max_connections",
-                "max_queued_commands", "max_outstanding_r2t", "chap_algorithms", "discovery", "target"});
+                "max_queued_commands", "max_outstanding_r2t", "chap_algorithms", "discovery", "rpc_socket", "rpc_group",
+                "target"});
     DaemonConfig config;
     if (auto n = root.get("log_level")) {
         config.log_level = read_string(*n, "log_level");
@@ -280,6 +281,8 @@ DaemonConfig read_config(const toml::table& root) {
             config.chap_algorithms.push_back(algorithm->id);
         }
     }
+    if (auto n = root.get("rpc_socket")) config.rpc_socket = read_string(*n, "rpc_socket");
+    if (auto n = root.get("rpc_group")) config.rpc_group = read_string(*n, "rpc_group");
     if (auto n = root.get("discovery")) {
         auto table = n->as_table();
         if (!table) reject(n->source(), "discovery", "expected a table: [discovery]");

@@ -620,5 +620,37 @@ TEST(LoopbackHost, OnlyThisMachine) {
     EXPECT_FALSE(is_loopback_host("192.168.1.10"));
 }
 
+// ---- save: the running configuration written back reads back the same ----
+
+TEST_F(ConfigFileTest, SavedFileLoadsBackTheSameConfiguration) {
+    for (const char* text : {kGood, kSecured}) {
+        std::ofstream(path_) << text;
+        ::chmod(path_.c_str(), 0600);
+        auto first = load_config_file(path_);
+        ASSERT_TRUE(first) << first.error().message;
+        first->rpc_socket = "/run/iscsikit/rpc.sock";
+        const std::string saved = path_ + ".saved";
+        ASSERT_TRUE(save_config_file(*first, saved));
+        struct stat st {};
+        ASSERT_EQ(::stat(saved.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, has_inline_secret(*first) ? 0600u : 0644u);
+        auto second = load_config_file(saved);
+        ASSERT_TRUE(second) << second.error().message << "\n" << to_toml(*first);
+        EXPECT_EQ(to_toml(*second), to_toml(*first)) << "a second save writes the same file";
+        EXPECT_EQ(second->rpc_socket, "/run/iscsikit/rpc.sock");
+        ASSERT_EQ(second->targets.size(), first->targets.size());
+        for (std::size_t t = 0; t < first->targets.size(); ++t) {
+            const auto &a = first->targets[t], &b = second->targets[t];
+            EXPECT_EQ(a.iqn, b.iqn);
+            EXPECT_EQ(a.access.allow, b.access.allow);
+            EXPECT_EQ(a.access.chap.secret, b.access.chap.secret);
+            EXPECT_EQ(a.access.initiators.size(), b.access.initiators.size());
+            ASSERT_EQ(a.luns.size(), b.luns.size());
+            for (std::size_t l = 0; l < a.luns.size(); ++l) EXPECT_EQ(a.luns[l].to_string(), b.luns[l].to_string());
+        }
+        ::unlink(saved.c_str());
+    }
+}
+
 }  // namespace
 }  // namespace iscsikit::target
