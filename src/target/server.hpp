@@ -17,6 +17,7 @@
 #include "cache/cached_store.hpp"
 #include "target/config.hpp"
 #include "core/reactor.hpp"
+#include "target/metrics.hpp"
 #include "target/registry.hpp"
 
 namespace iscsikit::target {
@@ -65,6 +66,10 @@ public:
     const std::vector<CacheEntry>& caches() const { return caches_; }
     // One log line of counters per cache (SIGUSR1).
     void log_cache_stats() const;
+    // What is counted beyond the targets' own counters (TargetNode::counters): discovery, login
+    // failures, connections. control/ renders both as metrics.
+    ServerCounters& counters() { return counters_; }
+    const ServerCounters& counters() const { return counters_; }
 
 private:
     void accept_on(std::size_t portal_index);
@@ -75,6 +80,7 @@ private:
     DaemonConfig config_;
     std::vector<TargetNode> targets_;
     std::vector<CacheEntry> caches_;
+    ServerCounters counters_;
     SessionTable sessions_;
     ReactorPool reactors_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
