@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,8 @@ struct DaemonConfig {
     // MaxOutstandingR2T we accept (RFC 7143 §13.17); the session takes the smaller of this and the
     // initiator's offer (1 is what most initiators offer).
     std::uint32_t max_outstanding_r2t = 1;
+    // Where Prometheus metrics are served (GET /metrics, docs/management.md); none by default.
+    std::optional<PortalAddress> metrics;
 };
 
 inline constexpr const char* kDefaultTargetIqn = "iqn.2026-11.org.iscsikit:default";

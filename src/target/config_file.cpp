@@ -171,7 +171,7 @@ TargetSpec read_target(const toml::table& table, const std::string& prefix) {
 DaemonConfig read_config(const toml::table& root) {
     check_keys(root, "",
                {"log_level", "reactors", "nop_interval", "nop_timeout", "login_timeout", "max_connections",
-                "max_queued_commands", "max_outstanding_r2t", "target"});
+                "max_queued_commands", "max_outstanding_r2t", "metrics", "target"});
     DaemonConfig config;
     if (auto n = root.get("log_level")) {
         config.log_level = read_string(*n, "log_level");
@@ -182,6 +182,11 @@ DaemonConfig read_config(const toml::table& root) {
         if (auto n = root.get(knob.key))
             config.*knob.field =
                 static_cast<std::uint32_t>(read_integer(*n, std::string(knob.key), knob.min, knob.max));
+    if (auto n = root.get("metrics")) {
+        auto address = parse_portal(read_string(*n, "metrics"));
+        if (!address) reject(n->source(), "metrics", address.error().message);
+        config.metrics = *address;
+    }
     if (auto n = root.get("target")) {
         auto tables = read_tables(*n, "target");
         for (std::size_t i = 0; i < tables.size(); ++i) {
