@@ -108,7 +108,7 @@ MetricsHttpServer::MetricsHttpServer(const iscsi::Portal& at, Render render, Met
     if (ec) throw std::runtime_error(fmt::format("metrics: cannot listen on {}: {}", at.to_string(), ec.message()));
     const auto bound = acceptor_.local_endpoint(ec);
     spdlog::info("metrics on http://{}/metrics", iscsi::Portal{at.host, bound.port()}.to_string());
-    asio::co_spawn(io_, accept_loop(), [](std::exception_ptr e) {
+    asio::co_spawn(io_, accept_loop(), [](const std::exception_ptr& e) {
         if (!e) return;
         try {
             std::rethrow_exception(e);
@@ -148,7 +148,7 @@ asio::awaitable<void> MetricsHttpServer::accept_loop() {
             continue;
         }
         ++clients_;
-        asio::co_spawn(io_, serve(socket), [this](std::exception_ptr e) {
+        asio::co_spawn(io_, serve(socket), [this](const std::exception_ptr& e) {
             --clients_;
             if (!e) return;
             try {
