@@ -7,6 +7,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "control/metrics.hpp"
+#include "control/metrics_http.hpp"
 #include "core/log.hpp"
 #include "target/config.hpp"
 #include "target/server.hpp"
@@ -29,6 +31,7 @@ int main(int argc, char** argv) {
     std::string target_iqn, config_file, log_level = "info";
     unsigned reactors = 0;
     std::optional<std::uint32_t> nop_interval, nop_timeout, max_outstanding_r2t;
+    std::optional<std::string> metrics;
     app.add_option("--portal", portals, "HOST:PORT to listen on (repeatable; [::1]:3260 for IPv6)");
     app.add_option("--target", target_iqn,
                    "IQN of the target (default " + std::string(target::kDefaultTargetIqn) + ")");
@@ -50,6 +53,8 @@ int main(int argc, char** argv) {
                    "seconds an unanswered ping may wait before the connection is dropped");
     app.add_option("--max-outstanding-r2t", max_outstanding_r2t,
                    "MaxOutstandingR2T the target accepts, 1 to 65535 (default 1; the initiator's offer caps it)");
+    app.add_option("--metrics", metrics,
+                   "HOST:PORT to serve Prometheus metrics on, GET /metrics (default: off; docs/management.md)");
     CLI11_PARSE(app, argc, argv);
 
     if (!setup_logging(log_level)) return die("unknown log level '" + log_level + "'");
@@ -105,6 +110,11 @@ int main(int argc, char** argv) {
     if (nop_interval) config.nop_interval_seconds = *nop_interval;
     if (nop_timeout) config.nop_timeout_seconds = *nop_timeout;
     if (max_outstanding_r2t) config.max_outstanding_r2t = *max_outstanding_r2t;
+    if (metrics) {
+        auto address = target::parse_portal(*metrics);
+        if (!address) return die("--metrics " + *metrics + ": " + address.error().message);
+        config.metrics = *address;
+    }
     if (auto valid = target::validate(config); !valid) return die(valid.error().message);
     // a daemon with no target would listen nowhere and never say so
     if (config.targets.empty()) return die(config_file + ": no [[target]]: nothing to serve");
@@ -119,15 +129,20 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
 
     std::unique_ptr<target::Server> server;
+    std::unique_ptr<control::MetricsHttpServer> metrics_server;
     try {
         server = std::make_unique<target::Server>(config);
         server->start();
+        if (config.metrics)
+            metrics_server = std::make_unique<control::MetricsHttpServer>(
+                *config.metrics, [&server] { return control::render_metrics(*server); });
     } catch (const std::exception& e) {
         return die(e.what());
     }
     int signal = 0;
     while (sigwait(&signals, &signal) == 0 && signal == SIGUSR1) server->log_cache_stats();
     spdlog::info("received {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    metrics_server.reset();  // it reads the server's state
     server->stop();
     return 0;
 }

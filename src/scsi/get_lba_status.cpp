@@ -39,7 +39,7 @@ Flow get_lba_status(LuState& lu, Command& cmd, IoEngine&) {
         std::uint8_t status = kMapped;
         if (lu.identity.thin) {
             auto extent = lu.store.provisioning(lba * lu.block_size, blocks * lu.block_size);
-            if (!extent) return fail(cmd, storage_error(extent.error(), false));
+            if (!extent) return fail(cmd, storage_error(lu, extent.error(), false));
             blocks = extent->length / lu.block_size;
             if (blocks == 0) return fail(cmd, Sense::internal_target_failure());  // a store bug: never loop
             status = extent->mapped ? kMapped : kDeallocated;

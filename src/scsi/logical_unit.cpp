@@ -33,7 +33,8 @@ LuState::LuState(const LuIdentity& id, backstore::Backstore& s)
     : identity(id),
       store(s),
       block_size(s.block_size()),
-      lbppb_exponent(id.thin ? 0 : lbppb_exponent_for(s.block_size())) {}
+      lbppb_exponent(id.thin ? 0 : lbppb_exponent_for(s.block_size())),
+      health(id.log_name) {}
 
 Flow fail(Command& cmd, const Sense& sense) {
     cmd.status = Status::check_condition;
@@ -83,7 +84,8 @@ bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks) {
     return lba <= capacity && blocks <= capacity - lba;
 }
 
-Sense storage_error(std::error_code ec, bool write) {
+Sense storage_error(LuState& lu, std::error_code ec, bool write) {
+    lu.health.failed(ec, write);
     if (write && ec == std::errc::read_only_file_system) return Sense::write_protected();
     if (write && ec == std::errc::no_space_on_device) return Sense::space_allocation_failed();
     if (ec == std::errc::invalid_argument) return Sense::lba_out_of_range();
@@ -148,6 +150,7 @@ LogicalUnit::~LogicalUnit() = default;
 
 std::uint64_t LogicalUnit::block_count() const { return state_->block_count(); }
 std::uint32_t LogicalUnit::block_size() const { return state_->block_size; }
+const StoreHealth& LogicalUnit::store_health() const { return state_->health; }
 
 void LogicalUnit::execute(Command& cmd, IoEngine& io, CommandDone done) {
     LuState& lu = *state_;

@@ -15,6 +15,7 @@
 #include "backstore/backstore.hpp"
 #include "core/io_engine.hpp"
 #include "scsi/command.hpp"
+#include "scsi/store_health.hpp"
 
 namespace iscsikit::scsi {
 
@@ -38,8 +39,11 @@ struct LuIdentity {
     std::string target_port_name;          // SCSI name string of the target port, "iqn...,t,0x0001"
     std::uint16_t relative_target_port = 1;
     std::uint16_t target_port_group = 1;
-    bool removable = false;  // RMB in INQUIRY; START STOP UNIT may eject and load the medium
-    bool thin = false;       // lists the logical block provisioning VPD page (B2h)
+    bool removable = false;       // RMB in INQUIRY; START STOP UNIT may eject and load the medium
+    bool thin = false;            // lists the logical block provisioning VPD page (B2h)
+    std::string log_name = "LU";  // who this LU is in the daemon's log ("target IQN LUN 0")
+    // Its LUN on the target (a per-initiator map may show it under another number).
+    std::uint64_t target_lun = 0;
 };
 
 class LogicalUnit {
@@ -76,6 +80,8 @@ public:
     std::uint32_t block_size() const;
     const LuIdentity& identity() const { return identity_; }
     backstore::Backstore& store() { return *store_; }
+    // Backing-store failures (counted by kind, logged on change of state).
+    const StoreHealth& store_health() const;
 
 private:
     LuIdentity identity_;

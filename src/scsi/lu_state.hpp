@@ -93,6 +93,7 @@ struct LuState {
     std::atomic<bool> software_write_protect{false};
     std::atomic<Readiness> readiness{Readiness::ready};
     KnownNexuses known;
+    StoreHealth health;  // backstore failures: counted, logged on change of state
 
     // Guarded by mutex, which is never held across backstore I/O.
     std::mutex mutex;
@@ -131,7 +132,8 @@ Flow flush_and_complete(LuState& lu, Command& cmd, IoEngine& io);
 bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks);
 // The sense for a failed backstore call (`ec` as its IoCallback got it): read_only_file_system and
 // no_space_on_device on a write, invalid_argument, else MEDIUM ERROR.
-Sense storage_error(std::error_code ec, bool write);
+// Counts and reports the failure in `lu.health`.
+Sense storage_error(LuState& lu, std::error_code ec, bool write);
 // SAM-5: a command that cannot run while the medium is absent or the unit stopped.
 std::optional<Sense> not_ready(const LuState& lu);
 // DATA PROTECT for a write to a write-protected LU: hardware (27h/00h) or software (27h/02h).

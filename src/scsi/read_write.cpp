@@ -33,11 +33,13 @@ Flow write_blocks(LuState& lu, Command& cmd, IoEngine& io, const cdb::Extent& e,
     // SBC-3 §6.4.5: with the write cache disabled every write is forced to the medium.
     fua = fua || !lu.write_cache.load(std::memory_order_relaxed);
     lu.store.write(e.lba * lu.block_size, ConstByteSpan(cmd.buffer.data(), bytes), fua, io,
-                   [c = &cmd](std::error_code ec) {
-                       if (ec)
-                           fail(*c, storage_error(ec, true));
-                       else
+                   [c = &cmd, l = &lu](std::error_code ec) {
+                       if (ec) {
+                           fail(*c, storage_error(*l, ec, true));
+                       } else {
+                           l->health.succeeded(true);
                            good(*c);
+                       }
                        complete(*c);
                    });
     return Flow::pending;
@@ -73,15 +75,17 @@ Flow read(LuState& lu, Command& cmd, IoEngine& io) {
         }
     }
     cmd.buffer.resize_for_overwrite(bytes);  // the backstore read fills every byte
-    lu.store.read(e.lba * lu.block_size, ByteSpan(cmd.buffer.data(), bytes), io, [c = &cmd](std::error_code ec) {
-        if (ec) {
-            fail(*c, storage_error(ec, false));
-        } else {
-            c->status = Status::good;
-            c->data_in_length = static_cast<std::uint32_t>(c->buffer.size());
-        }
-        complete(*c);
-    });
+    lu.store.read(e.lba * lu.block_size, ByteSpan(cmd.buffer.data(), bytes), io,
+                  [c = &cmd, l = &lu](std::error_code ec) {
+                      if (ec) {
+                          fail(*c, storage_error(*l, ec, false));
+                      } else {
+                          l->health.succeeded(false);
+                          c->status = Status::good;
+                          c->data_in_length = static_cast<std::uint32_t>(c->buffer.size());
+                      }
+                      complete(*c);
+                  });
     return Flow::pending;
 }
 

@@ -29,7 +29,7 @@ struct DeallocateJob {
 void finish(DeallocateJob* job) {
     Command& cmd = *job->cmd;
     if (job->result)
-        fail(cmd, storage_error(job->result, true));
+        fail(cmd, storage_error(*job->lu, job->result, true));
     else
         good(cmd);
     delete job;

@@ -11,6 +11,7 @@ namespace iscsikit::scsi::detail {
 namespace {
 
 struct VerifyJob {
+    LuState* lu;
     Command* cmd;
     ByteBuffer medium;          // pooled, so aligned as a file opened with O_DIRECT needs
     std::size_t pattern_bytes;  // bytes of data-out compared against each stretch of the medium
@@ -19,7 +20,7 @@ struct VerifyJob {
 void finish_verify(VerifyJob* job, std::error_code ec) {
     Command& cmd = *job->cmd;
     if (ec) {
-        fail(cmd, storage_error(ec, false));
+        fail(cmd, storage_error(*job->lu, ec, false));
     } else {
         const std::byte* expected = cmd.buffer.data();
         std::optional<std::uint64_t> mismatch;
@@ -63,7 +64,7 @@ Flow verify(LuState& lu, Command& cmd, IoEngine& io) {
         if (cmd.buffer.empty()) return good(cmd);
         medium_bytes = cmd.buffer.size();  // only reachable with BYTCHK 01b
     }
-    auto* job = new VerifyJob{&cmd, ByteBuffer{}, bytchk == 1 ? medium_bytes : pattern};
+    auto* job = new VerifyJob{&lu, &cmd, ByteBuffer{}, bytchk == 1 ? medium_bytes : pattern};
     job->medium.resize_for_overwrite(medium_bytes);  // the read fills it
     lu.store.read(e.lba * lu.block_size, ByteSpan(job->medium.data(), job->medium.size()), io,
                   [job](std::error_code ec) { finish_verify(job, ec); });

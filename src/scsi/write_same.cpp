@@ -40,7 +40,7 @@ void finish(WriteSameJob* job, std::optional<Sense> error) {
 // Accounts for the write that just ended; false when the job is over (and freed).
 bool advance(WriteSameJob* job) {
     if (job->result) {
-        finish(job, storage_error(job->result, true));
+        finish(job, storage_error(*job->lu, job->result, true));
         return false;
     }
     job->offset += job->in_flight;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,8 @@ struct DaemonConfig {
     // `rpc_group` when set (else the daemon's).
     std::string rpc_socket;
     std::string rpc_group;
+    // Where Prometheus metrics are served (GET /metrics, docs/management.md); none by default.
+    std::optional<PortalAddress> metrics;
 };
 
 inline constexpr const char* kDefaultTargetIqn = "iqn.2026-11.org.iscsikit:default";

@@ -258,7 +258,7 @@ DaemonConfig read_config(const toml::table& root) {
     check_keys(root, "",
                {"log_level", "reactors", "nop_interval", "nop_timeout", "login_timeout", "max_connections",
                 "max_queued_commands", "max_outstanding_r2t", "chap_algorithms", "discovery", "rpc_socket", "rpc_group",
-                "target"});
+                "metrics", "target"});
     DaemonConfig config;
     if (auto n = root.get("log_level")) {
         config.log_level = read_string(*n, "log_level");
@@ -291,6 +291,11 @@ DaemonConfig read_config(const toml::table& root) {
         if (auto c = table->get("mutual_chap")) config.discovery_mutual_chap = read_chap(*c, "discovery.mutual_chap");
         if (auto problem = chap_pair_problem(config.discovery_chap, config.discovery_mutual_chap))
             reject(n->source(), "discovery", *problem);
+    }
+    if (auto n = root.get("metrics")) {
+        auto address = parse_portal(read_string(*n, "metrics"));
+        if (!address) reject(n->source(), "metrics", address.error().message);
+        config.metrics = *address;
     }
     if (auto n = root.get("target")) {
         auto tables = read_tables(*n, "target");

@@ -104,6 +104,7 @@ std::string to_toml(const DaemonConfig& config) {
         for (auto id : config.chap_algorithms) names.push_back(algorithm_name(id));
         root.insert("chap_algorithms", std::move(names));
     }
+    if (config.metrics) root.insert("metrics", config.metrics->to_string());
     if (!config.rpc_socket.empty()) root.insert("rpc_socket", config.rpc_socket);
     if (!config.rpc_group.empty()) root.insert("rpc_group", config.rpc_group);
     if (!config.discovery_chap.empty() || !config.discovery_mutual_chap.empty()) {

@@ -271,6 +271,7 @@ void Login::respond(const iscsi::Bhs& request, bool transit, LoginStage csg, Log
 
 Login::Step Login::fail(LoginStatus status, const std::string& why) {
     spdlog::warn("{} login failed (status {:#06x}): {}", connection_.log_prefix(), static_cast<unsigned>(status), why);
+    connection_.server().counters().login_failed(status);
     iscsi::Bhs bhs;
     bhs.set_opcode(iscsi::Opcode::login_response);
     iscsi::LoginResponseView rsp{bhs};

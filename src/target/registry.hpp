@@ -15,6 +15,7 @@
 
 #include "scsi/logical_unit.hpp"
 #include "target/config.hpp"
+#include "target/metrics.hpp"
 
 namespace iscsikit::target {
 
@@ -24,6 +25,7 @@ struct TargetNode {
     std::vector<PortalAddress> portals;
     std::uint16_t portal_group_tag = 1;
     std::shared_ptr<scsi::Device> device;
+    std::shared_ptr<TargetCounters> counters;  // sessions, and per LUN commands (metrics)
     // Who may log in, with which CHAP credentials. Replaced whole by live management (read it
     // through Server::access_of, never directly, from a reactor).
     std::shared_ptr<const TargetAccess> access;

@@ -85,6 +85,8 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
         full.itt = itt;
         full.expected_length = cmd.expected_data_transfer_length();
         full.command.status = scsi::Status::task_set_full;
+        if (setup_.node && setup_.node->counters)
+            setup_.node->counters->task_set_full.fetch_add(1, std::memory_order_relaxed);
         send_scsi_response(full);
         return true;
     }
@@ -109,6 +111,11 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     // Data-In may come straight from the store's memory unless a data digest must read it here.
     sc.mapped_data_in_ok = !params_.data_digest;
     task->unit = setup_.device ? setup_.device->find(sc.lun) : nullptr;
+    if (task->unit && setup_.node->counters) {
+        // Counted under the target's LUN number, whatever the initiator's map calls it.
+        task->counters = setup_.node->counters->lun(task->unit->identity().target_lun);
+        task->arrived = std::chrono::steady_clock::now();
+    }
     tasks_.emplace(itt, task);
 
     if (task->write && task->unit) task->cdb_out_length = task->unit->data_out_length(sc.cdb).value_or(0);
@@ -335,6 +342,7 @@ void Session::run(const std::shared_ptr<Task>& task) {
     if (task->command.attribute == scsi::TaskAttribute::ordered) ++ordered_running_;
     auto done = [this, task, self = connection_.shared_from_this()] {
         if (closed_) return;  // the session went away while the LU worked
+        account(*task);
         finish(task);
         if (!task->command.data_in_outside()) return retire(*task);
         if (task->lent) return lend(*task);
@@ -352,6 +360,21 @@ void Session::run(const std::shared_ptr<Task>& task) {
         return;
     }
     setup_.device->execute(task->command, connection_.reactor().io(), std::move(done));
+}
+
+// Counts a command the LU has answered in its LUN's shard for this reactor (metrics): no lock,
+// no allocation.
+void Session::account(const Task& task) {
+    if (!task.counters) return;
+    const auto& sc = task.command;
+    const CommandKind kind = command_kind(sc.cdb[0]);
+    std::uint64_t bytes = 0;
+    if (sc.status == scsi::Status::good && kind == CommandKind::read)
+        bytes = std::min(sc.data_in_length, task.expected_length);  // what Data-In carries
+    else if (sc.status == scsi::Status::good && kind == CommandKind::write)
+        bytes = task.wanted;  // the data-out the LU wrote
+    task.counters->record(connection_.reactor().index(), kind, sc.status == scsi::Status::check_condition, bytes,
+                          std::chrono::steady_clock::now() - task.arrived);
 }
 
 void Session::retire(const Task& task) {

@@ -50,6 +50,8 @@ scsi::LuIdentity make_identity(const TargetSpec& target, std::size_t lun, std::u
     id.target_port_name = fmt::format("{},t,0x{:04x}", target.iqn, tpgt);
     id.relative_target_port = tpgt;
     id.target_port_group = tpgt;
+    id.log_name = fmt::format("target {} LUN {}", target.iqn, lun);
+    id.target_lun = lun;
     return id;
 }
 
@@ -64,6 +66,7 @@ Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(conf
         node.access = std::make_shared<const TargetAccess>(spec.access);
         node.device = std::make_shared<scsi::Device>();
         std::vector<std::shared_ptr<scsi::LogicalUnit>> units;
+        node.counters = std::make_shared<TargetCounters>(spec.luns.size(), reactors_.size());
         for (std::size_t lun = 0; lun < spec.luns.size(); ++lun) {
             auto store = open_backstore(spec.luns[lun]);
             if (!store)
@@ -226,6 +229,7 @@ std::unique_ptr<iscsi::ByteTransport> Server::connect_in_process(asio::any_io_ex
 
 void Server::connection_opened(const std::shared_ptr<Connection>& c) {
     ++connection_count_;
+    counters_.connections.fetch_add(1, std::memory_order_relaxed);
     std::lock_guard lock(live_mutex_);
     live_.push_back({c.get(), c});
 }

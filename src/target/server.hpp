@@ -20,6 +20,7 @@
 #include "target/config.hpp"
 #include "core/reactor.hpp"
 #include "target/login_throttle.hpp"
+#include "target/metrics.hpp"
 #include "target/registry.hpp"
 
 namespace iscsikit::target {
@@ -87,6 +88,10 @@ public:
     const std::vector<CacheEntry>& caches() const { return caches_; }
     // One log line of counters per cache (SIGUSR1).
     void log_cache_stats() const;
+    // What is counted beyond the targets' own counters (TargetNode::counters): discovery, login
+    // failures, connections. control/ renders both as metrics.
+    ServerCounters& counters() { return counters_; }
+    const ServerCounters& counters() const { return counters_; }
 
 private:
     void accept_on(std::size_t portal_index);
@@ -97,6 +102,7 @@ private:
     DaemonConfig config_;
     std::vector<TargetNode> targets_;
     std::vector<CacheEntry> caches_;
+    ServerCounters counters_;
     SessionTable sessions_;
     ReactorPool reactors_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;

@@ -31,9 +31,20 @@ Session::Session(Connection& connection, SessionSetup setup)
     max_cmd_sn_ = exp_cmd_sn_ + window_ - 1;
     advertised_max_cmd_sn_ = max_cmd_sn_;  // the final login response said so
     if (setup_.node) nexus_ = connection.server().nexus_id(params_.initiator_name, setup_.isid, setup_.node->iqn);
+    counted_ = setup_.node ? (setup_.node->counters ? &setup_.node->counters->sessions : nullptr)
+                           : &connection.server().counters().discovery;
+    if (counted_) {
+        counted_->logins.fetch_add(1, std::memory_order_relaxed);
+        counted_->open.fetch_add(1, std::memory_order_relaxed);
+    }
 }
 
-Session::~Session() = default;
+Session::~Session() { stop_being_counted(); }
+
+void Session::stop_being_counted() {
+    if (counted_) counted_->open.fetch_sub(1, std::memory_order_relaxed);
+    counted_ = nullptr;
+}
 
 void Session::start() { arm_nop_timer(); }
 
@@ -47,6 +58,7 @@ void Session::connection_closed() {
     held_.clear();
     connection_.server().sessions().remove(setup_.tsih);
     release_nexus();
+    stop_being_counted();
 }
 
 // SAM-5 §6.3.4: the I_T nexus is gone (logout, or TCP loss at ErrorRecoveryLevel 0 with no
@@ -168,6 +180,8 @@ bool Session::order_command(const PduRef& pdu) {
         return true;
     }
     // RFC 7143 §3.2.2.1: outside the window (a duplicate or beyond MaxCmdSN) is silently ignored.
+    if (setup_.node && setup_.node->counters)
+        setup_.node->counters->outside_cmd_window.fetch_add(1, std::memory_order_relaxed);
     spdlog::warn("{} {} CmdSN {} outside window [{}, {}]: ignored", connection_.log_prefix(),
                  iscsi::opcode_name(bhs.opcode()), cmd_sn, exp_cmd_sn_, advertised_max_cmd_sn_);
     return true;

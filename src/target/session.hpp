@@ -32,6 +32,7 @@ class Device;
 namespace iscsikit::target {
 
 struct TargetNode;
+struct SessionCounters;
 
 struct SessionSetup {
     const TargetNode* node = nullptr;  // nullptr in a discovery session
@@ -111,6 +112,8 @@ private:
     bool on_nop_out(const iscsi::Bhs& bhs, ConstByteSpan data);
     bool on_text(const iscsi::Bhs& bhs, ConstByteSpan data);
     void release_nexus();
+    void stop_being_counted();       // the open-sessions gauge forgets this session (once)
+    void account(const Task& task);  // a command the LU answered, into the metrics
     bool on_logout(const iscsi::Bhs& bhs);
     void send_text_chunk(std::uint32_t itt);
     void arm_nop_timer();
@@ -182,7 +185,8 @@ private:
     std::chrono::steady_clock::time_point ping_sent_;
     bool logging_out_ = false;
     bool closed_ = false;
-    bool nexus_released_ = false;  // release_nexus() ran
+    bool nexus_released_ = false;         // release_nexus() ran
+    SessionCounters* counted_ = nullptr;  // the open-sessions gauge this session is counted in, until it closes
 };
 
 }  // namespace iscsikit::target

@@ -1,6 +1,7 @@
 // A SCSI task as the target tracks it from SCSI Command PDU to status (RFC 7143 §3.2.2).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +12,8 @@ class LogicalUnit;
 }
 
 namespace iscsikit::target {
+
+class LunCounters;
 
 struct Burst {  // one outstanding R2T
     std::uint32_t ttt;
@@ -30,6 +33,8 @@ struct Task {
     std::uint32_t expected_length = 0;  // ExpectedDataTransferLength
     scsi::Command command;
     scsi::LogicalUnit* unit = nullptr;
+    LunCounters* counters = nullptr;                  // the LUN's metrics (nullptr: no such LUN)
+    std::chrono::steady_clock::time_point arrived{};  // when the SCSI Command PDU came (latency)
 
     // Data-out bookkeeping
     std::uint32_t cdb_out_length = 0;   // bytes the CDB writes (residuals)

@@ -629,6 +629,7 @@ TEST_F(ConfigFileTest, SavedFileLoadsBackTheSameConfiguration) {
         auto first = load_config_file(path_);
         ASSERT_TRUE(first) << first.error().message;
         first->rpc_socket = "/run/iscsikit/rpc.sock";
+        first->metrics = PortalAddress{"127.0.0.1", 9460};
         const std::string saved = path_ + ".saved";
         ASSERT_TRUE(save_config_file(*first, saved));
         struct stat st {};
@@ -638,6 +639,8 @@ TEST_F(ConfigFileTest, SavedFileLoadsBackTheSameConfiguration) {
         ASSERT_TRUE(second) << second.error().message << "\n" << to_toml(*first);
         EXPECT_EQ(to_toml(*second), to_toml(*first)) << "a second save writes the same file";
         EXPECT_EQ(second->rpc_socket, "/run/iscsikit/rpc.sock");
+        ASSERT_TRUE(second->metrics);
+        EXPECT_EQ(second->metrics->to_string(), "127.0.0.1:9460");
         ASSERT_EQ(second->targets.size(), first->targets.size());
         for (std::size_t t = 0; t < first->targets.size(); ++t) {
             const auto &a = first->targets[t], &b = second->targets[t];
