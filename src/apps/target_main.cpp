@@ -2,10 +2,13 @@
 // target with a 1 GiB RAM LUN on 127.0.0.1:3260); quick flags or a TOML file configure more.
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include "control/metrics.hpp"
 #include "control/metrics_http.hpp"
@@ -20,6 +23,23 @@ namespace {
 int die(const std::string& message) {
     std::cerr << "iscsikit-target: " << message << "\n";
     return 1;  // a configuration error: one line, exit 1 (CLI11 keeps its own codes for usage errors)
+}
+
+// Tells systemd (Type=notify, dist/iscsikit-target.service) how the daemon is doing. Without
+// NOTIFY_SOCKET in the environment sd_notify returns 0 and sends nothing.
+void notify_service_manager(const std::string& state) {
+    if (int r = sd_notify(0, state.c_str()); r < 0)
+        spdlog::error("sd_notify '{}' failed: {}", state.substr(0, state.find('\n')), std::strerror(-r));
+}
+
+// "serving 2 targets on 127.0.0.1:3260, [::1]:3260": the bound addresses, so port 0 shows as the real one.
+std::string serving_status(const target::Server& server) {
+    std::string portals;
+    for (const auto& endpoint : server.bound_endpoints())
+        portals += (portals.empty() ? "" : ", ") +
+                   target::PortalAddress{endpoint.address().to_string(), endpoint.port()}.to_string();
+    auto count = server.targets().size();
+    return fmt::format("serving {} target{} on {}", count, count == 1 ? "" : "s", portals);
 }
 
 }  // namespace
@@ -139,9 +159,14 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         return die(e.what());
     }
+    // Every portal accepts from here on (start() has bound and listened), so systemd may start
+    // the units ordered after this one.
+    notify_service_manager("READY=1\nSTATUS=" + serving_status(*server));
     int signal = 0;
     while (sigwait(&signals, &signal) == 0 && signal == SIGUSR1) server->log_cache_stats();
-    spdlog::info("received {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
+    const char* name = signal == SIGINT ? "SIGINT" : "SIGTERM";
+    spdlog::info("received {}", name);
+    notify_service_manager(fmt::format("STOPPING=1\nSTATUS=stopping on {}", name));
     metrics_server.reset();  // it reads the server's state
     server->stop();
     return 0;

@@ -179,12 +179,16 @@ def cli(*args, timeout=120, check=True, quiet=False, env=None):
 class Target:
     """A running iscsikit-target."""
 
-    def __init__(self, case, argv, host, port, iqn, log_path):
+    def __init__(self, case, argv, host, port, iqn, log_path, env=None):
         self.case, self.argv, self.host, self.port, self.iqn = case, argv, host, port, iqn
         self.log_path = log_path
         self._log = open(log_path, "wb")
-        log(f"start target: {' '.join(argv)}  (log {log_path})")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        log(f"start target: {' '.join(argv)}  (log {log_path})" + (f" with {env}" if env else ""))
+        # A test run from a systemd service must not have the daemon notify that service's manager
+        # (NOTIFY_SOCKET) or drop its log's time stamps (JOURNAL_STREAM) unless the test asks for it.
+        inherited = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**inherited, **(env or {})})
         self.pid = self.proc.pid
         self.stopped = False
 
@@ -362,14 +366,16 @@ class Case:
                 return p
 
     def start(self, luns=("ram:64M",), *, args=(), iqn=DEFAULT_IQN, port=None, host="127.0.0.1",
-              portal_args=True, wait=True, peer=None, chap=None, late_portal=False, binary=None, mutual=None):
+              portal_args=True, wait=True, peer=None, chap=None, late_portal=False, binary=None, mutual=None,
+              env=None):
         """Starts the target on a fresh port with --portal/--target/--lun built from the arguments,
         plus `args`. With portal_args=False only `args` are passed (e.g. --config FILE), and `port`
         must be the one the configuration names. `peer` overrides ISCSIKIT_INTEROP_PEER.
         `chap=(user, password)` binds a CHAP account to the target (tgtd only; `mutual` too, the
         account it answers mutual CHAP with); `late_portal` (tgtd
         only) opens `port` only once the target is set up (restarts under a retrying initiator).
-        `binary` overrides ISCSIKIT_TARGET_BIN (bench/compare.sh runs two builds side by side)."""
+        `binary` overrides ISCSIKIT_TARGET_BIN (bench/compare.sh runs two builds side by side).
+        `env`: variables added to the daemon's environment (NOTIFY_SOCKET, JOURNAL_STREAM)."""
         port = port or self.port()
         log_path = self.out / f"target-{len(self.targets)}.log"
         if (peer or PEER) == "tgt":
@@ -385,7 +391,7 @@ class Case:
                 for spec in luns:
                     argv += ["--lun", spec]
             argv += list(args)
-            t = Target(self, argv, host, port, iqn, log_path)
+            t = Target(self, argv, host, port, iqn, log_path, env=env)
         self.targets.append(t)
         if wait:
             t.wait_ready()

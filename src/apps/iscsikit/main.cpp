@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
 
     // Logs go to stderr: stdout carries the results (and JSON).
     spdlog::set_default_logger(spdlog::stderr_color_mt("iscsikit"));
-    setup_logging(common.verbose >= 2 ? "debug" : common.verbose == 1 ? "info" : "warn");
+    setup_logging(common.verbose >= 2 ? "debug" : common.verbose == 1 ? "info" : "warn", STDERR_FILENO);
     std::signal(SIGPIPE, SIG_IGN);
 
     try {
