@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 
 #include "control/metrics.hpp"
 #include "control/metrics_http.hpp"
+#include "control/rpc_server.hpp"
 #include "core/log.hpp"
 #include "target/config.hpp"
 #include "target/server.hpp"
@@ -64,6 +66,9 @@ int main(int argc, char** argv) {
     app.add_option("--mutual-chap", mutual_chap,
                    "USER:SECRET the target answers with when an initiator authenticates it (mutual CHAP)");
     app.add_option("--allow", allow, "initiator IQN allowed to log in (repeatable); '*' serves anyone");
+    std::string rpc_socket;
+    app.add_option("--rpc-socket", rpc_socket,
+                   "Unix socket for the JSON-RPC management API (iscsikit admin; docs/management.md)");
     app.add_option("--config", config_file, "TOML configuration file (see docs/configuration.md)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
     app.add_option("--reactors", reactors, "reactor threads (0: one per CPU)")->capture_default_str();
@@ -135,6 +140,7 @@ int main(int argc, char** argv) {
         if (!address) return die("--metrics " + *metrics + ": " + address.error().message);
         config.metrics = *address;
     }
+    if (!rpc_socket.empty()) config.rpc_socket = rpc_socket;
     if (auto valid = target::validate(config); !valid) return die(valid.error().message);
     // a daemon with no target would listen nowhere and never say so
     if (config.targets.empty()) return die(config_file + ": no [[target]]: nothing to serve");
@@ -145,17 +151,35 @@ int main(int argc, char** argv) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGUSR1);  // logs the block caches' counters
+    sigaddset(&signals, SIGHUP);   // rereads --config and applies what can change live
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
     std::unique_ptr<target::Server> server;
     std::unique_ptr<control::MetricsHttpServer> metrics_server;
+    std::unique_ptr<control::RpcServer> rpc_server;
+    // SIGHUP and `iscsikit admin reload`: the file again, validated, then what differs applied.
+    std::mutex reload_mutex;
+    auto reload = [&]() -> Result<control::Json> {
+        std::lock_guard lock(reload_mutex);
+        auto fresh = target::load_config_file(config_file);
+        if (!fresh) return fail(fresh.error().message);
+        auto report = server->reload(*fresh);
+        for (const auto& what : report.applied) spdlog::info("reload: applied {}", what);
+        for (const auto& what : report.needs_restart) spdlog::warn("reload: not applied until a restart: {}", what);
+        return control::Json{{"applied", report.applied}, {"needs_restart", report.needs_restart}};
+    };
     try {
         server = std::make_unique<target::Server>(config);
         server->start();
         if (config.metrics)
             metrics_server = std::make_unique<control::MetricsHttpServer>(
                 *config.metrics, [&server] { return control::render_metrics(*server); });
+        if (!config.rpc_socket.empty()) {
+            control::AdminContext context{*server, config_file, nullptr};
+            if (!config_file.empty()) context.reload = reload;
+            rpc_server = std::make_unique<control::RpcServer>(std::move(context), config.rpc_socket, config.rpc_group);
+        }
     } catch (const std::exception& e) {
         return die(e.what());
     }
@@ -163,10 +187,22 @@ int main(int argc, char** argv) {
     // the units ordered after this one.
     notify_service_manager("READY=1\nSTATUS=" + serving_status(*server));
     int signal = 0;
-    while (sigwait(&signals, &signal) == 0 && signal == SIGUSR1) server->log_cache_stats();
+    while (sigwait(&signals, &signal) == 0 && (signal == SIGUSR1 || signal == SIGHUP)) {
+        if (signal == SIGUSR1) {
+            server->log_cache_stats();
+        } else if (config_file.empty()) {
+            spdlog::warn("SIGHUP: started without --config, nothing to reload");
+        } else {
+            notify_service_manager("RELOADING=1");
+            if (auto done = reload(); !done)
+                spdlog::error("SIGHUP: {}; the running configuration stays", done.error().message);
+            notify_service_manager("READY=1\nSTATUS=" + serving_status(*server));
+        }
+    }
     const char* name = signal == SIGINT ? "SIGINT" : "SIGTERM";
     spdlog::info("received {}", name);
     notify_service_manager(fmt::format("STOPPING=1\nSTATUS=stopping on {}", name));
+    rpc_server.reset();      // it changes the server's state
     metrics_server.reset();  // it reads the server's state
     server->stop();
     return 0;

@@ -48,6 +48,9 @@ void SessionTable::describe(std::uint16_t tsih, SessionInfo info) {
     std::lock_guard lock(mutex_);
     if (auto it = sessions_.find(tsih); it != sessions_.end()) {
         info.tsih = tsih;
+        info.initiator = std::get<0>(it->second.key);
+        info.isid = std::get<1>(it->second.key);
+        info.target = std::get<2>(it->second.key);
         it->second.info = std::move(info);
     }
 }

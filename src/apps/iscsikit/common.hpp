@@ -77,6 +77,7 @@ Subcommand add_cp(CLI::App& parent, CommonOptions& common);
 Subcommand add_bench(CLI::App& parent, CommonOptions& common);
 Subcommand add_mount(CLI::App& parent, CommonOptions& common);
 Subcommand add_umount(CLI::App& parent, CommonOptions& common);
+Subcommand add_admin(CLI::App& parent, CommonOptions& common);
 
 // The one rule for a URL's LUN, in every subcommand: a URL that names a LUN means that LUN, and
 // a LUN the target does not report is an error (require_lun).

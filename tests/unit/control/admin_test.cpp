@@ -1,0 +1,87 @@
+// The management API's methods and its JSON-RPC 2.0 envelope (docs/management.md), on a Server
+// built in-process: what a request changes, and that a refused one changes nothing.
+#include "control/admin.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+namespace iscsikit::control {
+namespace {
+
+constexpr const char* kIqn = "iqn.2026-11.org.iscsikit:admin";
+
+class Admin : public ::testing::Test {
+protected:
+    void SetUp() override {
+        spdlog::set_level(spdlog::level::off);
+        target::DaemonConfig config;
+        config.reactors = 1;
+        target::TargetSpec t;
+        t.iqn = kIqn;
+        t.portals.push_back({"127.0.0.1", 0});
+        target::LunSpec lun;
+        lun.size = 1 << 20;
+        t.luns.push_back(lun);
+        config.targets.push_back(t);
+        server_ = std::make_unique<target::Server>(config);
+        context_ = std::make_unique<AdminContext>(AdminContext{*server_, "", nullptr});
+    }
+    Json call(const std::string& method, Json params) {
+        return handle_request(*context_, Json{{"jsonrpc", "2.0"}, {"method", method}, {"params", params}, {"id", 3}});
+    }
+    std::unique_ptr<target::Server> server_;
+    std::unique_ptr<AdminContext> context_;
+};
+
+TEST_F(Admin, EnvelopeErrorsUseTheJsonRpcCodes) {
+    EXPECT_EQ(Json::parse(handle_line(*context_, "{oops"))["error"]["code"], kParseError);
+    EXPECT_EQ(handle_request(*context_, Json{{"method", "ls"}, {"id", 1}})["error"]["code"], kInvalidRequest);
+    auto unknown = call("format", Json::object());
+    EXPECT_EQ(unknown["error"]["code"], kMethodNotFound);
+    EXPECT_EQ(unknown["id"], 3);
+    EXPECT_EQ(handle_request(*context_,
+                             Json{{"jsonrpc", "2.0"}, {"method", "ls"}, {"params", 5}, {"id", 1}})["error"]["code"],
+              kInvalidParams);
+    EXPECT_TRUE(handle_request(*context_, Json{{"jsonrpc", "2.0"}, {"method", "ls"}}).is_null())
+        << "a notification gets no answer";
+}
+
+TEST_F(Admin, AclAddAndRmChangeTheLiveRules) {
+    auto added = call("acl.add", {{"target", kIqn}, {"initiator", "iqn.2026-11.org.example:a"}});
+    ASSERT_TRUE(added.contains("result")) << added.dump();
+    const auto& node = server_->targets().front();
+    EXPECT_TRUE(server_->access_of(node)->allows("iqn.2026-11.org.example:a"));
+    EXPECT_FALSE(server_->access_of(node)->allows("iqn.2026-11.org.example:b"));
+    ASSERT_TRUE(call("acl.rm", {{"target", kIqn}, {"initiator", "iqn.2026-11.org.example:a"}}).contains("result"));
+    EXPECT_TRUE(server_->access_of(node)->allows("iqn.2026-11.org.example:b")) << "an empty list on loopback is open";
+}
+
+TEST_F(Admin, RefusedRequestsSayWhyAndChangeNothing) {
+    const auto before = target::to_toml(server_->running_config());
+    auto bad_name = call("acl.add", {{"target", kIqn}, {"initiator", "not a name"}});
+    EXPECT_EQ(bad_name["error"]["code"], kRefused);
+    EXPECT_NE(bad_name["error"]["message"].get<std::string>().find("allow 'not a name'"), std::string::npos);
+    auto short_secret = call("chap.set", {{"target", kIqn}, {"user", "u"}, {"secret", "short"}});
+    EXPECT_NE(short_secret["error"]["message"].get<std::string>().find("shorter than 12"), std::string::npos);
+    auto same_both =
+        call("chap.set", {{"target", kIqn}, {"user", "t"}, {"secret", "same-secret-0123"}, {"mutual", true}});
+    EXPECT_NE(same_both["error"]["message"].get<std::string>().find("mutual_chap needs chap"), std::string::npos);
+    EXPECT_EQ(call("acl.add", {{"target", kIqn}})["error"]["code"], kInvalidParams);
+    EXPECT_EQ(call("acl.add", {{"target", "iqn.2026-11.org.example:none"},
+                               {"initiator", "iqn.2026-11.org.example:a"}})["error"]["code"],
+              kRefused);
+    EXPECT_EQ(call("session.close", {{"tsih", 70000}})["error"]["code"], kInvalidParams);
+    EXPECT_EQ(call("save", Json::object())["error"]["code"], kInvalidParams) << "no --config, no path";
+    EXPECT_EQ(target::to_toml(server_->running_config()), before);
+}
+
+TEST_F(Admin, LsNeverShowsASecret) {
+    ASSERT_TRUE(
+        call("chap.set", {{"target", kIqn}, {"user", "alice"}, {"secret", "alice-secret-0123"}}).contains("result"));
+    const auto text = call("ls", Json::object()).dump();
+    EXPECT_NE(text.find("alice"), std::string::npos);
+    EXPECT_EQ(text.find("alice-secret-0123"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iscsikit::control
