@@ -113,8 +113,10 @@ def client_cpu_seconds():
     return r.ru_utime + r.ru_stime
 
 
-def iscsi_perf(url, w, seconds, log_path, block_size=512):
+def iscsi_perf(url, w, seconds, log_path, block_size=512, initiator=None):
     cmd = ["iscsi-perf", "-t", str(seconds), "-m", str(w.depth), "-b", str(w.io_bytes // block_size)]
+    if initiator:
+        cmd += ["-i", initiator]
     if w.random:
         cmd.append("-r")
     cmd.append(url)

@@ -210,7 +210,13 @@ Json handle_request(AdminContext& context, const Json& request) {
         for (const auto& m : kMethods) known += (known.empty() ? "" : ", ") + std::string(m.name);
         return error_response(id, kMethodNotFound, fmt::format("no method '{}' (known: {})", name, known));
     }
-    Answer answer = method->run(context, params);
+    Answer answer;
+    try {
+        answer = method->run(context, params);
+    } catch (const nlohmann::json::exception& e) {
+        // A parameter of the wrong type (params.value() throws): the request is refused as such.
+        answer = invalid(fmt::format("a parameter has the wrong type ({})", e.what()));
+    }
     if (!request.contains("id")) return nullptr;  // a notification: done, no answer
     if (!answer) {
         spdlog::info("management: {} refused: {}", name, answer.error().message);

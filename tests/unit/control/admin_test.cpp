@@ -71,6 +71,8 @@ TEST_F(Admin, RefusedRequestsSayWhyAndChangeNothing) {
                                {"initiator", "iqn.2026-11.org.example:a"}})["error"]["code"],
               kRefused);
     EXPECT_EQ(call("session.close", {{"tsih", 70000}})["error"]["code"], kInvalidParams);
+    EXPECT_EQ(call("chap.set", {{"target", kIqn}, {"mutual", "yes"}})["error"]["code"], kInvalidParams)
+        << "a wrongly typed parameter is answered, not dropped";
     EXPECT_EQ(call("save", Json::object())["error"]["code"], kInvalidParams) << "no --config, no path";
     EXPECT_EQ(target::to_toml(server_->running_config()), before);
 }
