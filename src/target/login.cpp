@@ -320,13 +320,17 @@ Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& a
     auto self = connection_.shared_from_this();
     std::weak_ptr<Connection> weak = self;
     auto& reactor = connection_.reactor();
-    auto tsih = connection_.server().sessions().add({initiator_name_, isid_, node_ ? node_->iqn : std::string()},
-                                                    [weak, &reactor] {
-                                                        asio::post(reactor.context(), [weak] {
-                                                            if (auto c = weak.lock())
-                                                                c->close("session reinstated or target stopping");
-                                                        });
-                                                    });
+    // Registered with what session ls shows, so that no one sees the session half described.
+    SessionInfo info = session_info(negotiator_->params());
+    const std::string auth = info.authentication;
+    auto tsih = connection_.server().sessions().add(
+        {initiator_name_, isid_, node_ ? node_->iqn : std::string()},
+        [weak, &reactor] {
+            asio::post(reactor.context(), [weak] {
+                if (auto c = weak.lock()) c->close("session reinstated or target stopping");
+            });
+        },
+        std::move(info));
     if (!tsih) return fail(LoginStatus::out_of_resources, "no free TSIH");
     tsih_ = *tsih;
     connection_.server().login_throttle().succeeded(connection_.remote_endpoint().address().to_string());
@@ -343,9 +347,6 @@ Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& a
     setup.exp_cmd_sn = cmd_sn_;
     setup.stat_sn = stat_sn_ + 1;  // the final login response takes stat_sn_
     respond(request, true, current_stage_, LoginStage::full_feature, answers);
-    SessionInfo info = session_info(setup.params);
-    const std::string auth = info.authentication;
-    connection_.server().sessions().describe(tsih_, std::move(info));
     // Digests and the receive limit apply from the first PDU after the final login response.
     connection_.set_limits(
         {setup.params.target_max_recv_data_segment_length, setup.params.header_digest, setup.params.data_digest});

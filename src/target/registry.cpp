@@ -2,7 +2,7 @@
 
 namespace iscsikit::target {
 
-std::optional<std::uint16_t> SessionTable::add(const Key& key, Closer closer) {
+std::optional<std::uint16_t> SessionTable::add(const Key& key, Closer closer, SessionInfo info) {
     Closer previous;
     std::uint16_t tsih = 0;
     {
@@ -18,7 +18,6 @@ std::optional<std::uint16_t> SessionTable::add(const Key& key, Closer closer) {
         // RFC 7143 §11.12.6: TSIH 0 is reserved for "new session"; pick the next free value.
         while (next_tsih_ == 0 || sessions_.contains(next_tsih_)) ++next_tsih_;
         tsih = next_tsih_++;
-        SessionInfo info;
         info.tsih = tsih;
         info.initiator = std::get<0>(key);
         info.isid = std::get<1>(key);
@@ -42,17 +41,6 @@ bool SessionTable::contains(std::uint16_t tsih) const {
 std::size_t SessionTable::size() const {
     std::lock_guard lock(mutex_);
     return sessions_.size();
-}
-
-void SessionTable::describe(std::uint16_t tsih, SessionInfo info) {
-    std::lock_guard lock(mutex_);
-    if (auto it = sessions_.find(tsih); it != sessions_.end()) {
-        info.tsih = tsih;
-        info.initiator = std::get<0>(it->second.key);
-        info.isid = std::get<1>(it->second.key);
-        info.target = std::get<2>(it->second.key);
-        it->second.info = std::move(info);
-    }
 }
 
 std::vector<SessionInfo> SessionTable::list() const {

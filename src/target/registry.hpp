@@ -61,15 +61,14 @@ public:
 
     // Registers a new session and returns its TSIH (never 0), or nullopt when full. A registered
     // session with the same key is removed and its closer called: reinstatement.
-    std::optional<std::uint16_t> add(const Key& key, Closer closer);
+    // `info` is what session ls shows (initiator, ISID and target come from the key).
+    std::optional<std::uint16_t> add(const Key& key, Closer closer, SessionInfo info = {});
     void remove(std::uint16_t tsih);
     bool contains(std::uint16_t tsih) const;
     std::size_t size() const;
     // Calls every closer (shutdown).
     void close_all();
-    // Management: what a session negotiated (set once it is in full feature phase), the list,
-    // and closing one (false: no such session).
-    void describe(std::uint16_t tsih, SessionInfo info);
+    // Management: the sessions and what they negotiated, and closing one (false: no such session).
     std::vector<SessionInfo> list() const;
     bool close(std::uint16_t tsih);
 

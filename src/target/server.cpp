@@ -162,8 +162,9 @@ void Server::start() {
         if (ec) throw std::runtime_error(fmt::format("cannot listen on {}: {}", portal.to_string(), ec.message()));
         auto bound = acceptor->local_endpoint(ec);
         spdlog::info("listening on {}", PortalAddress{portal.host, bound.port()}.to_string());
+        // Kept apart from the acceptor: reactors read it at login while stop() closes the acceptors.
+        listening_.push_back({bound, portal});
         acceptors_.push_back(std::move(acceptor));
-        acceptor_portals_.push_back(portal);
     }
     for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_on(i);
     reactors_.start();
@@ -172,12 +173,10 @@ void Server::start() {
 std::optional<PortalAddress> Server::portal_of(const asio::ip::tcp::endpoint& local) const {
     // The listening socket the connection came through: its own address, else a wildcard one.
     std::optional<PortalAddress> wildcard;
-    for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-        std::error_code ec;
-        auto bound = acceptors_[i]->local_endpoint(ec);
-        if (ec || bound.port() != local.port()) continue;
-        if (bound.address() == local.address()) return acceptor_portals_[i];
-        if (bound.address().is_unspecified() && !wildcard) wildcard = acceptor_portals_[i];
+    for (const auto& [bound, portal] : listening_) {
+        if (bound.port() != local.port()) continue;
+        if (bound.address() == local.address()) return portal;
+        if (bound.address().is_unspecified() && !wildcard) wildcard = portal;
     }
     return wildcard;
 }

@@ -106,7 +106,9 @@ private:
     SessionTable sessions_;
     ReactorPool reactors_;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
-    std::vector<PortalAddress> acceptor_portals_;  // the portal each acceptor listens for
+    // Each listening socket's bound address and the portal it serves; written by start() before
+    // the reactors run, read-only after.
+    std::vector<std::pair<asio::ip::tcp::endpoint, PortalAddress>> listening_;
     LoginThrottle login_throttle_;
     mutable std::mutex manage_mutex_;  // config_'s access rules and every node's `access`
     std::mutex nexus_mutex_;
