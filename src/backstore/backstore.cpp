@@ -1,9 +1,12 @@
-// What every store gets unless it knows better: no unmap, and every block mapped.
+// What every store gets unless it knows better: no unmap, every block mapped, and a size fixed
+// for its life.
 #include "backstore/backstore.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <system_error>
+
+#include <fmt/format.h>
 
 namespace iscsikit::backstore {
 
@@ -31,6 +34,12 @@ void Backstore::readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& i
             finished(error ? std::error_code(error, std::generic_category()) : std::error_code{});
         });
     }
+}
+
+Result<void> Backstore::resize(std::uint64_t new_size_bytes) {
+    if (new_size_bytes == size_bytes()) return {};
+    return fail(std::make_error_code(std::errc::operation_not_supported),
+                fmt::format("{}: this store cannot be resized", describe()));
 }
 
 void Backstore::unmap(std::uint64_t, std::uint64_t, IoEngine&, IoCallback done) {

@@ -42,6 +42,17 @@ public:
     virtual std::uint32_t block_size() const = 0;
     virtual bool read_only() const = 0;
 
+    // Grows the store to `new_size_bytes` while it is served (management: `lun resize`). The size
+    // must be a whole number of blocks; the same size succeeds and changes nothing; shrinking is
+    // refused (it would discard data), and so is any change to a read-only store. The added
+    // bytes read as zeros. size_bytes() says the new size only once the storage has it, so a
+    // command on another thread that sees it may use those blocks; nothing the store has lent
+    // (mapped, lend) moves. Errors say what to do: std::errc::invalid_argument (not whole blocks,
+    // a shrink, a block device's own size), std::errc::read_only_file_system,
+    // std::errc::operation_not_supported (the default: this store cannot be resized), else what
+    // the system said. Concurrent calls on one store are serialised.
+    virtual Result<void> resize(std::uint64_t new_size_bytes);
+
     // done as IoCallback: success (the full length), or the failure: std::errc::invalid_argument for
     // a range outside the store, std::errc::read_only_file_system for a write to a read-only
     // store, else the system's errno (std::errc::io_error, std::errc::no_space_on_device, ...).

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "backstore/backstore.hpp"
@@ -41,9 +42,13 @@ public:
     FdBackstore& operator=(const FdBackstore&) = delete;
 
     std::string describe() const override { return description_; }
-    std::uint64_t size_bytes() const override { return size_; }
+    std::uint64_t size_bytes() const override { return size_.load(std::memory_order_acquire); }
     std::uint32_t block_size() const override { return block_size_; }
     bool read_only() const override { return read_only_; }
+    // A file grows (ftruncate, sparse as a new one is made); a block device only takes the size
+    // it has grown to already (BLKGETSIZE64). The file's mapping grows in place, within its
+    // reservation; past that, the added range is read through the engine rather than mapped.
+    Result<void> resize(std::uint64_t new_size_bytes) override;
 
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override;
     void readv(std::uint64_t offset, std::span<iovec> pieces, IoEngine& io, IoCallback done) override;
@@ -57,25 +62,40 @@ public:
     FileRange mapped_file(std::uint64_t offset, std::uint64_t length) const override;
 
 private:
+    // Whether [offset, offset + length) lies in the store: one load of the size per check, so a
+    // resize in between cannot make two loads disagree.
     bool in_range(std::uint64_t offset, std::uint64_t length) const;
+    // ... and in the part of it that map_ covers.
+    bool in_map(std::uint64_t offset, std::uint64_t length) const;
+    Result<void> grow_file(std::uint64_t new_size, std::int64_t file_size);
+    Result<void> check_device_size(std::uint64_t new_size) const;
+    void grow_map(std::uint64_t new_size);
     // Every page of [offset, offset + length) is in the page cache (mincore(2)).
     bool resident(std::uint64_t offset, std::uint64_t length) const;
     // The engine a transfer of `length` bytes goes through: the reactor's, or the inline one.
     IoEngine& engine(IoEngine& reactor_io, std::size_t length = 0) const {
         return inline_io_ && length <= kInlineCopyLimit ? *inline_io_ : reactor_io;
     }
-    // lseek(fd, offset, whence) for SEEK_DATA/SEEK_HOLE, clamped to the store's size; "no more
+    // lseek(fd, offset, whence) for SEEK_DATA/SEEK_HOLE, clamped to the store's `size`; "no more
     // data" (ENXIO) is the end of the store.
-    tl::expected<std::uint64_t, std::error_code> seek(std::uint64_t offset, int whence) const;
+    tl::expected<std::uint64_t, std::error_code> seek(std::uint64_t offset, int whence, std::uint64_t size) const;
 
     int fd_;
     std::string description_;
-    std::uint64_t size_;
+    // Read on every command by other threads (LuState::block_count); stored (release) by resize
+    // once the storage has the new size.
+    std::atomic<std::uint64_t> size_;
     std::uint32_t block_size_;
     bool read_only_;
     std::unique_ptr<IoEngine> inline_io_;  // set for in-memory files: pread/pwrite on the caller's thread
     Mapping mapping_;
     std::byte* map_ = nullptr;  // files: the whole store, PROT_READ, MAP_SHARED
+    // The bytes map_ covers: the store's size, unless a resize could not grow the mapping (it
+    // grows in place, into the address space reserved after it, and never moves: transfers hold
+    // pointers into it).
+    std::atomic<std::uint64_t> map_size_{0};
+    std::uint64_t map_reserved_ = 0;  // the reservation map_ starts, all unmapped at the end
+    std::mutex resize_mutex_;         // one resize at a time
     // Set once PUNCH_HOLE fails with EOPNOTSUPP (a device that cannot discard with guaranteed
     // zeros); unmap then uses ZERO_RANGE, which the kernel may carry out by writing zeros.
     std::atomic<bool> punch_unsupported_{false};
@@ -97,6 +117,22 @@ Result<void> check_direct_io(int fd, const std::string& path, std::uint32_t bloc
 // Checks what every store requires of Options: a block size of 512 or 4096, and a size (when
 // given) that is a whole number of blocks. `what` names the store in the message.
 Result<void> check_options(const std::string& what, const Options& options);
+
+// Checks a resize of the store `what` from `from` to `to` bytes against what every store
+// requires (Backstore::resize): a size > 0 in whole blocks, no shrinking, no change to a read-only
+// store. Success includes `to == from`, which the caller then treats as done.
+Result<void> check_resize(const std::string& what, std::uint64_t from, std::uint64_t to, std::uint32_t block_size,
+                          bool read_only);
+
+// Address space for a mapping of `size` bytes to grow into in place (resize): a store's mapping
+// never moves, since transfers hold pointers into it. Four times the size, at least 64 GiB, at
+// most 4 TiB (a 47-bit address space holds 32 of those), never less than `size`; PROT_NONE and
+// MAP_NORESERVE, so it costs no memory and no commit charge. Where that much is refused (RLIMIT_AS),
+// just `size`, and the store's mapping cannot grow (`what` names it in the log). Sets `reserved`
+// to the length to munmap; null when not even `size` could be had.
+std::byte* reserve_address_space(const std::string& what, std::uint64_t size, std::uint64_t& reserved);
+
+std::uint64_t page_up(std::uint64_t bytes);  // to whole pages
 
 // "PATH: what: strerror(err)", the shape of every open error.
 std::string errno_message(const std::string& path, const std::string& what, int err);
