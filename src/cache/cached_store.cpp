@@ -80,6 +80,7 @@ struct CachedStore::WriteJob {
 struct CachedStore::Load {
     std::uint64_t first_page = 0;
     std::uint64_t count = 0;
+    std::uint64_t end = 0;  // byte end of what the store reads (the store's end then, if before the last page's)
     ReadJob* job = nullptr;
     bool into_job = false;     // the store reads straight into job->dst
     bool into_frames = false;  // ... or straight into the pages' frames (every page cached)
@@ -249,6 +250,13 @@ CachedStore::Page* CachedStore::admit(Shard& shard, std::uint64_t page) {
     return &e;
 }
 
+// The page at the store's end lies partly past it. Once the store grows (resize) those bytes read
+// as zeros, so whatever fills the page's frame with less than a page zeroes the rest: a former
+// page's bytes must not show there.
+void CachedStore::zero_tail(const Page& e, std::uint64_t filled) const {
+    if (filled < kPageBytes) std::memset(frame(e.frame) + filled, 0, kPageBytes - filled);
+}
+
 // A page whose bytes may no longer be the store's: forgotten now, or once what holds it lets go.
 void CachedStore::invalidate_locked(Shard& shard, std::uint64_t page) {
     Page* found = shard.find(page);
@@ -398,7 +406,8 @@ void CachedStore::read_misses(ReadJob* job, std::uint64_t page, std::uint64_t en
 void CachedStore::issue_loads(std::vector<Load*>& loads, IoEngine& io) {
     for (Load* load : loads) {
         const std::uint64_t start = load->first_page * kPageBytes;
-        const std::uint64_t bytes = page_end(load->first_page + load->count - 1) - start;
+        load->end = page_end(load->first_page + load->count - 1);  // once: the store may grow meanwhile
+        const std::uint64_t bytes = load->end - start;
         ReadJob* job = load->job;
         // Straight into the command's buffer when it wants exactly these pages, at an address
         // O_DIRECT takes; else through a buffer of the load's own.
@@ -413,7 +422,8 @@ void CachedStore::issue_loads(std::vector<Load*>& loads, IoEngine& io) {
             load->pieces.reserve(load->count);
             for (std::uint64_t i = 0; i < load->count; ++i) {
                 const std::uint64_t page = load->first_page + i;
-                load->pieces.push_back({frame(load->frames[i]), page_end(page) - page * kPageBytes});
+                load->pieces.push_back(
+                    {frame(load->frames[i]), std::min((page + 1) * kPageBytes, load->end) - page * kPageBytes});
             }
             store_->readv(start, load->pieces, io, [this, load](std::error_code ec) { finish_load(load, ec); });
             continue;
@@ -429,7 +439,7 @@ void CachedStore::finish_load(Load* load, std::error_code ec) {
     for (std::uint64_t i = 0; i < load->count; ++i) {
         const std::uint64_t page = load->first_page + i;
         const std::uint64_t at = page * kPageBytes;
-        const std::uint64_t n = page_end(page) - at;
+        const std::uint64_t n = std::min(at + kPageBytes, load->end) - at;  // what was read of it
         // A loading page's frame is its own until the page is dropped below.
         const std::byte* data = load->into_frames ? frame(load->frames[i]) : load->into.data() + i * kPageBytes;
         if (load->job && !load->into_job && !ec) copy_overlap(load->job, at, data, n);
@@ -448,6 +458,7 @@ void CachedStore::finish_load(Load* load, std::error_code ec) {
                 drop(shard, page, false);
             } else {
                 if (!load->into_frames) std::memcpy(frame(e.frame), data, n);
+                zero_tail(e, n);
                 e.loading = false;
                 e.ahead = load->ahead;
                 e.ahead_slot = load->ahead_slot;
@@ -542,7 +553,8 @@ struct CachedStore::Lending {
 };
 
 backstore::Backstore::Lent CachedStore::lend(std::uint64_t offset, std::uint64_t length, IoEngine& io) {
-    if (length == 0 || offset > store_->size_bytes() || length > store_->size_bytes() - offset) return {};
+    const std::uint64_t size = store_->size_bytes();
+    if (length == 0 || offset > size || length > size - offset) return {};
     const std::uint64_t first = offset / kPageBytes;
     const std::uint64_t end = (offset + length + kPageBytes - 1) / kPageBytes;
     Lent lent;
@@ -614,8 +626,10 @@ void CachedStore::write_through(std::uint64_t offset, ConstByteSpan src, bool fu
             e->stale = true;  // its read may see the store before or after this write
             continue;
         }
-        if (!e && alone && start == at && stop == page_end(page))
+        if (!e && alone && start == at && stop == page_end(page)) {
             e = admit(shard, page);  // cache what is written whole
+            if (e) zero_tail(*e, stop - at);
+        }
         if (!e || e->stale) continue;
         e->loading = false;
         if (!alone) e->overlapped = true;  // which of two overlapping writes lands last is the store's to say
@@ -688,7 +702,10 @@ void CachedStore::write_back(WriteJob* job) {
         const auto [start, stop] = overlap(job->offset, job->src.size(), at, kPageBytes);
         if (!e && start == at && stop == page_end(page)) {
             e = admit(shard, page);
-            if (e) e->loading = false;
+            if (e) {
+                e->loading = false;
+                zero_tail(*e, stop - at);
+            }
         }
         if (!e || e->loading || e->stale) {
             // Evicted or being read since it was checked, or no frame may go: the rest, from
@@ -824,8 +841,8 @@ std::error_code CachedStore::flush_pass(std::uint64_t& written) {
         std::size_t n = 1;
         while (i + n < pages.size() && pages[i + n] == pages[i] + n && n < kMaxLoadPages) ++n;
         const std::uint64_t start = pages[i] * kPageBytes;
-        const std::uint64_t bytes = page_end(pages[i + n - 1]) - start;
-        buffer.resize_for_overwrite(bytes);
+        std::uint64_t bytes = 0;
+        buffer.resize_for_overwrite(n * kPageBytes);
         generations.assign(n, 0);
         for (std::size_t k = 0; k < n; ++k) {
             const std::uint64_t page = pages[i + k];
@@ -833,7 +850,11 @@ std::error_code CachedStore::flush_pass(std::uint64_t& written) {
             std::lock_guard lock(shard.mutex);
             auto& e = *shard.find(page);
             generations[k] = e.generation;  // the copy is of this write, or a later one's
-            std::memcpy(buffer.data() + k * kPageBytes, frame(e.frame), page_end(page) - page * kPageBytes);
+            // The page's length read with its generation: a write past a grown store's old end
+            // that the generation counts is in the copy.
+            const std::uint64_t length = page_end(page) - page * kPageBytes;
+            std::memcpy(buffer.data() + k * kPageBytes, frame(e.frame), length);
+            bytes = k * kPageBytes + length;  // only the page at the store's end is short, and it is last
         }
         std::error_code ec;
         store_->write(start, ConstByteSpan(buffer.data(), bytes), false, *sync_io_,
@@ -870,6 +891,12 @@ std::error_code CachedStore::flush_pass(std::uint64_t& written) {
 
 // ---- the rest of the store's interface ----
 
+// The cache keeps no size of its own: every check asks the store, which publishes a new size only
+// once it has the blocks. The page at the old end stays valid: its frame holds zeros past that end
+// (zero_tail), which is what the grown store reads there, and loads and write-backs take the
+// length of such a page once, so one in flight across the resize copies only what it read.
+Result<void> CachedStore::resize(std::uint64_t new_size_bytes) { return store_->resize(new_size_bytes); }
+
 void CachedStore::unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io, IoCallback done) {
     const std::uint64_t size = store_->size_bytes();
     if (store_->read_only() || offset > size || length > size - offset || length == 0)
@@ -896,11 +923,10 @@ void CachedStore::unmap(std::uint64_t offset, std::uint64_t length, IoEngine& io
 // before the store is asked: one written back in between is mapped in the store by then.
 tl::expected<backstore::Backstore::Provisioning, std::error_code> CachedStore::provisioning(
     std::uint64_t offset, std::uint64_t max_length) const {
-    if (options_.mode != WriteMode::writeback || offset >= store_->size_bytes())
-        return store_->provisioning(offset, max_length);
+    const std::uint64_t size = store_->size_bytes();  // once: the store may grow meanwhile
+    if (options_.mode != WriteMode::writeback || offset >= size) return store_->provisioning(offset, max_length);
     const std::uint64_t first = offset / kPageBytes;
-    const std::uint64_t end =
-        (offset + std::min(max_length, store_->size_bytes() - offset) + kPageBytes - 1) / kPageBytes;
+    const std::uint64_t end = (offset + std::min(max_length, size - offset) + kPageBytes - 1) / kPageBytes;
     auto is_dirty = [this](std::uint64_t page) {
         Shard& shard = shard_of(page);
         std::lock_guard lock(shard.mutex);
@@ -916,7 +942,7 @@ tl::expected<backstore::Backstore::Provisioning, std::error_code> CachedStore::p
     if (first_dirty && *first_dirty == first) {
         std::uint64_t page = first + 1;
         while (page < end && is_dirty(page)) ++page;
-        dirty_end = std::min(page * kPageBytes, store_->size_bytes());
+        dirty_end = std::min(page * kPageBytes, size);
     }
     auto extent = store_->provisioning(offset, max_length);
     if (!extent || extent->mapped || !first_dirty) return extent;

@@ -83,6 +83,7 @@ public:
     std::uint64_t size_bytes() const override { return store_->size_bytes(); }
     std::uint32_t block_size() const override { return store_->block_size(); }
     bool read_only() const override { return store_->read_only(); }
+    Result<void> resize(std::uint64_t new_size_bytes) override;
 
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override;
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override;
@@ -112,7 +113,8 @@ private:
     // With the shard's lock held:
     bool may_evict(Shard& shard, std::uint64_t page) const;
     void drop(Shard& shard, std::uint64_t page, bool evicted);
-    Page* admit(Shard& shard, std::uint64_t page);  // a frame for `page`, or null when none may go
+    Page* admit(Shard& shard, std::uint64_t page);              // a frame for `page`, or null when none may go
+    void zero_tail(const Page& e, std::uint64_t filled) const;  // zeros after the first `filled` bytes
     void invalidate_locked(Shard& shard, std::uint64_t page);
     void hit_locked(Shard& shard, std::uint64_t page, Page& e);
     const std::byte* pin_locked(Shard& shard, std::uint64_t page);
