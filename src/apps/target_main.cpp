@@ -142,8 +142,11 @@ int main(int argc, char** argv) {
     }
     if (!rpc_socket.empty()) config.rpc_socket = rpc_socket;
     if (auto valid = target::validate(config); !valid) return die(valid.error().message);
-    // a daemon with no target would listen nowhere and never say so
-    if (config.targets.empty()) return die(config_file + ": no [[target]]: nothing to serve");
+    // A daemon with no target would listen nowhere and never say so, unless targets are to come
+    // over the management socket.
+    if (config.targets.empty() && config.rpc_socket.empty())
+        return die(config_file + ": no [[target]]: nothing to serve (and no rpc_socket to add one through)");
+    if (config.targets.empty()) spdlog::warn("no target configured: add them with `iscsikit admin target add`");
 
     // SIGINT/SIGTERM are taken synchronously by this thread; reactor threads inherit the mask.
     sigset_t signals;

@@ -4,6 +4,7 @@
 #include <array>
 
 #include <fmt/format.h>
+#include "scsi/lun.hpp"
 #include <spdlog/spdlog.h>
 
 namespace iscsikit::control {
@@ -40,7 +41,7 @@ Answer ls(AdminContext& context, const Json&) {
     for (const auto& t : config.targets) {
         Json portals = Json::array(), luns = Json::array(), initiators = Json::array();
         for (const auto& p : t.portals) portals.push_back(p.to_string());
-        for (std::size_t l = 0; l < t.luns.size(); ++l) luns.push_back({{"lun", l}, {"spec", t.luns[l].to_string()}});
+        for (const auto& l : t.luns) luns.push_back({{"lun", l.lun}, {"spec", l.to_string()}});
         for (const auto& e : t.access.initiators) {
             Json maps = Json::array();
             for (const auto& m : e.luns)
@@ -162,6 +163,136 @@ Answer chap_set(AdminContext& context, const Json& params) {
     });
 }
 
+// A list of strings, or the error that names the parameter.
+tl::expected<std::vector<std::string>, Failure> texts(const Json& params, const char* name) {
+    std::vector<std::string> out;
+    if (!params.contains(name)) return out;
+    if (!params[name].is_array())
+        return tl::unexpected(Failure{kInvalidParams, fmt::format("params.{}: a list of strings is required", name)});
+    for (const auto& item : params[name]) {
+        if (!item.is_string())
+            return tl::unexpected(
+                Failure{kInvalidParams, fmt::format("params.{}: a list of strings is required", name)});
+        out.push_back(item.get<std::string>());
+    }
+    return out;
+}
+
+// A LUN number parameter (0 to the highest LUN).
+tl::expected<std::uint64_t, Failure> lun_number(const Json& params, const char* name) {
+    if (!params.contains(name) || !params[name].is_number_unsigned() ||
+        params[name].get<std::uint64_t>() > scsi::kMaxLun)
+        return tl::unexpected(
+            Failure{kInvalidParams, fmt::format("params.{}: a LUN number (0 to {}) is required", name, scsi::kMaxLun)});
+    return params[name].get<std::uint64_t>();
+}
+
+Answer target_add(AdminContext& context, const Json& params) {
+    auto iqn = text(params, "iqn");
+    if (!iqn) return tl::unexpected(iqn.error());
+    auto portals = texts(params, "portals");
+    auto allow = texts(params, "allow");
+    if (!portals) return tl::unexpected(portals.error());
+    if (!allow) return tl::unexpected(allow.error());
+    if (portals->empty()) return invalid("params.portals: at least one portal (\"127.0.0.1:3260\") is required");
+    target::TargetSpec spec;
+    spec.iqn = *iqn;
+    spec.alias = params.value("alias", std::string());
+    for (const auto& text : *portals) {
+        auto portal = target::parse_portal(text);
+        if (!portal) return invalid(fmt::format("params.portals: {}", portal.error().message));
+        spec.portals.push_back(*portal);
+    }
+    spec.access.allow = *allow;
+    if (auto done = context.server.add_target(std::move(spec)); !done) return refused(done.error().message);
+    return ls(context, Json::object());
+}
+
+Answer target_rm(AdminContext& context, const Json& params) {
+    auto iqn = text(params, "iqn");
+    if (!iqn) return tl::unexpected(iqn.error());
+    if (auto done = context.server.remove_target(*iqn); !done) return refused(done.error().message);
+    return Json{{"removed", *iqn}};
+}
+
+Answer lun_add(AdminContext& context, const Json& params) {
+    auto target = text(params, "target");
+    auto spec_text = text(params, "spec");
+    if (!target) return tl::unexpected(target.error());
+    if (!spec_text) return tl::unexpected(spec_text.error());
+    auto spec = target::parse_lun_spec(*spec_text);
+    if (!spec) return invalid(fmt::format("params.spec: {}", spec.error().message));
+    if (params.contains("lun")) {
+        auto number = lun_number(params, "lun");
+        if (!number) return tl::unexpected(number.error());
+        spec->lun = *number;
+    }  // else the lowest number free
+    auto added = context.server.add_lun(*target, *spec);
+    if (!added) return refused(added.error().message);
+    return Json{{"target", *target}, {"lun", *added}, {"spec", spec->to_string()}};
+}
+
+Answer lun_rm(AdminContext& context, const Json& params) {
+    auto target = text(params, "target");
+    if (!target) return tl::unexpected(target.error());
+    auto number = lun_number(params, "lun");
+    if (!number) return tl::unexpected(number.error());
+    if (auto done = context.server.remove_lun(*target, *number); !done) return refused(done.error().message);
+    return Json{{"target", *target}, {"removed", *number}};
+}
+
+Answer lun_resize(AdminContext& context, const Json& params) {
+    auto target = text(params, "target");
+    if (!target) return tl::unexpected(target.error());
+    auto number = lun_number(params, "lun");
+    if (!number) return tl::unexpected(number.error());
+    std::uint64_t size = 0;
+    if (params.contains("size") && params["size"].is_number_unsigned()) {
+        size = params["size"].get<std::uint64_t>();
+    } else if (params.contains("size") && params["size"].is_string()) {
+        auto parsed = target::parse_size(params["size"].get<std::string>());
+        if (!parsed) return invalid(fmt::format("params.size: {}", parsed.error().message));
+        size = *parsed;
+    } else {
+        return invalid("params.size: bytes, or a size like \"2G\", is required");
+    }
+    if (auto done = context.server.resize_lun(*target, *number, size); !done) return refused(done.error().message);
+    return Json{{"target", *target}, {"lun", *number}, {"size", size}};
+}
+
+// Per LUN, what its commands did since the daemon started (the metrics' counters, summed).
+Answer stats(AdminContext& context, const Json&) {
+    Json targets = Json::array();
+    for (const auto& node : context.server.targets()) {
+        const auto table = node->luns();
+        Json luns = Json::array();
+        for (auto lun : table->device->luns()) {
+            Json kinds = Json::object();
+            if (const auto* counters = table->counters_of(lun)) {
+                const auto stats = counters->stats();
+                for (std::size_t k = 0; k < target::kCommandKinds; ++k) {
+                    const auto& kind = stats.kinds[k];
+                    kinds[target::command_kind_name(static_cast<target::CommandKind>(k))] = {
+                        {"commands", kind.commands},
+                        {"errors", kind.errors},
+                        {"bytes", kind.bytes},
+                        {"seconds", static_cast<double>(kind.duration_ns) / 1e9}};
+                }
+            }
+            auto* unit = table->device->find(lun);
+            luns.push_back({{"lun", lun},
+                            {"size", unit->store().size_bytes()},
+                            {"block_size", unit->block_size()},
+                            {"commands", kinds}});
+        }
+        targets.push_back({{"iqn", node->iqn},
+                           {"sessions", node->counters->sessions.open.load()},
+                           {"logins", node->counters->sessions.logins.load()},
+                           {"luns", luns}});
+    }
+    return Json{{"targets", targets}};
+}
+
 Answer save(AdminContext& context, const Json& params) {
     std::string path = params.value("path", context.config_path);
     if (path.empty()) return invalid("params.path: the daemon was started without --config, so say where to save");
@@ -184,9 +315,20 @@ struct Method {
 };
 // Rules as data: every verb of `iscsikit admin` is one row (docs/management.md).
 constexpr std::array kMethods{
-    Method{"ls", ls},           Method{"session.ls", session_ls}, Method{"session.close", session_close},
-    Method{"acl.add", acl_add}, Method{"acl.rm", acl_rm},         Method{"chap.set", chap_set},
-    Method{"save", save},       Method{"reload", reload},
+    Method{"ls", ls},
+    Method{"stats", stats},
+    Method{"target.add", target_add},
+    Method{"target.rm", target_rm},
+    Method{"lun.add", lun_add},
+    Method{"lun.rm", lun_rm},
+    Method{"lun.resize", lun_resize},
+    Method{"session.ls", session_ls},
+    Method{"session.close", session_close},
+    Method{"acl.add", acl_add},
+    Method{"acl.rm", acl_rm},
+    Method{"chap.set", chap_set},
+    Method{"save", save},
+    Method{"reload", reload},
 };
 
 Json error_response(const Json& id, int code, const std::string& message) {

@@ -29,19 +29,21 @@ struct LunView {
     target::LunStats stats;
     const scsi::StoreHealth* health = nullptr;
     const cache::CachedStore* cache = nullptr;
+    std::shared_ptr<const target::LunTable> table;  // keeps health and cache alive
     std::array<Label, 2> labels() const { return {Label{"target", target}, Label{"lun", lun}}; }
 };
 
 std::vector<LunView> collect(const target::Server& server) {
     std::vector<LunView> out;
     for (const auto& node : server.targets()) {
-        for (auto lun : node.device->luns()) {
+        const auto table = node->luns();
+        for (auto lun : table->device->luns()) {
             LunView view;
-            view.target = node.iqn;
+            view.target = node->iqn;
             view.lun = std::to_string(lun);
-            if (node.counters)
-                if (const auto* counters = node.counters->lun(lun)) view.stats = counters->stats();
-            if (auto* unit = node.device->find(lun)) {
+            view.table = table;
+            if (const auto* counters = table->counters_of(lun)) view.stats = counters->stats();
+            if (auto* unit = table->device->find(lun)) {
                 view.health = &unit->store_health();
                 view.cache = dynamic_cast<const cache::CachedStore*>(&unit->store());
             }
@@ -150,8 +152,10 @@ void render_caches(Exposition& e, const std::vector<LunView>& luns) {
 
 void render_sessions(Exposition& e, const target::Server& server) {
     const auto& counters = server.counters();
+    const auto targets = server.targets();
     e.family("iscsikit_sessions", "gauge", "Normal sessions open, per target.");
-    for (const auto& node : server.targets()) {
+    for (const auto& target : targets) {
+        const auto& node = *target;
         const std::array<Label, 1> labels{Label{"target", node.iqn}};
         e.sample("iscsikit_sessions", labels,
                  static_cast<std::int64_t>(node.counters ? node.counters->sessions.open.load() : 0));
@@ -160,7 +164,8 @@ void render_sessions(Exposition& e, const target::Server& server) {
     e.sample("iscsikit_discovery_sessions", {}, static_cast<std::int64_t>(counters.discovery.open.load()));
 
     e.family("iscsikit_logins_total", "counter", "Logins that opened a normal session, per target.");
-    for (const auto& node : server.targets()) {
+    for (const auto& target : targets) {
+        const auto& node = *target;
         const std::array<Label, 1> labels{Label{"target", node.iqn}};
         e.sample("iscsikit_logins_total", labels, node.counters ? node.counters->sessions.logins.load() : 0);
     }
@@ -182,13 +187,15 @@ void render_sessions(Exposition& e, const target::Server& server) {
 
     e.family("iscsikit_task_set_full_total", "counter",
              "SCSI commands answered TASK SET FULL (the session's task buffers were at their limit).");
-    for (const auto& node : server.targets()) {
+    for (const auto& target : targets) {
+        const auto& node = *target;
         const std::array<Label, 1> labels{Label{"target", node.iqn}};
         e.sample("iscsikit_task_set_full_total", labels, node.counters ? node.counters->task_set_full.load() : 0);
     }
     e.family("iscsikit_cmdsn_out_of_window_total", "counter",
              "Commands ignored because their CmdSN was outside the command window (RFC 7143 §3.2.2.1).");
-    for (const auto& node : server.targets()) {
+    for (const auto& target : targets) {
+        const auto& node = *target;
         const std::array<Label, 1> labels{Label{"target", node.iqn}};
         e.sample("iscsikit_cmdsn_out_of_window_total", labels,
                  node.counters ? node.counters->outside_cmd_window.load() : 0);

@@ -13,6 +13,13 @@ void Device::add(std::uint64_t lun, std::shared_ptr<LogicalUnit> unit, bool read
     units_[lun] = Entry{std::move(unit), read_only};
 }
 
+void Device::remove(std::uint64_t lun) { units_.erase(lun); }
+
+std::shared_ptr<LogicalUnit> Device::unit(std::uint64_t lun) const {
+    auto it = units_.find(lun);
+    return it == units_.end() ? nullptr : it->second.unit;
+}
+
 LogicalUnit* Device::find(std::uint64_t lun) const {
     auto it = units_.find(lun);
     return it == units_.end() ? nullptr : it->second.unit.get();
@@ -50,7 +57,7 @@ Flow request_sense_absent(Command& cmd) {
 
 }  // namespace
 
-void Device::execute(Command& cmd, IoEngine& io, CommandDone done) {
+void Device::execute(Command& cmd, IoEngine& io, CommandDone done) const {
     const std::uint8_t opcode = cmd.cdb[0];
     if (opcode == 0xa0) {  // REPORT LUNS: the device answers, whichever LUN it was sent to
         cmd.status = Status::good;
@@ -75,9 +82,13 @@ void Device::execute(Command& cmd, IoEngine& io, CommandDone done) {
     done();
 }
 
-void Device::reset(bool cold) {
+void Device::reset(bool cold) const {
     // RFC 7143 §11.5.1: a target reset resets every logical unit; the UA says which kind.
-    for (auto& [lun, entry] : units_) entry.unit->reset(cold ? 0x01 : 0x02);
+    for (const auto& [lun, entry] : units_) entry.unit->reset(cold ? 0x01 : 0x02);
+}
+
+void Device::unit_attention_all(std::uint8_t asc, std::uint8_t ascq) const {
+    for (const auto& [lun, entry] : units_) entry.unit->unit_attention_all(asc, ascq);
 }
 
 }  // namespace iscsikit::scsi

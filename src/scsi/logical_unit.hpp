@@ -93,15 +93,21 @@ private:
 // (INQUIRY: peripheral qualifier 011b; others: ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED 25h/00h).
 class Device {
 public:
-    // Configure before serving: add() is not safe against concurrent execute().
+    // Configure before serving: add() and remove() are not safe against concurrent execute(). A
+    // device that changes while it serves is copied, changed and published whole (target/registry.hpp).
     // `read_only`: writes through this map are refused (a per-initiator map's read-only LUN).
     void add(std::uint64_t lun, std::shared_ptr<LogicalUnit> unit, bool read_only = false);
+    void remove(std::uint64_t lun);
     LogicalUnit* find(std::uint64_t lun) const;
+    std::shared_ptr<LogicalUnit> unit(std::uint64_t lun) const;
     std::vector<std::uint64_t> luns() const;
 
-    void execute(Command& cmd, IoEngine& io, CommandDone done);
+    void execute(Command& cmd, IoEngine& io, CommandDone done) const;
     // TARGET WARM/COLD RESET: every LU resets (cold: also as if power cycled, UA 29h/02h or 29h/01h).
-    void reset(bool cold);
+    void reset(bool cold) const;
+    // A unit attention for every I_T nexus on every LU (REPORTED LUNS DATA HAS CHANGED, 3Fh/0Eh,
+    // when the LUN inventory changes: SPC-4 §6.33).
+    void unit_attention_all(std::uint8_t asc, std::uint8_t ascq) const;
 
 private:
     struct Entry {

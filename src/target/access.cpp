@@ -117,7 +117,7 @@ std::optional<std::string> access_problem(const TargetSpec& target) {
         names.push_back(entry.name);
         std::vector<std::uint64_t> seen;
         for (const auto& map : entry.luns) {
-            if (map.target_lun >= target.luns.size())
+            if (!target.find_lun(map.target_lun))
                 return fmt::format("initiator '{}': LUN {} maps to target LUN {}, which does not exist", entry.name,
                                    map.lun, map.target_lun);
             if (map.lun >= kMaxLuns)

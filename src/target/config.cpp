@@ -48,6 +48,11 @@ std::string LunSpec::to_string() const {
     return out;
 }
 
+const LunSpec* TargetSpec::find_lun(std::uint64_t number) const {
+    auto it = std::find_if(luns.begin(), luns.end(), [&](const LunSpec& l) { return l.lun == number; });
+    return it == luns.end() ? nullptr : &*it;
+}
+
 DaemonConfig default_config() {
     DaemonConfig config;
     LunSpec lun;
@@ -132,7 +137,14 @@ Result<LunSpec> parse_lun_spec(const std::string& text) {
     return lun;
 }
 
-Result<void> validate(const DaemonConfig& config) {
+void TargetSpec::number_luns() {
+    for (std::size_t i = 0; i < luns.size(); ++i)
+        if (luns[i].lun == LunSpec::kNextLun) luns[i].lun = i == 0 ? 0 : luns[i - 1].lun + 1;
+}
+
+Result<void> validate(const DaemonConfig& given) {
+    DaemonConfig config = given;
+    for (auto& target : config.targets) target.number_luns();
     if (std::find(kLogLevels.begin(), kLogLevels.end(), config.log_level) == kLogLevels.end())
         return fail(fmt::format("log_level '{}': expected one of trace, debug, info, warn, error, critical, off",
                                 config.log_level));
@@ -162,16 +174,19 @@ Result<void> validate(const DaemonConfig& config) {
                 return fail(fmt::format("{}: portal {} listed twice", where, portal.to_string()));
         }
         if (auto problem = access_problem(target)) return fail(fmt::format("{}: {}", where, *problem));
-        if (target.luns.empty()) return fail(fmt::format("{}: no LUN", where));
         if (target.luns.size() > kMaxLuns) return fail(fmt::format("{}: more than {} LUNs", where, kMaxLuns));
         for (std::size_t l = 0; l < target.luns.size(); ++l) {
-            if (auto problem = lun_problem(target.luns[l]))
-                return fail(fmt::format("{}: LUN {}: {}", where, l, problem->message));
+            const auto& lun = target.luns[l];
+            if (lun.lun > scsi::kMaxLun)
+                return fail(fmt::format("{}: LUN {}: above the highest LUN, {}", where, lun.lun, scsi::kMaxLun));
+            if (l > 0 && lun.lun <= target.luns[l - 1].lun)
+                return fail(fmt::format("{}: LUN {}: listed twice or out of order", where, lun.lun));
+            if (auto problem = lun_problem(lun))
+                return fail(fmt::format("{}: LUN {}: {}", where, lun.lun, problem->message));
             // two LUNs on one file or device would each cache it and overwrite the other's data
-            const auto& path = target.luns[l].path;
-            if (!path.empty() && !paths.insert(path).second)
-                return fail(fmt::format("{}: LUN {}: {} already backs another LUN", where, l, path));
-            cache_total += target.luns[l].cache_bytes();
+            if (!lun.path.empty() && !paths.insert(lun.path).second)
+                return fail(fmt::format("{}: LUN {}: {} already backs another LUN", where, lun.lun, lun.path));
+            cache_total += lun.cache_bytes();
         }
     }
     // The block caches are allocated at start and never grow: together at most half of memory.

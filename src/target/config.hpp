@@ -26,6 +26,10 @@ struct LunSpec {
     enum class Cache { kernel, none, writethrough, writeback };
     static constexpr std::uint64_t kDefaultCacheSize = std::uint64_t{256} << 20;
     static constexpr std::uint64_t kMinCacheSize = std::uint64_t{1} << 20;
+    // Its number on the target (after a removal the numbers have gaps); kNextLun: the one after
+    // the previous LUN's, from 0 (TargetSpec::number_luns fills it in).
+    static constexpr std::uint64_t kNextLun = ~std::uint64_t{0};
+    std::uint64_t lun = kNextLun;
     Kind kind = Kind::ram;
     std::string path;        // file and blockdev
     std::uint64_t size = 0;  // bytes; ram: required; file: size when the file is created
@@ -48,6 +52,7 @@ struct ChapSpec {
     std::string secret_file;  // where `secret` was read from; empty when it was given inline
     bool empty() const { return user.empty(); }
     iscsi::ChapCredentials credentials() const { return {user, secret}; }
+    bool operator==(const ChapSpec&) const = default;
 };
 
 // One LUN of an initiator's own map: the number it sees, the target's LUN behind it, and
@@ -56,6 +61,7 @@ struct LunMapping {
     std::uint64_t lun = 0;
     std::uint64_t target_lun = 0;
     bool read_only = false;
+    bool operator==(const LunMapping&) const = default;
 };
 
 // One initiator's own entry on a target ([[target.initiator]]): listing it allows it to log in,
@@ -65,6 +71,7 @@ struct InitiatorSpec {
     ChapSpec chap;
     ChapSpec mutual_chap;
     std::vector<LunMapping> luns;  // empty: every LUN, numbered as the target numbers them
+    bool operator==(const InitiatorSpec&) const = default;
 };
 
 // What a login needs from a target's access rules: may this initiator log in, and which CHAP
@@ -85,14 +92,18 @@ struct TargetAccess {
     bool restricted() const;  // an allow list or initiator entries exist
     bool allows(std::string_view initiator) const;
     LoginPolicy policy(std::string_view initiator) const;
+    bool operator==(const TargetAccess&) const = default;
 };
 
 struct TargetSpec {
     std::string iqn;
     std::string alias;
     std::vector<PortalAddress> portals;
-    std::vector<LunSpec> luns;  // LUN 0, 1, ... in order
+    std::vector<LunSpec> luns;  // in ascending LUN order; may be empty (live management adds them)
     TargetAccess access;
+    const LunSpec* find_lun(std::uint64_t number) const;
+    // Gives every LUN left at kNextLun its number.
+    void number_luns();
 };
 
 struct DaemonConfig {
@@ -157,7 +168,7 @@ Result<void> save_config_file(const DaemonConfig& config, const std::string& pat
 // wrong" for the schema; unknown keys are errors.
 Result<DaemonConfig> load_config_file(const std::string& path);
 // Checks the whole configuration (every target has an IQN that is a valid iSCSI name, at least
-// one LUN and one portal, no duplicate IQNs, block sizes 512 or 4096, ram sizes multiples of the
+// one portal, LUN numbers ascending and unique, no duplicate IQNs, block sizes 512 or 4096, ram sizes multiples of the
 // block size, block caches that together take at most half of the machine's memory, ...).
 Result<void> validate(const DaemonConfig& config);
 

@@ -104,8 +104,9 @@ std::vector<const toml::table*> read_tables(const toml::node& node, const std::s
 }
 
 LunSpec read_lun(const toml::table& table, const std::string& prefix) {
-    check_keys(table, prefix,
-               {"backing", "path", "size", "block_size", "readonly", "thin", "removable", "cache", "cache_size"});
+    check_keys(
+        table, prefix,
+        {"lun", "backing", "path", "size", "block_size", "readonly", "thin", "removable", "cache", "cache_size"});
     LunSpec lun;
     auto backing = table.get("backing");
     if (!backing) reject(table.source(), prefix + "backing", "missing: ram, file or blockdev");
@@ -241,14 +242,24 @@ TargetSpec read_target(const toml::table& table, const std::string& prefix) {
         target.portals.push_back(*portal);
     }
 
-    auto luns = table.get("lun");
-    if (!luns) reject(table.source(), prefix + "lun", "missing: a target needs at least one [[target.lun]]");
-    auto lun_tables = read_tables(*luns, prefix + "lun");
-    if (lun_tables.empty()) reject(luns->source(), prefix + "lun", "a target needs at least one [[target.lun]]");
-    if (lun_tables.size() > kMaxLuns)
-        reject(luns->source(), prefix + "lun", fmt::format("more than {} LUNs", kMaxLuns));
-    for (std::size_t i = 0; i < lun_tables.size(); ++i)
-        target.luns.push_back(read_lun(*lun_tables[i], fmt::format("{}lun[{}].", prefix, i)));
+    // No [[target.lun]] is a target that serves no LUN yet (live management adds them).
+    if (auto luns = table.get("lun")) {
+        auto lun_tables = read_tables(*luns, prefix + "lun");
+        if (lun_tables.size() > kMaxLuns)
+            reject(luns->source(), prefix + "lun", fmt::format("more than {} LUNs", kMaxLuns));
+        for (std::size_t i = 0; i < lun_tables.size(); ++i) {
+            const auto key = fmt::format("{}lun[{}].", prefix, i);
+            auto lun = read_lun(*lun_tables[i], key);
+            // `lun` is optional: the one after the previous LUN, starting at 0.
+            lun.lun = target.luns.empty() ? 0 : target.luns.back().lun + 1;
+            if (auto n = lun_tables[i]->get("lun")) {
+                lun.lun = static_cast<std::uint64_t>(read_integer(*n, key + "lun", 0, scsi::kMaxLun));
+                if (!target.luns.empty() && lun.lun <= target.luns.back().lun)
+                    reject(n->source(), key + "lun", "LUNs are listed in ascending order, each once");
+            }
+            target.luns.push_back(std::move(lun));
+        }
+    }
     read_access(table, prefix, target.access);
     if (auto problem = access_problem(target)) reject(table.source(), prefix + "allow", *problem);
     return target;

@@ -63,8 +63,14 @@ toml::table target_table(const TargetSpec& target) {
     if (!access.chap.empty()) t.insert("chap", chap_table(access.chap));
     if (!access.mutual_chap.empty()) t.insert("mutual_chap", chap_table(access.mutual_chap));
     toml::array luns;
-    for (const auto& lun : target.luns) luns.push_back(lun_table(lun));
-    t.insert("lun", std::move(luns));
+    for (std::size_t i = 0; i < target.luns.size(); ++i) {
+        auto table = lun_table(target.luns[i]);
+        // The number only where it is not the one after the previous LUN (a removed LUN's gap).
+        const std::uint64_t implied = i == 0 ? 0 : target.luns[i - 1].lun + 1;
+        if (target.luns[i].lun != implied) table.insert("lun", static_cast<std::int64_t>(target.luns[i].lun));
+        luns.push_back(std::move(table));
+    }
+    if (!luns.empty()) t.insert("lun", std::move(luns));
     if (!access.initiators.empty()) {
         toml::array initiators;
         for (const auto& entry : access.initiators) {

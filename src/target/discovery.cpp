@@ -39,11 +39,11 @@ void append_send_targets(const Server& server, const Connection& connection, con
     }
     if (value == "All") {
         for (const auto& node : server.targets())
-            if (visible(node)) append_target(node, connection, out);
+            if (visible(*node)) append_target(*node, connection, out);
         return;
     }
     if (value.empty()) return;
-    if (const auto* node = server.find_target(value); node && visible(*node)) append_target(*node, connection, out);
+    if (const auto node = server.find_target(value); node && visible(*node)) append_target(*node, connection, out);
 }
 
 }  // namespace iscsikit::target

@@ -242,7 +242,7 @@ bool Login::identify(const iscsi::TextPairs& pairs) {
         policy_.chap = server.config().discovery_chap.credentials();
         policy_.mutual_chap = server.config().discovery_mutual_chap.credentials();
     }
-    auto limits = server.local_limits(node_);
+    auto limits = server.local_limits(node_.get());
     limits.auth_methods = {chap_required() ? "CHAP" : "None"};
     negotiator_.emplace(limits, tsih_ == 0);
     identified_ = true;
@@ -337,7 +337,6 @@ Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& a
 
     SessionSetup setup;
     setup.node = node_;
-    setup.device = node_ ? node_->device_for(initiator_name_) : nullptr;
     setup.params = negotiator_->params();
     setup.params.discovery = discovery_;
     setup.params.initiator_name = initiator_name_;

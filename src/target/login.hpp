@@ -56,7 +56,7 @@ private:
     bool identified_ = false;
     bool discovery_ = false;
     std::string initiator_name_;
-    const TargetNode* node_ = nullptr;
+    std::shared_ptr<const TargetNode> node_;
     std::vector<std::byte> partial_text_;  // text of PDUs sent with the C bit, until the last one
     std::optional<iscsi::TargetNegotiator> negotiator_;
     LoginPolicy policy_;  // may this initiator log in, and with which CHAP credentials

@@ -1,5 +1,6 @@
-// Live management of a running Server (docs/management.md): the running configuration, access
-// rules replaced while sessions go on, and SIGHUP's reload of what can change live.
+// Live management of a running Server (docs/management.md): the running configuration, targets
+// and LUNs added, removed and resized, access rules replaced while sessions go on, and SIGHUP's
+// reload of what can change live.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -20,41 +21,34 @@ DaemonConfig Server::running_config() const {
 
 namespace {
 
-bool same_chap(const ChapSpec& a, const ChapSpec& b) {
-    return a.user == b.user && a.secret == b.secret && a.secret_file == b.secret_file;
+// Who sees which LUNs under which numbers: the initiators' own maps.
+auto lun_maps(const TargetAccess& access) {
+    std::map<std::string, std::vector<LunMapping>> out;
+    for (const auto& entry : access.initiators)
+        if (!entry.luns.empty()) out[entry.name] = entry.luns;
+    return out;
 }
 
-bool same_maps(const TargetAccess& a, const TargetAccess& b) {
-    // LUN maps are built into the per-initiator device views at start.
-    auto maps = [](const TargetAccess& access) {
-        std::map<std::string, std::vector<std::tuple<std::uint64_t, std::uint64_t, bool>>> out;
-        for (const auto& entry : access.initiators) {
-            auto& list = out[entry.name];
-            for (const auto& m : entry.luns) list.emplace_back(m.lun, m.target_lun, m.read_only);
-        }
-        std::erase_if(out, [](const auto& item) { return item.second.empty(); });
-        return out;
-    };
-    return maps(a) == maps(b);
-}
-
-bool same_access(const TargetAccess& a, const TargetAccess& b) {
-    if (a.allow != b.allow || !same_chap(a.chap, b.chap) || !same_chap(a.mutual_chap, b.mutual_chap) ||
-        a.initiators.size() != b.initiators.size() || !same_maps(a, b))
-        return false;
-    for (std::size_t i = 0; i < a.initiators.size(); ++i) {
-        const auto &x = a.initiators[i], &y = b.initiators[i];
-        if (x.name != y.name || !same_chap(x.chap, y.chap) || !same_chap(x.mutual_chap, y.mutual_chap)) return false;
-    }
-    return true;
-}
-
-// Everything of a target but its access rules, as text, to tell whether a reload changes it.
+// Everything of a target a reload cannot change live, as text.
 std::string shape(const TargetSpec& t) {
     std::string out = t.iqn + "|" + t.alias;
     for (const auto& p : t.portals) out += "|" + p.to_string();
-    for (const auto& l : t.luns) out += "|" + l.to_string();
     return out;
+}
+
+template <typename Range>
+std::string joined(const Range& items) {
+    std::string out;
+    for (const auto& item : items) out += (out.empty() ? "" : ", ") + fmt::format("{}", item);
+    return out;
+}
+
+// The logical units a node serves now, by target LUN.
+std::map<std::uint64_t, std::shared_ptr<scsi::LogicalUnit>> units_of(const TargetNode& node) {
+    std::map<std::uint64_t, std::shared_ptr<scsi::LogicalUnit>> units;
+    const auto table = node.luns();
+    for (auto lun : table->device->luns()) units.emplace(lun, table->device->unit(lun));
+    return units;
 }
 
 }  // namespace
@@ -63,50 +57,189 @@ Result<void> Server::change_access(const std::string& iqn, const std::function<R
     std::lock_guard lock(manage_mutex_);
     auto spec =
         std::find_if(config_.targets.begin(), config_.targets.end(), [&](const TargetSpec& t) { return t.iqn == iqn; });
-    auto node = std::find_if(targets_.begin(), targets_.end(), [&](const TargetNode& n) { return n.iqn == iqn; });
+    auto node = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
     if (spec == config_.targets.end() || node == targets_.end()) return fail(fmt::format("no target named '{}'", iqn));
     TargetSpec changed = *spec;
     if (auto ok = change(changed.access); !ok) return ok;
     if (auto problem = detail::access_problem(changed)) return fail(fmt::format("target {}: {}", iqn, *problem));
-    if (!same_maps(spec->access, changed.access))
-        return fail(fmt::format("target {}: LUN maps change with a restart, not live", iqn));
+    const bool maps_changed = lun_maps(spec->access) != lun_maps(changed.access);
     spec->access = changed.access;
-    node->access = std::make_shared<const TargetAccess>(std::move(changed.access));
-    spdlog::info("target {}: access rules changed (allow list: {} names{}, CHAP {})", iqn, spec->access.allow.size(),
-                 spec->access.open() ? ", open" : "", spec->access.chap.empty() ? "off" : "on");
+    (*node)->access = std::make_shared<const TargetAccess>(std::move(changed.access));
+    if (maps_changed) {
+        // New per-initiator views of the same logical units; whoever's inventory changed hears of it.
+        (*node)->publish(make_table(**node, *spec, units_of(**node)));
+        (*node)->luns()->device->unit_attention_all(0x3f, 0x0e);
+    }
+    spdlog::info("target {}: access rules changed (allow list: {} names{}, CHAP {}{})", iqn, spec->access.allow.size(),
+                 spec->access.open() ? ", open" : "", spec->access.chap.empty() ? "off" : "on",
+                 maps_changed ? ", LUN maps" : "");
+    return {};
+}
+
+Result<void> Server::add_target(TargetSpec spec) {
+    std::lock_guard lock(manage_mutex_);
+    if (stopping_) return fail("the daemon is stopping");
+    spec.number_luns();
+    DaemonConfig candidate = config_;
+    candidate.targets.push_back(spec);
+    if (auto ok = validate(candidate); !ok) return ok;
+    auto node = make_node(spec);
+    if (!node) return fail(node.error().message);
+    if (auto ok = listen_on(spec.portals); !ok) return ok;
+    config_.targets = std::move(candidate.targets);
+    targets_.push_back(std::move(*node));
+    std::vector<std::string> portals;
+    for (const auto& p : spec.portals) portals.push_back(p.to_string());
+    spdlog::info("management: target {} added on {} with {} LUN(s)", spec.iqn, joined(portals), spec.luns.size());
+    return {};
+}
+
+Result<void> Server::remove_target(const std::string& iqn) {
+    std::shared_ptr<TargetNode> node;
+    {
+        std::lock_guard lock(manage_mutex_);
+        auto it = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
+        if (it == targets_.end()) return fail(fmt::format("no target named '{}'", iqn));
+        node = *it;
+        targets_.erase(it);
+        std::erase_if(config_.targets, [&](const TargetSpec& t) { return t.iqn == iqn; });
+    }
+    // No new login finds it now; the sessions it has end (their running commands first).
+    const auto closed = sessions_.close_target(iqn);
+    const auto table = node->luns();
+    for (auto lun : table->device->luns()) flush_unit(*node, lun, *table->device->find(lun));
+    spdlog::info("management: target {} removed ({} session(s) closed)", iqn, closed);
+    return {};
+}
+
+Result<std::uint64_t> Server::add_lun(const std::string& iqn, LunSpec lun) {
+    std::lock_guard lock(manage_mutex_);
+    auto spec =
+        std::find_if(config_.targets.begin(), config_.targets.end(), [&](const TargetSpec& t) { return t.iqn == iqn; });
+    auto node = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
+    if (spec == config_.targets.end() || node == targets_.end()) return fail(fmt::format("no target named '{}'", iqn));
+    if (lun.lun == LunSpec::kNextLun)  // the lowest number free, as targetcli picks
+        for (lun.lun = 0; spec->find_lun(lun.lun);) ++lun.lun;
+    if (spec->find_lun(lun.lun)) return fail(fmt::format("target {} already has LUN {}", iqn, lun.lun));
+    DaemonConfig candidate = config_;
+    auto& target = *std::find_if(candidate.targets.begin(), candidate.targets.end(),
+                                 [&](const TargetSpec& t) { return t.iqn == iqn; });
+    target.luns.insert(
+        std::find_if(target.luns.begin(), target.luns.end(), [&](const LunSpec& l) { return l.lun > lun.lun; }), lun);
+    if (auto ok = validate(candidate); !ok) return fail(ok.error().message);
+    auto unit = make_unit(target, lun);
+    if (!unit) return fail(unit.error().message);
+    auto units = units_of(**node);
+    units.emplace(lun.lun, std::move(*unit));
+    // SPC-4 §6.33: a changed LUN inventory is REPORTED LUNS DATA HAS CHANGED for every I_T nexus,
+    // established once REPORT LUNS already answers the new list.
+    const auto before = (*node)->luns();
+    (*node)->publish(make_table(**node, target, units));
+    before->device->unit_attention_all(0x3f, 0x0e);
+    config_.targets = std::move(candidate.targets);
+    spdlog::info("management: target {} LUN {} added: {}", iqn, lun.lun, lun.to_string());
+    return lun.lun;
+}
+
+Result<void> Server::remove_lun(const std::string& iqn, std::uint64_t number) {
+    std::shared_ptr<scsi::LogicalUnit> unit;
+    std::shared_ptr<TargetNode> owner;
+    {
+        std::lock_guard lock(manage_mutex_);
+        auto spec = std::find_if(config_.targets.begin(), config_.targets.end(),
+                                 [&](const TargetSpec& t) { return t.iqn == iqn; });
+        auto node = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
+        if (spec == config_.targets.end() || node == targets_.end())
+            return fail(fmt::format("no target named '{}'", iqn));
+        if (!spec->find_lun(number)) return fail(fmt::format("target {} has no LUN {}", iqn, number));
+        for (const auto& entry : spec->access.initiators)
+            for (const auto& map : entry.luns)
+                if (map.target_lun == number)
+                    // Dropping the mapping would leave the initiator an empty map, which means every LUN.
+                    return fail(
+                        fmt::format("target {} LUN {} is in initiator {}'s LUN map (as its LUN {}): "
+                                    "change the map first (edit the file, then reload)",
+                                    iqn, number, entry.name, map.lun));
+        auto units = units_of(**node);
+        unit = units.at(number);
+        units.erase(number);
+        std::erase_if(spec->luns, [&](const LunSpec& l) { return l.lun == number; });
+        const auto before = (*node)->luns();
+        (*node)->publish(make_table(**node, *spec, units));
+        before->device->unit_attention_all(0x3f, 0x0e);
+        owner = *node;
+    }
+    // Commands already running on it finish on their snapshot; what they acknowledged is on
+    // stable storage before this returns, and the store closes when the last snapshot goes.
+    flush_unit(*owner, number, *unit);
+    spdlog::info("management: target {} LUN {} removed", iqn, number);
+    return {};
+}
+
+Result<void> Server::resize_lun(const std::string& iqn, std::uint64_t number, std::uint64_t size) {
+    std::lock_guard lock(manage_mutex_);
+    auto spec =
+        std::find_if(config_.targets.begin(), config_.targets.end(), [&](const TargetSpec& t) { return t.iqn == iqn; });
+    auto node = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
+    if (spec == config_.targets.end() || node == targets_.end()) return fail(fmt::format("no target named '{}'", iqn));
+    auto lun = std::find_if(spec->luns.begin(), spec->luns.end(), [&](const LunSpec& l) { return l.lun == number; });
+    auto unit = (*node)->luns()->device->unit(number);
+    if (lun == spec->luns.end() || !unit) return fail(fmt::format("target {} has no LUN {}", iqn, number));
+    const std::uint64_t before = unit->store().size_bytes();
+    if (auto ok = unit->store().resize(size); !ok)
+        return fail(fmt::format("target {} LUN {}: {}", iqn, number, ok.error().message));
+    if (lun->kind != LunSpec::Kind::blockdev) lun->size = size;  // what a restart creates (ram) or expects
+    // SBC-3: READ CAPACITY answers the new size now; every I_T nexus hears CAPACITY DATA HAS
+    // CHANGED (2Ah/09h; SPC-4 Annex D) on its next command.
+    if (size != before) unit->unit_attention_all(0x2a, 0x09);
+    spdlog::info("management: target {} LUN {} resized from {} to {} bytes", iqn, number, before, size);
     return {};
 }
 
 Server::Reload Server::reload(const DaemonConfig& fresh) {
     Reload report;
-    std::vector<std::string> seen;
+    auto note = [&](const std::string& what, Result<void> done) {
+        if (done)
+            report.applied.push_back(what);
+        else
+            report.needs_restart.push_back(fmt::format("{}: {}", what, done.error().message));
+    };
     for (const auto& target : fresh.targets) {
-        seen.push_back(target.iqn);
-        DaemonConfig now = running_config();
+        const DaemonConfig now = running_config();
         auto running = std::find_if(now.targets.begin(), now.targets.end(),
                                     [&](const TargetSpec& t) { return t.iqn == target.iqn; });
         if (running == now.targets.end()) {
-            report.needs_restart.push_back(fmt::format("target {} is new", target.iqn));
+            note(fmt::format("target {} added", target.iqn), add_target(target));
             continue;
         }
         if (shape(*running) != shape(target))
-            report.needs_restart.push_back(fmt::format("target {}: portals, alias or LUNs changed", target.iqn));
-        if (same_access(running->access, target.access)) continue;
-        auto applied = change_access(target.iqn, [&](TargetAccess& access) -> Result<void> {
-            access = target.access;
-            return {};
-        });
-        if (applied)
-            report.applied.push_back(fmt::format("target {}: access rules", target.iqn));
-        else
-            report.needs_restart.push_back(applied.error().message);
+            report.needs_restart.push_back(fmt::format("target {}: portals or alias changed", target.iqn));
+        // New LUNs first (a new map may name them), then the access rules, then the LUNs gone.
+        for (const auto& lun : target.luns) {
+            const auto* was = running->find_lun(lun.lun);
+            if (!was)
+                note(fmt::format("target {} LUN {} added", target.iqn, lun.lun),
+                     add_lun(target.iqn, lun).map([](std::uint64_t) {}));
+            else if (was->to_string() != lun.to_string())
+                report.needs_restart.push_back(
+                    fmt::format("target {} LUN {}: its backing changed", target.iqn, lun.lun));
+        }
+        if (running->access != target.access)
+            note(fmt::format("target {}: access rules", target.iqn),
+                 change_access(target.iqn, [&](TargetAccess& access) -> Result<void> {
+                     access = target.access;
+                     return {};
+                 }));
+        for (const auto& lun : running->luns)
+            if (!target.find_lun(lun.lun))
+                note(fmt::format("target {} LUN {} removed", target.iqn, lun.lun), remove_lun(target.iqn, lun.lun));
     }
     for (const auto& target : running_config().targets)
-        if (std::find(seen.begin(), seen.end(), target.iqn) == seen.end())
-            report.needs_restart.push_back(fmt::format("target {} is gone from the file", target.iqn));
+        if (std::none_of(fresh.targets.begin(), fresh.targets.end(),
+                         [&](const TargetSpec& t) { return t.iqn == target.iqn; }))
+            note(fmt::format("target {} removed", target.iqn), remove_target(target.iqn));
     const DaemonConfig now = running_config();
-    if (!same_chap(now.discovery_chap, fresh.discovery_chap) ||
-        !same_chap(now.discovery_mutual_chap, fresh.discovery_mutual_chap) ||
+    if (now.discovery_chap != fresh.discovery_chap || now.discovery_mutual_chap != fresh.discovery_mutual_chap ||
         now.chap_algorithms != fresh.chap_algorithms)
         report.needs_restart.push_back("discovery CHAP or chap_algorithms");
     return report;

@@ -47,9 +47,11 @@ LunStats LunCounters::stats() const {
     return out;
 }
 
-TargetCounters::TargetCounters(std::size_t lun_count, std::size_t reactors) {
-    luns.reserve(lun_count);
-    for (std::size_t i = 0; i < lun_count; ++i) luns.push_back(std::make_unique<LunCounters>(reactors));
+LunCounters& TargetCounters::lun(std::uint64_t number) {
+    std::lock_guard lock(mutex_);
+    auto& slot = luns_[number];
+    if (!slot) slot = std::make_unique<LunCounters>(reactors_);
+    return *slot;
 }
 
 LoginFailure login_failure(iscsi::LoginStatus status) {

@@ -8,7 +8,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "iscsi/pdu.hpp"
@@ -85,13 +87,20 @@ struct SessionCounters {
 };
 
 struct TargetCounters {
-    TargetCounters(std::size_t luns, std::size_t reactors);
-    LunCounters* lun(std::uint64_t number) { return number < luns.size() ? luns[number].get() : nullptr; }
+    explicit TargetCounters(std::size_t reactors) : reactors_(reactors) {}
+    // The counters of the target's LUN `number`, made when the LUN is (at start or by live
+    // management) and kept for the target's life: a LUN removed and added again counts on.
+    // Locks; the data path reaches them through the target's LUN table (registry.hpp) instead.
+    LunCounters& lun(std::uint64_t number);
 
     SessionCounters sessions;
     std::atomic<std::uint64_t> task_set_full{0};       // commands answered TASK SET FULL
     std::atomic<std::uint64_t> outside_cmd_window{0};  // commands ignored: CmdSN outside the window
-    std::vector<std::unique_ptr<LunCounters>> luns;
+
+private:
+    std::size_t reactors_;
+    std::mutex mutex_;
+    std::map<std::uint64_t, std::unique_ptr<LunCounters>> luns_;
 };
 
 // Why a login failed, from its status class and detail (RFC 7143 §11.13.5): a small fixed set.

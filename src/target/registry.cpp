@@ -62,6 +62,17 @@ bool SessionTable::close(std::uint16_t tsih) {
     return true;
 }
 
+std::size_t SessionTable::close_target(const std::string& iqn) {
+    std::vector<Closer> closers;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [tsih, entry] : sessions_)
+            if (std::get<2>(entry.key) == iqn) closers.push_back(entry.closer);
+    }
+    for (auto& closer : closers) closer();
+    return closers.size();
+}
+
 void SessionTable::close_all() {
     std::vector<Closer> closers;
     {

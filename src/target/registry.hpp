@@ -3,6 +3,7 @@
 // ISID (RFC 7143 §6.3.5). Shared by every reactor; touched only at login and logout.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -19,22 +20,52 @@
 
 namespace iscsikit::target {
 
+// What a target serves, as one snapshot that never changes: its LUNs, each initiator's own map
+// of them, and their counters. Live management publishes a new one whole (TargetNode::publish);
+// a session keeps the snapshot its commands run against until the generation moves, and a
+// command holds its snapshot until it ends, so a removed logical unit outlives its last command.
+struct LunTable {
+    std::shared_ptr<const scsi::Device> device;  // every LUN, numbered as the target numbers them
+    // The LUN maps of initiators that have their own ([[target.initiator.lun]]), by name.
+    std::map<std::string, std::shared_ptr<const scsi::Device>, std::less<>> initiator_devices;
+    std::vector<std::pair<std::uint64_t, LunCounters*>> counters;  // by target LUN, ascending
+    // What `initiator` sees: its own map, or the target's.
+    const scsi::Device& device_for(std::string_view initiator) const;
+    LunCounters* counters_of(std::uint64_t target_lun) const;
+};
+
+// The LUNs one session's commands run against: its target's LUN table as of `generation`, and
+// this initiator's view of it. Made per session (its reference count is touched by that
+// session's reactor alone); each task holds it until it ends, so a LUN removed meanwhile lives
+// until its last command is done.
+struct SessionLuns {
+    std::shared_ptr<const LunTable> table;
+    const scsi::Device* device = nullptr;
+    std::uint64_t generation = 0;
+};
+
 struct TargetNode {
     std::string iqn;
     std::string alias;
     std::vector<PortalAddress> portals;
     std::uint16_t portal_group_tag = 1;
-    std::shared_ptr<scsi::Device> device;
     std::shared_ptr<TargetCounters> counters;  // sessions, and per LUN commands (metrics)
     // Who may log in, with which CHAP credentials. Replaced whole by live management (read it
     // through Server::access_of, never directly, from a reactor).
     std::shared_ptr<const TargetAccess> access;
-    // The LUN maps of initiators that have their own ([[target.initiator.lun]]), by name.
-    std::map<std::string, std::shared_ptr<scsi::Device>, std::less<>> initiator_devices;
-    // What `initiator` sees: its own map, or the target's.
-    scsi::Device* device_for(std::string_view initiator) const;
     // True when `portal` (as configured on a listening socket) serves this target.
     bool served_on(const PortalAddress& portal) const;
+
+    // The LUN table as it is now, and a number that changes whenever it does (one load per
+    // command tells a session whether its snapshot is still the current one).
+    std::shared_ptr<const LunTable> luns() const;
+    std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+    void publish(std::shared_ptr<const LunTable> table);
+
+private:
+    mutable std::mutex luns_mutex_;
+    std::shared_ptr<const LunTable> luns_;
+    std::atomic<std::uint64_t> generation_{0};
 };
 
 // What management shows of a session (session ls).
@@ -71,6 +102,8 @@ public:
     // Management: the sessions and what they negotiated, and closing one (false: no such session).
     std::vector<SessionInfo> list() const;
     bool close(std::uint16_t tsih);
+    // Closes every session of target `iqn` (it is being removed); returns how many.
+    std::size_t close_target(const std::string& iqn);
 
 private:
     struct Entry {

@@ -110,10 +110,13 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     sc.expected_transfer_length = task->expected_length;
     // Data-In may come straight from the store's memory unless a data digest must read it here.
     sc.mapped_data_in_ok = !params_.data_digest;
-    task->unit = setup_.device ? setup_.device->find(sc.lun) : nullptr;
-    if (task->unit && setup_.node->counters) {
+    if (setup_.node) {
+        task->luns = luns();
+        task->unit = task->luns->device->find(sc.lun);
+    }
+    if (task->unit) {
         // Counted under the target's LUN number, whatever the initiator's map calls it.
-        task->counters = setup_.node->counters->lun(task->unit->identity().target_lun);
+        task->counters = task->luns->table->counters_of(task->unit->identity().target_lun);
         task->arrived = std::chrono::steady_clock::now();
     }
     tasks_.emplace(itt, task);
@@ -359,7 +362,7 @@ void Session::run(const std::shared_ptr<Task>& task) {
         done();
         return;
     }
-    setup_.device->execute(task->command, connection_.reactor().io(), std::move(done));
+    task->luns->device->execute(task->command, connection_.reactor().io(), std::move(done));
 }
 
 // Counts a command the LU has answered in its LUN's shard for this reactor (metrics): no lock,

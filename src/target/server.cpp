@@ -57,39 +57,63 @@ scsi::LuIdentity make_identity(const TargetSpec& target, std::size_t lun, std::u
 
 }  // namespace
 
+Result<std::shared_ptr<scsi::LogicalUnit>> Server::make_unit(const TargetSpec& target, const LunSpec& lun) {
+    auto store = open_backstore(lun);
+    if (!store)
+        return fail(
+            fmt::format("target {} LUN {} ({}): {}", target.iqn, lun.lun, lun.to_string(), store.error().message));
+    auto identity = make_identity(target, lun.lun, 1);
+    identity.removable = lun.removable;
+    identity.thin = lun.thin;
+    return std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store));
+}
+
+std::shared_ptr<const LunTable> Server::make_table(
+    const TargetNode& node, const TargetSpec& spec,
+    const std::map<std::uint64_t, std::shared_ptr<scsi::LogicalUnit>>& units) {
+    auto table = std::make_shared<LunTable>();
+    auto all = std::make_shared<scsi::Device>();
+    for (const auto& [lun, unit] : units) {
+        all->add(lun, unit);
+        table->counters.emplace_back(lun, &node.counters->lun(lun));
+    }
+    table->device = std::move(all);
+    // LUN masking and mapping: an initiator with its own map sees those LUNs only, numbered
+    // its way, the same logical units behind them (reservations and attentions are shared).
+    for (const auto& entry : spec.access.initiators) {
+        if (entry.luns.empty()) continue;
+        auto view = std::make_shared<scsi::Device>();
+        for (const auto& map : entry.luns)
+            if (auto it = units.find(map.target_lun); it != units.end()) view->add(map.lun, it->second, map.read_only);
+        table->initiator_devices.emplace(entry.name, std::move(view));
+    }
+    return table;
+}
+
+Result<std::shared_ptr<TargetNode>> Server::make_node(const TargetSpec& spec) {
+    auto node = std::make_shared<TargetNode>();
+    node->iqn = spec.iqn;
+    node->alias = spec.alias;
+    node->portals = spec.portals;
+    node->access = std::make_shared<const TargetAccess>(spec.access);
+    node->counters = std::make_shared<TargetCounters>(reactors_.size());
+    std::map<std::uint64_t, std::shared_ptr<scsi::LogicalUnit>> units;
+    for (const auto& lun : spec.luns) {
+        auto unit = make_unit(spec, lun);
+        if (!unit) return fail(unit.error().message);
+        units.emplace(lun.lun, std::move(*unit));
+        spdlog::info("target {} LUN {}: {}", spec.iqn, lun.lun, lun.to_string());
+    }
+    node->publish(make_table(*node, spec, units));
+    return node;
+}
+
 Server::Server(DaemonConfig config) : config_(std::move(config)), reactors_(config_.reactors) {
+    for (auto& spec : config_.targets) spec.number_luns();
     for (const auto& spec : config_.targets) {
-        TargetNode node;
-        node.iqn = spec.iqn;
-        node.alias = spec.alias;
-        node.portals = spec.portals;
-        node.access = std::make_shared<const TargetAccess>(spec.access);
-        node.device = std::make_shared<scsi::Device>();
-        std::vector<std::shared_ptr<scsi::LogicalUnit>> units;
-        node.counters = std::make_shared<TargetCounters>(spec.luns.size(), reactors_.size());
-        for (std::size_t lun = 0; lun < spec.luns.size(); ++lun) {
-            auto store = open_backstore(spec.luns[lun]);
-            if (!store)
-                throw std::runtime_error(fmt::format("target {} LUN {} ({}): {}", spec.iqn, lun,
-                                                     spec.luns[lun].to_string(), store.error().message));
-            auto identity = make_identity(spec, lun, node.portal_group_tag);
-            identity.removable = spec.luns[lun].removable;
-            identity.thin = spec.luns[lun].thin;
-            if (auto* cache = dynamic_cast<const cache::CachedStore*>(store->get()))
-                caches_.push_back({fmt::format("{} LUN {}", spec.iqn, lun), cache});
-            units.push_back(std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store)));
-            node.device->add(lun, units.back());
-            spdlog::info("target {} LUN {}: {}", spec.iqn, lun, spec.luns[lun].to_string());
-        }
-        // LUN masking and mapping: an initiator with its own map sees those LUNs only, numbered
-        // its way, the same logical units behind them (reservations and attentions are shared).
-        for (const auto& entry : spec.access.initiators) {
-            if (entry.luns.empty()) continue;
-            auto view = std::make_shared<scsi::Device>();
-            for (const auto& map : entry.luns) view->add(map.lun, units.at(map.target_lun), map.read_only);
-            node.initiator_devices.emplace(entry.name, std::move(view));
-        }
-        targets_.push_back(std::move(node));
+        auto node = make_node(spec);
+        if (!node) throw std::runtime_error(node.error().message);
+        targets_.push_back(std::move(*node));
     }
 }
 
@@ -97,9 +121,26 @@ Server::~Server() {
     if (!stopping_) stop(std::chrono::milliseconds(0));
 }
 
-scsi::Device* TargetNode::device_for(std::string_view initiator) const {
+const scsi::Device& LunTable::device_for(std::string_view initiator) const {
     auto it = initiator_devices.find(initiator);
-    return it != initiator_devices.end() ? it->second.get() : device.get();
+    return it != initiator_devices.end() ? *it->second : *device;
+}
+
+LunCounters* LunTable::counters_of(std::uint64_t target_lun) const {
+    auto it = std::lower_bound(counters.begin(), counters.end(), target_lun,
+                               [](const auto& entry, std::uint64_t lun) { return entry.first < lun; });
+    return it != counters.end() && it->first == target_lun ? it->second : nullptr;
+}
+
+std::shared_ptr<const LunTable> TargetNode::luns() const {
+    std::lock_guard lock(luns_mutex_);
+    return luns_;
+}
+
+void TargetNode::publish(std::shared_ptr<const LunTable> table) {
+    std::lock_guard lock(luns_mutex_);
+    luns_ = std::move(table);
+    generation_.fetch_add(1, std::memory_order_release);
 }
 
 bool TargetNode::served_on(const PortalAddress& portal) const {
@@ -107,17 +148,23 @@ bool TargetNode::served_on(const PortalAddress& portal) const {
                        [&](const PortalAddress& p) { return p.host == portal.host && p.port == portal.port; });
 }
 
-const TargetNode* Server::find_target(std::string_view iqn) const {
+std::vector<std::shared_ptr<const TargetNode>> Server::targets() const {
+    std::lock_guard lock(manage_mutex_);
+    return {targets_.begin(), targets_.end()};
+}
+
+std::shared_ptr<const TargetNode> Server::find_target(std::string_view iqn) const {
+    std::lock_guard lock(manage_mutex_);
     for (const auto& node : targets_)
-        if (node.iqn == iqn) return &node;
+        if (node->iqn == iqn) return node;
     // RFC 3722 §6.1: iSCSI names compare after case folding (stringprep); IQNs we accept are
     // lower case, so a case-insensitive match is the same thing for them.
     for (const auto& node : targets_)
-        if (node.iqn.size() == iqn.size() &&
-            std::equal(node.iqn.begin(), node.iqn.end(), iqn.begin(), [](char a, char b) {
+        if (node->iqn.size() == iqn.size() &&
+            std::equal(node->iqn.begin(), node->iqn.end(), iqn.begin(), [](char a, char b) {
                 return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
             }))
-            return &node;
+            return node;
     return nullptr;
 }
 
@@ -141,17 +188,26 @@ void Server::start() {
     // One acceptor per distinct portal; targets sharing a portal share its acceptor.
     std::vector<PortalAddress> portals;
     for (const auto& node : targets_)
-        for (const auto& p : node.portals)
-            if (std::find_if(portals.begin(), portals.end(), [&](const PortalAddress& q) {
-                    return q.host == p.host && q.port == p.port;
-                }) == portals.end())
-                portals.push_back(p);
+        for (const auto& p : node->portals) portals.push_back(p);
+    if (auto ok = listen_on(portals); !ok) throw std::runtime_error(ok.error().message);
+    reactors_.start();
+}
+
+Result<void> Server::listen_on(const std::vector<PortalAddress>& portals) {
+    std::lock_guard lock(portal_mutex_);
+    std::vector<std::pair<asio::ip::tcp::endpoint, PortalAddress>> opened;
+    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
+    auto listened = [&](const PortalAddress& p) {
+        auto same = [&](const auto& entry) { return entry.second.host == p.host && entry.second.port == p.port; };
+        return std::any_of(listening_.begin(), listening_.end(), same) ||
+               std::any_of(opened.begin(), opened.end(), same);
+    };
     auto& home = reactors_.at(0).context();
     for (const auto& portal : portals) {
+        if (listened(portal)) continue;
         std::error_code ec;
         auto address = asio::ip::make_address(portal.host, ec);
-        if (ec)
-            throw std::runtime_error(fmt::format("portal {}: not an IP address: {}", portal.to_string(), ec.message()));
+        if (ec) return fail(fmt::format("portal {}: not an IP address: {}", portal.to_string(), ec.message()));
         asio::ip::tcp::endpoint endpoint(address, portal.port);
         auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(home);
         acceptor->open(endpoint.protocol(), ec);
@@ -159,20 +215,27 @@ void Server::start() {
         if (!ec && address.is_v6()) acceptor->set_option(asio::ip::v6_only(true), ec);
         if (!ec) acceptor->bind(endpoint, ec);
         if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) throw std::runtime_error(fmt::format("cannot listen on {}: {}", portal.to_string(), ec.message()));
+        // Nothing opened here listens unless all of it does (the acceptors close as they go).
+        if (ec) return fail(fmt::format("cannot listen on {}: {}", portal.to_string(), ec.message()));
         auto bound = acceptor->local_endpoint(ec);
         spdlog::info("listening on {}", PortalAddress{portal.host, bound.port()}.to_string());
-        // Kept apart from the acceptor: reactors read it at login while stop() closes the acceptors.
-        listening_.push_back({bound, portal});
-        acceptors_.push_back(std::move(acceptor));
+        opened.push_back({bound, portal});
+        acceptors.push_back(std::move(acceptor));
     }
-    for (std::size_t i = 0; i < acceptors_.size(); ++i) accept_on(i);
-    reactors_.start();
+    for (std::size_t i = 0; i < acceptors.size(); ++i) {
+        // Kept apart from the acceptor: reactors read it at login while stop() closes the acceptors.
+        listening_.push_back(opened[i]);
+        // Accepting starts on the acceptor's own reactor (this may be the management thread).
+        asio::post(acceptors[i]->get_executor(), [this, a = acceptors[i].get()] { accept_on(*a); });
+        acceptors_.push_back(std::move(acceptors[i]));
+    }
+    return {};
 }
 
 std::optional<PortalAddress> Server::portal_of(const asio::ip::tcp::endpoint& local) const {
     // The listening socket the connection came through: its own address, else a wildcard one.
     std::optional<PortalAddress> wildcard;
+    std::lock_guard lock(portal_mutex_);
     for (const auto& [bound, portal] : listening_) {
         if (bound.port() != local.port()) continue;
         if (bound.address() == local.address()) return portal;
@@ -183,32 +246,29 @@ std::optional<PortalAddress> Server::portal_of(const asio::ip::tcp::endpoint& lo
 
 std::vector<asio::ip::tcp::endpoint> Server::bound_endpoints() const {
     std::vector<asio::ip::tcp::endpoint> out;
-    for (const auto& a : acceptors_) {
-        std::error_code ec;
-        auto ep = a->local_endpoint(ec);
-        if (!ec) out.push_back(ep);
-    }
+    std::lock_guard lock(portal_mutex_);
+    for (const auto& [bound, portal] : listening_) out.push_back(bound);
     return out;
 }
 
-void Server::accept_on(std::size_t index) {
-    auto& acceptor = *acceptors_[index];
+void Server::accept_on(asio::ip::tcp::acceptor& acceptor) {
     auto& reactor = reactors_.next();
-    acceptor.async_accept(reactor.context(), [this, index, &reactor](std::error_code ec, asio::ip::tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || stopping_) return;
-        if (!ec) {
-            if (connection_count_ >= config_.max_connections) {
-                spdlog::warn("refusing a connection from {}: {} connections open (max_connections)",
-                             socket.remote_endpoint(ec).address().to_string(), connection_count_.load());
-                socket.close(ec);
+    acceptor.async_accept(
+        reactor.context(), [this, &acceptor, &reactor](std::error_code ec, asio::ip::tcp::socket socket) {
+            if (ec == asio::error::operation_aborted || stopping_) return;
+            if (!ec) {
+                if (connection_count_ >= config_.max_connections) {
+                    spdlog::warn("refusing a connection from {}: {} connections open (max_connections)",
+                                 socket.remote_endpoint(ec).address().to_string(), connection_count_.load());
+                    socket.close(ec);
+                } else {
+                    open_connection(reactor, std::make_shared<Connection>(*this, reactor, std::move(socket)));
+                }
             } else {
-                open_connection(reactor, std::make_shared<Connection>(*this, reactor, std::move(socket)));
+                spdlog::warn("accept failed: {}", ec.message());
             }
-        } else {
-            spdlog::warn("accept failed: {}", ec.message());
-        }
-        accept_on(index);
-    });
+            accept_on(acceptor);
+        });
 }
 
 void Server::open_connection(Reactor& reactor, std::shared_ptr<Connection> connection) {
@@ -240,19 +300,39 @@ void Server::connection_closed(Connection* c) {
 }
 
 void Server::log_cache_stats() const {
-    if (caches_.empty()) spdlog::info("cache: no LUN has a block cache (cache=writethrough|writeback)");
-    for (const auto& entry : caches_)
-        spdlog::info("cache {}: {}", entry.name, cache::format_stats(entry.cache->stats()));
+    bool any = false;
+    for (const auto& node : targets()) {
+        const auto table = node->luns();
+        for (auto lun : table->device->luns()) {
+            if (const auto* cache = dynamic_cast<const cache::CachedStore*>(&table->device->find(lun)->store())) {
+                spdlog::info("cache {} LUN {}: {}", node->iqn, lun, cache::format_stats(cache->stats()));
+                any = true;
+            }
+        }
+    }
+    if (!any) spdlog::info("cache: no LUN has a block cache (cache=writethrough|writeback)");
+}
+
+void Server::flush_unit(const TargetNode& node, std::uint64_t lun, scsi::LogicalUnit& unit) {
+    auto io = make_sync_io_engine();
+    std::promise<std::error_code> flushed;
+    unit.store().flush(*io, [&flushed](std::error_code ec) { flushed.set_value(ec); });
+    io->reap();
+    if (auto ec = flushed.get_future().get())
+        spdlog::error("flush of {} LUN {} failed: {}", node.iqn, lun, ec.message());
 }
 
 void Server::stop(std::chrono::milliseconds grace) {
     if (stopping_.exchange(true)) return;
     spdlog::info("stopping: no new connections; asking {} session(s) to log out", sessions_.size());
-    for (auto& acceptor : acceptors_) {
-        asio::post(acceptor->get_executor(), [a = acceptor.get()] {
-            std::error_code ec;
-            a->close(ec);
-        });
+    {
+        std::lock_guard lock(portal_mutex_);
+        for (auto& acceptor : acceptors_) {
+            asio::post(acceptor->get_executor(), [a = acceptor.get()] {
+                std::error_code ec;
+                a->close(ec);
+            });
+        }
     }
     std::vector<std::shared_ptr<Connection>> live;
     {
@@ -274,16 +354,9 @@ void Server::stop(std::chrono::milliseconds grace) {
     reactors_.stop();
     // Acknowledged writes reach stable storage before we exit (DESIGN.md, errors and bad input);
     // a write-back cache writes back everything dirty first.
-    auto io = make_sync_io_engine();
-    for (auto& node : targets_) {
-        for (auto lun : node.device->luns()) {
-            auto* unit = node.device->find(lun);
-            std::promise<std::error_code> flushed;
-            unit->store().flush(*io, [&flushed](std::error_code ec) { flushed.set_value(ec); });
-            io->reap();
-            if (auto ec = flushed.get_future().get())
-                spdlog::error("flush of {} LUN {} failed: {}", node.iqn, lun, ec.message());
-        }
+    for (const auto& node : targets()) {
+        const auto table = node->luns();
+        for (auto lun : table->device->luns()) flush_unit(*node, lun, *table->device->find(lun));
     }
     spdlog::info("stopped");
 }

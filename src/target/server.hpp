@@ -46,8 +46,10 @@ public:
     // TCP, placed on a reactor like an accepted socket. Returns the initiator's end, whose
     // completions run on `client`. Tests use it to speak raw PDUs with no socket in between.
     std::unique_ptr<iscsi::ByteTransport> connect_in_process(asio::any_io_executor client);
-    const std::vector<TargetNode>& targets() const { return targets_; }
-    const TargetNode* find_target(std::string_view iqn) const;
+    // The targets as they are now (live management adds and removes them); a node stays valid
+    // for as long as it is held, after its removal too.
+    std::vector<std::shared_ptr<const TargetNode>> targets() const;
+    std::shared_ptr<const TargetNode> find_target(std::string_view iqn) const;
     SessionTable& sessions() { return sessions_; }
     LoginThrottle& login_throttle() { return login_throttle_; }
     // A target's access rules as they are now (live management may replace them).
@@ -65,6 +67,20 @@ public:
         std::vector<std::string> applied, needs_restart;
     };
     Reload reload(const DaemonConfig& fresh);
+    // Targets and LUNs while serving (docs/management.md). Each is validated against the whole
+    // running configuration first and changes nothing when it fails.
+    // A new target: its portals start listening, its LUNs are opened.
+    Result<void> add_target(TargetSpec spec);
+    // Closes the target's sessions, then stops serving it (its portals keep listening).
+    Result<void> remove_target(const std::string& iqn);
+    // A new LUN (spec.lun: its number); every initiator of the target gets REPORTED LUNS DATA HAS
+    // CHANGED (3Fh/0Eh). Returns the LUN number.
+    Result<std::uint64_t> add_lun(const std::string& iqn, LunSpec spec);
+    // The LUN disappears from REPORT LUNS (3Fh/0Eh as above) and from every initiator's map;
+    // commands already running on it finish, then its store is flushed and closed.
+    Result<void> remove_lun(const std::string& iqn, std::uint64_t lun);
+    // Grows the LUN's store to `size` bytes; its initiators get CAPACITY DATA HAS CHANGED (2Ah/09h).
+    Result<void> resize_lun(const std::string& iqn, std::uint64_t lun, std::uint64_t size);
     // The configured portal whose listening socket has this local address (nullopt: none, as for
     // a connection made before start()).
     std::optional<PortalAddress> portal_of(const asio::ip::tcp::endpoint& local) const;
@@ -79,14 +95,7 @@ public:
     void connection_closed(Connection* c);
     std::size_t connection_count() const { return connection_count_; }
 
-    // The block caches of the LUNs that have one (cache=writethrough|writeback), named
-    // "IQN LUN n": what SIGUSR1 logs and a management interface reads.
-    struct CacheEntry {
-        std::string name;
-        const cache::CachedStore* cache;
-    };
-    const std::vector<CacheEntry>& caches() const { return caches_; }
-    // One log line of counters per cache (SIGUSR1).
+    // One log line of counters per block cache (cache=writethrough|writeback; SIGUSR1).
     void log_cache_stats() const;
     // What is counted beyond the targets' own counters (TargetNode::counters): discovery, login
     // failures, connections. control/ renders both as metrics.
@@ -94,23 +103,32 @@ public:
     const ServerCounters& counters() const { return counters_; }
 
 private:
-    void accept_on(std::size_t portal_index);
+    Result<std::shared_ptr<TargetNode>> make_node(const TargetSpec& spec);
+    Result<std::shared_ptr<scsi::LogicalUnit>> make_unit(const TargetSpec& target, const LunSpec& lun);
+    static std::shared_ptr<const LunTable> make_table(
+        const TargetNode& node, const TargetSpec& spec,
+        const std::map<std::uint64_t, std::shared_ptr<scsi::LogicalUnit>>& units);
+    // Listens on every portal of `portals` not listened on yet: all of them, or none (the error).
+    Result<void> listen_on(const std::vector<PortalAddress>& portals);
+    static void flush_unit(const TargetNode& node, std::uint64_t lun, scsi::LogicalUnit& unit);
+    void accept_on(asio::ip::tcp::acceptor& acceptor);
     // Hands `connection` to its reactor, keeping no strong reference on this thread: a Connection
     // is destroyed on its reactor, where its channel runs (~Connection touches the channel).
     void open_connection(Reactor& reactor, std::shared_ptr<Connection> connection);
 
     DaemonConfig config_;
-    std::vector<TargetNode> targets_;
-    std::vector<CacheEntry> caches_;
+    std::vector<std::shared_ptr<TargetNode>> targets_;  // guarded by manage_mutex_
     ServerCounters counters_;
     SessionTable sessions_;
     ReactorPool reactors_;
+    mutable std::mutex portal_mutex_;  // acceptors_ and listening_ (new targets add portals)
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
-    // Each listening socket's bound address and the portal it serves; written by start() before
-    // the reactors run, read-only after.
+    // Each listening socket's bound address and the portal it serves; reactors read it at login.
     std::vector<std::pair<asio::ip::tcp::endpoint, PortalAddress>> listening_;
     LoginThrottle login_throttle_;
-    mutable std::mutex manage_mutex_;  // config_'s access rules and every node's `access`
+    // config_, targets_ and every node's `access`; held across a whole management change, so
+    // that changes apply one after another.
+    mutable std::mutex manage_mutex_;
     std::mutex nexus_mutex_;
     std::map<std::tuple<std::string, std::uint64_t, std::string>, std::uint64_t> nexus_ids_;
     std::atomic<std::size_t> connection_count_{0};

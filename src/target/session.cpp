@@ -67,9 +67,23 @@ void Session::connection_closed() {
 void Session::release_nexus() {
     if (nexus_released_) return;
     nexus_released_ = true;
-    if (setup_.node)
-        for (auto lun : setup_.device->luns())
-            if (auto* unit = setup_.device->find(lun)) unit->forget_nexus(nexus_);
+    if (!setup_.node) return;
+    const auto& current = luns();
+    for (auto lun : current->device->luns())
+        if (auto* unit = current->device->find(lun)) unit->forget_nexus(nexus_);
+}
+
+// One load per command: the snapshot stays until live management publishes a new LUN table.
+const std::shared_ptr<const SessionLuns>& Session::luns() {
+    const std::uint64_t generation = setup_.node->generation();
+    if (!luns_ || luns_->generation != generation) {
+        auto fresh = std::make_shared<SessionLuns>();
+        fresh->table = setup_.node->luns();
+        fresh->device = &fresh->table->device_for(params_.initiator_name);
+        fresh->generation = generation;
+        luns_ = std::move(fresh);
+    }
+    return luns_;
 }
 
 // Every status-carrying PDU says where the command window is (RFC 7143 §11.4.7).
@@ -392,8 +406,8 @@ bool Session::on_text(const Bhs& bhs, ConstByteSpan data) {
     std::vector<std::byte> out;
     for (const auto& [key, value] : *pairs) {
         if (key == "SendTargets") {
-            append_send_targets(connection_.server(), connection_, setup_.node, setup_.params.initiator_name, value,
-                                out);
+            append_send_targets(connection_.server(), connection_, setup_.node.get(), setup_.params.initiator_name,
+                                value, out);
         } else if (iscsi::find_key(key) == nullptr) {
             iscsi::append_text(out, key, "NotUnderstood");
         } else {

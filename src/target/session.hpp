@@ -20,6 +20,7 @@
 #include "iscsi/pdu.hpp"
 #include "scsi/command.hpp"
 #include "target/connection.hpp"
+#include "target/registry.hpp"
 
 namespace iscsikit::scsi {
 class LogicalUnit;
@@ -35,8 +36,7 @@ struct TargetNode;
 struct SessionCounters;
 
 struct SessionSetup {
-    const TargetNode* node = nullptr;  // nullptr in a discovery session
-    scsi::Device* device = nullptr;    // the LUNs this initiator sees (node->device_for); null in discovery
+    std::shared_ptr<const TargetNode> node;  // null in a discovery session
     iscsi::SessionParams params;
     std::uint16_t tsih = 0;
     std::uint64_t isid = 0;
@@ -112,6 +112,8 @@ private:
     bool on_nop_out(const iscsi::Bhs& bhs, ConstByteSpan data);
     bool on_text(const iscsi::Bhs& bhs, ConstByteSpan data);
     void release_nexus();
+    // This session's LUN snapshot, taken again when the target's LUN table has changed (registry.hpp).
+    const std::shared_ptr<const SessionLuns>& luns();
     void stop_being_counted();       // the open-sessions gauge forgets this session (once)
     void account(const Task& task);  // a command the LU answered, into the metrics
     bool on_logout(const iscsi::Bhs& bhs);
@@ -185,7 +187,8 @@ private:
     std::chrono::steady_clock::time_point ping_sent_;
     bool logging_out_ = false;
     bool closed_ = false;
-    bool nexus_released_ = false;         // release_nexus() ran
+    bool nexus_released_ = false;  // release_nexus() ran
+    std::shared_ptr<const SessionLuns> luns_;
     SessionCounters* counted_ = nullptr;  // the open-sessions gauge this session is counted in, until it closes
 };
 

@@ -32,6 +32,7 @@ struct Task {
     bool write = false;
     std::uint32_t expected_length = 0;  // ExpectedDataTransferLength
     scsi::Command command;
+    std::shared_ptr<const SessionLuns> luns;  // keeps `unit` alive (registry.hpp)
     scsi::LogicalUnit* unit = nullptr;
     LunCounters* counters = nullptr;                  // the LUN's metrics (nullptr: no such LUN)
     std::chrono::steady_clock::time_point arrived{};  // when the SCSI Command PDU came (latency)

@@ -66,7 +66,7 @@ bool Session::on_task_management(const Bhs& bhs) {
     const auto function = req.function();
     const std::uint64_t lun_field = bhs.lun();
     auto response = TaskResponse::complete;
-    auto* device = setup_.device;
+    const scsi::Device* device = setup_.node ? luns()->device : nullptr;
     const std::uint64_t lun = scsi::decode_lun(lun_field).value_or(scsi::kNoLun);
     auto lun_exists = [&] { return device && device->find(lun) != nullptr; };
 

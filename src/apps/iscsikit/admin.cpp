@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -26,6 +27,9 @@ struct AdminArgs {
     std::vector<std::string> words;
     std::string initiator, secret_file;
     bool mutual = false;
+    std::vector<std::string> portals, allow;  // target add
+    std::string alias;
+    std::optional<std::uint64_t> lun;  // lun add
 };
 
 // A usage problem or a daemon that cannot be reached or answered (exit 1; usage errors are the
@@ -115,6 +119,23 @@ void print_sessions(const Json& result) {
                                  s["target"].is_null() ? std::string("(discovery)") : s["target"].get<std::string>());
 }
 
+void print_stats(const Json& result) {
+    std::cout << fmt::format("{:<44} {:>5} {:>14} {:>12} {:>12} {:>16} {:>16} {:>8}\n", "TARGET", "LUN", "SIZE",
+                             "READS", "WRITES", "READ BYTES", "WRITTEN BYTES", "ERRORS");
+    for (const auto& t : result["targets"])
+        for (const auto& l : t["luns"]) {
+            const auto& c = l["commands"];
+            auto get = [&](const char* kind, const char* what) -> std::uint64_t {
+                return c.contains(kind) ? c[kind][what].get<std::uint64_t>() : 0;
+            };
+            std::cout << fmt::format("{:<44} {:>5} {:>14} {:>12} {:>12} {:>16} {:>16} {:>8}\n",
+                                     t["iqn"].get<std::string>(), l["lun"].get<std::uint64_t>(),
+                                     l["size"].get<std::uint64_t>(), get("read", "commands"), get("write", "commands"),
+                                     get("read", "bytes"), get("write", "bytes"),
+                                     get("read", "errors") + get("write", "errors") + get("other", "errors"));
+        }
+}
+
 Result<std::string> chap_secret(const AdminArgs& args) {
     if (!args.secret_file.empty()) {
         auto secret = read_secret_file(args.secret_file);
@@ -164,6 +185,26 @@ Result<void> run(const CommonOptions& common, const AdminArgs& args) {
         method = "chap.set";
         params = {{"target", w[2]}, {"mutual", args.mutual}};
         if (!args.initiator.empty()) params["initiator"] = args.initiator;
+    } else if (is({"target", "add", "*"})) {
+        if (args.portals.empty()) return usage("target add: say where it listens with --portal HOST:PORT");
+        method = "target.add";
+        params = {{"iqn", w[2]}, {"portals", args.portals}, {"allow", args.allow}};
+        if (!args.alias.empty()) params["alias"] = args.alias;
+    } else if (is({"target", "rm", "*"})) {
+        method = "target.rm";
+        params = {{"iqn", w[2]}};
+    } else if (is({"lun", "add", "*", "*"})) {
+        method = "lun.add";
+        params = {{"target", w[2]}, {"spec", w[3]}};
+        if (args.lun) params["lun"] = *args.lun;
+    } else if (is({"lun", "rm", "*", "*"}) || is({"lun", "resize", "*", "*", "*"})) {
+        auto lun = parse_decimal(w[3], 16383);
+        if (!lun) return usage(fmt::format("lun {}: '{}' is not a LUN number (0 to 16383)", w[1], w[3]));
+        method = w[1] == "rm" ? "lun.rm" : "lun.resize";
+        params = {{"target", w[2]}, {"lun", *lun}};
+        if (w[1] == "resize") params["size"] = w[4];
+    } else if (is({"stats"})) {
+        method = "stats";
     } else if (is({"save"}) || is({"save", "*"})) {
         method = "save";
         if (w.size() == 2) params["path"] = w[1];
@@ -171,15 +212,20 @@ Result<void> run(const CommonOptions& common, const AdminArgs& args) {
         method = "reload";
     } else {
         return usage(
-            "expected one of: ls | session ls | session close TSIH | acl add|rm TARGET IQN | chap set TARGET USER "
+            "expected one of: ls | stats | target add IQN --portal HOST:PORT [--alias A] [--allow IQN] | "
+            "target rm IQN | lun add TARGET SPEC [--lun N] | lun rm TARGET LUN | lun resize TARGET LUN SIZE | "
+            "session ls | session close TSIH | acl add|rm TARGET IQN | chap set TARGET USER "
             "[--initiator IQN] [--mutual] | chap clear TARGET [--initiator IQN] [--mutual] | save [PATH] | reload");
     }
     auto result = call(path, method, params);
     if (!result) return tl::unexpected(result.error());
     if (common.json) {
         print_json(*result);
-    } else if (method == "ls" || method == "acl.add" || method == "acl.rm" || method == "chap.set") {
+    } else if (method == "ls" || method == "acl.add" || method == "acl.rm" || method == "chap.set" ||
+               method == "target.add") {
         print_ls(*result);
+    } else if (method == "stats") {
+        print_stats(*result);
     } else if (method == "session.ls") {
         print_sessions(*result);
     } else if (method == "reload") {
@@ -203,8 +249,14 @@ Subcommand add_admin(CLI::App& parent, CommonOptions& common) {
     sub->add_option("--initiator", args->initiator, "chap set/clear: that initiator's own credentials");
     sub->add_option("--secret-file", args->secret_file, "chap set: file holding the secret (mode 600)");
     sub->add_flag("--mutual", args->mutual, "chap set/clear: what the target answers with (mutual CHAP)");
+    sub->add_option("--portal", args->portals, "target add: a portal it is served on (repeatable)");
+    sub->add_option("--alias", args->alias, "target add: its TargetAlias");
+    sub->add_option("--allow", args->allow, "target add: an initiator allowed to log in ('*': anyone; repeatable)");
+    sub->add_option("--lun", args->lun, "lun add: its number (default: the lowest free)");
     sub->add_flag("--json", common.json, "print the daemon's answer as JSON");
-    sub->add_option("verb", args->words, "ls | session ls|close | acl add|rm | chap set|clear | save | reload")
+    sub->add_option("verb", args->words,
+                    "ls | stats | target add|rm | lun add|rm|resize | session ls|close | acl add|rm | chap set|clear | "
+                    "save | reload")
         ->required();
     return {sub,
             [args, &common](asio::any_io_executor) -> asio::awaitable<Result<void>> { co_return run(common, *args); }};

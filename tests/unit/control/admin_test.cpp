@@ -49,7 +49,8 @@ TEST_F(Admin, EnvelopeErrorsUseTheJsonRpcCodes) {
 TEST_F(Admin, AclAddAndRmChangeTheLiveRules) {
     auto added = call("acl.add", {{"target", kIqn}, {"initiator", "iqn.2026-11.org.example:a"}});
     ASSERT_TRUE(added.contains("result")) << added.dump();
-    const auto& node = server_->targets().front();
+    const auto node_ptr = server_->targets().front();
+    const auto& node = *node_ptr;
     EXPECT_TRUE(server_->access_of(node)->allows("iqn.2026-11.org.example:a"));
     EXPECT_FALSE(server_->access_of(node)->allows("iqn.2026-11.org.example:b"));
     ASSERT_TRUE(call("acl.rm", {{"target", kIqn}, {"initiator", "iqn.2026-11.org.example:a"}}).contains("result"));

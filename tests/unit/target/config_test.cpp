@@ -216,7 +216,13 @@ TEST(Validate, CatchesEachKindOfInconsistency) {
 
     c = default_config();
     c.targets[0].luns.clear();
-    expect_error(c, "no LUN");
+    EXPECT_TRUE(validate(c)) << "a target with no LUN yet is valid (live management adds them)";
+
+    c = default_config();
+    c.targets[0].luns.push_back(c.targets[0].luns[0]);
+    c.targets[0].luns[0].lun = 1;
+    c.targets[0].luns[1].lun = 1;
+    expect_error(c, "LUN 1: listed twice or out of order");
 
     c = default_config();
     c.targets[0].luns[0].size = 1000;
@@ -435,8 +441,36 @@ TEST_F(ConfigFileTest, MissingRequiredKeysBlameTheirTable) {
     expect_error(text, "7: key 'target[0].lun[1].path': a file LUN needs a path");
     expect_error("[[target]]\nportals = [\"127.0.0.1\"]\n",
                  "1: key 'target[0].iqn': missing: every target needs an iSCSI name");
-    expect_error("[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = [\"127.0.0.1\"]\n",
-                 "1: key 'target[0].lun': missing: a target needs at least one [[target.lun]]");
+    auto empty = load("[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = [\"127.0.0.1\"]\n");
+    ASSERT_TRUE(empty) << empty.error().message;
+    EXPECT_TRUE(empty->targets.at(0).luns.empty()) << "a target may start with no LUN";
+}
+
+TEST_F(ConfigFileTest, LunNumbersFollowThePreviousUnlessGiven) {
+    auto r = load(
+        "[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = [\"127.0.0.1\"]\n"
+        "[[target.lun]]\nbacking = \"ram\"\nsize = \"1M\"\n"
+        "[[target.lun]]\nlun = 5\nbacking = \"ram\"\nsize = \"1M\"\n"
+        "[[target.lun]]\nbacking = \"ram\"\nsize = \"1M\"\n");
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& luns = r->targets.at(0).luns;
+    ASSERT_EQ(luns.size(), 3u);
+    EXPECT_EQ(luns[0].lun, 0u);
+    EXPECT_EQ(luns[1].lun, 5u);
+    EXPECT_EQ(luns[2].lun, 6u);
+    // save writes the number only where it is not implied, and the gap survives the round trip
+    const std::string text = to_toml(*r);
+    EXPECT_NE(text.find("lun = 5"), std::string::npos) << text;
+    EXPECT_EQ(text.find("lun = 6"), std::string::npos) << text;
+    auto again = load(text);
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(again->targets.at(0).luns.at(2).lun, 6u);
+
+    expect_error(
+        "[[target]]\niqn = \"iqn.2026-11.org.x\"\nportals = [\"127.0.0.1\"]\n"
+        "[[target.lun]]\nlun = 3\nbacking = \"ram\"\nsize = \"1M\"\n"
+        "[[target.lun]]\nlun = 2\nbacking = \"ram\"\nsize = \"1M\"\n",
+        "9: key 'target[0].lun[1].lun': LUNs are listed in ascending order, each once");
 }
 
 TEST_F(ConfigFileTest, BadIqnAndBadPortalNameTheirKey) {
