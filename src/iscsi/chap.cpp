@@ -134,6 +134,7 @@ const ChapAlgorithmInfo* find_chap_algorithm(std::string_view text) {
 
 std::vector<ChapAlgorithm> default_chap_algorithms() {
     std::vector<ChapAlgorithm> out;
+    out.reserve(kInfos.size());
     for (const auto& info : kInfos) out.push_back(info.id);
     return out;
 }

@@ -145,7 +145,7 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
     if (transit && nsg == LoginStage::full_feature) {
         if (negotiator_->check_complete() != iscsi::NegotiationFailure::none)
             return fail(LoginStatus::missing_parameter, "InitiatorName or TargetName never came");
-        return complete(pdu.bhs, std::move(answers));
+        return complete(pdu.bhs, answers);
     }
     if (transit) {
         current_stage_ = nsg;
