@@ -136,8 +136,8 @@ int main(int argc, char** argv) {
     if (nop_timeout) config.nop_timeout_seconds = *nop_timeout;
     if (max_outstanding_r2t) config.max_outstanding_r2t = *max_outstanding_r2t;
     if (metrics) {
-        auto address = target::parse_portal(*metrics);
-        if (!address) return die("--metrics " + *metrics + ": " + address.error().message);
+        auto address = target::parse_metrics_address(*metrics);
+        if (!address) return die("--metrics: " + address.error().message);
         config.metrics = *address;
     }
     if (!rpc_socket.empty()) config.rpc_socket = rpc_socket;

@@ -22,12 +22,6 @@ constexpr int kMaxRedirects = 3;
 constexpr int kMaxLoginRounds = 16;  // PDUs per login; a target that needs more is broken
 constexpr std::uint32_t kLoginItt = 0;
 
-const std::string* find(const iscsi::TextPairs& pairs, std::string_view key) {
-    for (const auto& [k, v] : pairs)
-        if (k == key) return &v;
-    return nullptr;
-}
-
 std::string status_hex(LoginStatus s) { return fmt::format("{:04x}", static_cast<unsigned>(s)); }
 
 // One login session's state across its PDUs.
@@ -99,7 +93,7 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::step(LoginStage csg, Lo
             Error error = login_status_error(status, req_.target_name, req_.portal);
             if ((static_cast<unsigned>(status) >> 8) == 1) {  // §11.13.5: redirection to TargetAddress
                 auto pairs = iscsi::parse_text(got->data);
-                const std::string* addr = pairs ? find(*pairs, "TargetAddress") : nullptr;
+                const auto addr = pairs ? iscsi::find_value(*pairs, "TargetAddress") : std::nullopt;
                 if (!addr) {
                     error.message += "; it names no TargetAddress to follow";
                     co_return tl::unexpected(error);
@@ -141,9 +135,9 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::chap() {
     const iscsi::TextPairs chap_a{{"CHAP_A", list}};
     auto challenge = co_await step(LoginStage::security, LoginStage::operational, false, chap_a);
     if (!challenge) co_return tl::unexpected(challenge.error());
-    const std::string* algorithm_text = find(*challenge, "CHAP_A");
-    const std::string* id = find(*challenge, "CHAP_I");
-    const std::string* c = find(*challenge, "CHAP_C");
+    const auto algorithm_text = iscsi::find_value(*challenge, "CHAP_A");
+    const auto id = iscsi::find_value(*challenge, "CHAP_I");
+    const auto c = iscsi::find_value(*challenge, "CHAP_C");
     const auto* algorithm = algorithm_text ? iscsi::find_chap_algorithm(*algorithm_text) : nullptr;
     auto bytes = c ? iscsi::decode_binary_value(*c) : std::nullopt;
     auto identifier = id ? iscsi::parse_numeric_value(*id) : std::nullopt;
@@ -179,8 +173,8 @@ asio::awaitable<Result<iscsi::TextPairs>> LoginExchange::chap() {
         co_return tl::unexpected(answers.error());
     }
     if (mutual) {
-        const std::string* name = find(*answers, "CHAP_N");
-        const std::string* r = find(*answers, "CHAP_R");
+        const auto name = iscsi::find_value(*answers, "CHAP_N");
+        const auto r = iscsi::find_value(*answers, "CHAP_R");
         auto got = r ? iscsi::decode_binary_value(*r) : std::nullopt;
         const auto expected = iscsi::chap_response(algorithm->id, our_id, req_.mutual_password, our_challenge);
         if (!name || !got || *name != req_.mutual_user || !iscsi::chap_equal(*got, expected))
@@ -212,7 +206,7 @@ asio::awaitable<Result<LoginResult>> LoginExchange::run() {
     auto answers = co_await step(LoginStage::security, LoginStage::operational, !have_credentials, keys);
     if (!answers) co_return tl::unexpected(answers.error());
 
-    const std::string* method = find(*answers, "AuthMethod");
+    const auto method = iscsi::find_value(*answers, "AuthMethod");
     if (method && *method == "CHAP") {
         auto authenticated = co_await chap();
         if (!authenticated) co_return tl::unexpected(authenticated.error());

@@ -134,6 +134,7 @@ const ChapAlgorithmInfo* find_chap_algorithm(std::string_view text) {
 
 std::vector<ChapAlgorithm> default_chap_algorithms() {
     std::vector<ChapAlgorithm> out;
+    out.reserve(kInfos.size());
     for (const auto& info : kInfos) out.push_back(info.id);
     return out;
 }
@@ -189,17 +190,9 @@ ChapTargetExchange::ChapTargetExchange(std::vector<ChapAlgorithm> allowed, ChapC
                                        ChapCredentials mutual)
     : allowed_(std::move(allowed)), expected_(std::move(expected)), mutual_(std::move(mutual)) {}
 
-namespace {
-const std::string* find_key(const TextPairs& keys, std::string_view name) {
-    for (const auto& [key, value] : keys)
-        if (key == name) return &value;
-    return nullptr;
-}
-}  // namespace
-
 ChapFailure ChapTargetExchange::on_request(const TextPairs& keys, TextPairs& answers) {
-    const std::string* algorithms = find_key(keys, "CHAP_A");
-    const bool has_response = find_key(keys, "CHAP_N") || find_key(keys, "CHAP_R");
+    const auto algorithms = find_value(keys, "CHAP_A");
+    const bool has_response = find_value(keys, "CHAP_N") || find_value(keys, "CHAP_R");
     switch (state_) {
         case State::await_algorithms:
             if (has_response) return ChapFailure::unexpected_key;
@@ -209,7 +202,7 @@ ChapFailure ChapTargetExchange::on_request(const TextPairs& keys, TextPairs& ans
             if (algorithms) return ChapFailure::unexpected_key;
             return check_response(keys, answers);
         case State::done:
-            if (algorithms || has_response || find_key(keys, "CHAP_C")) return ChapFailure::unexpected_key;
+            if (algorithms || has_response || find_value(keys, "CHAP_C")) return ChapFailure::unexpected_key;
             return ChapFailure::none;
     }
     return ChapFailure::unexpected_key;
@@ -241,8 +234,8 @@ ChapFailure ChapTargetExchange::choose_algorithm(std::string_view offered, TextP
 }
 
 ChapFailure ChapTargetExchange::check_response(const TextPairs& keys, TextPairs& answers) {
-    const std::string* name = find_key(keys, "CHAP_N");
-    const std::string* response_text = find_key(keys, "CHAP_R");
+    const auto name = find_value(keys, "CHAP_N");
+    const auto response_text = find_value(keys, "CHAP_R");
     if (!name || !response_text) return ChapFailure::missing_response;
     presented_user_ = *name;
     auto response = decode_binary_value(*response_text);
@@ -254,8 +247,8 @@ ChapFailure ChapTargetExchange::check_response(const TextPairs& keys, TextPairs&
     if (!user_ok) return ChapFailure::unknown_user;
     if (!response_ok) return ChapFailure::wrong_response;
 
-    const std::string* their_id = find_key(keys, "CHAP_I");
-    const std::string* their_challenge = find_key(keys, "CHAP_C");
+    const auto their_id = find_value(keys, "CHAP_I");
+    const auto their_challenge = find_value(keys, "CHAP_C");
     if (their_id || their_challenge) {
         // The initiator authenticates the target too (mutual CHAP).
         if (!their_id || !their_challenge) return ChapFailure::malformed_challenge;

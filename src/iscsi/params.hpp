@@ -168,7 +168,6 @@ private:
     NegotiationFailure respond_one(const KeyDef& def, const std::string& key, const std::string& value,
                                    TextPairs& answers);
     NegotiationFailure declare(const KeyDef& def, const std::string& value);
-    const TextPair* find_offered(std::string_view key) const;
 
     LocalLimits limits_;
     bool leading_;

@@ -91,6 +91,12 @@ Result<Portal> parse_portal(std::string_view text) {
     return portal;
 }
 
+bool names_port(std::string_view text) {
+    // parse_portal's three shapes: brackets, a bare IPv6 address (no port), a host with one colon.
+    if (!text.empty() && text.front() == '[') return text.find("]:") != std::string_view::npos;
+    return std::count(text.begin(), text.end(), ':') == 1;
+}
+
 Result<void> check_host(std::string_view host) {
     if (host.find(':') == std::string_view::npos) return check_name(host);
     if (!is_ipv6(host)) return fail(fmt::format("'{}' is not an IPv6 address", host));

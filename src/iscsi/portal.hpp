@@ -27,6 +27,10 @@ struct Portal {
 // 1 to 65535. The error is the reason alone; the caller quotes the text.
 Result<Portal> parse_portal(std::string_view text);
 
+// Whether portal text that parse_portal accepts names its port ("host:port", "[v6]:port") rather
+// than taking kDefaultPort ("host", "[v6]", a bare "v6"): for services that have no default port.
+bool names_port(std::string_view text);
+
 // Whether `host` is what a Portal holds: an IPv6 address (it has a colon), an IPv4 address or a
 // host name, as parse_portal checks them.
 Result<void> check_host(std::string_view host);

@@ -21,13 +21,8 @@ bool negotiated_rule(KeyRule rule) {
 TargetNegotiator::TargetNegotiator(LocalLimits limits, bool leading_connection)
     : limits_(detail::sanitized(std::move(limits))), leading_(leading_connection) {}
 
-const TextPair* TargetNegotiator::find_offered(std::string_view key) const {
-    auto it = std::find_if(offered_.begin(), offered_.end(), [&](const TextPair& p) { return p.first == key; });
-    return it == offered_.end() ? nullptr : &*it;
-}
-
 std::optional<std::string> TargetNegotiator::offered_value(std::string_view key) const {
-    if (const TextPair* p = find_offered(key)) return p->second;
+    if (const auto value = find_value(offered_, key)) return std::string(*value);
     return std::nullopt;
 }
 
@@ -70,10 +65,10 @@ NegotiationFailure TargetNegotiator::respond_all(const TextPairs& offered, bool 
         }
         // §13.6, §13.8, §13.9: only the target sends TargetAlias, TargetAddress, TargetPortalGroupTag.
         if (def->sender == KeySender::target) return NegotiationFailure::protocol_error;
-        if (const TextPair* previous = find_offered(key)) {
+        if (const auto previous = find_value(offered_, key)) {
             // §6.1: no key is negotiated or declared twice in a login; the same value again is
             // tolerated (and answered again), a different one is not.
-            if (previous->second != value) return NegotiationFailure::protocol_error;
+            if (*previous != value) return NegotiationFailure::protocol_error;
         } else {
             offered_.emplace_back(key, value);
         }
@@ -168,7 +163,7 @@ NegotiationFailure TargetNegotiator::declare(const KeyDef& def, const std::strin
 void TargetNegotiator::declare_target_keys(std::uint16_t target_portal_group_tag, TextPairs& answers,
                                            bool security_stage) {
     // §13.9: TargetPortalGroupTag goes back once the initiator has named the target.
-    if (!declared_tpgt_ && find_offered("TargetName") != nullptr) {
+    if (!declared_tpgt_ && find_value(offered_, "TargetName")) {
         answers.emplace_back("TargetPortalGroupTag", std::to_string(target_portal_group_tag));
         declared_tpgt_ = true;
     }
@@ -194,7 +189,7 @@ void TargetNegotiator::declare_target_keys(std::uint16_t target_portal_group_tag
             if (!negotiated_rule(def.rule) || def.phase == KeyPhase::security_only) continue;
             if (def.phase == KeyPhase::leading_only && !leading_) continue;
             if (params_.discovery && !def.discovery) continue;
-            if (find_offered(def.name) != nullptr || !detail::default_needs_offer(def, limits_)) continue;
+            if (find_value(offered_, def.name) || !detail::default_needs_offer(def, limits_)) continue;
             answers.emplace_back(def.name, detail::local_value(def, limits_));
             pending_.emplace_back(def.name);
         }
@@ -203,8 +198,8 @@ void TargetNegotiator::declare_target_keys(std::uint16_t target_portal_group_tag
 
 NegotiationFailure TargetNegotiator::check_complete() const {
     // §13.5: InitiatorName on every connection; §13.4: TargetName unless this is a discovery session.
-    if (find_offered("InitiatorName") == nullptr) return NegotiationFailure::missing_parameter;
-    if (!params_.discovery && find_offered("TargetName") == nullptr) return NegotiationFailure::missing_parameter;
+    if (!find_value(offered_, "InitiatorName")) return NegotiationFailure::missing_parameter;
+    if (!params_.discovery && !find_value(offered_, "TargetName")) return NegotiationFailure::missing_parameter;
     return NegotiationFailure::none;
 }
 

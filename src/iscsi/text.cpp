@@ -75,4 +75,10 @@ std::vector<std::byte> build_text(const TextPairs& pairs) {
     return out;
 }
 
+std::optional<std::string_view> find_value(const TextPairs& pairs, std::string_view key) {
+    for (const auto& [name, value] : pairs)
+        if (name == key) return value;
+    return std::nullopt;
+}
+
 }  // namespace iscsikit::iscsi

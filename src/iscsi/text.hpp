@@ -3,6 +3,7 @@
 // (SendTargets answers, CHAP challenges up to 8192 including the encoding).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,5 +41,10 @@ tl::expected<TextPairs, TextError> parse_text(ConstByteSpan data);
 // Appends "key=value\0".
 void append_text(std::vector<std::byte>& out, std::string_view key, std::string_view value);
 std::vector<std::byte> build_text(const TextPairs& pairs);
+
+// The value of the first pair named `key`, or nullopt. The view points into `pairs`, so a
+// temporary is refused. Only TargetName and TargetAddress may repeat (§6.1); their first is taken.
+std::optional<std::string_view> find_value(const TextPairs& pairs, std::string_view key);
+std::optional<std::string_view> find_value(const TextPairs&& pairs, std::string_view key) = delete;
 
 }  // namespace iscsikit::iscsi

@@ -68,6 +68,17 @@ Result<PortalAddress> parse_portal(const std::string& text) {
     return *portal;
 }
 
+Result<PortalAddress> parse_metrics_address(const std::string& text) {
+    auto address = iscsi::parse_portal(text);
+    if (!address) return fail(fmt::format("metrics address '{}': {}", text, address.error().message));
+    // Without a port the iSCSI default (3260) would be taken: the target's own portal, or a port
+    // no scraper expects. 9460 is the example the docs use (docs/management.md).
+    if (!iscsi::names_port(text))
+        return fail(fmt::format("metrics address '{}' needs a port, e.g. {}", text,
+                                PortalAddress{address->host, 9460}.to_string()));
+    return *address;
+}
+
 Result<std::uint64_t> parse_size(const std::string& text) {
     auto size = iscsikit::parse_size(text);
     if (!size) return fail(fmt::format("size '{}': {}", text, size.error().message));

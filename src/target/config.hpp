@@ -140,6 +140,9 @@ DaemonConfig default_config();
 // iscsi::parse_portal ("127.0.0.1:3260", "[::1]:3260", "[::1]", "host" with port 3260) with the
 // daemon's context: "portal 'x': why".
 Result<PortalAddress> parse_portal(const std::string& text);
+// The metrics address (--metrics, `metrics`): a portal whose port must be given, since
+// parse_portal's default is iSCSI's 3260: "metrics address 'x': why".
+Result<PortalAddress> parse_metrics_address(const std::string& text);
 // "ram:1G", "file:/path,readonly=true,block_size=4096", "blockdev:/dev/sdb". Sizes as
 // core/size.hpp reads them: bytes, or a power-of-1024 suffix ("16M", "1GiB").
 Result<LunSpec> parse_lun_spec(const std::string& text);

@@ -304,7 +304,7 @@ DaemonConfig read_config(const toml::table& root) {
             reject(n->source(), "discovery", *problem);
     }
     if (auto n = root.get("metrics")) {
-        auto address = parse_portal(read_string(*n, "metrics"));
+        auto address = parse_metrics_address(read_string(*n, "metrics"));
         if (!address) reject(n->source(), "metrics", address.error().message);
         config.metrics = *address;
     }

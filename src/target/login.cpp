@@ -145,7 +145,7 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
     if (transit && nsg == LoginStage::full_feature) {
         if (negotiator_->check_complete() != iscsi::NegotiationFailure::none)
             return fail(LoginStatus::missing_parameter, "InitiatorName or TargetName never came");
-        return complete(pdu.bhs, std::move(answers));
+        return complete(pdu.bhs, answers);
     }
     if (transit) {
         current_stage_ = nsg;
@@ -157,12 +157,11 @@ Login::Step Login::on_login_request(const iscsi::Pdu& pdu) {
 }
 
 std::optional<Login::Step> Login::authenticate(const iscsi::TextPairs& pairs, iscsi::TextPairs& answers) {
-    for (const auto& [key, value] : answers)
-        if (key == "AuthMethod" && value == iscsi::kReject)
-            return fail(LoginStatus::authentication_failure,
-                        chap_required() ? "the initiator does not offer CHAP, and this target requires it"
-                                        : "the initiator requires authentication; this target has no CHAP "
-                                          "credentials for it (AuthMethod=None only)");
+    if (iscsi::find_value(answers, "AuthMethod") == iscsi::kReject)
+        return fail(LoginStatus::authentication_failure,
+                    chap_required() ? "the initiator does not offer CHAP, and this target requires it"
+                                    : "the initiator requires authentication; this target has no CHAP "
+                                      "credentials for it (AuthMethod=None only)");
     if (negotiator_->auth_method() != "CHAP") return std::nullopt;
     if (!chap_) chap_.emplace(connection_.server().config().chap_algorithms, policy_.chap, policy_.mutual_chap);
     const auto failure = chap_->on_request(pairs, answers);

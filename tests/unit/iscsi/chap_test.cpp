@@ -87,11 +87,9 @@ protected:
     ChapTargetExchange exchange{default_chap_algorithms(), initiator, target};
     TextPairs answers;
 
-    static const std::string& value(const TextPairs& pairs, std::string_view key) {
-        for (const auto& [k, v] : pairs)
-            if (k == key) return v;
-        static const std::string none = "<absent>";
-        return none;
+    // An absent key reads as text that no parser accepts and that names itself in a failure.
+    static std::string_view value(const TextPairs& pairs, std::string_view key) {
+        return find_value(pairs, key).value_or("<absent>");
     }
     // Sends CHAP_A and returns the challenge's algorithm, identifier and bytes.
     std::tuple<ChapAlgorithm, std::uint8_t, Bytes> challenge(const std::string& offer) {

@@ -102,6 +102,14 @@ TEST(ParsePortal, RefusesMalformedAddresses) {
     });
 }
 
+// What a service without a default port of its own (the metrics endpoint) asks of the text.
+TEST(NamesPort, OnlyHostColonPortAndBracketsColonPortNameIt) {
+    for (const char* text : {"10.0.0.1:9460", "localhost:1", "[::1]:9460", "[fe80::1%eth0]:80"})
+        EXPECT_TRUE(names_port(text)) << text;
+    for (const char* text : {"10.0.0.1", "localhost", "[::1]", "fd00::5", "2001:db8::1:3260"})
+        EXPECT_FALSE(names_port(text)) << text << " takes the default port";
+}
+
 TEST(PortalToString, BracketsIpv6AndParsesBack) {
     EXPECT_EQ((Portal{"10.0.0.1", 3260}).to_string(), "10.0.0.1:3260");
     EXPECT_EQ((Portal{"::1", 3261}).to_string(), "[::1]:3261");

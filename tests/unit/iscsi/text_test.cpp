@@ -113,6 +113,21 @@ TEST(BuildText, ParseOfBuildRoundTrips) {
     EXPECT_EQ(*r, pairs);
 }
 
+TEST(FindValue, ReturnsTheValueOfTheNamedKey) {
+    const TextPairs pairs{{"AuthMethod", "CHAP"}, {"X-com.example.empty", ""}};
+    EXPECT_EQ(find_value(pairs, "AuthMethod"), "CHAP");
+    EXPECT_EQ(find_value(pairs, "X-com.example.empty"), "") << "present but empty is not absent";
+    EXPECT_EQ(find_value(pairs, "authmethod"), std::nullopt) << "§6.1: key names are case-sensitive";
+    const TextPairs none;
+    EXPECT_EQ(find_value(none, "AuthMethod"), std::nullopt);
+}
+
+TEST(FindValue, RepeatedKeyGivesTheFirstValue) {
+    auto r = parse("TargetName=iqn.a\0TargetAddress=10.0.0.1:3260,1\0TargetAddress=10.0.0.2:3260,2\0"s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(find_value(*r, "TargetAddress"), "10.0.0.1:3260,1");
+}
+
 TEST(TextErrorName, NamesEveryError) {
     EXPECT_STREQ(text_error_name(TextError::duplicate_key), "key sent twice");
     EXPECT_STREQ(text_error_name(TextError::missing_equals), "key=value pair without '='");

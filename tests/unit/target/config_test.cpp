@@ -88,6 +88,27 @@ TEST(ParsePortal, RejectsMalformedAddressesAndPorts) {
     }
 }
 
+// ---- the metrics address ----
+
+TEST(ParseMetricsAddress, TakesHostAndPort) {
+    EXPECT_EQ(parse_metrics_address("127.0.0.1:9460").value(), (PortalAddress{"127.0.0.1", 9460}));
+    EXPECT_EQ(parse_metrics_address("[::1]:9460").value(), (PortalAddress{"::1", 9460}));
+}
+
+// Without a port, parse_portal's default would bind iSCSI's 3260 (the target's own portal).
+TEST(ParseMetricsAddress, RefusesAnAddressWithoutAPort) {
+    for (const auto& [text, message] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"127.0.0.1", "metrics address '127.0.0.1' needs a port, e.g. 127.0.0.1:9460"},
+             {"localhost", "metrics address 'localhost' needs a port, e.g. localhost:9460"},
+             {"[::1]", "metrics address '[::1]' needs a port, e.g. [::1]:9460"},
+             {"::1", "metrics address '::1' needs a port, e.g. [::1]:9460"},
+             {"1.2.3.4:0", "metrics address '1.2.3.4:0': port '0' is not a number from 1 to 65535"}}) {
+        auto r = parse_metrics_address(text);
+        ASSERT_FALSE(r) << text;
+        EXPECT_EQ(r.error().message, message);
+    }
+}
+
 // ---- LUN specs ----
 
 TEST(ParseLunSpec, RamWithSizeAndDefaults) {
@@ -652,6 +673,14 @@ TEST(LoopbackHost, OnlyThisMachine) {
     EXPECT_FALSE(is_loopback_host("0.0.0.0"));
     EXPECT_FALSE(is_loopback_host("::"));
     EXPECT_FALSE(is_loopback_host("192.168.1.10"));
+}
+
+TEST_F(ConfigFileTest, MetricsWithoutAPortIsRefused) {
+    expect_error("metrics = \"127.0.0.1\"\n",
+                 "1: key 'metrics': metrics address '127.0.0.1' needs a port, e.g. 127.0.0.1:9460");
+    auto r = load("metrics = \"127.0.0.1:9460\"\n");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->metrics, (PortalAddress{"127.0.0.1", 9460}));
 }
 
 // ---- save: the running configuration written back reads back the same ----

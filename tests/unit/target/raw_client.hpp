@@ -40,6 +40,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 using iscsi::Bhs;
+using iscsi::find_value;
 using iscsi::LoginStage;
 using iscsi::Opcode;
 using iscsi::Pdu;
@@ -74,12 +75,6 @@ inline std::string describe(const Pdu& pdu) {
     return fmt::format("{} (opcode {:#04x}) ITT {:#x} flags {:#04x} data {} bytes",
                        iscsi::opcode_name(pdu.bhs.opcode()), static_cast<unsigned>(pdu.bhs.opcode()),
                        pdu.bhs.initiator_task_tag(), pdu.bhs.u8(1), pdu.data.size());
-}
-
-inline std::optional<std::string> find_value(const TextPairs& pairs, std::string_view key) {
-    for (const auto& [k, v] : pairs)
-        if (k == key) return v;
-    return std::nullopt;
 }
 
 inline constexpr const char* kTargetIqn = "iqn.2026-11.org.iscsikit:unit-test";
@@ -319,7 +314,7 @@ public:
         std::uint16_t status() const {
             return static_cast<std::uint16_t>(iscsi::LoginResponseView{response.bhs}.status());
         }
-        std::optional<std::string> answer(std::string_view key) const { return find_value(answers, key); }
+        std::optional<std::string_view> answer(std::string_view key) const& { return find_value(answers, key); }
     };
 
     // The login libiscsi does: one request with CSG=1, NSG=3, T=1 (§11.12). On a final success
