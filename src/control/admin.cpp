@@ -180,7 +180,7 @@ tl::expected<std::vector<std::string>, Failure> texts(const Json& params, const 
 
 // A LUN number parameter (0 to the highest LUN).
 tl::expected<std::uint64_t, Failure> lun_number(const Json& params, const char* name) {
-    if (!params.contains(name) || !params[name].is_number_unsigned() ||
+    if (!params.contains(name) || !params[name].is_number_integer() || params[name].get<std::int64_t>() < 0 ||
         params[name].get<std::uint64_t>() > scsi::kMaxLun)
         return tl::unexpected(
             Failure{kInvalidParams, fmt::format("params.{}: a LUN number (0 to {}) is required", name, scsi::kMaxLun)});
@@ -247,7 +247,7 @@ Answer lun_resize(AdminContext& context, const Json& params) {
     auto number = lun_number(params, "lun");
     if (!number) return tl::unexpected(number.error());
     std::uint64_t size = 0;
-    if (params.contains("size") && params["size"].is_number_unsigned()) {
+    if (params.contains("size") && params["size"].is_number_integer() && params["size"].get<std::int64_t>() > 0) {
         size = params["size"].get<std::uint64_t>();
     } else if (params.contains("size") && params["size"].is_string()) {
         auto parsed = target::parse_size(params["size"].get<std::string>());

@@ -78,6 +78,31 @@ TEST_F(Admin, RefusedRequestsSayWhyAndChangeNothing) {
     EXPECT_EQ(target::to_toml(server_->running_config()), before);
 }
 
+TEST_F(Admin, TargetAndLunMethodsCheckTheirParams) {
+    const auto before = target::to_toml(server_->running_config());
+    EXPECT_EQ(call("target.add", {{"iqn", "iqn.2026-12.org.example:t"}})["error"]["code"], kInvalidParams)
+        << "no portal";
+    EXPECT_EQ(call("target.add", {{"iqn", "iqn.2026-12.org.example:t"}, {"portals", {"nowhere:x"}}})["error"]["code"],
+              kInvalidParams);
+    EXPECT_EQ(call("target.add", {{"iqn", "iqn.2026-12.org.example:t"}, {"portals", "127.0.0.1:3260"}})["error"]["code"],
+              kInvalidParams)
+        << "portals is a list";
+    EXPECT_EQ(call("lun.add", {{"target", kIqn}, {"spec", "tape:1G"}})["error"]["code"], kInvalidParams);
+    EXPECT_EQ(call("lun.add", {{"target", kIqn}, {"spec", "ram:1M"}, {"lun", 20000}})["error"]["code"], kInvalidParams);
+    EXPECT_EQ(call("lun.resize", {{"target", kIqn}, {"lun", 0}, {"size", "big"}})["error"]["code"], kInvalidParams);
+    EXPECT_EQ(call("lun.resize", {{"target", kIqn}, {"lun", 0}})["error"]["code"], kInvalidParams);
+    EXPECT_EQ(call("lun.rm", {{"target", kIqn}, {"lun", -1}})["error"]["code"], kInvalidParams);
+    auto gone = call("lun.rm", {{"target", kIqn}, {"lun", 9}});
+    EXPECT_EQ(gone["error"]["code"], kRefused);
+    EXPECT_NE(gone["error"]["message"].get<std::string>().find("has no LUN 9"), std::string::npos);
+    EXPECT_EQ(call("target.rm", {{"iqn", "iqn.2026-12.org.example:none"}})["error"]["code"], kRefused);
+    EXPECT_EQ(target::to_toml(server_->running_config()), before);
+
+    auto stats = call("stats", Json::object());
+    ASSERT_TRUE(stats.contains("result")) << stats.dump();
+    EXPECT_EQ(stats["result"]["targets"][0]["luns"][0]["size"], 1 << 20);
+}
+
 TEST_F(Admin, LsNeverShowsASecret) {
     ASSERT_TRUE(
         call("chap.set", {{"target", kIqn}, {"user", "alice"}, {"secret", "alice-secret-0123"}}).contains("result"));
