@@ -53,12 +53,20 @@ std::map<std::uint64_t, std::shared_ptr<scsi::LogicalUnit>> units_of(const Targe
 
 }  // namespace
 
-Result<void> Server::change_access(const std::string& iqn, const std::function<Result<void>(TargetAccess&)>& change) {
-    std::lock_guard lock(manage_mutex_);
+Result<Server::Found> Server::find_locked(const std::string& iqn) {
     auto spec =
         std::find_if(config_.targets.begin(), config_.targets.end(), [&](const TargetSpec& t) { return t.iqn == iqn; });
     auto node = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
     if (spec == config_.targets.end() || node == targets_.end()) return fail(fmt::format("no target named '{}'", iqn));
+    return Found{&*spec, *node};
+}
+
+Result<void> Server::change_access(const std::string& iqn, const std::function<Result<void>(TargetAccess&)>& change) {
+    std::lock_guard lock(manage_mutex_);
+    auto found = find_locked(iqn);
+    if (!found) return fail(found.error().message);
+    auto* spec = found->spec;
+    const auto* node = &found->node;
     TargetSpec changed = *spec;
     if (auto ok = change(changed.access); !ok) return ok;
     if (auto problem = detail::access_problem(changed)) return fail(fmt::format("target {}: {}", iqn, *problem));
@@ -114,10 +122,10 @@ Result<void> Server::remove_target(const std::string& iqn) {
 
 Result<std::uint64_t> Server::add_lun(const std::string& iqn, LunSpec lun) {
     std::lock_guard lock(manage_mutex_);
-    auto spec =
-        std::find_if(config_.targets.begin(), config_.targets.end(), [&](const TargetSpec& t) { return t.iqn == iqn; });
-    auto node = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
-    if (spec == config_.targets.end() || node == targets_.end()) return fail(fmt::format("no target named '{}'", iqn));
+    auto found = find_locked(iqn);
+    if (!found) return fail(found.error().message);
+    auto* spec = found->spec;
+    const auto* node = &found->node;
     if (lun.lun == LunSpec::kNextLun)  // the lowest number free, as targetcli picks
         for (lun.lun = 0; spec->find_lun(lun.lun);) ++lun.lun;
     if (spec->find_lun(lun.lun)) return fail(fmt::format("target {} already has LUN {}", iqn, lun.lun));
@@ -146,11 +154,10 @@ Result<void> Server::remove_lun(const std::string& iqn, std::uint64_t number) {
     std::shared_ptr<TargetNode> owner;
     {
         std::lock_guard lock(manage_mutex_);
-        auto spec = std::find_if(config_.targets.begin(), config_.targets.end(),
-                                 [&](const TargetSpec& t) { return t.iqn == iqn; });
-        auto node = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
-        if (spec == config_.targets.end() || node == targets_.end())
-            return fail(fmt::format("no target named '{}'", iqn));
+        auto found = find_locked(iqn);
+        if (!found) return fail(found.error().message);
+        auto* spec = found->spec;
+        const auto* node = &found->node;
         if (!spec->find_lun(number)) return fail(fmt::format("target {} has no LUN {}", iqn, number));
         for (const auto& entry : spec->access.initiators)
             for (const auto& map : entry.luns)
@@ -178,10 +185,10 @@ Result<void> Server::remove_lun(const std::string& iqn, std::uint64_t number) {
 
 Result<void> Server::resize_lun(const std::string& iqn, std::uint64_t number, std::uint64_t size) {
     std::lock_guard lock(manage_mutex_);
-    auto spec =
-        std::find_if(config_.targets.begin(), config_.targets.end(), [&](const TargetSpec& t) { return t.iqn == iqn; });
-    auto node = std::find_if(targets_.begin(), targets_.end(), [&](const auto& n) { return n->iqn == iqn; });
-    if (spec == config_.targets.end() || node == targets_.end()) return fail(fmt::format("no target named '{}'", iqn));
+    auto found = find_locked(iqn);
+    if (!found) return fail(found.error().message);
+    auto* spec = found->spec;
+    const auto* node = &found->node;
     auto lun = std::find_if(spec->luns.begin(), spec->luns.end(), [&](const LunSpec& l) { return l.lun == number; });
     auto unit = (*node)->luns()->device->unit(number);
     if (lun == spec->luns.end() || !unit) return fail(fmt::format("target {} has no LUN {}", iqn, number));

@@ -103,6 +103,12 @@ public:
     const ServerCounters& counters() const { return counters_; }
 
 private:
+    // Target `iqn`'s running spec and node (manage_mutex_ held), or the error that says there is none.
+    struct Found {
+        TargetSpec* spec;
+        std::shared_ptr<TargetNode> node;
+    };
+    Result<Found> find_locked(const std::string& iqn);
     Result<std::shared_ptr<TargetNode>> make_node(const TargetSpec& spec);
     Result<std::shared_ptr<scsi::LogicalUnit>> make_unit(const TargetSpec& target, const LunSpec& lun);
     static std::shared_ptr<const LunTable> make_table(
