@@ -26,6 +26,8 @@ STRANGER = "iqn.2026-12.org.example:stranger"
 USER = "friend"
 SECRET = "live-luns-secret-0123"
 CHAP_ENV = {"ISCSIKIT_CHAP_USER": USER, "ISCSIKIT_CHAP_SECRET": SECRET}
+TARGET_USER, TARGET_SECRET = "live-one", "live-one-answers-0123"  # T1's mutual CHAP
+STRANGER_USER, STRANGER_SECRET = "stranger", "stranger-secret-0123"  # its own entry on T2
 
 
 def reference_toml(case, sock, p1, p2):
@@ -37,6 +39,7 @@ alias = "one"
 portals = ["127.0.0.1:{p1}"]
 allow = ["{FRIEND}"]
 chap = {{ user = "{USER}", secret = "{SECRET}" }}
+mutual_chap = {{ user = "{TARGET_USER}", secret = "{TARGET_SECRET}" }}
   [[target.lun]]
   backing = "ram"
   size = "16M"
@@ -55,6 +58,9 @@ allow = ["{FRIEND}", "{STRANGER}"]
   backing = "ram"
   size = "8M"
   block_size = 4096
+  [[target.initiator]]
+  name = "{STRANGER}"
+  chap = {{ user = "{STRANGER_USER}", secret = "{STRANGER_SECRET}" }}
 """
 
 
@@ -110,10 +116,13 @@ def main():
         check(admin(sock, "ls", "--json").json()["targets"] == [], "an empty daemon lists targets")
         admin(sock, "target", "add", T1, "--portal", f"127.0.0.1:{p1}", "--alias", "one", "--allow", FRIEND)
         admin(sock, "chap", "set", T1, USER, env={"ISCSIKIT_CHAP_SECRET": SECRET})
+        admin(sock, "chap", "set", T1, TARGET_USER, "--mutual", env={"ISCSIKIT_CHAP_SECRET": TARGET_SECRET})
         admin(sock, "lun", "add", T1, "ram:16M")
         admin(sock, "lun", "add", T1, f"file:{case.path('one-lun3.img')},size=8M,thin=true", "--lun", "3")
         admin(sock, "target", "add", T2, "--portal", f"127.0.0.1:{p2}", "--allow", FRIEND, "--allow", STRANGER)
         admin(sock, "lun", "add", T2, "ram:8M,block_size=4096")
+        admin(sock, "chap", "set", T2, STRANGER_USER, "--initiator", STRANGER,
+              env={"ISCSIKIT_CHAP_SECRET": STRANGER_SECRET})
         built = admin(sock, "ls", "--json").json()
         check(luns_seen(f"127.0.0.1:{p1}", T1, env=CHAP_ENV) == {0: 16 << 20, 3: 8 << 20},
               "the LUNs added live are not what REPORT LUNS / READ CAPACITY show")
@@ -138,6 +147,13 @@ def main():
         check(r.rc != 0, "T1 let FRIEND in without CHAP after the restart")
         r = cli("ls", f"iscsi://127.0.0.1:{p1}/{T1}", "--initiator-name", STRANGER, check=False, env=CHAP_ENV)
         check(r.rc != 0, "T1 let a name outside its allow list in after the restart")
+        mutual_env = {**CHAP_ENV, "ISCSIKIT_MUTUAL_USER": TARGET_USER, "ISCSIKIT_MUTUAL_SECRET": TARGET_SECRET}
+        check(luns_seen(f"127.0.0.1:{p1}", T1, env=mutual_env) == want_luns[T1], "mutual CHAP on T1 after the restart")
+        stranger_env = {"ISCSIKIT_CHAP_USER": STRANGER_USER, "ISCSIKIT_CHAP_SECRET": STRANGER_SECRET}
+        check(luns_seen(f"127.0.0.1:{p2}", T2, name=STRANGER, env=stranger_env) == want_luns[T2],
+              "the stranger's own CHAP entry on T2 after the restart")
+        r = cli("ls", f"iscsi://127.0.0.1:{p2}/{T2}", "--initiator-name", STRANGER, check=False)
+        check(r.rc != 0, "T2 let the stranger in without its CHAP entry's credentials")
 
         # ---- 2. add, grow and remove LUNs while an initiator runs I/O on LUN 0 ----
         bench_err = case.path("bench.err")
