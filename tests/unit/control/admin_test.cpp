@@ -84,8 +84,9 @@ TEST_F(Admin, TargetAndLunMethodsCheckTheirParams) {
         << "no portal";
     EXPECT_EQ(call("target.add", {{"iqn", "iqn.2026-12.org.example:t"}, {"portals", {"nowhere:x"}}})["error"]["code"],
               kInvalidParams);
-    EXPECT_EQ(call("target.add", {{"iqn", "iqn.2026-12.org.example:t"}, {"portals", "127.0.0.1:3260"}})["error"]["code"],
-              kInvalidParams)
+    EXPECT_EQ(
+        call("target.add", {{"iqn", "iqn.2026-12.org.example:t"}, {"portals", "127.0.0.1:3260"}})["error"]["code"],
+        kInvalidParams)
         << "portals is a list";
     EXPECT_EQ(call("lun.add", {{"target", kIqn}, {"spec", "tape:1G"}})["error"]["code"], kInvalidParams);
     EXPECT_EQ(call("lun.add", {{"target", kIqn}, {"spec", "ram:1M"}, {"lun", 20000}})["error"]["code"], kInvalidParams);

@@ -91,8 +91,7 @@ TEST_F(LiveLuns, ResizedLunReportsTheNewCapacityAfterTheUnitAttention) {
     EXPECT_EQ(client->execute(test_unit_ready(), 0, false, false, {}, 0).status, 0);
     auto shrink = server().resize_lun(kTargetIqn, 1, kLunBytes);
     ASSERT_FALSE(shrink);
-    EXPECT_NE(shrink.error().message.find("shrinking would discard data"), std::string::npos)
-        << shrink.error().message;
+    EXPECT_NE(shrink.error().message.find("shrinking would discard data"), std::string::npos) << shrink.error().message;
     EXPECT_EQ(blocks(*client, 1), 4 * kLunBytes / kBlock) << "a refused resize changes nothing";
     const auto config = server().running_config();
     EXPECT_EQ(config.targets.at(0).find_lun(1)->size, 4 * kLunBytes) << "save writes the new size";
