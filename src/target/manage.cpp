@@ -203,9 +203,28 @@ Result<void> Server::resize_lun(const std::string& iqn, std::uint64_t number, st
     return {};
 }
 
+// A LUN the file names with the same backing: a larger size in the file grows it live (RAM and
+// file stores; a block device's size is its own); a smaller one never shrinks it (a resize not
+// saved yet, usually); any other difference waits for a restart.
+void Server::reload_size(const std::string& iqn, const LunSpec& running, const LunSpec& fresh, const Note& note,
+                         Reload& report) {
+    LunSpec same_size = running;
+    same_size.size = fresh.size;
+    if (same_size.to_string() != fresh.to_string())
+        report.needs_restart.push_back(fmt::format("target {} LUN {}: its backing changed", iqn, fresh.lun));
+    else if (fresh.size > running.size && fresh.kind != LunSpec::Kind::blockdev)
+        note(fmt::format("target {} LUN {} grown to {} bytes", iqn, fresh.lun, fresh.size),
+             resize_lun(iqn, fresh.lun, fresh.size));
+    else if (fresh.size < running.size)
+        report.needs_restart.push_back(
+            fmt::format("target {} LUN {}: the file says {} bytes, it serves {} (a LUN never shrinks; save records "
+                        "the size)",
+                        iqn, fresh.lun, fresh.size, running.size));
+}
+
 Server::Reload Server::reload(const DaemonConfig& fresh) {
     Reload report;
-    auto note = [&](const std::string& what, Result<void> done) {
+    const Note note = [&](const std::string& what, Result<void> done) {
         if (done)
             report.applied.push_back(what);
         else
@@ -227,9 +246,8 @@ Server::Reload Server::reload(const DaemonConfig& fresh) {
             if (!was)
                 note(fmt::format("target {} LUN {} added", target.iqn, lun.lun),
                      add_lun(target.iqn, lun).map([](std::uint64_t) {}));
-            else if (was->to_string() != lun.to_string())
-                report.needs_restart.push_back(
-                    fmt::format("target {} LUN {}: its backing changed", target.iqn, lun.lun));
+            else
+                reload_size(target.iqn, *was, lun, note, report);
         }
         if (running->access != target.access)
             note(fmt::format("target {}: access rules", target.iqn),

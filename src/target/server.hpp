@@ -109,6 +109,10 @@ private:
         std::shared_ptr<TargetNode> node;
     };
     Result<Found> find_locked(const std::string& iqn);
+    // Reload's record of one change: what, and whether it applied.
+    using Note = std::function<void(const std::string&, Result<void>)>;
+    void reload_size(const std::string& iqn, const LunSpec& running, const LunSpec& fresh, const Note& note,
+                     Reload& report);
     Result<std::shared_ptr<TargetNode>> make_node(const TargetSpec& spec);
     Result<std::shared_ptr<scsi::LogicalUnit>> make_unit(const TargetSpec& target, const LunSpec& lun);
     static std::shared_ptr<const LunTable> make_table(

@@ -125,5 +125,25 @@ TEST_F(LiveLuns, RemovedTargetClosesItsSessionsAndRefusesLogins) {
     EXPECT_EQ(login->status(), 0x0203) << "target not found";
 }
 
+TEST_F(LiveLuns, ReloadGrowsALunTheFileMakesLargerAndNeverShrinksOne) {
+    auto client = logged_in();
+    ASSERT_NE(client, nullptr);
+    settle(*client, 1);
+    auto fresh = server().running_config();
+    fresh.targets.at(0).luns.at(1).size = 2 * kLunBytes;
+    auto report = server().reload(fresh);
+    ASSERT_EQ(report.applied.size(), 1u) << (report.needs_restart.empty() ? "" : report.needs_restart[0]);
+    EXPECT_NE(report.applied[0].find("grown"), std::string::npos) << report.applied[0];
+    expect_ua(*client, 1, 0x2a, 0x09);
+    EXPECT_EQ(blocks(*client, 1), 2 * kLunBytes / kBlock);
+
+    fresh.targets.at(0).luns.at(1).size = kLunBytes;
+    report = server().reload(fresh);
+    EXPECT_TRUE(report.applied.empty());
+    ASSERT_EQ(report.needs_restart.size(), 1u);
+    EXPECT_NE(report.needs_restart[0].find("never shrinks"), std::string::npos) << report.needs_restart[0];
+    EXPECT_EQ(blocks(*client, 1), 2 * kLunBytes / kBlock);
+}
+
 }  // namespace
 }  // namespace iscsikit::target::testing
