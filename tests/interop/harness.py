@@ -110,6 +110,17 @@ def run(cmd, *, timeout=60, check=True, log_to=None, quiet=False):
     return cp
 
 
+def iscsi_ls_luns(iscsi_ls_output, iqn):
+    """The LUNs `iscsi-ls -s` lists under target `iqn` ("Target:IQN Portal:..." then "Lun:N ...")."""
+    luns, inside = [], False
+    for line in iscsi_ls_output.splitlines():
+        if line.startswith("Target:"):
+            inside = line.split()[0] == f"Target:{iqn}"
+        elif inside and (m := re.match(r"Lun:(\d+)", line)):
+            luns.append(int(m.group(1)))
+    return luns
+
+
 def parse_size(text):
     m = re.fullmatch(r"(\d+)([KMGT]?)", text.strip().upper())
     if not m:

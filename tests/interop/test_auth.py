@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
-from harness import Case, check, cli, log, require_tools, run, target_binary
+from harness import Case, check, cli, iscsi_ls_luns, log, require_tools, run, target_binary
 
 IQN = "iqn.2026-11.org.iscsikit:auth"
 ALICE = ("alice", "alice-secret-0123")
@@ -34,17 +34,6 @@ def libiscsi(tool, *args, env=None, check_rc=True):
 
 def expect_refused(r, what):
     check(r.rc != 0 and "authentication" in r.err.lower(), f"{what}: want an authentication error\n{r.describe()}")
-
-
-def luns_of(iscsi_ls_output, iqn):
-    """The LUNs `iscsi-ls -s` lists under target `iqn` ("Target:IQN Portal:..." then "Lun:N ...")."""
-    luns, inside = [], False
-    for line in iscsi_ls_output.splitlines():
-        if line.startswith("Target:"):
-            inside = line.split()[0] == f"Target:{iqn}"
-        elif inside and (m := re.match(r"Lun:(\d+)", line)):
-            luns.append(int(m.group(1)))
-    return luns
 
 
 def log_says(target, text, what):
@@ -207,8 +196,8 @@ portals = ["127.0.0.1:{port}", "127.0.0.1:{other_port}"]
     check(f"Target:{IQN} " in out and f"Target:{IQN}-open" in out, f"discovery for the allowed one:\n{out}")
     # LUN masking and mapping: MAPPED sees target LUN 1 as its LUN 7, and nothing else
     out = libiscsi("iscsi-ls", "-s", "-i", MAPPED, f"iscsi://{t.portal}").stdout
-    check(luns_of(out, IQN) == [7], f"REPORT LUNS for the mapped initiator (want [7]):\n{out}")
-    check(luns_of(libiscsi("iscsi-ls", "-s", "-i", ALLOWED, f"iscsi://{t.portal}").stdout, IQN) == [0, 1],
+    check(iscsi_ls_luns(out, IQN) == [7], f"REPORT LUNS for the mapped initiator (want [7]):\n{out}")
+    check(iscsi_ls_luns(libiscsi("iscsi-ls", "-s", "-i", ALLOWED, f"iscsi://{t.portal}").stdout, IQN) == [0, 1],
           "REPORT LUNS for an initiator without a map")
     j = cli("ls", url, "--initiator-name", MAPPED, "--json").json()
     check([x["lun"] for x in j["luns"]] == [7] and j["luns"][0]["bytes"] == 4 << 20, f"ls for the mapped one: {j}")

@@ -12,12 +12,11 @@
 3. Bad requests (an existing LUN number, a shrink, a LUN in use by an initiator's map, an unknown
    target, a spec that does not parse) are refused with a reason and change nothing."""
 import os
-import re
 import sys
 import time
 
 sys.dont_write_bytecode = True  # keep __pycache__ out of the source tree
-from harness import Case, check, cli, log, require_tools, run
+from harness import Case, check, cli, iscsi_ls_luns, log, require_tools, run
 
 T1 = "iqn.2026-12.org.iscsikit:live-one"
 T2 = "iqn.2026-12.org.iscsikit:live-two"
@@ -177,12 +176,7 @@ def main():
         check(luns_seen(f"127.0.0.1:{p2}", T2) == want_luns[T2], "T2 changed with T1's LUNs")
         # libiscsi's view of the same inventory (discovery, login with CHAP, REPORT LUNS)
         out = run(["iscsi-ls", "-s", "-i", FRIEND, f"iscsi://{USER}%{SECRET}@127.0.0.1:{p1}"]).stdout
-        listed, inside = [], False
-        for line in out.splitlines():
-            if line.startswith("Target:"):
-                inside = line.split()[0] == f"Target:{T1}"
-            elif inside and (m := re.match(r"Lun:(\d+)", line)):
-                listed.append(int(m.group(1)))
+        listed = iscsi_ls_luns(out, T1)
         check(listed == [0, 3], f"iscsi-ls lists LUNs {listed} of {T1}, want [0, 3]:\n{out}")
         stats = admin(sock, "stats", "--json").json()
         lun0 = next(l for t_ in stats["targets"] if t_["iqn"] == T1 for l in t_["luns"] if l["lun"] == 0)

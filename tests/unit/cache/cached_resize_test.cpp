@@ -13,34 +13,19 @@
 
 #include "backstore/backstore.hpp"
 #include "cache/cached_store.hpp"
+#include "waiter.hpp"
 #include "core/byte_buffer.hpp"
 
 namespace iscsikit::cache {
 namespace {
+
+using testing::Waiter;
 
 constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
 // Ends 512 bytes into a page: the cache's last page is partly past the store. Eight MiB before
 // it: enough runs of pages that every shard's frames have held some.
 constexpr std::uint64_t kEnd = 8 * kMiB;
 constexpr std::uint64_t kOldSize = kEnd + 512;
-
-struct Waiter {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::optional<std::error_code> result;
-    IoCallback callback() {
-        return [this](std::error_code ec) {
-            std::lock_guard lock(mutex);
-            result = ec;
-            cv.notify_all();
-        };
-    }
-    std::error_code wait() {
-        std::unique_lock lock(mutex);
-        EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return result.has_value(); }));
-        return result.value_or(std::make_error_code(std::errc::timed_out));
-    }
-};
 
 std::vector<std::byte> filled(std::size_t n, unsigned char value) {
     return std::vector<std::byte>(n, std::byte{value});

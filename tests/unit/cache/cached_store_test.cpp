@@ -19,10 +19,13 @@
 
 #include "backstore/backstore.hpp"
 #include "cache/cached_store.hpp"
+#include "waiter.hpp"
 #include "core/byte_buffer.hpp"
 
 namespace iscsikit::cache {
 namespace {
+
+using testing::Waiter;
 
 using backstore::Backstore;
 
@@ -111,25 +114,6 @@ private:
     std::unique_ptr<Backstore> inner_;
     std::mutex mutex_;
     std::vector<Callback<void()>> held_;
-};
-
-// Waits for one callback, which may run on another thread (the flusher's, for throttled writes).
-struct Waiter {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::optional<std::error_code> result;
-    IoCallback callback() {
-        return [this](std::error_code ec) {
-            std::lock_guard lock(mutex);
-            result = ec;
-            cv.notify_all();
-        };
-    }
-    std::error_code wait() {
-        std::unique_lock lock(mutex);
-        EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return result.has_value(); }));
-        return result.value_or(std::make_error_code(std::errc::timed_out));
-    }
 };
 
 std::vector<std::byte> pattern(std::size_t n, unsigned seed) {

@@ -279,19 +279,6 @@ protected:
             a.allow = {"*"};
         });
     }
-    static std::vector<std::uint64_t> report_luns(RawClient& client) {
-        Cdb cdb{};
-        cdb[0] = 0xa0;
-        cdb[9] = 255;
-        auto r = client.execute(cdb, 255, true, false);
-        std::vector<std::uint64_t> out;
-        if (r.status != 0 || r.data.size() < 8) return out;
-        const auto byte = [&](std::size_t i) { return std::to_integer<std::uint64_t>(r.data[i]); };
-        const std::size_t length = byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3);
-        for (std::size_t i = 8; i + 8 <= 8 + length && i + 8 <= r.data.size(); i += 8)
-            out.push_back((byte(i) & 0x3f) << 8 | byte(i + 1));
-        return out;
-    }
 };
 
 TEST_F(LunMap, ReportLunsShowsTheInitiatorsOwnNumbers) {

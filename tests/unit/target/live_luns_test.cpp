@@ -4,9 +4,6 @@
 // NOT SUPPORTED. Driven as an initiator would, over the in-process seam.
 #include <vector>
 
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-
 #include "target_fixture.hpp"
 
 namespace iscsikit::target::testing {
@@ -17,29 +14,11 @@ protected:
     void SetUp() override {
         TargetTest::SetUp();
         // Live changes validate the whole running configuration, where port 0 is not valid.
-        start([](DaemonConfig& c) { c.targets[0].portals = {PortalAddress{"127.0.0.1", free_port()}}; });
-    }
-    static std::uint16_t free_port() {
-        asio::io_context io;
-        asio::ip::tcp::acceptor probe(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-        return probe.local_endpoint().port();
+        start([](DaemonConfig& c) { c.targets[0].portals = {PortalAddress{"127.0.0.1", pick_free_port()}}; });
     }
     // Takes the POWER ON attention every LUN first shows a new nexus.
     static void settle(RawClient& client, std::uint16_t lun) {
         client.execute(test_unit_ready(), 0, false, false, {}, lun);
-    }
-    static std::vector<std::uint64_t> report_luns(RawClient& client) {
-        Cdb cdb{};
-        cdb[0] = 0xa0;
-        cdb[9] = 255;
-        auto r = client.execute(cdb, 255, true, false);
-        std::vector<std::uint64_t> out;
-        if (r.status != 0 || r.data.size() < 8) return out;
-        const auto byte = [&](std::size_t i) { return std::to_integer<std::uint64_t>(r.data[i]); };
-        const std::size_t length = byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3);
-        for (std::size_t i = 8; i + 8 <= 8 + length && i + 8 <= r.data.size(); i += 8)
-            out.push_back((byte(i) & 0x3f) << 8 | byte(i + 1));
-        return out;
     }
     // READ CAPACITY(10): the number of blocks, or 0 on any error.
     static std::uint64_t blocks(RawClient& client, std::uint16_t lun) {

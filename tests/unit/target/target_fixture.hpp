@@ -34,6 +34,21 @@ inline std::uint16_t pick_free_port() {
     return port;
 }
 
+// The LUN numbers REPORT LUNS answers `client` (flat or peripheral addressing); empty on an error.
+inline std::vector<std::uint64_t> report_luns(RawClient& client) {
+    Cdb cdb{};
+    cdb[0] = 0xa0;
+    cdb[9] = 255;
+    auto r = client.execute(cdb, 255, true, false);
+    std::vector<std::uint64_t> out;
+    if (r.status != 0 || r.data.size() < 8) return out;
+    const auto byte = [&](std::size_t i) { return std::to_integer<std::uint64_t>(r.data[i]); };
+    const std::size_t length = byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3);
+    for (std::size_t i = 8; i + 8 <= 8 + length && i + 8 <= r.data.size(); i += 8)
+        out.push_back((byte(i) & 0x3f) << 8 | byte(i + 1));
+    return out;
+}
+
 // Test names for the task-set functions a parameterized test runs over.
 inline std::string task_set_function_name(const ::testing::TestParamInfo<iscsi::TaskFunction>& info) {
     switch (info.param) {
