@@ -2,6 +2,7 @@
 // and LUNs added, removed and resized, access rules replaced while sessions go on, and SIGHUP's
 // reload of what can change live.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "target/config_rules.hpp"
@@ -26,20 +27,6 @@ auto lun_maps(const TargetAccess& access) {
     std::map<std::string, std::vector<LunMapping>> out;
     for (const auto& entry : access.initiators)
         if (!entry.luns.empty()) out[entry.name] = entry.luns;
-    return out;
-}
-
-// Everything of a target a reload cannot change live, as text.
-std::string shape(const TargetSpec& t) {
-    std::string out = t.iqn + "|" + t.alias;
-    for (const auto& p : t.portals) out += "|" + p.to_string();
-    return out;
-}
-
-template <typename Range>
-std::string joined(const Range& items) {
-    std::string out;
-    for (const auto& item : items) out += (out.empty() ? "" : ", ") + fmt::format("{}", item);
     return out;
 }
 
@@ -98,7 +85,8 @@ Result<void> Server::add_target(TargetSpec spec) {
     targets_.push_back(std::move(*node));
     std::vector<std::string> portals;
     for (const auto& p : spec.portals) portals.push_back(p.to_string());
-    spdlog::info("management: target {} added on {} with {} LUN(s)", spec.iqn, joined(portals), spec.luns.size());
+    spdlog::info("management: target {} added on {} with {} LUN(s)", spec.iqn, fmt::join(portals, ", "),
+                 spec.luns.size());
     return {};
 }
 
@@ -238,7 +226,7 @@ Server::Reload Server::reload(const DaemonConfig& fresh) {
             note(fmt::format("target {} added", target.iqn), add_target(target));
             continue;
         }
-        if (shape(*running) != shape(target))
+        if (running->alias != target.alias || running->portals != target.portals)
             report.needs_restart.push_back(fmt::format("target {}: portals or alias changed", target.iqn));
         // New LUNs first (a new map may name them), then the access rules, then the LUNs gone.
         for (const auto& lun : target.luns) {

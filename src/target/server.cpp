@@ -144,8 +144,7 @@ void TargetNode::publish(std::shared_ptr<const LunTable> table) {
 }
 
 bool TargetNode::served_on(const PortalAddress& portal) const {
-    return std::any_of(portals.begin(), portals.end(),
-                       [&](const PortalAddress& p) { return p.host == portal.host && p.port == portal.port; });
+    return std::find(portals.begin(), portals.end(), portal) != portals.end();
 }
 
 std::vector<std::shared_ptr<const TargetNode>> Server::targets() const {
@@ -198,7 +197,7 @@ Result<void> Server::listen_on(const std::vector<PortalAddress>& portals) {
     std::vector<std::pair<asio::ip::tcp::endpoint, PortalAddress>> opened;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
     auto listened = [&](const PortalAddress& p) {
-        auto same = [&](const auto& entry) { return entry.second.host == p.host && entry.second.port == p.port; };
+        auto same = [&](const auto& entry) { return entry.second == p; };
         return std::any_of(listening_.begin(), listening_.end(), same) ||
                std::any_of(opened.begin(), opened.end(), same);
     };
