@@ -28,6 +28,15 @@ tl::expected<std::string, Failure> text(const Json& params, const char* name) {
     return params[name].get<std::string>();
 }
 
+// A LUN number parameter (0 to the highest LUN).
+tl::expected<std::uint64_t, Failure> lun_number(const Json& params, const char* name) {
+    if (!params.contains(name) || !params[name].is_number_integer() || params[name].get<std::int64_t>() < 0 ||
+        params[name].get<std::uint64_t>() > scsi::kMaxLun)
+        return tl::unexpected(
+            Failure{kInvalidParams, fmt::format("params.{}: a LUN number (0 to {}) is required", name, scsi::kMaxLun)});
+    return params[name].get<std::uint64_t>();
+}
+
 Json chap_json(const target::ChapSpec& chap) {
     if (chap.empty()) return nullptr;
     // Never the secret: who, and where the secret lives.
@@ -103,31 +112,111 @@ Answer change(AdminContext& context, const std::string& target,
     return ls(context, Json::object());
 }
 
-Answer acl_add(AdminContext& context, const Json& params) {
+// The target and the initiator an acl.* method names.
+struct AclNames {
+    std::string target, initiator;
+};
+tl::expected<AclNames, Failure> acl_names(const Json& params) {
     auto target = text(params, "target");
-    auto initiator = text(params, "initiator");
     if (!target) return tl::unexpected(target.error());
+    auto initiator = text(params, "initiator");
     if (!initiator) return tl::unexpected(initiator.error());
-    return change(context, *target, [&](target::TargetAccess& access) -> Result<void> {
-        if (std::find(access.allow.begin(), access.allow.end(), *initiator) != access.allow.end())
-            return fail(fmt::format("{} is already in the allow list of {}", *initiator, *target));
-        if (*initiator != "*" && access.open())
-            return fail(fmt::format("target {} serves anyone (allow = [\"*\"]): remove '*' first", *target));
-        access.allow.push_back(*initiator);
+    return AclNames{std::move(*target), std::move(*initiator)};
+}
+
+Answer acl_add(AdminContext& context, const Json& params) {
+    auto names = acl_names(params);
+    if (!names) return tl::unexpected(names.error());
+    const std::string& target = names->target;  // not a structured binding: lambdas capture these
+    const std::string& initiator = names->initiator;
+    return change(context, target, [&](target::TargetAccess& access) -> Result<void> {
+        if (std::find(access.allow.begin(), access.allow.end(), initiator) != access.allow.end())
+            return fail(fmt::format("{} is already in the allow list of {}", initiator, target));
+        if (initiator != "*" && access.open())
+            return fail(fmt::format("target {} serves anyone (allow = [\"*\"]): remove '*' first", target));
+        access.allow.push_back(initiator);
         return {};
     });
 }
 
+auto find_entry(target::TargetAccess& access, const std::string& initiator) {
+    return std::find_if(access.initiators.begin(), access.initiators.end(),
+                        [&](const target::InitiatorSpec& e) { return e.name == initiator; });
+}
+
+// Shuts the initiator out: its name leaves the allow list and its entry (own credentials, LUN
+// map) goes too, since an entry alone lets it log in.
 Answer acl_rm(AdminContext& context, const Json& params) {
-    auto target = text(params, "target");
-    auto initiator = text(params, "initiator");
-    if (!target) return tl::unexpected(target.error());
-    if (!initiator) return tl::unexpected(initiator.error());
-    return change(context, *target, [&](target::TargetAccess& access) -> Result<void> {
-        auto it = std::find(access.allow.begin(), access.allow.end(), *initiator);
-        if (it == access.allow.end())
-            return fail(fmt::format("{} is not in the allow list of {}", *initiator, *target));
-        access.allow.erase(it);
+    auto names = acl_names(params);
+    if (!names) return tl::unexpected(names.error());
+    const std::string& target = names->target;  // not a structured binding: lambdas capture these
+    const std::string& initiator = names->initiator;
+    return change(context, target, [&](target::TargetAccess& access) -> Result<void> {
+        auto it = std::find(access.allow.begin(), access.allow.end(), initiator);
+        auto entry = find_entry(access, initiator);
+        if (it == access.allow.end() && entry == access.initiators.end())
+            return fail(fmt::format("{} is neither in the allow list of {} nor has an entry there", initiator, target));
+        if (it != access.allow.end()) access.allow.erase(it);
+        if (entry != access.initiators.end()) access.initiators.erase(entry);
+        return {};
+    });
+}
+
+// One LUN of an initiator's map (docs/configuration.md, [[target.initiator.lun]]); an initiator
+// without an entry gets one, which lets it log in.
+Answer acl_map(AdminContext& context, const Json& params) {
+    auto names = acl_names(params);
+    if (!names) return tl::unexpected(names.error());
+    const std::string& target = names->target;  // not a structured binding: lambdas capture these
+    const std::string& initiator = names->initiator;
+    auto lun = lun_number(params, "lun");
+    if (!lun) return tl::unexpected(lun.error());
+    target::LunMapping mapping{*lun, *lun, false};
+    if (params.contains("target_lun")) {
+        auto target_lun = lun_number(params, "target_lun");
+        if (!target_lun) return tl::unexpected(target_lun.error());
+        mapping.target_lun = *target_lun;
+    }
+    if (params.contains("readonly")) {
+        if (!params["readonly"].is_boolean()) return invalid("params.readonly: true or false");
+        mapping.read_only = params["readonly"].get<bool>();
+    }
+    return change(context, target, [&](target::TargetAccess& access) -> Result<void> {
+        auto entry = find_entry(access, initiator);
+        if (entry == access.initiators.end()) {
+            access.initiators.push_back({initiator, {}, {}, {}});
+            entry = access.initiators.end() - 1;
+        }
+        for (const auto& m : entry->luns)
+            if (m.lun == mapping.lun)
+                return fail(fmt::format("LUN {} of {} is already mapped (to target LUN {}): unmap it first", m.lun,
+                                        initiator, m.target_lun));
+        entry->luns.push_back(mapping);
+        return {};
+    });
+}
+
+Answer acl_unmap(AdminContext& context, const Json& params) {
+    auto names = acl_names(params);
+    if (!names) return tl::unexpected(names.error());
+    const std::string& target = names->target;  // not a structured binding: lambdas capture these
+    const std::string& initiator = names->initiator;
+    auto lun = lun_number(params, "lun");
+    if (!lun) return tl::unexpected(lun.error());
+    return change(context, target, [&](target::TargetAccess& access) -> Result<void> {
+        auto entry = find_entry(access, initiator);
+        if (entry == access.initiators.end())
+            return fail(fmt::format("{} has no entry on target {}", initiator, target));
+        auto it = std::find_if(entry->luns.begin(), entry->luns.end(),
+                               [&](const target::LunMapping& m) { return m.lun == *lun; });
+        if (it == entry->luns.end()) return fail(fmt::format("{} has no LUN {} in its map", initiator, *lun));
+        // No map means every LUN of the target: removing the last mapping would widen, not narrow.
+        if (entry->luns.size() == 1)
+            return fail(
+                fmt::format("LUN {} is the last of {}'s map, and without a map it would see every LUN of {}: "
+                            "map another first, or shut it out with acl rm",
+                            *lun, initiator, target));
+        entry->luns.erase(it);
         return {};
     });
 }
@@ -151,8 +240,7 @@ Answer chap_set(AdminContext& context, const Json& params) {
             (mutual ? access.mutual_chap : access.chap) = chap;
             return {};
         }
-        auto entry = std::find_if(access.initiators.begin(), access.initiators.end(),
-                                  [&](const target::InitiatorSpec& e) { return e.name == initiator; });
+        auto entry = find_entry(access, initiator);
         if (entry == access.initiators.end()) {
             if (chap.empty()) return fail(fmt::format("{} has no entry on target {}", initiator, *target));
             access.initiators.push_back({initiator, {}, {}, {}});
@@ -176,15 +264,6 @@ tl::expected<std::vector<std::string>, Failure> texts(const Json& params, const 
         out.push_back(item.get<std::string>());
     }
     return out;
-}
-
-// A LUN number parameter (0 to the highest LUN).
-tl::expected<std::uint64_t, Failure> lun_number(const Json& params, const char* name) {
-    if (!params.contains(name) || !params[name].is_number_integer() || params[name].get<std::int64_t>() < 0 ||
-        params[name].get<std::uint64_t>() > scsi::kMaxLun)
-        return tl::unexpected(
-            Failure{kInvalidParams, fmt::format("params.{}: a LUN number (0 to {}) is required", name, scsi::kMaxLun)});
-    return params[name].get<std::uint64_t>();
 }
 
 Answer target_add(AdminContext& context, const Json& params) {
@@ -326,6 +405,8 @@ constexpr std::array kMethods{
     Method{"session.close", session_close},
     Method{"acl.add", acl_add},
     Method{"acl.rm", acl_rm},
+    Method{"acl.map", acl_map},
+    Method{"acl.unmap", acl_unmap},
     Method{"chap.set", chap_set},
     Method{"save", save},
     Method{"reload", reload},

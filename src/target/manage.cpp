@@ -153,7 +153,7 @@ Result<void> Server::remove_lun(const std::string& iqn, std::uint64_t number) {
                     // Dropping the mapping would leave the initiator an empty map, which means every LUN.
                     return fail(
                         fmt::format("target {} LUN {} is in initiator {}'s LUN map (as its LUN {}): "
-                                    "change the map first (edit the file, then reload)",
+                                    "change the map first (acl map / acl unmap, or edit the file and reload)",
                                     iqn, number, entry.name, map.lun));
         auto units = units_of(**node);
         unit = units.at(number);

@@ -2,7 +2,8 @@
 """Targets and LUNs changed while the daemon serves (docs/management.md).
 
 1. `iscsikit admin` builds, in a daemon started with no target, the configuration a given TOML
-   file describes (two targets, a LUN number with a gap, an allow list, CHAP); `save` writes it;
+   file describes (two targets, a LUN number with a gap, an allow list, CHAP, an initiator's own CHAP and
+   read-only LUN map); `save` writes it;
    a daemon started from the given file and one started from the saved file list the same
    configuration, and serve the same LUNs to the same initiators with the same credentials.
 2. Under I/O: while an initiator runs a benchmark on LUN 0, a LUN is added, LUN 0 grows and the
@@ -10,7 +11,9 @@
    CHANGED, retries, and finishes without an error; READ CAPACITY and REPORT LUNS (ours and
    libiscsi's iscsi-ls) then show the new inventory and size.
 3. Bad requests (an existing LUN number, a shrink, a LUN in use by an initiator's map, an unknown
-   target, a spec that does not parse) are refused with a reason and change nothing."""
+   target, a spec that does not parse, unmapping the last LUN of a map) are refused with a reason
+   and change nothing.
+4. `acl rm` shuts an initiator out: its entry (own CHAP, LUN map) goes with its name."""
 import os
 import sys
 import time
@@ -60,6 +63,10 @@ allow = ["{FRIEND}", "{STRANGER}"]
   [[target.initiator]]
   name = "{STRANGER}"
   chap = {{ user = "{STRANGER_USER}", secret = "{STRANGER_SECRET}" }}
+    [[target.initiator.lun]]
+    lun = 5
+    target_lun = 0
+    readonly = true
 """
 
 
@@ -122,6 +129,7 @@ def main():
         admin(sock, "lun", "add", T2, "ram:8M,block_size=4096")
         admin(sock, "chap", "set", T2, STRANGER_USER, "--initiator", STRANGER,
               env={"ISCSIKIT_CHAP_SECRET": STRANGER_SECRET})
+        admin(sock, "acl", "map", T2, STRANGER, "5", "0", "--readonly")
         built = admin(sock, "ls", "--json").json()
         check(luns_seen(f"127.0.0.1:{p1}", T1, env=CHAP_ENV) == {0: 16 << 20, 3: 8 << 20},
               "the LUNs added live are not what REPORT LUNS / READ CAPACITY show")
@@ -149,8 +157,8 @@ def main():
         mutual_env = {**CHAP_ENV, "ISCSIKIT_MUTUAL_USER": TARGET_USER, "ISCSIKIT_MUTUAL_SECRET": TARGET_SECRET}
         check(luns_seen(f"127.0.0.1:{p1}", T1, env=mutual_env) == want_luns[T1], "mutual CHAP on T1 after the restart")
         stranger_env = {"ISCSIKIT_CHAP_USER": STRANGER_USER, "ISCSIKIT_CHAP_SECRET": STRANGER_SECRET}
-        check(luns_seen(f"127.0.0.1:{p2}", T2, name=STRANGER, env=stranger_env) == want_luns[T2],
-              "the stranger's own CHAP entry on T2 after the restart")
+        check(luns_seen(f"127.0.0.1:{p2}", T2, name=STRANGER, env=stranger_env) == {5: want_luns[T2][0]},
+              "the stranger's own CHAP entry and LUN map (its LUN 5 = T2's LUN 0) after the restart")
         r = cli("ls", f"iscsi://127.0.0.1:{p2}/{T2}", "--initiator-name", STRANGER, check=False)
         check(r.rc != 0, "T2 let the stranger in without its CHAP entry's credentials")
 
@@ -190,11 +198,20 @@ def main():
                            (("lun", "resize", T1, "7", "64M"), "has no LUN 7"),
                            (("lun", "rm", "iqn.2026-12.org.iscsikit:nosuch", "0"), "no target named"),
                            (("lun", "add", T1, "tape:1G"), "params.spec"),
+                           (("acl", "unmap", T2, STRANGER, "5"), "the last of"),
+                           (("acl", "map", T2, STRANGER, "6", "9"), "does not exist"),
+                           (("lun", "rm", T2, "0"), "LUN map"),
                            (("target", "add", T1, "--portal", f"127.0.0.1:{p1}"), "used by two targets"),
                            (("target", "add", "iqn.2026-12.org.iscsikit:exposed", "--portal", f"0.0.0.0:{case.port()}"), "allow")):
             r = admin(sock, *args, check_rc=False)
             check(r.rc != 0 and says in r.err, f"admin {' '.join(args)}: want an error saying {says!r}\n{r.describe()}")
         check(admin(sock, "ls", "--json").json() == before, "a refused request changed the configuration")
+
+        # ---- 4. acl rm shuts an initiator out, entry (credentials, LUN map) and all ----
+        admin(sock, "acl", "rm", T2, STRANGER)
+        r = cli("ls", f"iscsi://127.0.0.1:{p2}/{T2}", "--initiator-name", STRANGER, check=False, env=stranger_env)
+        check(r.rc != 0, f"T2 let the stranger in after acl rm:\n{r.describe()}")
+        check(luns_seen(f"127.0.0.1:{p2}", T2) == want_luns[T2], "FRIEND lost T2 when the stranger was removed")
         check(t.alive(), "the daemon died")
         log("live_luns: every check passed")
 

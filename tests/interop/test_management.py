@@ -106,7 +106,7 @@ def main():
         before = admin(sock, "ls", "--json").json()
         for args, says in ((("acl", "add", "iqn.2026-11.org.example:nosuch-target", STRANGER), "no target named"),
                            (("acl", "add", IQN, "not an iqn"), "allow 'not an iqn'"),
-                           (("acl", "rm", IQN, STRANGER), "is not in the allow list"),
+                           (("acl", "rm", IQN, STRANGER), "is neither in the allow list"),
                            (("session", "close", "65000"), "no session with TSIH 65000")):
             r = admin(sock, *args, check_rc=False)
             check(r.rc != 0 and says in r.err, f"admin {' '.join(args)}: want an error saying {says!r}\n{r.describe()}")

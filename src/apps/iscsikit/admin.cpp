@@ -27,6 +27,7 @@ struct AdminArgs {
     std::vector<std::string> words;
     std::string initiator, secret_file;
     bool mutual = false;
+    bool readonly = false;                    // acl map
     std::vector<std::string> portals, allow;  // target add
     std::string alias;
     std::optional<std::uint64_t> lun;  // lun add
@@ -175,6 +176,16 @@ Result<void> run(const CommonOptions& common, const AdminArgs& args) {
     } else if (is({"acl", "add", "*", "*"}) || is({"acl", "rm", "*", "*"})) {
         method = w[1] == "add" ? "acl.add" : "acl.rm";
         params = {{"target", w[2]}, {"initiator", w[3]}};
+    } else if (is({"acl", "map", "*", "*", "*"}) || is({"acl", "map", "*", "*", "*", "*"}) ||
+               is({"acl", "unmap", "*", "*", "*"})) {
+        method = w[1] == "map" ? "acl.map" : "acl.unmap";
+        params = {{"target", w[2]}, {"initiator", w[3]}};
+        for (std::size_t i = 4; i < w.size(); ++i) {
+            auto lun = parse_decimal(w[i], 16383);
+            if (!lun) return usage(fmt::format("acl {}: '{}' is not a LUN number (0 to 16383)", w[1], w[i]));
+            params[i == 4 ? "lun" : "target_lun"] = *lun;
+        }
+        if (args.readonly) params["readonly"] = true;
     } else if (is({"chap", "set", "*", "*"})) {
         auto secret = chap_secret(args);
         if (!secret) return tl::unexpected(secret.error());
@@ -214,15 +225,15 @@ Result<void> run(const CommonOptions& common, const AdminArgs& args) {
         return usage(
             "expected one of: ls | stats | target add IQN --portal HOST:PORT [--alias A] [--allow IQN] | "
             "target rm IQN | lun add TARGET SPEC [--lun N] | lun rm TARGET LUN | lun resize TARGET LUN SIZE | "
-            "session ls | session close TSIH | acl add|rm TARGET IQN | chap set TARGET USER "
+            "session ls | session close TSIH | acl add|rm TARGET IQN | acl map TARGET IQN LUN [TARGET_LUN] "
+            "[--readonly] | acl unmap TARGET IQN LUN | chap set TARGET USER "
             "[--initiator IQN] [--mutual] | chap clear TARGET [--initiator IQN] [--mutual] | save [PATH] | reload");
     }
     auto result = call(path, method, params);
     if (!result) return tl::unexpected(result.error());
     if (common.json) {
         print_json(*result);
-    } else if (method == "ls" || method == "acl.add" || method == "acl.rm" || method == "chap.set" ||
-               method == "target.add") {
+    } else if (method == "ls" || method.starts_with("acl.") || method == "chap.set" || method == "target.add") {
         print_ls(*result);
     } else if (method == "stats") {
         print_stats(*result);
@@ -253,9 +264,11 @@ Subcommand add_admin(CLI::App& parent, CommonOptions& common) {
     sub->add_option("--alias", args->alias, "target add: its TargetAlias");
     sub->add_option("--allow", args->allow, "target add: an initiator allowed to log in ('*': anyone; repeatable)");
     sub->add_option("--lun", args->lun, "lun add: its number (default: the lowest free)");
+    sub->add_flag("--readonly", args->readonly, "acl map: the initiator may only read that LUN");
     sub->add_flag("--json", common.json, "print the daemon's answer as JSON");
     sub->add_option("verb", args->words,
-                    "ls | stats | target add|rm | lun add|rm|resize | session ls|close | acl add|rm | chap set|clear | "
+                    "ls | stats | target add|rm | lun add|rm|resize | session ls|close | acl add|rm|map|unmap | "
+                    "chap set|clear | "
                     "save | reload")
         ->required();
     return {sub,

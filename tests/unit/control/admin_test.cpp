@@ -57,6 +57,54 @@ TEST_F(Admin, AclAddAndRmChangeTheLiveRules) {
     EXPECT_TRUE(server_->access_of(node)->allows("iqn.2026-11.org.example:b")) << "an empty list on loopback is open";
 }
 
+TEST_F(Admin, AclMapBuildsAnInitiatorsLunMapAndAclRmShutsItOut) {
+    constexpr const char* kHost = "iqn.2026-11.org.example:host";
+    auto refusal = [&](const char* method, Json params) {
+        auto answer = call(method, std::move(params));
+        EXPECT_EQ(answer["error"]["code"], kRefused) << answer.dump();
+        return answer["error"].value("message", std::string());
+    };
+    auto map_of = [&] {
+        const auto config = server_->running_config();
+        const auto& entries = config.targets.front().access.initiators;
+        return entries.empty() ? std::vector<target::LunMapping>{} : entries.front().luns;
+    };
+    auto mapped =
+        call("acl.map", {{"target", kIqn}, {"initiator", kHost}, {"lun", 5}, {"target_lun", 0}, {"readonly", true}});
+    ASSERT_TRUE(mapped.contains("result")) << mapped.dump();
+    EXPECT_EQ(mapped["result"]["targets"][0]["initiators"][0]["luns"][0]["lun"], 5);
+    EXPECT_EQ(map_of(), (std::vector<target::LunMapping>{{5, 0, true}}));
+    const auto node = server_->targets().front();
+    EXPECT_TRUE(server_->access_of(*node)->allows(kHost)) << "an entry lets the initiator in";
+    EXPECT_FALSE(server_->access_of(*node)->allows("iqn.2026-11.org.example:other"));
+
+    EXPECT_NE(refusal("acl.map", {{"target", kIqn}, {"initiator", kHost}, {"lun", 5}}).find("already mapped"),
+              std::string::npos);
+    EXPECT_NE(refusal("acl.map", {{"target", kIqn}, {"initiator", kHost}, {"lun", 6}, {"target_lun", 9}})
+                  .find("target LUN 9, which does not exist"),
+              std::string::npos);
+    EXPECT_NE(refusal("acl.unmap", {{"target", kIqn}, {"initiator", kHost}, {"lun", 5}}).find("the last of"),
+              std::string::npos)
+        << "without a map it would see every LUN";
+    EXPECT_NE(refusal("acl.unmap", {{"target", kIqn}, {"initiator", kHost}, {"lun", 7}}).find("no LUN 7"),
+              std::string::npos);
+    EXPECT_EQ(
+        call("acl.map", {{"target", kIqn}, {"initiator", kHost}, {"lun", 6}, {"readonly", "yes"}})["error"]["code"],
+        kInvalidParams);
+    EXPECT_EQ(map_of(), (std::vector<target::LunMapping>{{5, 0, true}})) << "a refused request changed the map";
+
+    ASSERT_TRUE(call("acl.map", {{"target", kIqn}, {"initiator", kHost}, {"lun", 0}}).contains("result"));
+    ASSERT_TRUE(call("acl.unmap", {{"target", kIqn}, {"initiator", kHost}, {"lun", 5}}).contains("result"));
+    EXPECT_EQ(map_of(), (std::vector<target::LunMapping>{{0, 0, false}}));
+
+    ASSERT_TRUE(call("acl.add", {{"target", kIqn}, {"initiator", kHost}}).contains("result"));
+    ASSERT_TRUE(call("acl.rm", {{"target", kIqn}, {"initiator", kHost}}).contains("result"));
+    EXPECT_TRUE(server_->running_config().targets.front().access.initiators.empty())
+        << "acl.rm leaves an entry behind, which would still let the initiator in";
+    EXPECT_NE(refusal("acl.rm", {{"target", kIqn}, {"initiator", kHost}}).find("neither in the allow list"),
+              std::string::npos);
+}
+
 TEST_F(Admin, RefusedRequestsSayWhyAndChangeNothing) {
     const auto before = target::to_toml(server_->running_config());
     auto bad_name = call("acl.add", {{"target", kIqn}, {"initiator", "not a name"}});
