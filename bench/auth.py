@@ -3,7 +3,7 @@
 configuration"): one iscsikit-target binary started twice, open and secured (--chap and --allow
 naming the client), each with a random-filled file LUN of the same size, then iscsi-perf 4 KiB
 random reads at QD32 against both in alternating order. Prints min / median / max IOPS of each and
-the ratio secured/open per round; keeps logs under bench/results/.
+the ratios secured/open per round (IOPS, and target CPU per I/O); keeps logs under bench/results/.
   python3 bench/auth.py --binary build/release/bin/iscsikit-target [--seconds 10] [--rounds 5]"""
 import argparse
 import json
@@ -76,9 +76,15 @@ def main():
         sp = driver.spread(ratios)
         print(f"\nsecured/open per round: {', '.join(f'{r:.3f}' for r in ratios)} "
               f"(min {sp['min']:.3f}, median {sp['median']:.3f}, max {sp['max']:.3f})")
+        cpu_ratios = [s["cpu_us_per_io"] / o["cpu_us_per_io"] for s, o in zip(results["secured"], results["open"])
+                      if s["cpu_us_per_io"] and o["cpu_us_per_io"]]
+        if cpu_ratios:
+            cp = driver.spread(cpu_ratios)
+            print(f"target CPU per I/O, secured/open per round: min {cp['min']:.3f}, median {cp['median']:.3f}, "
+                  f"max {cp['max']:.3f}")
         (case.out / "results.json").write_text(json.dumps(
             {"machine": info, "workload": WORKLOAD.describe(), "seconds": args.seconds, "open": results["open"],
-             "secured": results["secured"], "ratios": ratios}, indent=1))
+             "secured": results["secured"], "ratios": ratios, "cpu_ratios": cpu_ratios}, indent=1))
 
 
 if __name__ == "__main__":
