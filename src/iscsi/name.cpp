@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/ascii.hpp"
+#include "core/bytes.hpp"
 
 namespace iscsikit::iscsi {
 namespace {
@@ -66,6 +67,16 @@ Result<void> check_iscsi_name(std::string_view name) {
     }
     if (colon != std::string_view::npos && colon + 1 == rest.size()) return bad("nothing after ':'");
     return {};
+}
+
+std::vector<std::uint8_t> initiator_port_transport_id(std::string_view initiator_name, std::uint64_t isid) {
+    const std::string port = fmt::format("{},i,0x{:012x}", initiator_name, isid & 0xffffffffffffull);
+    const std::size_t length = (port.size() + 1 + 3) / 4 * 4;  // ADDITIONAL LENGTH: the NUL, then padding
+    std::vector<std::uint8_t> id(4 + length, 0);
+    id[0] = 0x40 | 0x05;  // FORMAT CODE 01b, PROTOCOL IDENTIFIER 5h (iSCSI)
+    store_be16(&id[2], static_cast<std::uint16_t>(length));
+    std::copy(port.begin(), port.end(), id.begin() + 4);
+    return id;
 }
 
 }  // namespace iscsikit::iscsi

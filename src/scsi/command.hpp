@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/byte_buffer.hpp"
@@ -25,6 +26,10 @@ struct Command {
     std::array<std::uint8_t, 16> cdb{};
     std::uint64_t lun = 0;    // the LUN number (SAM "flat"/peripheral addressing decoded)
     std::uint64_t nexus = 0;  // identifies the I_T nexus (unit attentions, reservations)
+    // The initiator port's TransportID (SPC-4 §7.6.4), which a persistent reservation registration
+    // keeps for READ FULL STATUS; empty when the transport does not say. The transport owns the
+    // bytes; they stay valid while the command runs.
+    std::span<const std::uint8_t> transport_id;
     // The LUN is read-only for this I_T nexus (the initiator's LUN map says so): writes get DATA
     // PROTECT, WRITE PROTECTED and MODE SENSE shows WP, whatever the LU allows others.
     bool read_only = false;

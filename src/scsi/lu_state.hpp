@@ -56,6 +56,60 @@ struct NexusState {
     bool prevent = false;  // PREVENT ALLOW MEDIUM REMOVAL in effect from this nexus
 };
 
+// SPC-4 §6.16.2 (table "Persistent reservation TYPE field"): the six reservation types.
+enum class PrType : std::uint8_t {
+    write_exclusive = 0x1,
+    exclusive_access = 0x3,
+    write_exclusive_registrants_only = 0x5,
+    exclusive_access_registrants_only = 0x6,
+    write_exclusive_all_registrants = 0x7,
+    exclusive_access_all_registrants = 0x8,
+};
+
+// SPC-4 §5.13.1: what each type lets through. Registrants only: every registrant has access, one
+// I_T nexus holds it; all registrants: every registrant holds it (§5.13.10).
+inline bool registrants_only(PrType type) {
+    return type == PrType::write_exclusive_registrants_only || type == PrType::exclusive_access_registrants_only;
+}
+inline bool all_registrants(PrType type) {
+    return type == PrType::write_exclusive_all_registrants || type == PrType::exclusive_access_all_registrants;
+}
+inline bool exclusive_access(PrType type) {
+    return type == PrType::exclusive_access || type == PrType::exclusive_access_registrants_only ||
+           type == PrType::exclusive_access_all_registrants;
+}
+
+// SPC-4 §5.13.7: one I_T nexus's registration with its reservation key.
+struct PrRegistration {
+    std::uint64_t nexus = 0;
+    std::uint64_t key = 0;
+    // The initiator port's TransportID (SPC-4 §7.6.4), for READ FULL STATUS; empty when the
+    // transport gave none (Command::transport_id).
+    std::vector<std::uint8_t> transport_id;
+};
+
+// SPC-4 §5.13: the persistent reservation state of one logical unit, per I_T nexus and so shared
+// by every session and reactor that reaches the LU. Not persisted (APTPL is not supported): a
+// restart forgets it, as a power loss does without APTPL (SPC-4 §5.13.4). Guarded by LuState::mutex.
+struct PersistentReservations {
+    // More registrations than this get INSUFFICIENT REGISTRATION RESOURCES (SPC-4 §5.13.7):
+    // registrations outlive their nexus, so they must not grow without bound.
+    static constexpr std::size_t kMaxRegistrations = 256;
+    struct Reservation {
+        std::uint64_t holder = 0;  // the I_T nexus that created it (every registrant holds an all registrants type)
+        PrType type = PrType::write_exclusive;
+    };
+
+    std::vector<PrRegistration> registrations;  // in order of registration, as READ KEYS lists them
+    std::uint32_t generation = 0;               // PRgeneration (SPC-4 §6.15.2)
+    std::optional<Reservation> reservation;     // LU_SCOPE is the only scope
+
+    PrRegistration* find(std::uint64_t nexus);
+    const PrRegistration* find(std::uint64_t nexus) const;
+    // SPC-4 §5.13.10: whether `nexus` is a persistent reservation holder.
+    bool holds(std::uint64_t nexus) const;
+};
+
 // Membership of known nexuses, readable without the lock so that the data path of a quiet LU
 // takes no lock shared across reactors. Changed only with LuState::mutex held.
 class KnownNexuses {
@@ -88,7 +142,9 @@ struct LuState {
     bool write_protected() const { return store.read_only() || software_write_protect.load(std::memory_order_relaxed); }
 
     // Read on the data path without the lock; written with the mutex held.
-    std::atomic<bool> quiet{false};  // no pending UA anywhere and no RESERVE(6)
+    // No pending UA anywhere, no RESERVE(6) and no persistent reservation (registrations alone
+    // change nothing for the data path).
+    std::atomic<bool> quiet{false};
     std::atomic<bool> write_cache{true};
     std::atomic<bool> software_write_protect{false};
     std::atomic<Readiness> readiness{Readiness::ready};
@@ -101,6 +157,7 @@ struct LuState {
     unsigned nexuses_with_ua = 0;
     unsigned prevent_count = 0;
     std::optional<std::uint64_t> reservation;  // RESERVE(6) holder
+    PersistentReservations pr;                 // kept across I_T nexus loss and resets (SPC-4 §5.13.1)
     ModeValues mode = ModeValues::defaults();
 
     // unit_attention.cpp; all *_locked members expect the mutex held.
@@ -118,6 +175,8 @@ struct LuState {
 Flow fail(Command& cmd, const Sense& sense);
 // GOOD; no data.
 Flow good(Command& cmd);
+// RESERVATION CONFLICT status (SAM-5 §5.3): no sense, no data.
+Flow conflict(Command& cmd);
 // Zeroes cmd.buffer to `length` bytes and returns it for the handler to fill.
 std::uint8_t* begin_data_in(Command& cmd, std::size_t length);
 // GOOD with the first min(length, allocation) bytes of what begin_data_in prepared.
@@ -193,8 +252,10 @@ Flow synchronize_cache(LuState&, Command&, IoEngine&);
 Flow pre_fetch(LuState&, Command&, IoEngine&);
 // write_same.cpp
 Flow write_same(LuState&, Command&, IoEngine&);
-// persistent_reserve.cpp
+// persistent_reserve_in.cpp
 Flow persistent_reserve_in(LuState&, Command&, IoEngine&);
+// persistent_reserve.cpp
+Flow persistent_reserve_out(LuState&, Command&, IoEngine&);
 // unmap.cpp
 Flow unmap(LuState&, Command&, IoEngine&);
 // get_lba_status.cpp

@@ -17,15 +17,22 @@ enum RowFlags : std::uint8_t {
     kNoUnitAttention = 1 << 1,      // SPC-4 §5.11: INQUIRY, REPORT LUNS, REQUEST SENSE don't report UAs
     kAllowedWhenReserved = 1 << 2,  // SPC-2 §5.5.1: runs despite another nexus's RESERVE(6)
     kThinOnly = 1 << 3,             // SBC-3 §6.5.4 LBPU: only a thin LU knows it; others answer 20h/00h
+    // How a command fares under another I_T nexus's persistent reservation (SPC-4 §5.13.1 table
+    // "SPC commands that are allowed in the presence of various reservations", SBC-3 §4.17 the
+    // same for block commands). A row with none of these conflicts (a write: the safe default).
+    kPrAllowed = 1 << 4,     // allowed under every type
+    kPrReadAccess = 1 << 5,  // conflicts only with the Exclusive Access types
+    kPrByCdb = 1 << 6,       // allowed or not by its CDB: reservation_exempt_by_cdb()
 };
 
 enum class DataOut : std::uint8_t {
     none,
-    blocks,       // TRANSFER LENGTH blocks
-    verify,       // by BYTCHK: none, TRANSFER LENGTH blocks, or one block
-    write_same,   // one block unless NDOB
-    parameter6,   // PARAMETER LIST LENGTH in byte 4
-    parameter10,  // PARAMETER LIST LENGTH in bytes 7-8
+    blocks,        // TRANSFER LENGTH blocks
+    verify,        // by BYTCHK: none, TRANSFER LENGTH blocks, or one block
+    write_same,    // one block unless NDOB
+    parameter6,    // PARAMETER LIST LENGTH in byte 4
+    parameter10,   // PARAMETER LIST LENGTH in bytes 7-8
+    parameter5_8,  // PARAMETER LIST LENGTH in bytes 5-8 (PERSISTENT RESERVE OUT)
 };
 
 struct OpcodeRow {
@@ -53,6 +60,13 @@ Lookup find_command(std::uint8_t opcode, std::uint16_t service_action);
 // What `lu` makes of a lookup: a row it does not offer (kThinOnly on a fully provisioned LU) is
 // an unknown opcode, or an unknown service action of a known one.
 Lookup offered_by(const LuState& lu, Lookup found);
+
+// SBC-3 §4.17: PREVENT ALLOW MEDIUM REMOVAL with PREVENT 00b, and START STOP UNIT with START 1 and
+// POWER CONDITION 0h, are allowed under every persistent reservation; other forms conflict.
+bool reservation_exempt_by_cdb(const Cdb& cdb);
+// SPC-4 §5.13.1: whether another I_T nexus's persistent reservation stops `cmd` (`row` null for an
+// unknown command, which conflicts like a write). Expects LuState::mutex held.
+bool persistent_reservation_conflict_locked(const LuState& lu, const OpcodeRow* row, const Command& cmd);
 
 // Bytes of data-out a CDB asks for; 0 when its length exceeds kMaxTransferBytes (such a
 // command fails before it touches data, so nothing should be solicited).

@@ -96,6 +96,10 @@ struct Sense {
     static Sense unit_attention(std::uint8_t asc, std::uint8_t ascq) {
         return make(SenseKey::unit_attention, asc, ascq);
     }
+    // SPC-4 §5.13.11.2: RELEASE by the holder with another TYPE or SCOPE than the reservation's.
+    static Sense invalid_release_of_persistent_reservation() { return make(SenseKey::illegal_request, 0x26, 0x04); }
+    // SPC-4 §5.13.7: no room for another registration.
+    static Sense insufficient_registration_resources() { return make(SenseKey::illegal_request, 0x55, 0x04); }
     static Sense parameter_list_length_error() { return make(SenseKey::illegal_request, 0x1a, 0x00); }
     static Sense lun_not_supported() { return make(SenseKey::illegal_request, 0x25, 0x00); }
     static Sense write_protected() { return make(SenseKey::data_protect, 0x27, 0x00); }

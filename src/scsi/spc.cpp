@@ -77,10 +77,9 @@ Flow reserve6(LuState& lu, Command& cmd, IoEngine&) {
     // SPC-2 §7.21: third-party and extent reservations are not supported.
     if (cmd.cdb[1] != 0) return fail(cmd, Sense::invalid_field_in_cdb(1));
     std::lock_guard lock(lu.mutex);
-    if (lu.reservation && *lu.reservation != cmd.nexus) {
-        cmd.status = Status::reservation_conflict;
-        return Flow::complete;
-    }
+    if (lu.reservation && *lu.reservation != cmd.nexus) return conflict(cmd);
+    // SPC-4 §5.13.3: while any I_T nexus is registered, every RESERVE and RELEASE conflicts.
+    if (!lu.pr.registrations.empty()) return conflict(cmd);
     lu.reservation = cmd.nexus;
     lu.update_quiet_locked();
     return good(cmd);
@@ -89,6 +88,7 @@ Flow reserve6(LuState& lu, Command& cmd, IoEngine&) {
 Flow release6(LuState& lu, Command& cmd, IoEngine&) {
     if (cmd.cdb[1] != 0) return fail(cmd, Sense::invalid_field_in_cdb(1));
     std::lock_guard lock(lu.mutex);
+    if (!lu.pr.registrations.empty()) return conflict(cmd);  // SPC-4 §5.13.3, as for RESERVE(6)
     // SPC-2 §7.17: releasing someone else's reservation (or none) is not an error, just a no-op.
     if (lu.reservation == cmd.nexus) {
         lu.reservation.reset();

@@ -98,6 +98,8 @@ void LuState::forget_locked(std::uint64_t nexus) {
     known.erase(nexus);
 }
 
-void LuState::update_quiet_locked() { quiet.store(nexuses_with_ua == 0 && !reservation, std::memory_order_release); }
+void LuState::update_quiet_locked() {
+    quiet.store(nexuses_with_ua == 0 && !reservation && !pr.reservation, std::memory_order_release);
+}
 
 }  // namespace iscsikit::scsi::detail

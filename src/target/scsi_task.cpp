@@ -106,6 +106,7 @@ bool Session::on_scsi_command(const Bhs& bhs, ConstByteSpan data) {
     std::memcpy(sc.cdb.data(), cmd.cdb().data(), sc.cdb.size());
     sc.lun = scsi::decode_lun(bhs.lun()).value_or(scsi::kNoLun);
     sc.nexus = nexus_;
+    sc.transport_id = transport_id_;
     sc.attribute = to_scsi(cmd.attribute());
     sc.expected_transfer_length = task->expected_length;
     // Data-In may come straight from the store's memory unless a data digest must read it here.

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "iscsi/name.hpp"
 #include "iscsi/serial.hpp"
 #include "iscsi/text.hpp"
 #include "scsi/logical_unit.hpp"
@@ -30,7 +31,10 @@ Session::Session(Connection& connection, SessionSetup setup)
       nop_timer_(connection.reactor().context()) {
     max_cmd_sn_ = exp_cmd_sn_ + window_ - 1;
     advertised_max_cmd_sn_ = max_cmd_sn_;  // the final login response said so
-    if (setup_.node) nexus_ = connection.server().nexus_id(params_.initiator_name, setup_.isid, setup_.node->iqn);
+    if (setup_.node) {
+        nexus_ = connection.server().nexus_id(params_.initiator_name, setup_.isid, setup_.node->iqn);
+        transport_id_ = iscsi::initiator_port_transport_id(params_.initiator_name, setup_.isid);
+    }
     counted_ = setup_.node ? (setup_.node->counters ? &setup_.node->counters->sessions : nullptr)
                            : &connection.server().counters().discovery;
     if (counted_) {

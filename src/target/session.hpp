@@ -130,6 +130,9 @@ private:
     SessionSetup setup_;
     const iscsi::SessionParams& params_;
     std::uint64_t nexus_ = 0;
+    // This session's initiator port as a SCSI TransportID (every command carries it, for persistent
+    // reservations' READ FULL STATUS); empty in a discovery session.
+    std::vector<std::uint8_t> transport_id_;
     std::uint32_t exp_cmd_sn_;
     std::uint32_t max_cmd_sn_;
     std::uint32_t advertised_max_cmd_sn_;  // the MaxCmdSN the initiator last saw

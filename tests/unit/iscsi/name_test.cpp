@@ -3,6 +3,7 @@
 
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -45,6 +46,21 @@ TEST(CheckIscsiName, RejectsMalformedNamesWithAReason) {
         ASSERT_FALSE(r) << name;
         EXPECT_NE(r.error().message.find(reason), std::string::npos) << name << ": " << r.error().message;
     }
+}
+
+TEST(InitiatorPortTransportId, IsTheIscsiFormatWithTheIsidPaddedToFourBytes) {
+    // "iqn.a,i,0x" + 12 digits = 22 characters, a NUL, one byte of padding: ADDITIONAL LENGTH 24.
+    const std::string port = "iqn.a,i,0x23d000000001";
+    std::vector<std::uint8_t> expected{0x45, 0, 0, 24};
+    expected.insert(expected.end(), port.begin(), port.end());
+    expected.resize(28, 0);
+    EXPECT_EQ(initiator_port_transport_id("iqn.a", 0x23d000000001ull), expected);
+    // A port string that fills a multiple of 4 (24 characters) still gets its NUL, then 3 bytes
+    // of padding.
+    const auto id = initiator_port_transport_id("iqn.abc", 0);
+    ASSERT_EQ(id.size(), 4u + 28);
+    EXPECT_EQ(id[3], 28);
+    EXPECT_EQ((std::vector<std::uint8_t>{id.begin() + 27, id.end()}), (std::vector<std::uint8_t>{'0', 0, 0, 0, 0}));
 }
 
 }  // namespace

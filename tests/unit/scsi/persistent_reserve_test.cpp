@@ -1,37 +1,492 @@
+// Persistent reservations (SPC-4 §5.13) on one LU, seen from several I_T nexuses: 1 and 2 register
+// and reserve, 3 stays unregistered unless a test says otherwise.
 #include "scsi_test_support.hpp"
 
 namespace iscsikit::scsi::test {
 namespace {
 
+// SPC-4 §6.16.1 service actions and §6.16.2 types.
+constexpr std::uint8_t kRegister = 0, kReserve = 1, kRelease = 2, kClear = 3, kPreempt = 4, kPreemptAndAbort = 5,
+                       kRegisterAndIgnore = 6, kRegisterAndMove = 7;
+constexpr std::uint8_t kWe = 1, kEa = 3, kWeRo = 5, kEaRo = 6, kWeAr = 7, kEaAr = 8;
+constexpr std::uint8_t kAllTypes[] = {kWe, kEa, kWeRo, kEaRo, kWeAr, kEaAr};
+constexpr std::uint64_t kKey1 = 0x1111111111111111ull, kKey2 = 0x2222222222222222ull, kKey3 = 0x3333333333333333ull;
+
 Bytes prin(std::uint8_t service_action, std::uint16_t allocation) {
     return {0x5e, service_action, 0, 0, 0, 0, 0, std::uint8_t(allocation >> 8), std::uint8_t(allocation), 0};
 }
 
-TEST(PersistentReserveIn, ReadKeysAndReservationReportNone) {
-    Harness h;
-    EXPECT_EQ(bytes_of(h.run(prin(0x00, 16384))), (Bytes{0, 0, 0, 0, 0, 0, 0, 0}));
-    EXPECT_EQ(bytes_of(h.run(prin(0x01, 16384))), (Bytes{0, 0, 0, 0, 0, 0, 0, 0}));
-    EXPECT_EQ(bytes_of(h.run(prin(0x03, 16384))), (Bytes{0, 0, 0, 0, 0, 0, 0, 0}));
+Bytes prout(std::uint8_t service_action, std::uint8_t scope_type = 0, std::uint32_t length = 24) {
+    return {0x5f,
+            service_action,
+            scope_type,
+            0,
+            0,
+            std::uint8_t(length >> 24),
+            std::uint8_t(length >> 16),
+            std::uint8_t(length >> 8),
+            std::uint8_t(length),
+            0};
 }
 
-TEST(PersistentReserveIn, ReportCapabilitiesSaysNoTypeIsSupported) {
-    Harness h;
-    EXPECT_EQ(bytes_of(h.run(prin(0x02, 8))), (Bytes{0, 8, 0, 0x80, 0, 0, 0, 0}));
+void put64(Bytes& b, std::size_t at, std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) b[at + static_cast<std::size_t>(i)] = std::uint8_t(v >> (56 - 8 * i));
 }
 
-TEST(PersistentReserveIn, AllocationLengthTruncates) {
-    Harness h;
-    EXPECT_EQ(bytes_of(h.run(prin(0x02, 4))), (Bytes{0, 8, 0, 0x80}));
+std::uint64_t get64(const Bytes& b, std::size_t at) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | b[at + static_cast<std::size_t>(i)];
+    return v;
+}
+
+std::uint32_t get32(const Bytes& b, std::size_t at) {
+    return (std::uint32_t{b[at]} << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3];
+}
+
+// SPC-4 §6.16.3: the basic parameter list.
+Bytes parameters(std::uint64_t key, std::uint64_t service_action_key, std::uint8_t byte20 = 0) {
+    Bytes p(24, 0);
+    put64(p, 0, key);
+    put64(p, 8, service_action_key);
+    p[20] = byte20;
+    return p;
+}
+
+class Pr : public Harness {
+public:
+    Pr() {
+        clear_power_on(2);
+        clear_power_on(3);
+    }
+
+    Command out(std::uint64_t nexus, std::uint8_t action, std::uint64_t key, std::uint64_t sa_key = 0,
+                std::uint8_t type = 0) {
+        return run(prout(action, type), parameters(key, sa_key), nexus);
+    }
+    void enroll(std::uint64_t nexus, std::uint64_t key) { expect_good(out(nexus, kRegisterAndIgnore, 0, key)); }
+    // Nexus 1 (kKey1) and 2 (kKey2) registered, 1 holding a reservation of `type`.
+    void reserved_by_first(std::uint8_t type) {
+        enroll(1, kKey1);
+        enroll(2, kKey2);
+        expect_good(out(1, kReserve, kKey1, 0, type));
+    }
+
+    Bytes in(std::uint8_t action, std::uint64_t nexus = 3, std::uint16_t allocation = 4096) {
+        const Command c = run(prin(action, allocation), {}, nexus);
+        expect_good(c);
+        return bytes_of(c);
+    }
+    std::uint32_t generation() { return get32(in(0), 0); }
+    std::vector<std::uint64_t> keys() {
+        const Bytes d = in(0);
+        std::vector<std::uint64_t> out;
+        for (std::size_t at = 8; at < d.size(); at += 8) out.push_back(get64(d, at));
+        return out;
+    }
+};
+
+void expect_conflict(const Command& c) {
+    EXPECT_EQ(c.status, Status::reservation_conflict);
+    EXPECT_EQ(c.sense.key, SenseKey::no_sense);
+}
+
+void expect_ua(Pr& h, std::uint64_t nexus, std::uint8_t asc, std::uint8_t ascq) {
+    expect_sense(h.run({0x00, 0, 0, 0, 0, 0}, {}, nexus), SenseKey::unit_attention, asc, ascq);
+}
+
+void expect_no_ua(Pr& h, std::uint64_t nexus) { expect_good(h.run({0x00, 0, 0, 0, 0, 0}, {}, nexus)); }
+
+// ---- REGISTER and REGISTER AND IGNORE EXISTING KEY (SPC-4 §5.13.7) ----
+
+TEST(PersistentReserveRegister, KeysAreListedInOrderAndEachRegisterCountsAGeneration) {
+    Pr h;
+    EXPECT_EQ(h.in(0), (Bytes{0, 0, 0, 0, 0, 0, 0, 0}));
+    expect_good(h.out(1, kRegister, 0, kKey1));
+    h.enroll(2, kKey2);
+    const Bytes d = h.in(0);
+    ASSERT_EQ(d.size(), 24u);
+    EXPECT_EQ(get32(d, 0), 2u);   // PRGENERATION
+    EXPECT_EQ(get32(d, 4), 16u);  // ADDITIONAL LENGTH
+    EXPECT_EQ(get64(d, 8), kKey1);
+    EXPECT_EQ(get64(d, 16), kKey2);
+}
+
+TEST(PersistentReserveRegister, WrongReservationKeyConflictsAndChangesNothing) {
+    Pr h;
+    h.enroll(1, kKey1);
+    // libiscsi's prout_reregister_key_fails: REGISTER with RESERVATION KEY 0 from a registrant.
+    expect_conflict(h.out(1, kRegister, 0, kKey3));
+    expect_conflict(h.out(1, kRegister, kKey2, kKey3));
+    expect_conflict(h.out(2, kRegister, kKey1, kKey3));  // unregistered with a nonzero key
+    EXPECT_EQ(h.generation(), 1u);
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey1}));
+}
+
+TEST(PersistentReserveRegister, NewKeyReplacesAndZeroUnregisters) {
+    Pr h;
+    h.enroll(1, kKey1);
+    expect_good(h.out(1, kRegister, kKey1, kKey2));
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey2}));
+    expect_good(h.out(1, kRegisterAndIgnore, 0, kKey3));  // ignores the key it holds
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey3}));
+    expect_good(h.out(1, kRegister, kKey3, 0));
+    EXPECT_TRUE(h.keys().empty());
+    expect_good(h.out(1, kRegister, 0, 0));  // unregistered, nothing to do: still GOOD
+    EXPECT_EQ(h.generation(), 5u);
+}
+
+TEST(PersistentReserveRegister, RegistrationsOutliveTheNexusAndResets) {
+    Pr h;
+    h.enroll(1, kKey1);
+    h.lu->forget_nexus(1);
+    h.lu->reset();
+    expect_ua(h, 3, 0x29, 0x03);
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey1}));
+}
+
+// ---- RESERVE and RELEASE (SPC-4 §5.13.9, §5.13.11.2) ----
+
+TEST(PersistentReserveReserve, EachTypeIsReportedByReadReservation) {
+    Pr h;
+    h.enroll(1, kKey1);
+    for (const std::uint8_t type : kAllTypes) {
+        SCOPED_TRACE(int(type));
+        expect_good(h.out(1, kReserve, kKey1, 0, type));
+        const std::uint64_t key = (type == kWeAr || type == kEaAr) ? 0 : kKey1;  // all registrants: zero
+        Bytes expected{0, 0, 0, 1, 0, 0, 0, 16};
+        expected.resize(24, 0);
+        put64(expected, 8, key);
+        expected[21] = type;
+        EXPECT_EQ(h.in(1), expected);
+        expect_good(h.out(1, kRelease, kKey1, 0, type));
+        EXPECT_EQ(h.in(1), (Bytes{0, 0, 0, 1, 0, 0, 0, 0}));
+    }
+    EXPECT_EQ(h.generation(), 1u);  // RESERVE and RELEASE do not count
+}
+
+TEST(PersistentReserveReserve, NeedsTheRegisteredKey) {
+    Pr h;
+    expect_conflict(h.out(1, kReserve, 0, 0, kWe));
+    h.enroll(1, kKey1);
+    expect_conflict(h.out(1, kReserve, kKey2, 0, kWe));
+    EXPECT_EQ(h.in(1), (Bytes{0, 0, 0, 1, 0, 0, 0, 0}));
+}
+
+TEST(PersistentReserveReserve, AnotherNexusOrAnotherTypeConflicts) {
+    Pr h;
+    h.enroll(1, kKey1);
+    h.enroll(2, kKey2);
+    expect_good(h.out(1, kReserve, kKey1, 0, kWe));
+    expect_good(h.out(1, kReserve, kKey1, 0, kWe));  // the same again: nothing changes
+    expect_conflict(h.out(1, kReserve, kKey1, 0, kEa));
+    expect_conflict(h.out(2, kReserve, kKey2, 0, kWe));
+    // Under an all registrants type every registrant holds it, and may reserve it again.
+    expect_good(h.out(1, kRelease, kKey1, 0, kWe));
+    expect_good(h.out(1, kReserve, kKey1, 0, kEaAr));
+    expect_good(h.out(2, kReserve, kKey2, 0, kEaAr));
+}
+
+TEST(PersistentReserveReserve, InvalidScopeOrTypeIsAFieldOfTheCdb) {
+    Pr h;
+    h.enroll(1, kKey1);
+    for (const std::uint8_t type : {0, 2, 4, 9, 15}) expect_invalid_cdb_field(h.out(1, kReserve, kKey1, 0, type), 2);
+    expect_invalid_cdb_field(h.out(1, kReserve, kKey1, 0, 0x10 | kWe), 2);  // SCOPE 1h
+}
+
+TEST(PersistentReserveRelease, OnlyTheHolderReleasesAndOnlyWithTheSameType) {
+    Pr h;
+    h.enroll(1, kKey1);
+    h.enroll(2, kKey2);
+    expect_good(h.out(2, kRelease, kKey2, 0, kWe));  // nothing reserved: GOOD
+    expect_good(h.out(1, kReserve, kKey1, 0, kWe));
+    expect_good(h.out(2, kRelease, kKey2, 0, kWe));  // not the holder: GOOD, and it stays
+    EXPECT_EQ(h.in(1).size(), 24u);
+    expect_conflict(h.out(2, kRelease, kKey1, 0, kWe));  // wrong key
+    expect_conflict(h.out(3, kRelease, 0, 0, kWe));      // unregistered
+    expect_sense(h.out(1, kRelease, kKey1, 0, kEa), SenseKey::illegal_request, 0x26, 0x04);
+    EXPECT_EQ(h.in(1).size(), 24u);
+    expect_good(h.out(1, kRelease, kKey1, 0, kWe));
+    EXPECT_EQ(h.in(1).size(), 8u);
+    expect_no_ua(h, 2);  // Write Exclusive: nobody is told
+}
+
+TEST(PersistentReserveRelease, RegistrantsOnlyAndAllRegistrantsTellTheOtherRegistrants) {
+    for (const std::uint8_t type : {kWeRo, kEaRo, kWeAr, kEaAr}) {
+        SCOPED_TRACE(int(type));
+        Pr h;
+        h.reserved_by_first(type);
+        expect_good(h.out(1, kRelease, kKey1, 0, type));
+        expect_ua(h, 2, 0x2a, 0x04);  // RESERVATIONS RELEASED
+        expect_no_ua(h, 1);
+        expect_no_ua(h, 3);  // not registered
+    }
+}
+
+TEST(PersistentReserveRegister, UnregisteringTheHolderReleases) {
+    for (const std::uint8_t type : {kWe, kEa, kWeRo, kEaRo}) {
+        SCOPED_TRACE(int(type));
+        Pr h;
+        h.reserved_by_first(type);
+        expect_good(h.out(1, kRegister, kKey1, 0));
+        EXPECT_EQ(h.in(1).size(), 8u);
+        if (type == kWeRo || type == kEaRo)
+            expect_ua(h, 2, 0x2a, 0x04);
+        else
+            expect_no_ua(h, 2);
+    }
+}
+
+TEST(PersistentReserveRegister, AllRegistrantsReservationLastsUntilTheLastRegistrantGoes) {
+    Pr h;
+    h.enroll(1, kKey1);
+    h.enroll(2, kKey2);
+    expect_good(h.out(1, kReserve, kKey1, 0, kWeAr));
+    expect_good(h.out(1, kRegister, kKey1, 0));
+    EXPECT_EQ(h.in(1)[21], kWeAr);
+    expect_good(h.out(2, kRegister, kKey2, 0));
+    EXPECT_EQ(h.in(1).size(), 8u);
+}
+
+// ---- access under each type (SPC-4 §5.13.1, SBC-3 §4.17) ----
+
+struct Access {
+    std::uint8_t type;
+    bool registered_reads, registered_writes, unregistered_reads, unregistered_writes;
+};
+
+TEST(PersistentReserveAccess, ReadsAndWritesFromOtherNexusesFollowTheType) {
+    // The expectations of libiscsi's ProutReserve.Access* tests.
+    const Access table[] = {
+        {kWe, true, false, true, false},   {kEa, false, false, false, false}, {kWeRo, true, true, true, false},
+        {kEaRo, true, true, false, false}, {kWeAr, true, true, true, false},  {kEaAr, true, true, false, false},
+    };
+    for (const Access& a : table) {
+        SCOPED_TRACE(int(a.type));
+        Pr h;
+        h.reserved_by_first(a.type);
+        const auto works = [&](std::uint64_t nexus, bool write) {
+            const Command c = write ? h.run(write10(1, 1), pattern(512, 3), nexus) : h.run(read10(1, 1), {}, nexus);
+            if (c.status != Status::good) expect_conflict(c);
+            return c.status == Status::good;
+        };
+        EXPECT_TRUE(works(1, false));
+        EXPECT_TRUE(works(1, true));
+        EXPECT_EQ(works(2, false), a.registered_reads);
+        EXPECT_EQ(works(2, true), a.registered_writes);
+        EXPECT_EQ(works(3, false), a.unregistered_reads);
+        EXPECT_EQ(works(3, true), a.unregistered_writes);
+    }
+}
+
+TEST(PersistentReserveAccess, CommandsAllowedUnderEveryTypeAndThoseOnlyWriteExclusiveAllows) {
+    for (const std::uint8_t type : {kWe, kEa}) {
+        SCOPED_TRACE(int(type));
+        Pr h;
+        h.enroll(1, kKey1);
+        expect_good(h.out(1, kReserve, kKey1, 0, type));
+        // SPC-4 §5.13.1: allowed under every type.
+        expect_good(h.run({0x00, 0, 0, 0, 0, 0}, {}, 3));                  // TEST UNIT READY
+        expect_good(h.run({0x12, 0, 0, 0, 36, 0}, {}, 3));                 // INQUIRY
+        expect_good(h.run({0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {}, 3));      // READ CAPACITY(10)
+        expect_good(h.run({0x03, 0, 0, 0, 18, 0}, {}, 3));                 // REQUEST SENSE
+        expect_good(h.run(prin(0, 64), {}, 3));                            // PERSISTENT RESERVE IN
+        expect_good(h.run({0x1e, 0, 0, 0, 0, 0}, {}, 3));                  // PREVENT ALLOW, PREVENT 00b
+        expect_good(h.run({0x1b, 0, 0, 0, 0x01, 0}, {}, 3));               // START STOP UNIT, START 1
+        expect_conflict(h.run({0x1b, 0, 0, 0, 0x00, 0}, {}, 3));           // ... START 0
+        expect_conflict(h.run({0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {}, 3));  // SYNCHRONIZE CACHE
+        expect_conflict(h.run({0x15, 0x10, 0, 0, 0, 0}, {}, 3));           // MODE SELECT(6)
+        // ALLOW COMMANDS 011b: MODE SENSE passes Write Exclusive, not Exclusive Access.
+        const Command sense = h.run({0x1a, 0, 0x3f, 0, 255, 0}, {}, 3);
+        if (type == kWe)
+            expect_good(sense);
+        else
+            expect_conflict(sense);
+    }
+}
+
+TEST(PersistentReserveAccess, ReleaseRestoresTheLockFreePath) {
+    Pr h;
+    h.enroll(1, kKey1);
+    expect_good(h.out(1, kReserve, kKey1, 0, kEa));
+    expect_conflict(h.run(read10(0, 1), {}, 3));
+    expect_good(h.out(1, kRelease, kKey1, 0, kEa));
+    expect_good(h.run(read10(0, 1), {}, 3));
+    expect_good(h.run(write10(0, 1), pattern(512, 1), 3));
+}
+
+TEST(PersistentReserveAccess, LunResetAndNexusLossKeepThePersistentReservation) {
+    Pr h;
+    h.enroll(1, kKey1);
+    expect_good(h.out(1, kReserve, kKey1, 0, kWe));
+    h.lu->reset();
+    h.lu->forget_nexus(1);
+    expect_ua(h, 3, 0x29, 0x03);
+    expect_conflict(h.run(write10(0, 1), pattern(512, 1), 3));
+    expect_ua(h, 1, 0x29, 0x00);  // a new nexus with the same identity: still the holder
+    expect_good(h.run(write10(0, 1), pattern(512, 1), 1));
+}
+
+// ---- RESERVE(6) and RELEASE(6) against persistent reservations (SPC-4 §5.13.3) ----
+
+TEST(PersistentReserveReserve6, RegistrationsMakeReserve6AndRelease6Conflict) {
+    Pr h;
+    const Bytes reserve6{0x16, 0, 0, 0, 0, 0}, release6{0x17, 0, 0, 0, 0, 0};
+    h.enroll(1, kKey1);
+    expect_conflict(h.run(reserve6, {}, 1));
+    expect_conflict(h.run(reserve6, {}, 3));
+    expect_conflict(h.run(release6, {}, 1));
+    expect_good(h.out(1, kRegister, kKey1, 0));
+    expect_good(h.run(reserve6, {}, 3));
+    expect_good(h.run(release6, {}, 3));
+}
+
+TEST(PersistentReserveReserve6, Reserve6ConflictsWithPersistentReserveOut) {
+    Pr h;
+    const Bytes reserve6{0x16, 0, 0, 0, 0, 0};
+    expect_good(h.run(reserve6, {}, 1));
+    expect_conflict(h.out(2, kRegisterAndIgnore, 0, kKey2));  // another nexus: the RESERVE(6) gate
+    h.enroll(1, kKey1);                                       // the holder may register ...
+    expect_conflict(h.out(1, kReserve, kKey1, 0, kWe));       // ... but not reserve persistently
+    expect_good(h.run(prin(0, 64), {}, 2));                   // PR IN passes RESERVE(6) (SPC-2 §5.5.1)
+}
+
+// ---- CLEAR and PREEMPT (SPC-4 §5.13.11.4, §5.13.11.5) ----
+
+TEST(PersistentReserveClear, RemovesEverythingAndTellsTheOtherRegistrants) {
+    Pr h;
+    h.enroll(1, kKey1);
+    h.enroll(2, kKey2);
+    expect_good(h.out(1, kReserve, kKey1, 0, kEa));
+    expect_conflict(h.out(3, kClear, 0));
+    expect_conflict(h.out(2, kClear, kKey1));
+    const std::uint32_t before = h.generation();
+    expect_good(h.out(2, kClear, kKey2));
+    expect_ua(h, 1, 0x2a, 0x03);  // RESERVATIONS PREEMPTED
+    expect_no_ua(h, 2);
+    expect_no_ua(h, 3);
+    EXPECT_EQ(h.in(1), (Bytes{0, 0, 0, 3, 0, 0, 0, 0}));
+    EXPECT_TRUE(h.keys().empty());
+    EXPECT_EQ(h.generation(), before + 1);
+    expect_good(h.run(read10(0, 1), {}, 3));
+}
+
+TEST(PersistentReservePreempt, TakesTheReservationAndRemovesTheHolder) {
+    Pr h;
+    h.reserved_by_first(kEa);
+    h.enroll(3, kKey3);
+    const std::uint32_t before = h.generation();
+    expect_good(h.out(2, kPreempt, kKey2, kKey1, kWe));
+    expect_ua(h, 1, 0x2a, 0x05);  // REGISTRATIONS PREEMPTED
+    expect_ua(h, 3, 0x2a, 0x04);  // the type changed: RESERVATIONS RELEASED
+    expect_no_ua(h, 2);
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey2, kKey3}));
+    EXPECT_EQ(h.generation(), before + 1);
+    const Bytes r = h.in(1);
+    EXPECT_EQ(get64(r, 8), kKey2);
+    EXPECT_EQ(r[21], kWe);
+    expect_conflict(h.run(write10(0, 1), pattern(512, 1), 1));  // no longer registered nor holder
+    expect_good(h.run(write10(0, 1), pattern(512, 1), 2));
+}
+
+TEST(PersistentReservePreempt, WithoutReservationRemovesTheNamedRegistrations) {
+    // libiscsi's ProutPreempt.RemoveRegistration.
+    Pr h;
+    h.enroll(1, kKey1);
+    h.enroll(2, kKey2);
+    const std::uint32_t before = h.generation();
+    expect_good(h.out(2, kPreempt, kKey2, kKey1, kEa));
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey2}));
+    EXPECT_EQ(h.generation(), before + 1);
+    EXPECT_EQ(h.in(1).size(), 8u);  // and no reservation was created
+    expect_ua(h, 1, 0x2a, 0x05);
+    expect_conflict(h.out(2, kPreempt, kKey2, kKey3, kEa));  // nobody holds that key
+    const Command zero = h.out(2, kPreempt, kKey2, 0, kEa);
+    expect_sense(zero, SenseKey::illegal_request, 0x26, 0x00);
+    EXPECT_FALSE(zero.sense.field_in_cdb);
+    EXPECT_EQ(h.generation(), before + 1);
+}
+
+TEST(PersistentReservePreempt, AllRegistrantsWithKeyZeroLeavesOnlyThePreempter) {
+    Pr h;
+    h.reserved_by_first(kEaAr);
+    h.enroll(3, kKey3);
+    expect_good(h.out(2, kPreempt, kKey2, 0, kEa));
+    expect_ua(h, 1, 0x2a, 0x05);
+    expect_ua(h, 3, 0x2a, 0x05);
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey2}));
+    const Bytes r = h.in(1, 2);
+    EXPECT_EQ(get64(r, 8), kKey2);
+    EXPECT_EQ(r[21], kEa);
+}
+
+// ---- what is not supported yet answers so ----
+
+TEST(PersistentReserveOut, UnsupportedOptionsAndServiceActionsAreRefused) {
+    Pr h;
+    const auto with = [&](std::uint8_t action, std::uint8_t byte20) {
+        return h.run(prout(action, kWe), parameters(0, kKey1, byte20), 1);
+    };
+    for (const std::uint8_t bit : {3, 2, 0}) {  // SPEC_I_PT, ALL_TG_PT, APTPL
+        const Command c = with(kRegisterAndIgnore, std::uint8_t(1u << bit));
+        expect_sense(c, SenseKey::illegal_request, 0x26, 0x00);
+        ASSERT_TRUE(c.sense.field_pointer && c.sense.bit_pointer);
+        EXPECT_EQ(*c.sense.field_pointer, 20);
+        EXPECT_EQ(*c.sense.bit_pointer, bit);
+    }
+    EXPECT_TRUE(h.keys().empty());
+    expect_invalid_cdb_field(h.run(prout(kPreemptAndAbort, kWe), parameters(0, 0), 1), 1);
+    expect_invalid_cdb_field(h.run(prout(kRegisterAndMove, kWe), parameters(0, 0), 1), 1);
+    for (std::uint8_t sa = 8; sa < 0x20; ++sa) expect_invalid_cdb_field(h.run(prout(sa), parameters(0, 0), 1), 1);
+    expect_sense(h.run(prout(kRegisterAndIgnore, 0, 20), Bytes(20, 0), 1), SenseKey::illegal_request, 0x1a, 0x00);
+    expect_sense(h.run(prout(kRegisterAndIgnore, 0, 32), Bytes(32, 0), 1), SenseKey::illegal_request, 0x1a, 0x00);
+}
+
+// ---- PERSISTENT RESERVE IN (SPC-4 §6.15) ----
+
+TEST(PersistentReserveIn, ReportCapabilitiesTellsWhatIsImplemented) {
+    Pr h;
+    // CRH; TMV, ALLOW COMMANDS 011b; all six types; SIP_C, ATP_C, PTPL_C 0.
+    EXPECT_EQ(h.in(2), (Bytes{0, 8, 0x10, 0xb0, 0xea, 0x01, 0, 0}));
+}
+
+TEST(PersistentReserveIn, AllocationLengthTruncatesButLengthsStayWhole) {
+    Pr h;
+    h.enroll(1, kKey1);
+    h.enroll(2, kKey2);
+    EXPECT_EQ(h.in(0, 3, 8), (Bytes{0, 0, 0, 2, 0, 0, 0, 16}));
+    EXPECT_EQ(h.in(0, 3, 12).size(), 12u);
+    EXPECT_EQ(h.in(2, 3, 4), (Bytes{0, 8, 0x10, 0xb0}));
+    expect_good(h.out(1, kReserve, kKey1, 0, kWe));
+    EXPECT_EQ(h.in(1, 3, 8), (Bytes{0, 0, 0, 2, 0, 0, 0, 16}));
+}
+
+TEST(PersistentReserveIn, ReadFullStatusDescribesEachRegistration) {
+    Pr h;
+    const Bytes id1{0x45, 0, 0, 8, 'i', 'q', 'n', '.', 'a', 0, 0, 0};
+    expect_good(h.run(prout(kRegisterAndIgnore), parameters(0, kKey1), 1, id1));
+    expect_good(h.run(prout(kRegisterAndIgnore), parameters(0, kKey2), 2));  // no TransportID given
+    expect_good(h.out(1, kReserve, kKey1, 0, kEaRo));
+    const Bytes d = h.in(3);
+    ASSERT_EQ(d.size(), 8u + 24 + 12 + 24);
+    EXPECT_EQ(get32(d, 0), 2u);
+    EXPECT_EQ(get32(d, 4), 24u + 12 + 24);
+    Bytes first(24, 0);
+    put64(first, 0, kKey1);
+    first[12] = 0x01;   // R_HOLDER
+    first[13] = kEaRo;  // SCOPE, TYPE
+    first[19] = 1;      // RELATIVE TARGET PORT IDENTIFIER
+    first[23] = 12;     // ADDITIONAL DESCRIPTOR LENGTH
+    first.insert(first.end(), id1.begin(), id1.end());
+    EXPECT_EQ((Bytes{d.begin() + 8, d.begin() + 8 + 36}), first);
+    Bytes second(24, 0);
+    put64(second, 0, kKey2);
+    second[19] = 1;
+    EXPECT_EQ((Bytes{d.begin() + 44, d.end()}), second);
 }
 
 TEST(PersistentReserveIn, UnknownServiceActionIsInvalidFieldAtByteOne) {
     Harness h;
     for (std::uint8_t sa = 4; sa < 0x20; ++sa) expect_invalid_cdb_field(h.run(prin(sa, 8)), 1);
-}
-
-TEST(PersistentReserveOut, IsNotSupportedYet) {
-    Harness h;
-    expect_sense(h.run({0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0}), SenseKey::illegal_request, 0x20, 0x00);
 }
 
 }  // namespace

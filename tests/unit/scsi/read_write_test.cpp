@@ -150,14 +150,15 @@ TEST(ReadWrite, DataOutLengthFollowsTheCdb) {
     EXPECT_EQ(h.lu->data_out_length(cdb(cdb16(0x93, 0, 9, 0x01))), 0u);  // NDOB
     EXPECT_EQ(h.lu->data_out_length(cdb({0x15, 0x10, 0, 0, 24, 0})), 24u);
     EXPECT_EQ(h.lu->data_out_length(cdb({0x55, 0x10, 0, 0, 0, 0, 0, 0x01, 0x02, 0})), 258u);
-    EXPECT_FALSE(h.lu->data_out_length(cdb({0x5f, 0, 0, 0, 0, 0, 0, 0, 0, 0})).has_value());
+    EXPECT_EQ(h.lu->data_out_length(cdb({0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0})), 24u);            // PERSISTENT RESERVE OUT
+    EXPECT_FALSE(h.lu->data_out_length(cdb({0x5f, 5, 0, 0, 0, 0, 0, 0, 24, 0})).has_value());  // PREEMPT AND ABORT
+    EXPECT_FALSE(h.lu->data_out_length(cdb({0x89, 0, 0, 0, 0, 0, 0, 0, 0, 0})).has_value());
 }
 
 TEST(ReadWrite, UnsupportedOpcodesAreRejected) {
     Harness h;
-    // PERSISTENT RESERVE OUT, COMPARE AND WRITE, XCOPY, UNMAP (on a fully provisioned LU),
-    // SANITIZE, ORWRITE, WRITE ATOMIC(16)
-    for (std::uint8_t op : {0x5f, 0x89, 0x83, 0x42, 0x48, 0x8b, 0x9c})
+    // COMPARE AND WRITE, XCOPY, UNMAP (on a fully provisioned LU), SANITIZE, ORWRITE, WRITE ATOMIC(16)
+    for (std::uint8_t op : {0x89, 0x83, 0x42, 0x48, 0x8b, 0x9c})
         expect_sense(h.run({op, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), SenseKey::illegal_request, 0x20, 0x00);
     // An unknown service action of SERVICE ACTION IN(16): invalid field, pointer byte 1.
     const Command c = h.run(cdb16(0x9e, 0, 0, 0x13));

@@ -4,6 +4,7 @@
 
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -57,10 +58,12 @@ public:
         clear_power_on(1);
     }
 
-    Command run(Bytes cdb, Bytes data_out = {}, std::uint64_t nexus = 1) {
+    Command run(Bytes cdb, Bytes data_out = {}, std::uint64_t nexus = 1,
+                std::span<const std::uint8_t> transport_id = {}) {
         Command c;
         std::copy(cdb.begin(), cdb.end(), c.cdb.begin());
         c.nexus = nexus;
+        c.transport_id = transport_id;
         for (auto b : data_out) c.buffer.push_back(std::byte{b});
         c.expected_transfer_length = static_cast<std::uint32_t>(data_out.size());
         int calls = 0;

@@ -218,7 +218,7 @@ TEST(ReportSupportedOperationCodes, OneCommand) {
     Harness h;
     EXPECT_EQ(bytes_of(h.run(rsoc(1, 0x28))),
               (Bytes{0, 0x03, 0, 10, 0x28, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}));
-    EXPECT_EQ(bytes_of(h.run(rsoc(1, 0x5f))), (Bytes{0, 0x01, 0, 0}));  // not supported
+    EXPECT_EQ(bytes_of(h.run(rsoc(1, 0x89))), (Bytes{0, 0x01, 0, 0}));  // not supported
     expect_invalid_cdb_field(h.run(rsoc(1, 0x9e)), 2);                  // has service actions
     expect_invalid_cdb_field(h.run(rsoc(2, 0x28)), 2);                  // has none
     const Bytes rc16 = bytes_of(h.run(rsoc(2, 0x9e, 0x10)));
