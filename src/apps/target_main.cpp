@@ -174,15 +174,18 @@ int main(int argc, char** argv) {
     };
     try {
         server = std::make_unique<target::Server>(config);
-        server->start();
-        if (config.metrics)
-            metrics_server = std::make_unique<control::MetricsHttpServer>(
-                *config.metrics, [&server] { return control::render_metrics(*server); });
+        // The management socket exists before any portal accepts, so whoever sees a portal
+        // answer may use it at once; its requests are answered once the server runs.
         if (!config.rpc_socket.empty()) {
             control::AdminContext context{*server, config_file, nullptr};
             if (!config_file.empty()) context.reload = reload;
             rpc_server = std::make_unique<control::RpcServer>(std::move(context), config.rpc_socket, config.rpc_group);
         }
+        server->start();
+        if (rpc_server) rpc_server->start();
+        if (config.metrics)
+            metrics_server = std::make_unique<control::MetricsHttpServer>(
+                *config.metrics, [&server] { return control::render_metrics(*server); });
     } catch (const std::exception& e) {
         return die(e.what());
     }

@@ -69,6 +69,10 @@ RpcServer::RpcServer(AdminContext context, std::string path, const std::string& 
         ::unlink(path_.c_str());
         throw std::runtime_error(fmt::format("rpc socket {}: {}", path_, std::strerror(error)));
     }
+}
+
+void RpcServer::start() {
+    if (thread_.joinable()) return;
     spdlog::info("management socket on {}", path_);
     asio::co_spawn(io_, accept_loop(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });

@@ -17,9 +17,12 @@ namespace iscsikit::control {
 
 class RpcServer {
 public:
-    // Binds `path` (a stale socket file nobody listens on is replaced; a live one is an error)
-    // and starts the thread. Throws std::runtime_error naming the path when it cannot.
+    // Binds and listens on `path` (a stale socket file nobody listens on is replaced; a live one
+    // is an error). Throws std::runtime_error naming the path when it cannot. Clients that
+    // connect before start() wait in the listen backlog.
     RpcServer(AdminContext context, std::string path, const std::string& group);
+    // Starts the thread that answers requests.
+    void start();
     ~RpcServer();  // stops the thread and removes the socket file
     RpcServer(const RpcServer&) = delete;
     RpcServer& operator=(const RpcServer&) = delete;
