@@ -13,10 +13,12 @@
 namespace iscsikit::scsi::detail {
 
 enum RowFlags : std::uint8_t {
-    kMediaAccess = 1 << 0,          // NOT READY while the medium is absent or the unit stopped
-    kNoUnitAttention = 1 << 1,      // SPC-4 §5.11: INQUIRY, REPORT LUNS, REQUEST SENSE don't report UAs
-    kAllowedWhenReserved = 1 << 2,  // SPC-2 §5.5.1: runs despite another nexus's RESERVE(6)
-    kThinOnly = 1 << 3,             // SBC-3 §6.5.4 LBPU: only a thin LU knows it; others answer 20h/00h
+    kMediaAccess = 1 << 0,            // NOT READY while the medium is absent or the unit stopped
+    kNoUnitAttention = 1 << 1,        // SPC-4 §5.11: INQUIRY, REPORT LUNS, REQUEST SENSE don't report UAs
+    kAllowedWhenReserved = 1 << 2,    // SPC-2 §5.5.1: runs despite another nexus's RESERVE(6)
+    kThinOnly = 1 << 3,               // SBC-3 §6.5.4 LBPU: only a thin LU knows it; others answer 20h/00h
+    kRunsWhileSanitizing = 1 << 4,    // SBC-4 §4.11: processed while a sanitize runs, or after one failed
+    kLeavesSanitizeFailure = 1 << 5,  // SBC-4 §4.11: SANITIZE, processed after a sanitize failed
 };
 
 enum class DataOut : std::uint8_t {
