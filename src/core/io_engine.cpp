@@ -58,7 +58,7 @@ int preadv_all(int fd, std::uint64_t offset, std::span<iovec> pieces) {
 // One operation in flight. Pooled and linked intrusively, so queuing an I/O allocates nothing
 // (the caller's callback keeps its captures inline).
 struct Request {
-    enum class Op : std::uint8_t { read, readv, write, fsync, fallocate };
+    enum class Op : std::uint8_t { read, readv, write, fsync, fallocate, timeout };
     Op op = Op::read;
     bool data_only = false;  // fsync: fdatasync; write: RWF_DSYNC
     int fd = -1;
@@ -69,7 +69,8 @@ struct Request {
     iovec* pieces = nullptr;  // readv: the caller's, advanced past what a short transfer read
     unsigned piece_count = 0;
     std::size_t length = 0;
-    std::size_t done = 0;  // bytes already transferred; short transfers continue from here
+    std::size_t done = 0;         // bytes already transferred; short transfers continue from here
+    __kernel_timespec timeout{};  // timeout only: the kernel reads it when the SQE is submitted
     IoCallback callback;
     Request* next = nullptr;  // free list, backlog or ready list
 };
@@ -208,6 +209,18 @@ public:
         enqueue(r);
     }
 
+    void after(std::chrono::nanoseconds delay, IoCallback done) override {
+        Request* r = pool_.acquire();
+        r->op = Request::Op::timeout;
+        const auto ns = std::max<std::int64_t>(delay.count(), 0);
+        r->timeout.tv_sec = ns / 1'000'000'000;
+        r->timeout.tv_nsec = ns % 1'000'000'000;
+        r->buffer = nullptr;
+        r->length = 0;
+        r->callback = std::move(done);
+        enqueue(r);
+    }
+
     int event_fd() const override { return event_fd_; }
 
     unsigned reap() override {
@@ -291,6 +304,7 @@ private:
                 io_uring_prep_fallocate(sqe, r->fd, r->mode, static_cast<off_t>(r->offset),
                                         static_cast<off_t>(r->length));
                 break;
+            case Request::Op::timeout: io_uring_prep_timeout(sqe, &r->timeout, 0, 0); break;
         }
         io_uring_sqe_set_data(sqe, r);
         ++in_flight_;
@@ -316,6 +330,7 @@ private:
 
     // Handles one CQE; returns true when the request ended and its callback ran.
     bool complete(Request* r, int res) {
+        if (r->op == Request::Op::timeout && res == -ETIME) res = 0;  // the time passed: success
         const bool transfer = r->op == Request::Op::read || r->op == Request::Op::readv || r->op == Request::Op::write;
         if (transfer && res >= 0) {
             // A transfer that returns 0 before the full length cannot make progress (backstores

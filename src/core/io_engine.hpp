@@ -7,6 +7,7 @@
 
 #include <sys/uio.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -44,6 +45,13 @@ public:
     // with it (two sessions missing the same cache page wait for one read). The default, for
     // engines with no thread of their own (the synchronous fallback, tests), runs it at once.
     virtual void post(Callback<void()> fn) { fn(); }
+    // Runs `done` with success once `delay` has passed, as a completion of this engine: a pause
+    // that blocks nothing. The default, for engines with no thread of their own (the synchronous
+    // fallback, tests), runs it at once, without the pause.
+    virtual void after(std::chrono::nanoseconds delay, IoCallback done) {
+        (void)delay;
+        done(std::error_code{});
+    }
 
     // An eventfd that becomes readable when completions are waiting, or -1 for engines that
     // complete inline (the synchronous fallback).

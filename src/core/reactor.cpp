@@ -40,6 +40,10 @@ public:
     void post(Callback<void()> fn) override {
         asio::post(context_, [fn = std::move(fn)]() mutable { fn(); });
     }
+    void after(std::chrono::nanoseconds delay, IoCallback done) override {
+        engine_.after(delay, std::move(done));
+        schedule_submit();
+    }
     int event_fd() const override { return engine_.event_fd(); }
     unsigned reap() override { return engine_.reap(); }
     void submit() override { engine_.submit(); }

@@ -146,12 +146,15 @@ std::vector<std::uint8_t> block_limits(const LuState& lu) {
     return d;
 }
 
-std::vector<std::uint8_t> block_device_characteristics() {
+std::vector<std::uint8_t> block_device_characteristics(const LuState& lu) {
     std::vector<std::uint8_t> d(64, 0);
     d[0] = kPeripheral;
     d[1] = 0xb1;
     store_be16(&d[2], 0x3c);
     store_be16(&d[4], 0x0001);  // MEDIUM ROTATION RATE: non-rotating medium
+    // SBC-4 §6.6.2 WABEREQ and WACEREQ 01b: after a sanitize block or cryptographic erase, which
+    // only a thin LU offers, reads complete without error (the blocks are deallocated: zeros).
+    if (lu.identity.thin) d[7] = 0x50;
     return d;
 }
 
@@ -178,7 +181,7 @@ Flow inquiry(LuState& lu, Command& cmd, IoEngine&) {
         case 0x80: page = unit_serial_number(lu); break;
         case 0x83: page = device_identification(lu); break;
         case 0xb0: page = block_limits(lu); break;
-        case 0xb1: page = block_device_characteristics(); break;
+        case 0xb1: page = block_device_characteristics(lu); break;
         case 0xb2:
             if (!lu.identity.thin) return fail(cmd, Sense::invalid_field_in_cdb(2));
             page = logical_block_provisioning();

@@ -115,6 +115,16 @@ Sense write_protect_sense(const LuState& lu) {
 
 namespace {
 
+// SBC-4 §4.11: while a sanitize runs, every command but INQUIRY, REPORT LUNS and REQUEST SENSE
+// gets NOT READY, SANITIZE IN PROGRESS; after one failed, every command but those and SANITIZE
+// gets MEDIUM ERROR, SANITIZE COMMAND FAILED.
+std::optional<Sense> sanitize_refusal(const LuState& lu, const OpcodeRow& row) {
+    const SanitizeState state = lu.sanitize.load(std::memory_order_acquire);
+    if (state == SanitizeState::idle || (row.flags & kRunsWhileSanitizing)) return std::nullopt;
+    if (state != SanitizeState::in_progress && (row.flags & kLeavesSanitizeFailure)) return std::nullopt;
+    return sanitize_sense(lu);
+}
+
 // SAM-5 §5.14, SPC-2 §5.5.1 and SPC-4 §5.13.1: reports a pending unit attention or a reservation
 // conflict, and registers a nexus seen for the first time. True when the command may run. A quiet
 // LU (no UA, no RESERVE(6), no persistent reservation) costs two atomic loads and no lock.
@@ -154,6 +164,7 @@ LogicalUnit::LogicalUnit(LuIdentity identity, std::unique_ptr<backstore::Backsto
     : identity_(std::move(identity)), store_(std::move(store)) {
     if (!store_) throw std::invalid_argument("LogicalUnit needs a backstore");
     state_ = std::make_unique<LuState>(identity_, *store_);
+    state_->owner = this;
 }
 
 LogicalUnit::~LogicalUnit() = default;
@@ -170,6 +181,14 @@ void LogicalUnit::execute(Command& cmd, IoEngine& io, CommandDone done) {
 
     const Lookup found = offered_by(lu, find_command(cmd.cdb));
     const OpcodeRow* row = found.row;
+    // Ahead of unit attentions, which wait for the sanitize to end: a nexus that logs in while
+    // one runs learns of it first (libiscsi's Sanitize.Reset checks this after a reconnect).
+    if (row != nullptr) {
+        if (auto sense = sanitize_refusal(lu, *row)) {
+            fail(cmd, *sense);
+            return done();
+        }
+    }
     if (!admit(lu, row, cmd)) return done();
 
     if (row == nullptr) {

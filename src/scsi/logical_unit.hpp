@@ -44,9 +44,13 @@ struct LuIdentity {
     std::string log_name = "LU";  // who this LU is in the daemon's log ("target IQN LUN 0")
     // Its LUN on the target (a per-initiator map may show it under another number).
     std::uint64_t target_lun = 0;
+    // The most bytes per second SANITIZE OVERWRITE writes; 0: as fast as the store takes them.
+    std::uint64_t sanitize_bytes_per_second = 0;
 };
 
-class LogicalUnit {
+// Shared ownership (std::make_shared) lets a sanitize that outlives its command (IMMED) keep the
+// unit alive until it ends.
+class LogicalUnit : public std::enable_shared_from_this<LogicalUnit> {
 public:
     LogicalUnit(LuIdentity identity, std::unique_ptr<backstore::Backstore> store);
     ~LogicalUnit();

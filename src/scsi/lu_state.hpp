@@ -42,6 +42,14 @@ inline constexpr std::uint32_t kMaxLbaStatusDescriptors = 256;
 
 enum class Readiness : std::uint8_t { ready, stopped, no_medium };
 
+// SBC-4 §4.11: whether a sanitize operation runs, or how the last one ended.
+enum class SanitizeState : std::uint8_t {
+    idle,               // none runs; the last one succeeded, or its failure was left
+    in_progress,        // commands other than INQUIRY, REPORT LUNS, REQUEST SENSE get NOT READY
+    failed,             // failed with AUSE 1: EXIT FAILURE MODE leaves the failure
+    failed_restricted,  // failed with AUSE 0: only another sanitize that succeeds leaves it
+};
+
 // Whether a handler finished inline or will call complete() from a storage callback.
 enum class Flow { complete, pending };
 
@@ -134,6 +142,8 @@ struct LuState {
     backstore::Backstore& store;
     const std::uint32_t block_size;
     const std::uint8_t lbppb_exponent;  // logical blocks per physical block, as 2^n
+    // Who owns this state: a sanitize that outlives its command (IMMED) keeps it alive.
+    LogicalUnit* owner = nullptr;
 
     std::uint64_t block_count() const { return store.size_bytes() / block_size; }
     std::uint64_t max_write_same_blocks() const {
@@ -148,6 +158,8 @@ struct LuState {
     std::atomic<bool> write_cache{true};
     std::atomic<bool> software_write_protect{false};
     std::atomic<Readiness> readiness{Readiness::ready};
+    std::atomic<SanitizeState> sanitize{SanitizeState::idle};  // starts with the mutex held
+    std::atomic<std::uint16_t> sanitize_progress{0};           // of 65536 (SPC-4 §4.5.2.4.4)
     KnownNexuses known;
     StoreHealth health;  // backstore failures: counted, logged on change of state
 
@@ -195,6 +207,9 @@ bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks);
 Sense storage_error(LuState& lu, std::error_code ec, bool write);
 // SAM-5: a command that cannot run while the medium is absent or the unit stopped.
 std::optional<Sense> not_ready(const LuState& lu);
+// sanitize.cpp: NOT READY, SANITIZE IN PROGRESS with its progress while a sanitize runs; MEDIUM
+// ERROR, SANITIZE COMMAND FAILED after one failed (SBC-4 §4.11); nullopt otherwise.
+std::optional<Sense> sanitize_sense(const LuState& lu);
 // DATA PROTECT for a write to a write-protected LU: hardware (27h/00h) or software (27h/02h).
 Sense write_protect_sense(const LuState& lu);
 // Writes refused for this command: the LU is write-protected, or read-only for its nexus.
@@ -260,5 +275,7 @@ Flow persistent_reserve_out(LuState&, Command&, IoEngine&);
 Flow unmap(LuState&, Command&, IoEngine&);
 // get_lba_status.cpp
 Flow get_lba_status(LuState&, Command&, IoEngine&);
+// sanitize.cpp
+Flow sanitize(LuState&, Command&, IoEngine&);
 
 }  // namespace iscsikit::scsi::detail

@@ -5,16 +5,20 @@
 namespace iscsikit::scsi::detail {
 namespace {
 
-constexpr std::uint8_t kIo = kMediaAccess;
-constexpr std::uint8_t kRead = kMediaAccess | kPrReadAccess;  // reads: allowed through Write Exclusive types
-constexpr std::uint8_t kQuiet = kNoUnitAttention | kAllowedWhenReserved | kPrAllowed;
+constexpr std::uint16_t kIo = kMediaAccess;
+constexpr std::uint16_t kRead = kMediaAccess | kPrReadAccess;  // reads: allowed through Write Exclusive types
+// INQUIRY, REQUEST SENSE and REPORT LUNS: no unit attention, no reservation conflict, and they run
+// while a sanitize does.
+constexpr std::uint16_t kQuiet = kNoUnitAttention | kAllowedWhenReserved | kPrAllowed | kRunsWhileSanitizing;
 // SPC-4 §6.15.4 ALLOW COMMANDS 011b: MODE SENSE, REPORT SUPPORTED OPERATION CODES and READ DEFECT
 // DATA are allowed through Write Exclusive reservations, like reads.
-constexpr std::uint8_t kInfo = kPrReadAccess;
+constexpr std::uint16_t kInfo = kPrReadAccess;
 // PERSISTENT RESERVE IN/OUT: allowed at the gate, whatever the reservations (SPC-2 §5.5.1 lets PR
 // IN through a RESERVE(6); the PR OUT service actions check the keys themselves, SPC-4 §5.13.1).
-constexpr std::uint8_t kPrIn = kAllowedWhenReserved | kPrAllowed;
-constexpr std::uint8_t kPrOut = kPrAllowed;
+constexpr std::uint16_t kPrIn = kAllowedWhenReserved | kPrAllowed;
+constexpr std::uint16_t kPrOut = kPrAllowed;
+// SANITIZE accesses the medium, and is how a failed sanitize ends.
+constexpr std::uint16_t kSanitize = kIo | kLeavesSanitizeFailure;
 
 // Rows sorted by opcode, then service action.
 // clang-format off
@@ -61,6 +65,17 @@ constexpr OpcodeRow kRows[] = {
      {0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}, "WRITE SAME(10)"},
     {0x42, 0, false, 10, kIo | kThinOnly, DataOut::parameter10, unmap,
      {0x42, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "UNMAP"},
+    // SBC-3 §5.30: IMMED, AUSE and the PARAMETER LIST LENGTH (which only OVERWRITE may use). The
+    // erase methods deallocate, so only a thin LU offers them (libiscsi's Sanitize.BlockErase
+    // wants LBPME and every LBA deallocated after one).
+    {0x48, 0x01, true, 10, kSanitize, DataOut::parameter10, sanitize,
+     {0x48, 0xa1, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "SANITIZE OVERWRITE"},
+    {0x48, 0x02, true, 10, kSanitize | kThinOnly, DataOut::parameter10, sanitize,
+     {0x48, 0xa2, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "SANITIZE BLOCK ERASE"},
+    {0x48, 0x03, true, 10, kSanitize | kThinOnly, DataOut::parameter10, sanitize,
+     {0x48, 0xa3, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "SANITIZE CRYPTOGRAPHIC ERASE"},
+    {0x48, 0x1f, true, 10, kSanitize, DataOut::parameter10, sanitize,
+     {0x48, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "SANITIZE EXIT FAILURE MODE"},
     {0x55, 0, false, 10, 0, DataOut::parameter10, mode_select,
      {0x55, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "MODE SELECT(10)"},
     {0x5a, 0, false, 10, kInfo, DataOut::none, mode_sense,

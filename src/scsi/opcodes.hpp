@@ -12,7 +12,7 @@
 
 namespace iscsikit::scsi::detail {
 
-enum RowFlags : std::uint8_t {
+enum RowFlags : std::uint16_t {
     kMediaAccess = 1 << 0,          // NOT READY while the medium is absent or the unit stopped
     kNoUnitAttention = 1 << 1,      // SPC-4 §5.11: INQUIRY, REPORT LUNS, REQUEST SENSE don't report UAs
     kAllowedWhenReserved = 1 << 2,  // SPC-2 §5.5.1: runs despite another nexus's RESERVE(6)
@@ -23,6 +23,8 @@ enum RowFlags : std::uint8_t {
     kPrAllowed = 1 << 4,     // allowed under every type
     kPrReadAccess = 1 << 5,  // conflicts only with the Exclusive Access types
     kPrByCdb = 1 << 6,       // allowed or not by its CDB: reservation_exempt_by_cdb()
+    kRunsWhileSanitizing = 1 << 7,    // SBC-4 §4.11: processed while a sanitize runs, or after one failed
+    kLeavesSanitizeFailure = 1 << 8,  // SBC-4 §4.11: SANITIZE, processed after a sanitize failed
 };
 
 enum class DataOut : std::uint8_t {
@@ -40,7 +42,7 @@ struct OpcodeRow {
     std::uint16_t service_action;
     bool has_service_action;
     std::uint8_t cdb_length;
-    std::uint8_t flags;
+    std::uint16_t flags;
     DataOut data_out;
     Handler handler;
     std::array<std::uint8_t, 16> usage;  // CDB USAGE DATA (SPC-4 §6.35.3); byte 0 is the opcode

@@ -10,9 +10,16 @@
 namespace iscsikit::scsi {
 namespace {
 
-// SPC-4 §4.5.2.4.2: SKSV, C/D, BPV and BIT POINTER in the first byte, FIELD POINTER after it.
-void put_field_pointer(const Sense& s, std::uint8_t* p) {
+bool has_key_specific(const Sense& s) { return s.field_pointer || s.progress; }
+
+// The 3 sense-key-specific bytes. SPC-4 §4.5.2.4.2: SKSV, C/D, BPV and BIT POINTER in the first
+// byte, FIELD POINTER after it; §4.5.2.4.4: SKSV, then PROGRESS INDICATION.
+void put_key_specific(const Sense& s, std::uint8_t* p) {
     p[0] = 0x80;  // SKSV
+    if (!s.field_pointer) {
+        store_be16(p + 1, *s.progress);
+        return;
+    }
     if (s.field_in_cdb) p[0] |= 0x40;
     if (s.bit_pointer) p[0] |= static_cast<std::uint8_t>(0x08 | (*s.bit_pointer & 0x07));
     store_be16(p + 1, *s.field_pointer);
@@ -32,7 +39,7 @@ std::size_t Sense::encode_fixed_into(std::uint8_t* out) const {
     out[7] = kFixedLength - 8;  // ADDITIONAL SENSE LENGTH
     out[12] = asc;
     out[13] = ascq;
-    if (field_pointer) put_field_pointer(*this, out + 15);
+    if (has_key_specific(*this)) put_key_specific(*this, out + 15);
     return kFixedLength;
 }
 
@@ -57,11 +64,11 @@ std::vector<std::uint8_t> Sense::encode_descriptor() const {
             out[n + 4 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(*information >> (56 - 8 * i));
         n += 12;
     }
-    if (field_pointer) {
+    if (has_key_specific(*this)) {
         // SPC-4 §4.5.2.3: sense key specific descriptor, type 02h.
         out[n] = 0x02;
         out[n + 1] = 0x06;
-        put_field_pointer(*this, out.data() + n + 4);
+        put_key_specific(*this, out.data() + n + 4);
         n += 8;
     }
     out[7] = static_cast<std::uint8_t>(n - 8);

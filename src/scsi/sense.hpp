@@ -47,6 +47,8 @@ struct Sense {
     std::optional<std::uint16_t> field_pointer;
     bool field_in_cdb = true;
     std::optional<std::uint8_t> bit_pointer;
+    // Or, for NOT READY, the progress indication (SPC-4 §4.5.2.4.4): done so far, of 65536.
+    std::optional<std::uint16_t> progress;
 
     // Fixed-format sense data (response code 70h), 18 bytes.
     std::vector<std::uint8_t> encode_fixed() const;
@@ -107,6 +109,12 @@ struct Sense {
     static Sense unrecovered_read_error() { return make(SenseKey::medium_error, 0x11, 0x00); }
     static Sense write_error() { return make(SenseKey::medium_error, 0x0c, 0x00); }
     static Sense internal_target_failure() { return make(SenseKey::hardware_error, 0x44, 0x00); }
+    static Sense sanitize_in_progress(std::uint16_t progress) {
+        Sense s = make(SenseKey::not_ready, 0x04, 0x1b);
+        s.progress = progress;
+        return s;
+    }
+    static Sense sanitize_command_failed() { return make(SenseKey::medium_error, 0x31, 0x03); }
 };
 
 }  // namespace iscsikit::scsi

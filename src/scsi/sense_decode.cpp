@@ -113,6 +113,7 @@ constexpr AscEntry kAscTable[] = {
     {0x2f, 0x02, "commands cleared by device server"},
     {0x30, 0x00, "incompatible medium installed"},
     {0x31, 0x00, "medium format corrupted"},
+    {0x31, 0x03, "sanitize command failed"},
     {0x37, 0x00, "rounded parameter"},
     {0x38, 0x07, "thin provisioning soft threshold reached"},
     {0x39, 0x00, "saving parameters not supported"},

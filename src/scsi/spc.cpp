@@ -21,6 +21,8 @@ Flow request_sense(LuState& lu, Command& cmd, IoEngine&) {
         std::lock_guard lock(lu.mutex);
         sense = lu.take_ua_locked(cmd.nexus);
     }
+    // SBC-4 §4.11: a sanitize in progress reports its progress here; a failed one, its failure.
+    if (!sense) sense = sanitize_sense(lu);
     if (!sense && lu.readiness.load(std::memory_order_relaxed) == Readiness::no_medium)
         sense = Sense::medium_not_present();
     const Sense reported = sense.value_or(Sense{});

@@ -45,6 +45,7 @@ std::string LunSpec::to_string() const {
     if (removable) out += ",removable=true";
     if (cache != Cache::kernel) out += fmt::format(",cache={}", cache_name(cache));
     if (cache_size != 0) out += fmt::format(",cache_size={}", format_exact_size(cache_size));
+    if (sanitize_rate != 0) out += fmt::format(",sanitize_rate={}", format_exact_size(sanitize_rate));
     return out;
 }
 
@@ -132,6 +133,10 @@ Result<LunSpec> parse_lun_spec(const std::string& text) {
             auto size = parse_size(value);
             if (!size) return bad(size.error().message);
             lun.cache_size = *size;
+        } else if (name == "sanitize_rate") {
+            auto rate = parse_size(value);
+            if (!rate) return bad(rate.error().message);
+            lun.sanitize_rate = *rate;
         } else if (name == "size") {
             if (lun.kind == LunSpec::Kind::ram) return bad("a ram LUN takes its size after the colon (ram:1G)");
             if (lun.kind == LunSpec::Kind::blockdev)
@@ -141,7 +146,8 @@ Result<LunSpec> parse_lun_spec(const std::string& text) {
             lun.size = *size;
         } else {
             return bad(fmt::format(
-                "unknown option '{}' (readonly, block_size, thin, removable, size, cache, cache_size)", name));
+                "unknown option '{}' (readonly, block_size, thin, removable, size, cache, cache_size, sanitize_rate)",
+                name));
         }
     }
     if (auto problem = lun_problem(lun)) return bad(problem->message);

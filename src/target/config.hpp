@@ -39,6 +39,9 @@ struct LunSpec {
     bool removable = false;
     Cache cache = Cache::kernel;
     std::uint64_t cache_size = 0;  // 0: kDefaultCacheSize (writethrough and writeback only)
+    // The most bytes per second SANITIZE OVERWRITE writes, so that it leaves the disk to other
+    // LUNs; 0: as fast as the store takes them.
+    std::uint64_t sanitize_rate = 0;
     bool own_cache() const { return cache == Cache::writethrough || cache == Cache::writeback; }
     std::uint64_t cache_bytes() const { return own_cache() ? (cache_size ? cache_size : kDefaultCacheSize) : 0; }
     std::string to_string() const;

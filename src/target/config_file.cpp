@@ -104,9 +104,9 @@ std::vector<const toml::table*> read_tables(const toml::node& node, const std::s
 }
 
 LunSpec read_lun(const toml::table& table, const std::string& prefix) {
-    check_keys(
-        table, prefix,
-        {"lun", "backing", "path", "size", "block_size", "readonly", "thin", "removable", "cache", "cache_size"});
+    check_keys(table, prefix,
+               {"lun", "backing", "path", "size", "block_size", "readonly", "thin", "removable", "cache", "cache_size",
+                "sanitize_rate"});
     LunSpec lun;
     auto backing = table.get("backing");
     if (!backing) reject(table.source(), prefix + "backing", "missing: ram, file or blockdev");
@@ -126,6 +126,7 @@ LunSpec read_lun(const toml::table& table, const std::string& prefix) {
         lun.cache = *cache;
     }
     if (auto n = table.get("cache_size")) lun.cache_size = read_size(*n, prefix + "cache_size");
+    if (auto n = table.get("sanitize_rate")) lun.sanitize_rate = read_size(*n, prefix + "sanitize_rate");
     if (auto problem = lun_problem(lun)) {
         auto blamed = table.get(problem->key);
         reject(blamed ? blamed->source() : table.source(), prefix + std::string(problem->key), problem->message);

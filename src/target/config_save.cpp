@@ -44,6 +44,7 @@ toml::table lun_table(const LunSpec& lun) {
     if (lun.removable) t.insert("removable", true);
     if (lun.cache != LunSpec::Cache::kernel) t.insert("cache", std::string(cache_name(lun.cache)));
     if (lun.cache_size != 0) t.insert("cache_size", static_cast<std::int64_t>(lun.cache_size));
+    if (lun.sanitize_rate != 0) t.insert("sanitize_rate", static_cast<std::int64_t>(lun.sanitize_rate));
     return t;
 }
 

@@ -65,6 +65,7 @@ Result<std::shared_ptr<scsi::LogicalUnit>> Server::make_unit(const TargetSpec& t
     auto identity = make_identity(target, lun.lun, 1);
     identity.removable = lun.removable;
     identity.thin = lun.thin;
+    identity.sanitize_bytes_per_second = lun.sanitize_rate;
     return std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store));
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""libiscsi's conformance suite against iscsikit-target, in three profiles (PROFILES below): every
+"""libiscsi's conformance suite against iscsikit-target, in four profiles (PROFILES below): every
 family (ALL, SCSI, iSCSI, LINUX) with destructive tests on a thin, removable file LUN; ALL.ReadOnly
-on a read-only LUN; the ALL family on a plain file LUN. Each run is scored by
+on a read-only LUN; the ALL family on a plain file LUN; ALL.Sanitize on a thin LUN. Each run is scored by
 ../shared/tools/testcu-score.py and held against tests/interop/testcu_baseline.json, a ratchet per
 profile: the test fails when a test recorded as passing now skips or fails, when fewer pass, or
 when more skip or fail than recorded. When the target does better it says so ("raise the
@@ -23,18 +23,26 @@ LUN_SIZE = 100 * MiB   # test-cu touches a few MiB; 100 MiB keeps whole-LUN test
 BASELINE = HERE / "testcu_baseline.json"
 UPDATE = os.environ.get("ISCSIKIT_TESTCU_UPDATE_BASELINE") == "1"
 
-# name: (LUN options, iscsi-test-cu -t filter or None for every family, hard timeout in seconds).
-# A hang fails the test instead of blocking CI; the daemon's death ends the run 5 s later.
+# name: (LUN options, iscsi-test-cu -t filter or None for every family, hard timeout in seconds,
+# more iscsi-test-cu options, more iscsikit-target options). A hang fails the test instead of
+# blocking CI; the daemon's death ends the run 5 s later.
 PROFILES = {
     # removable and thin, so the PREVENT ALLOW / START STOP UNIT and the UNMAP / WRITE SAME UNMAP /
     # GET LBA STATUS suites run instead of skipping
-    "thin-removable": ("removable=true,thin=true", None, 13 * 60),
+    "thin-removable": ("removable=true,thin=true", None, 13 * 60, [], []),
     # the ReadOnly suite needs a write-protected LUN, which the run above cannot have: every write
     # must fail with DATA PROTECT
-    "read-only": ("readonly=true,thin=true", "ALL.ReadOnly", 5 * 60),
+    "read-only": ("readonly=true,thin=true", "ALL.ReadOnly", 5 * 60, [], []),
     # no options, as most users configure a LUN: the ALL family only, since SCSI, iSCSI and LINUX
     # repeat its suites (and the repeats already ran in the first profile)
-    "plain": ("", "ALL", 8 * 60),
+    "plain": ("", "ALL", 8 * 60, [], []),
+    # the Sanitize suite runs only with --allow-sanitize (-S), which the runs above leave out (there
+    # it skips). Thin, so that BLOCK ERASE and CRYPTOGRAPHIC ERASE exist; sanitize_rate paces the
+    # overwrite (100 MiB in about 6 s) so that Sanitize.Reset, 4 s after its start, still finds it
+    # running after its aborts, resets and a new login. Its wait for the end sleeps 60 s at a time
+    # without reading its socket, which pings after 30 s and a drop 30 s later would take for a
+    # dead initiator (it would log in again, meet a new POWER ON unit attention, and sleep again)
+    "sanitize": ("thin=true,sanitize_rate=16M", "ALL.Sanitize", 6 * 60, ["-S"], ["--nop-timeout", "120"]),
 }
 
 # The only [SKIPPED] lines a profile may print, where the scorer's whole-test verdict is too coarse:
@@ -100,13 +108,13 @@ def score(tool, log_path, what=None):
 def run_profile(case, tool, name):
     """Runs iscsi-test-cu for one profile on its own target and LUN; returns today's figures
     {passed, skipped, failed, passing: [names]} with cleanup artifacts counted as passed."""
-    options, suite, hard_timeout = PROFILES[name]
+    options, suite, hard_timeout, extra, target_args = PROFILES[name]
     lun = case.path(f"{name}.img")
     with open(lun, "wb") as f:
         f.truncate(LUN_SIZE)
-    t = case.start(luns=[f"file:{lun}" + (f",{options}" if options else "")])
+    t = case.start(luns=[f"file:{lun}" + (f",{options}" if options else "")], args=target_args)
     log_path = case.out / f"testcu-{name}.log"
-    cmd = ["iscsi-test-cu", "-d", "-v"] + (["-t", suite] if suite else []) + [t.url(0)]
+    cmd = ["iscsi-test-cu", "-d", "-v"] + extra + (["-t", suite] if suite else []) + [t.url(0)]
     log(f"profile {name}: $ {' '.join(cmd)} > {log_path}  (hard timeout {hard_timeout} s)")
     started = time.monotonic()
     with open(log_path, "wb") as out:

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <initializer_list>
@@ -324,6 +325,26 @@ TEST(UringEngine, DestroyingTheEngineWithAReadPendingDoesNotHang) {
     EXPECT_FALSE(called);
     ::close(fds[0]);
     ::close(fds[1]);
+}
+
+TEST(UringEngine, AfterCompletesOnceTheDelayHasPassedWithoutBlocking) {
+    auto engine = make_io_engine(8);
+    if (engine->event_fd() < 0) ISCSIKIT_SKIP_OR_FAIL(kNoUring);
+    const auto started = std::chrono::steady_clock::now();
+    std::optional<std::error_code> result;
+    engine->after(std::chrono::milliseconds(30), [&](std::error_code ec) { result = ec; });
+    engine->submit();
+    EXPECT_FALSE(result.has_value());  // after() returned at once
+    ASSERT_TRUE(run_until(*engine, [&] { return result.has_value(); }));
+    EXPECT_EQ(result, std::error_code{});
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(30));
+}
+
+TEST(SyncEngine, AfterRunsAtOnce) {
+    auto engine = make_sync_io_engine();
+    std::optional<std::error_code> result;
+    engine->after(std::chrono::seconds(10), [&](std::error_code ec) { result = ec; });
+    EXPECT_EQ(result, std::error_code{});
 }
 
 TEST(SyncEngine, CompletesInlineAndHasNoEventFd) {

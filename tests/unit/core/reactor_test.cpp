@@ -10,6 +10,8 @@
 
 #include <asio/post.hpp>
 
+#include "skip_or_fail.hpp"
+
 namespace iscsikit {
 namespace {
 
@@ -42,6 +44,27 @@ TEST(Reactor, PostRunsTheCallbackOnTheReactorsThreadWhoeverCallsIt) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     EXPECT_EQ(ran.load(), kPosters * kEach);
     EXPECT_EQ(elsewhere.load(), 0);
+    reactor.stop();
+}
+
+TEST(Reactor, AfterRunsTheCallbackOnTheReactorsThreadOnceTheDelayHasPassed) {
+    Reactor reactor(0);
+    reactor.start();
+    const auto home = reactor_thread(reactor);
+    if (reactor.io().event_fd() < 0) ISCSIKIT_SKIP_OR_FAIL("no io_uring here: after() does not pause");
+    std::promise<std::pair<std::thread::id, std::error_code>> ran;
+    const auto started = std::chrono::steady_clock::now();
+    asio::post(reactor.context(), [&] {
+        reactor.io().after(std::chrono::milliseconds(30), [&](std::error_code ec) {
+            ran.set_value({std::this_thread::get_id(), ec});
+        });
+    });
+    auto result = ran.get_future();
+    ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    const auto [thread, ec] = result.get();
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(30));
+    EXPECT_EQ(thread, home);
+    EXPECT_EQ(ec, std::error_code{});
     reactor.stop();
 }
 

@@ -1,8 +1,10 @@
 // Test doubles for the scsi/ layer that need no test framework, so unit tests and fuzzers share
-// them: an IoEngine that must never be used (the RAM store completes inline), and a store wrapper
-// that defers completions (the asynchronous path, like io_uring's).
+// them: an IoEngine that must never be used for I/O (the RAM store completes inline) and whose
+// timer records each pause and ends it at once, and a store wrapper that defers completions (the
+// asynchronous path, like io_uring's).
 #pragma once
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -20,9 +22,15 @@ public:
     void write(int, std::uint64_t, ConstByteSpan, IoCallback done) override { done(unused()); }
     void write_durable(int, std::uint64_t, ConstByteSpan, IoCallback done) override { done(unused()); }
     void fsync(int, bool, IoCallback done) override { done(unused()); }
+    void after(std::chrono::nanoseconds delay, IoCallback done) override {
+        pauses.push_back(delay);
+        done(std::error_code{});
+    }
     int event_fd() const override { return -1; }
     unsigned reap() override { return 0; }
     void submit() override {}
+
+    std::vector<std::chrono::nanoseconds> pauses;  // what after() was asked to wait, in order
 
 private:
     static std::error_code unused() { return std::make_error_code(std::errc::function_not_supported); }  // ENOSYS
@@ -43,6 +51,10 @@ public:
     }
     void write(std::uint64_t offset, ConstByteSpan src, bool fua, IoEngine& io, IoCallback done) override {
         writes.push_back({offset, src.size(), fua});
+        if (write_error) {
+            pending_.push_back([done = std::move(done), ec = write_error] { done(ec); });
+            return;
+        }
         inner_->write(offset, src, fua, io, [this, done = std::move(done)](std::error_code ec) mutable {
             pending_.push_back([done = std::move(done), ec] { done(ec); });
         });
@@ -64,15 +76,18 @@ public:
         if (provisioning_override) return provisioning_override(offset, max_length);
         return inner_->provisioning(offset, max_length);
     }
+    // Runs the oldest queued completion, if any; true when one ran.
+    bool step() {
+        if (pending_.empty()) return false;
+        auto next = std::move(pending_.front());
+        pending_.pop_front();
+        next();
+        return true;
+    }
     // Runs queued completions (and those they queue) until none is left; returns how many ran.
     int drain() {
         int n = 0;
-        while (!pending_.empty()) {
-            auto next = std::move(pending_.front());
-            pending_.pop_front();
-            next();
-            ++n;
-        }
+        while (step()) ++n;
         return n;
     }
     struct Write {
@@ -83,6 +98,8 @@ public:
     std::vector<Write> writes;
     std::vector<Write> unmaps;  // fua unused
     int flushes = 0;
+    // When set, writes fail with it and leave the store as it was.
+    std::error_code write_error{};
     // Stands in for the store's answer to provisioning() when set.
     std::function<tl::expected<Provisioning, std::error_code>(std::uint64_t, std::uint64_t)> provisioning_override;
 

@@ -60,16 +60,22 @@ public:
 
     Command run(Bytes cdb, Bytes data_out = {}, std::uint64_t nexus = 1,
                 std::span<const std::uint8_t> transport_id = {}) {
-        Command c;
-        std::copy(cdb.begin(), cdb.end(), c.cdb.begin());
-        c.nexus = nexus;
+        Command c = command(cdb, data_out, nexus);
         c.transport_id = transport_id;
-        for (auto b : data_out) c.buffer.push_back(std::byte{b});
-        c.expected_transfer_length = static_cast<std::uint32_t>(data_out.size());
         int calls = 0;
         lu->execute(c, io, [&] { ++calls; });
         deferred_->drain();
         EXPECT_EQ(calls, 1) << "completion must run exactly once";
+        return c;
+    }
+
+    // Runs a command that must complete without waiting for the store, and leaves the store's
+    // pending completions alone (what the LU does in the background, a sanitize, goes on).
+    Command run_now(Bytes cdb, Bytes data_out = {}, std::uint64_t nexus = 1) {
+        Command c = command(cdb, data_out, nexus);
+        int calls = 0;
+        lu->execute(c, io, [&] { ++calls; });
+        EXPECT_EQ(calls, 1) << "the command must complete without the store";
         return c;
     }
 
@@ -85,6 +91,15 @@ public:
     NullIoEngine io;
 
 private:
+    static Command command(const Bytes& cdb, const Bytes& data_out, std::uint64_t nexus) {
+        Command c;
+        std::copy(cdb.begin(), cdb.end(), c.cdb.begin());
+        c.nexus = nexus;
+        for (auto b : data_out) c.buffer.push_back(std::byte{b});
+        c.expected_transfer_length = static_cast<std::uint32_t>(data_out.size());
+        return c;
+    }
+
     DeferredStore* deferred_;
 };
 
@@ -100,6 +115,13 @@ inline void expect_invalid_cdb_field(const Command& c, std::uint16_t byte) {
     ASSERT_TRUE(c.sense.field_pointer.has_value());
     EXPECT_EQ(*c.sense.field_pointer, byte);
     EXPECT_TRUE(c.sense.field_in_cdb);
+}
+
+inline void expect_invalid_parameter_list_field(const Command& c, std::uint16_t byte) {
+    expect_sense(c, SenseKey::illegal_request, 0x26, 0x00);
+    ASSERT_TRUE(c.sense.field_pointer.has_value());
+    EXPECT_EQ(*c.sense.field_pointer, byte);
+    EXPECT_FALSE(c.sense.field_in_cdb);
 }
 
 inline void expect_good(const Command& c) {

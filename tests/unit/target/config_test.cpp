@@ -169,7 +169,8 @@ TEST(ParseLunSpec, ErrorsNameTheSpecAndWhatIsWrong) {
              {"ram:lots", "size 'lots': expected a number of bytes"},
              {"file:", "missing path"},
              {"file:/x,colour=red",
-              "unknown option 'colour' (readonly, block_size, thin, removable, size, cache, cache_size)"},
+              "unknown option 'colour' (readonly, block_size, thin, removable, size, cache, cache_size, "
+              "sanitize_rate)"},
              {"file:/x,cache=writearound", "cache 'writearound': expected kernel, none, writethrough or writeback"},
              {"file:/x,cache_size=64M", "cache_size is for cache=writethrough or cache=writeback"},
              {"file:/x,cache=writeback,cache_size=4K", "cache_size 4096: at least 1M"},
@@ -193,7 +194,7 @@ TEST(ParseLunSpec, ToStringParsesBackToTheSameSpec) {
          {"ram:1G", "ram:1536K,block_size=4096,thin=true", "file:/srv/a.img",
           "file:/srv/b.img,size=10G,readonly=true,removable=true", "blockdev:/dev/sdc,block_size=4096", "ram:999936",
           "file:/srv/c.img,cache=none", "blockdev:/dev/sdd,cache=none", "file:/srv/d.img,cache=writethrough",
-          "file:/srv/e.img,cache=writeback,cache_size=64M"}) {
+          "file:/srv/e.img,cache=writeback,cache_size=64M", "file:/srv/f.img,thin=true,sanitize_rate=16M"}) {
         auto lun = parse_lun_spec(spec).value();
         EXPECT_EQ(lun.to_string(), spec);
         auto again = parse_lun_spec(lun.to_string()).value();
@@ -397,6 +398,14 @@ std::string one_target(const std::string& lun_extra) {
 
 TEST_F(ConfigFileTest, UnknownTopLevelKeySuggestsTheNearOne) {
     expect_error("log_level = \"info\"\nreactor = 2\n", "2: key 'reactor': unknown key (did you mean 'reactors'?)");
+}
+
+TEST_F(ConfigFileTest, SanitizeRateIsASize) {
+    auto r = load(one_target("sanitize_rate = \"16M\"\n"));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->targets[0].luns[1].sanitize_rate, std::uint64_t{16} << 20);
+    EXPECT_EQ(parse_lun_spec("ram:1G,sanitize_rate=1G").value().sanitize_rate, std::uint64_t{1} << 30);
+    EXPECT_FALSE(parse_lun_spec("ram:1G,sanitize_rate=fast"));
 }
 
 TEST_F(ConfigFileTest, CacheKeyIsReadAndCheckedAtItsLine) {
