@@ -20,9 +20,9 @@ enum RowFlags : std::uint16_t {
     // How a command fares under another I_T nexus's persistent reservation (SPC-4 §5.13.1 table
     // "SPC commands that are allowed in the presence of various reservations", SBC-3 §4.17 the
     // same for block commands). A row with none of these conflicts (a write: the safe default).
-    kPrAllowed = 1 << 4,     // allowed under every type
-    kPrReadAccess = 1 << 5,  // conflicts only with the Exclusive Access types
-    kPrByCdb = 1 << 6,       // allowed or not by its CDB: reservation_exempt_by_cdb()
+    kPrAllowed = 1 << 4,              // allowed under every type
+    kPrReadAccess = 1 << 5,           // conflicts only with the Exclusive Access types
+    kPrByCdb = 1 << 6,                // allowed or not by its CDB: reservation_exempt_by_cdb()
     kRunsWhileSanitizing = 1 << 7,    // SBC-4 §4.11: processed while a sanitize runs, or after one failed
     kLeavesSanitizeFailure = 1 << 8,  // SBC-4 §4.11: SANITIZE, processed after a sanitize failed
 };
