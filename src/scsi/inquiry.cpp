@@ -1,6 +1,6 @@
 // INQUIRY (SPC-4 §6.6): standard data and the vital product data pages a block device needs:
-// supported pages, unit serial number, device identification (SPC-4 §7.8), block limits, block
-// device characteristics and logical block provisioning (SBC-3 §6.5).
+// supported pages, unit serial number, device identification (SPC-4 §7.8), third-party copy
+// (copy_results.cpp), block limits, block device characteristics and logical block provisioning (SBC-3 §6.5).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -63,7 +63,7 @@ Flow standard(LuState& lu, Command& cmd, std::uint32_t allocation) {
 }
 
 std::vector<std::uint8_t> supported_pages(const LuState& lu) {
-    std::vector<std::uint8_t> d{kPeripheral, 0x00, 0x00, 0x00, 0x00, 0x80, 0x83, 0xb0, 0xb1};
+    std::vector<std::uint8_t> d{kPeripheral, 0x00, 0x00, 0x00, 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1};
     if (lu.identity.thin) d.push_back(0xb2);
     d[3] = static_cast<std::uint8_t>(d.size() - 4);
     return d;
@@ -167,6 +167,24 @@ std::vector<std::uint8_t> logical_block_provisioning() {
 
 }  // namespace
 
+bool designates_lu(const LuState& lu, std::span<const std::uint8_t> designation) {
+    if (designation.size() < 4 || designation.size() < 4u + designation[3]) return false;
+    const auto code_set = static_cast<std::uint8_t>(designation[0] & 0x0f);
+    const auto association_and_type = static_cast<std::uint8_t>(designation[1] & 0x3f);
+    const std::span<const std::uint8_t> designator = designation.subspan(4, designation[3]);
+    // SPC-4 §7.8.6.1: ASSOCIATION 00b, the designator names the logical unit; PIV and PROTOCOL
+    // IDENTIFIER do not take part (a logical unit designator has neither).
+    if ((association_and_type & 0x30) != 0) return false;
+    const std::vector<std::uint8_t> page = device_identification(lu);
+    for (std::size_t at = 4; at + 4 <= page.size(); at += 4u + page[at + 3]) {
+        const std::span<const std::uint8_t> ours(page.data() + at + 4, page[at + 3]);
+        if ((page[at] & 0x0f) == code_set && (page[at + 1] & 0x3f) == association_and_type &&
+            std::equal(ours.begin(), ours.end(), designator.begin(), designator.end()))
+            return true;
+    }
+    return false;
+}
+
 Flow inquiry(LuState& lu, Command& cmd, IoEngine&) {
     const Cdb& c = cmd.cdb;
     const std::uint32_t allocation = load_be16(&c[3]);
@@ -180,6 +198,7 @@ Flow inquiry(LuState& lu, Command& cmd, IoEngine&) {
         case 0x00: page = supported_pages(lu); break;
         case 0x80: page = unit_serial_number(lu); break;
         case 0x83: page = device_identification(lu); break;
+        case 0x8f: page = third_party_copy_vpd(lu); break;
         case 0xb0: page = block_limits(lu); break;
         case 0xb1: page = block_device_characteristics(lu); break;
         case 0xb2:

@@ -240,6 +240,7 @@ void LogicalUnit::reset(std::uint8_t reset_ascq) {
     lu.prevent_count = 0;
     for (auto& [nexus, state] : lu.nexuses) {
         state.prevent = false;
+        state.copies.clear();  // SPC-4 §6.18 (COPY STATUS): a logical unit reset discards copy status
         lu.queue_ua_locked(state, 0x29, reset_ascq);
     }
     lu.apply_mode_locked(ModeValues::defaults());

@@ -39,6 +39,17 @@ inline constexpr std::uint64_t kMaxUnmapBytes = 512u << 20;
 inline constexpr std::uint32_t kMaxUnmapDescriptors = 256;
 // GET LBA STATUS returns at most this many descriptors, however large the allocation length.
 inline constexpr std::uint32_t kMaxLbaStatusDescriptors = 256;
+// EXTENDED COPY (SPC-4 §6.4): what one parameter list may hold, as RECEIVE COPY RESULTS
+// OPERATING PARAMETERS (§6.18) and the Third-party Copy VPD page (§7.8.17) advertise them.
+// Every CSCD descriptor names an LU of ours, so two (a source and a destination) suffice.
+inline constexpr std::uint16_t kMaxCscdDescriptors = 2;
+inline constexpr std::uint16_t kMaxSegmentDescriptors = 16;
+inline constexpr std::uint32_t kMaxDescriptorListBytes = 1024;    // CSCD and segment descriptor lists together
+inline constexpr std::uint32_t kMaxCopySegmentBytes = 64u << 20;  // MAXIMUM SEGMENT LENGTH
+inline constexpr std::uint32_t kCopyChunkBytes = 1u << 20;        // one read then one write of the copy
+// EXTENDED COPY commands that may run at once on one LU (TOTAL CONCURRENT COPIES), and copy
+// statuses one I_T nexus keeps for RECEIVE COPY RESULTS (MAXIMUM IDENTIFIED CONCURRENT COPIES).
+inline constexpr std::uint16_t kMaxConcurrentCopies = 8;
 
 enum class Readiness : std::uint8_t { ready, stopped, no_medium };
 
@@ -56,12 +67,24 @@ enum class Flow { complete, pending };
 struct LuState;
 using Handler = Flow (*)(LuState&, Command&, IoEngine&);
 
+// SPC-4 §6.18: what RECEIVE COPY RESULTS with COPY STATUS reports of one EXTENDED COPY command.
+struct CopyStatus {
+    enum class State : std::uint8_t { in_progress = 0x00, succeeded = 0x01, failed = 0x02 };  // COPY MANAGER STATUS
+    std::uint8_t list_id = 0;
+    State state = State::in_progress;
+    std::uint16_t segments_processed = 0;
+    std::uint64_t bytes = 0;  // copied so far
+};
+
 // What one I_T nexus has pending at this LU.
 struct NexusState {
     static constexpr std::size_t kMaxUnitAttentions = 8;
     std::array<std::pair<std::uint8_t, std::uint8_t>, kMaxUnitAttentions> ua{};  // ASC, ASCQ; oldest first
     std::uint8_t ua_count = 0;
     bool prevent = false;  // PREVENT ALLOW MEDIUM REMOVAL in effect from this nexus
+    // EXTENDED COPY commands with a LIST IDENTIFIER, running or ended and not yet reported (SPC-4
+    // §6.18), oldest first; at most kMaxConcurrentCopies. Lost with the nexus or an LU reset.
+    std::vector<CopyStatus> copies;
 };
 
 // SPC-4 §6.16.2 (table "Persistent reservation TYPE field"): the six reservation types.
@@ -168,6 +191,7 @@ struct LuState {
     std::unordered_map<std::uint64_t, NexusState> nexuses;
     unsigned nexuses_with_ua = 0;
     unsigned prevent_count = 0;
+    unsigned copies_running = 0;               // EXTENDED COPY commands at work, at most kMaxConcurrentCopies
     std::optional<std::uint64_t> reservation;  // RESERVE(6) holder
     PersistentReservations pr;                 // kept across I_T nexus loss and resets (SPC-4 §5.13.1)
     ModeValues mode = ModeValues::defaults();
@@ -217,6 +241,12 @@ inline bool write_protected(const LuState& lu, const Command& cmd) { return cmd.
 inline Sense write_protect_sense(const LuState& lu, const Command& cmd) {
     return cmd.read_only ? Sense::write_protected() : write_protect_sense(lu);
 }
+
+// inquiry.cpp: whether a designation descriptor (SPC-4 §7.8.6.1, its 4-byte header and
+// designator) names this LU as the Device Identification VPD page reports it.
+bool designates_lu(const LuState& lu, std::span<const std::uint8_t> designation);
+// copy_results.cpp: the Third-party Copy VPD page (SPC-4 §7.8.17).
+std::vector<std::uint8_t> third_party_copy_vpd(const LuState& lu);
 
 // unmap.cpp: deallocates byte ranges of the store one after another (then flushes when the write
 // cache is off), and completes `cmd` with GOOD or the storage error. Always Flow::pending.
@@ -277,5 +307,9 @@ Flow unmap(LuState&, Command&, IoEngine&);
 Flow get_lba_status(LuState&, Command&, IoEngine&);
 // sanitize.cpp
 Flow sanitize(LuState&, Command&, IoEngine&);
+// extended_copy.cpp
+Flow extended_copy(LuState&, Command&, IoEngine&);
+// copy_results.cpp
+Flow receive_copy_results(LuState&, Command&, IoEngine&);
 
 }  // namespace iscsikit::scsi::detail

@@ -29,12 +29,13 @@ enum RowFlags : std::uint16_t {
 
 enum class DataOut : std::uint8_t {
     none,
-    blocks,        // TRANSFER LENGTH blocks
-    verify,        // by BYTCHK: none, TRANSFER LENGTH blocks, or one block
-    write_same,    // one block unless NDOB
-    parameter6,    // PARAMETER LIST LENGTH in byte 4
-    parameter10,   // PARAMETER LIST LENGTH in bytes 7-8
-    parameter5_8,  // PARAMETER LIST LENGTH in bytes 5-8 (PERSISTENT RESERVE OUT)
+    blocks,          // TRANSFER LENGTH blocks
+    verify,          // by BYTCHK: none, TRANSFER LENGTH blocks, or one block
+    write_same,      // one block unless NDOB
+    parameter6,      // PARAMETER LIST LENGTH in byte 4
+    parameter10,     // PARAMETER LIST LENGTH in bytes 7-8
+    parameter5_8,    // PARAMETER LIST LENGTH in bytes 5-8 (PERSISTENT RESERVE OUT)
+    parameter10_13,  // PARAMETER LIST LENGTH in bytes 10-13 (EXTENDED COPY)
 };
 
 struct OpcodeRow {

@@ -115,6 +115,22 @@ struct Sense {
         return s;
     }
     static Sense sanitize_command_failed() { return make(SenseKey::medium_error, 0x31, 0x03); }
+
+    // EXTENDED COPY (SPC-4 §6.4) and the ASC/ASCQ assignments of SPC-4 Annex D.
+    static Sense too_many_target_descriptors() { return make(SenseKey::illegal_request, 0x26, 0x06); }
+    static Sense unsupported_target_descriptor_type_code() { return make(SenseKey::illegal_request, 0x26, 0x07); }
+    static Sense too_many_segment_descriptors() { return make(SenseKey::illegal_request, 0x26, 0x08); }
+    static Sense unsupported_segment_descriptor_type_code() { return make(SenseKey::illegal_request, 0x26, 0x09); }
+    static Sense operation_in_progress() { return make(SenseKey::illegal_request, 0x00, 0x16); }
+    static Sense insufficient_resources() { return make(SenseKey::illegal_request, 0x55, 0x03); }
+    // SPC-4 §4.5.2.4.5: COPY ABORTED with a segment pointer, here always relative to the
+    // parameter list (SD 0), at the field of the segment descriptor that could not be processed.
+    static Sense copy_aborted(std::uint8_t asc, std::uint8_t ascq, std::optional<std::uint16_t> parameter_byte = {}) {
+        Sense s = make(SenseKey::copy_aborted, asc, ascq);
+        s.field_pointer = parameter_byte;
+        s.field_in_cdb = false;
+        return s;
+    }
 };
 
 }  // namespace iscsikit::scsi

@@ -59,11 +59,11 @@ TEST(Inquiry, UnknownVpdPageIsInvalidField) {
 
 TEST(Inquiry, SupportedPagesAscending) {
     Harness h;
-    EXPECT_EQ(bytes_of(h.run(inquiry(1, 0x00, 255))), (Bytes{0, 0, 0, 5, 0x00, 0x80, 0x83, 0xb0, 0xb1}));
+    EXPECT_EQ(bytes_of(h.run(inquiry(1, 0x00, 255))), (Bytes{0, 0, 0, 6, 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1}));
     LuIdentity id = identity();
     id.thin = true;
     Harness thin(ram(), id);
-    EXPECT_EQ(bytes_of(thin.run(inquiry(1, 0x00, 255))), (Bytes{0, 0, 0, 6, 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2}));
+    EXPECT_EQ(bytes_of(thin.run(inquiry(1, 0x00, 255))), (Bytes{0, 0, 0, 7, 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2}));
 }
 
 TEST(Inquiry, UnitSerialNumber) {

@@ -158,8 +158,8 @@ TEST(ReadWrite, DataOutLengthFollowsTheCdb) {
 TEST(ReadWrite, UnsupportedOpcodesAreRejected) {
     Harness h;
     // PERSISTENT RESERVE OUT's missing service actions are tested in persistent_reserve_test.cpp;
-    // COMPARE AND WRITE, XCOPY, UNMAP (on a fully provisioned LU), ORWRITE, WRITE ATOMIC(16)
-    for (std::uint8_t op : {0x89, 0x83, 0x42, 0x8b, 0x9c})
+    // COMPARE AND WRITE, READ ATTRIBUTE, UNMAP (on a fully provisioned LU), ORWRITE, WRITE ATOMIC(16)
+    for (std::uint8_t op : {0x89, 0x8c, 0x42, 0x8b, 0x9c})
         expect_sense(h.run({op, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), SenseKey::illegal_request, 0x20, 0x00);
     // An unknown service action of SERVICE ACTION IN(16): invalid field, pointer byte 1.
     const Command c = h.run(cdb16(0x9e, 0, 0, 0x13));
