@@ -21,13 +21,13 @@ constexpr std::size_t kHeaderBytes = 16;
 // SPC-4 §6.4.5: every CSCD descriptor of types E0h-E9h (ours: E4h) is 32 bytes long.
 constexpr std::size_t kCscdDescriptorBytes = 32;
 constexpr std::uint8_t kIdentificationDescriptor = 0xe4;
-// SPC-4 §6.4.6.5: the block device to block device segment descriptor, 28 bytes, whose
+// SPC-4 §6.4.6 (block device to block device segment descriptor): 02h, 28 bytes, whose
 // DESCRIPTOR LENGTH field counts the 24 after its first four.
 constexpr std::uint8_t kBlockToBlock = 0x02;
 constexpr std::uint16_t kBlockToBlockLength = 0x18;
 constexpr std::size_t kSegmentHeaderBytes = 4;
 
-// SPC-4 §6.4.3.2 (LIST ID USAGE): 00b and 10b make the LIST IDENTIFIER name the command on its
+// SPC-4 §6.4.3 (LIST ID USAGE): 00b and 10b make the LIST IDENTIFIER name the command on its
 // I_T nexus; 01b is reserved; 11b: the list has no identifier.
 constexpr std::uint8_t kListIdReserved = 0x1;
 constexpr std::uint8_t kNoListId = 0x3;
@@ -96,7 +96,7 @@ void finish(CopyJob* job, std::optional<Sense> error) {
 // Accounts for the call that just ended; false when the job is over (and freed).
 bool advance(CopyJob* job) {
     if (job->result) {
-        // SPC-4 §6.4.1: an error while segments are processed ends the command with COPY ABORTED;
+        // SPC-4 §6.4: an error while segments are processed ends the command with COPY ABORTED;
         // the additional sense code says what the store reported.
         Sense sense = storage_error(*job->lu, job->result, job->writing);
         finish(job, Sense::copy_aborted(sense.asc, sense.ascq));
@@ -158,7 +158,7 @@ struct CopyRequest {
     std::vector<std::size_t> segment_at;
 };
 
-// SPC-4 §6.4.5.1 and §6.4.5.7 (Identification descriptor CSCD descriptor): checks the CSCD
+// SPC-4 §6.4.5 (CSCD descriptors, Identification descriptor CSCD descriptor): checks the CSCD
 // descriptor list and records where each descriptor lies.
 std::optional<Sense> parse_cscd_descriptors(const LuState& lu, std::span<const std::uint8_t> p, std::size_t end,
                                             CopyRequest& request) {
@@ -189,7 +189,7 @@ std::optional<Sense> parse_cscd_descriptors(const LuState& lu, std::span<const s
     return std::nullopt;
 }
 
-// SPC-4 §6.4.6.1 and §6.4.6.5: checks the segment descriptor list.
+// SPC-4 §6.4.6 (segment descriptors): checks the segment descriptor list.
 std::optional<Sense> parse_segment_descriptors(const LuState& lu, std::span<const std::uint8_t> p, std::size_t begin,
                                                std::size_t end, CopyRequest& request) {
     for (std::size_t at = begin; at < end;) {
@@ -214,7 +214,7 @@ std::optional<Sense> parse_segment_descriptors(const LuState& lu, std::span<cons
     return std::nullopt;
 }
 
-// SPC-4 §6.4.6.1: the CSCD descriptor a SOURCE or DESTINATION CSCD DESCRIPTOR ID field (at byte
+// SPC-4 §6.4.6: the CSCD descriptor a SOURCE or DESTINATION CSCD DESCRIPTOR ID field (at byte
 // `field`) names must exist and name a copy target we reach: this LU. Otherwise the copy is
 // aborted (COPY ABORTED, UNREACHABLE COPY TARGET or COPY TARGET DEVICE NOT REACHABLE).
 std::optional<Sense> resolve(const LuState& lu, std::span<const std::uint8_t> p, const CopyRequest& request,
@@ -260,7 +260,7 @@ Flow extended_copy(LuState& lu, Command& cmd, IoEngine& io) {
         return fail(cmd, *error);
 
     // Every segment's copy targets and ranges, before any block moves: a copy that cannot finish
-    // does not start. These are errors of segment processing, so COPY ABORTED (SPC-4 §6.4.1).
+    // does not start. These are errors of segment processing, so COPY ABORTED (SPC-4 §6.4).
     std::vector<Segment> segments;
     segments.reserve(request.segment_at.size());
     std::optional<Sense> aborted;
@@ -293,7 +293,7 @@ Flow extended_copy(LuState& lu, Command& cmd, IoEngine& io) {
             const auto same = std::find_if(nexus.copies.begin(), nexus.copies.end(),
                                            [&](const CopyStatus& s) { return s.list_id == list_id; });
             if (same != nexus.copies.end()) {
-                // SPC-4 §6.4.3.2: the identifier of a command still running on this nexus.
+                // SPC-4 §6.4.3 (LIST ID USAGE): the identifier of a command still running on this nexus.
                 if (same->state == CopyStatus::State::in_progress) return fail(cmd, Sense::operation_in_progress());
                 // SPC-4 §6.18 (COPY STATUS): a new command with the same identifier replaces it.
                 nexus.copies.erase(same);
