@@ -1,3 +1,4 @@
+#include <array>
 #include <system_error>
 
 #include "scsi_test_support.hpp"
@@ -261,6 +262,29 @@ TEST(ExtendedCopy, ListIdOfARunningCopyIsInUse) {
     EXPECT_EQ(calls, 1);
     expect_good(first);
     expect_good(run_copy(h, list));  // ended: the identifier is free again
+}
+
+TEST(ExtendedCopy, CopiesBeyondTotalConcurrentCopiesAreRefused) {
+    Harness h;
+    const Bytes list = parameter_list({cscd()}, {segment(0, 0, 8, 0, 100)});
+    const Bytes cdb = extended_copy(list.size());
+    // TOTAL CONCURRENT COPIES (8) copies wait for the store ...
+    std::array<Command, 8> running;
+    int calls = 0;
+    for (Command& c : running) {
+        std::copy(cdb.begin(), cdb.end(), c.cdb.begin());
+        c.nexus = 1;
+        for (auto b : list) c.buffer.push_back(std::byte{b});
+        c.expected_transfer_length = static_cast<std::uint32_t>(list.size());
+        h.lu->execute(c, h.io, [&] { ++calls; });
+    }
+    EXPECT_EQ(calls, 0);
+    // ... and one more is turned away until one of them ends.
+    expect_sense(h.run_now(cdb, list), SenseKey::illegal_request, 0x55, 0x03);
+    h.store().drain();
+    EXPECT_EQ(calls, 8);
+    for (const Command& c : running) expect_good(c);
+    expect_good(run_copy(h, list));
 }
 
 TEST(ReceiveCopyResults, CopyStatusOfAnUnknownListIdIsAnInvalidField) {
