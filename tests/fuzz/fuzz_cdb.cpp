@@ -68,6 +68,7 @@ std::uint64_t allowed_data_in(const Cdb& cdb, std::uint32_t block_size) {
         case 0x37:
         case 0x5a:
         case 0x5e: return be(cdb, 7, 2);   // READ DEFECT DATA(10), MODE SENSE(10), PR IN
+        case 0x84:                         // RECEIVE COPY RESULTS
         case 0x9e: return be(cdb, 10, 4);  // READ CAPACITY(16), GET LBA STATUS
         case 0xa0:
         case 0xa3:

@@ -29,6 +29,17 @@ cdb_seeds = {
     # WRITE SAME(16) over the whole LU, MODE SENSE(6) all pages, MODE SELECT(6) with a header only
     "write_same_mode": b"\0" + cdb_record(RAW, 0x93, [0] * 12 + [64], 512, b"\xa5" * 512) +
     cdb_record(RAW, 0x1a, [0, 0x3f, 0, 255]) + cdb_record(RAW | 0x10, 0x15, [0x10, 0, 0, 4], 1, bytes(4)),
+    # EXTENDED COPY(LID1) of 8 blocks within LUN 0 (an E4h descriptor naming it by NAA, one 02h
+    # segment, LIST ID 1 held), then RECEIVE COPY RESULTS COPY STATUS and OPERATING PARAMETERS,
+    # and the Third-party Copy VPD page
+    "extended_copy": b"\x01" + cdb_record(RAW, 0x83, [0] * 12 + [76], 76,
+                                           bytes([1, 0]) + struct.pack(">H4xII", 32, 28, 0) +
+                                           bytes([0xe4, 0, 0, 0, 0x01, 0x03, 0, 8]) +
+                                           struct.pack(">Q", 0x6001405123456789) + bytes(12) + bytes([0, 0, 2, 0]) +
+                                           bytes([0x02, 0, 0, 0x18]) + struct.pack(">HH2xH", 0, 0, 8) +
+                                           struct.pack(">QQ", 0, 16)) +
+    cdb_record(RAW, 0x84, [0x00, 1] + [0] * 10 + [12]) + cdb_record(RAW, 0x84, [0x03] + [0] * 11 + [64]) +
+    cdb_record(RAW, 0x12, [1, 0x8f, 0, 255]),
     # RESERVE(6) on nexus 1, then a WRITE(10) from nexus 2, then an unknown opcode
     "reserve_conflict": b"\0" + cdb_record(RAW, 0x16, []) +
     cdb_record(RAW | 4, 0x2a, [0, 0, 0, 0, 0, 0, 0, 1], 512, b"\x11" * 512) + cdb_record(RAW, 0xc5, []),
