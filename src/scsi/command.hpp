@@ -15,6 +15,10 @@
 
 namespace iscsikit::scsi {
 
+namespace detail {
+class ExtentLocks;
+}
+
 // SAM-5 task attributes
 enum class TaskAttribute : std::uint8_t { simple = 0, ordered = 1, head_of_queue = 2, aca = 3 };
 
@@ -69,6 +73,10 @@ struct Command {
     // The device layer keeps the completion here while storage works, so that its storage
     // callbacks capture two pointers and never allocate. Transports leave it alone.
     CommandDone completion;
+    // The device layer's note that the command holds its range of blocks against atomic commands
+    // (scsi/extent_lock.hpp), released when it completes. Transports leave them alone.
+    detail::ExtentLocks* extent_locks = nullptr;
+    std::uint8_t extent_hold = 0;
 };
 
 }  // namespace iscsikit::scsi

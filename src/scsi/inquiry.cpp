@@ -132,6 +132,7 @@ std::vector<std::uint8_t> block_limits(const LuState& lu) {
     d[1] = 0xb0;
     store_be16(&d[2], 0x3c);
     // Byte 4 WSNZ 0: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 writes through the last block.
+    d[5] = static_cast<std::uint8_t>(lu.max_compare_and_write_blocks());     // MAXIMUM COMPARE AND WRITE LENGTH
     store_be16(&d[6], static_cast<std::uint16_t>(1u << lu.lbppb_exponent));  // OPTIMAL TRANSFER LENGTH GRANULARITY
     store_be32(&d[8], kMaxTransferBytes / lu.block_size);                    // MAXIMUM TRANSFER LENGTH
     store_be32(&d[12], kOptimalTransferBytes / lu.block_size);               // OPTIMAL TRANSFER LENGTH
@@ -143,6 +144,9 @@ std::vector<std::uint8_t> block_limits(const LuState& lu) {
         store_be32(&d[32], 0x80000000u);  // UGAVALID, UNMAP GRANULARITY ALIGNMENT 0
     }
     store_be64(&d[36], lu.max_write_same_blocks());  // MAXIMUM WRITE SAME LENGTH
+    // SBC-4 §6.6.4 WRITE ATOMIC(16): any transfer is atomic, at any LBA, of any length (ATOMIC
+    // ALIGNMENT and ATOMIC TRANSFER LENGTH GRANULARITY 0); no atomic boundaries (bytes 56-63 0).
+    store_be32(&d[44], kMaxTransferBytes / lu.block_size);  // MAXIMUM ATOMIC TRANSFER LENGTH
     return d;
 }
 

@@ -82,6 +82,8 @@ Flow data_in(Command& cmd, const std::uint8_t* data, std::size_t length, std::ui
 }
 
 void complete(Command& cmd) {
+    // Its blocks first: the completion may end the command's life.
+    if (cmd.extent_locks != nullptr) cmd.extent_locks->leave(cmd);
     CommandDone done = std::move(cmd.completion);
     cmd.completion = nullptr;
     done();
@@ -90,6 +92,20 @@ void complete(Command& cmd) {
 bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks) {
     const std::uint64_t capacity = lu.block_count();
     return lba <= capacity && blocks <= capacity - lba;
+}
+
+std::optional<Sense> check_extent(const LuState& lu, const cdb::Extent& e) {
+    if (std::uint64_t{e.blocks} * lu.block_size > kMaxTransferBytes)
+        return Sense::invalid_field_in_cdb(static_cast<std::uint16_t>(e.length_field));
+    if (!in_range(lu, e.lba, e.blocks)) return Sense::lba_out_of_range();
+    return std::nullopt;
+}
+
+std::optional<std::size_t> whole_blocks_received(const LuState& lu, const Command& cmd, std::uint32_t blocks) {
+    const std::size_t bytes = std::size_t{blocks} * lu.block_size;
+    if (cmd.buffer.size() >= bytes) return bytes;
+    if (cmd.buffer.size() % lu.block_size != 0) return std::nullopt;
+    return cmd.buffer.size();
 }
 
 Sense storage_error(LuState& lu, std::error_code ec, bool write) {
@@ -173,6 +189,36 @@ std::uint64_t LogicalUnit::block_count() const { return state_->block_count(); }
 std::uint32_t LogicalUnit::block_size() const { return state_->block_size; }
 const StoreHealth& LogicalUnit::store_health() const { return state_->health; }
 
+namespace {
+
+void run_handler(LuState& lu, const OpcodeRow& row, Command& cmd, IoEngine& io) {
+    if (row.handler(lu, cmd, io) == Flow::complete) complete(cmd);
+}
+
+// The blocks a kBlocks command reads or writes, for the extent lock: its LBA and length where
+// the CDB names them (to the end of the LU when the length is 0, as WRITE SAME and SYNCHRONIZE
+// CACHE mean it), the whole LU for UNMAP, SANITIZE and EXTENDED COPY, whose blocks are in their
+// parameter data.
+LbaRange blocks_of(const Cdb& c) {
+    constexpr std::uint64_t kToTheEnd = ~std::uint64_t{0};
+    switch (c[0]) {
+        case 0x42:  // UNMAP
+        case 0x48:  // SANITIZE
+        case 0x83:  // EXTENDED COPY
+            return {0, kToTheEnd};
+        case 0x89:  // COMPARE AND WRITE: NUMBER OF LOGICAL BLOCKS in byte 13
+            return {load_be64(&c[2]), c[13]};
+        case 0x9c:  // WRITE ATOMIC(16): TRANSFER LENGTH in bytes 12-13
+            return {load_be64(&c[2]), load_be16(&c[12])};
+        default: {
+            const cdb::Extent e = cdb::extent(c);
+            return {e.lba, e.blocks != 0 ? e.blocks : kToTheEnd};
+        }
+    }
+}
+
+}  // namespace
+
 void LogicalUnit::execute(Command& cmd, IoEngine& io, CommandDone done) {
     LuState& lu = *state_;
     cmd.status = Status::good;
@@ -208,7 +254,14 @@ void LogicalUnit::execute(Command& cmd, IoEngine& io, CommandDone done) {
         }
     }
     cmd.completion = std::move(done);
-    if (row->handler(lu, cmd, io) == Flow::complete) complete(cmd);
+    if (row->flags & kBlocks) {
+        // Atomic commands in flight (none, nearly always: then this is a counter and a flag).
+        const bool exclusive = (row->flags & kAtomic) != 0;
+        if (!lu.extents.enter(cmd, io, blocks_of(cmd.cdb), exclusive,
+                              [l = &lu, r = row, c = &cmd, i = &io] { run_handler(*l, *r, *c, *i); }))
+            return;  // it runs when the blocks are free, on this thread
+    }
+    run_handler(lu, *row, cmd, io);
 }
 
 std::optional<std::uint32_t> LogicalUnit::data_out_length(const std::array<std::uint8_t, 16>& cdb) const {

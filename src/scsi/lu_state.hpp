@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "scsi/cdb.hpp"
+#include "scsi/extent_lock.hpp"
 #include "scsi/logical_unit.hpp"
 #include "scsi/mode_pages.hpp"
 
@@ -32,6 +33,9 @@ inline constexpr std::uint64_t kMaxWriteSameBytes = 64u << 20;
 inline constexpr std::uint64_t kMaxWriteSameBlocks = 0xffff;
 inline constexpr std::uint32_t kWriteSameChunkBytes = 1u << 20;
 inline constexpr std::uint32_t kPhysicalBlockBytes = 4096;  // reported via LBPPBE (not on thin LUs)
+// MAXIMUM COMPARE AND WRITE LENGTH (SBC-3 §6.5.3, one byte), beside the data-out it takes: twice
+// that many blocks within kMaxTransferBytes (limits in LuState::max_compare_and_write_blocks).
+inline constexpr std::uint32_t kMaxCompareAndWriteBlocks = 255;
 // Thin provisioning (SBC-3 §4.7): what one UNMAP may deallocate (MAXIMUM UNMAP LBA COUNT is this
 // in blocks) and carry (MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT); OPTIMAL UNMAP GRANULARITY is
 // kPhysicalBlockBytes, the unit in which file systems give storage back.
@@ -172,6 +176,9 @@ struct LuState {
     std::uint64_t max_write_same_blocks() const {
         return std::min(kMaxWriteSameBytes / block_size, kMaxWriteSameBlocks);
     }
+    std::uint32_t max_compare_and_write_blocks() const {
+        return std::min(kMaxCompareAndWriteBlocks, kMaxTransferBytes / (2 * block_size));
+    }
     bool write_protected() const { return store.read_only() || software_write_protect.load(std::memory_order_relaxed); }
 
     // Read on the data path without the lock; written with the mutex held.
@@ -184,7 +191,8 @@ struct LuState {
     std::atomic<SanitizeState> sanitize{SanitizeState::idle};  // starts with the mutex held
     std::atomic<std::uint16_t> sanitize_progress{0};           // of 65536 (SPC-4 §4.5.2.4.4)
     KnownNexuses known;
-    StoreHealth health;  // backstore failures: counted, logged on change of state
+    ExtentLocks extents;  // the blocks of atomic commands in flight (extent_lock.hpp)
+    StoreHealth health;   // backstore failures: counted, logged on change of state
 
     // Guarded by mutex, which is never held across backstore I/O.
     std::mutex mutex;
@@ -225,6 +233,15 @@ void complete(Command& cmd);
 Flow flush_and_complete(LuState& lu, Command& cmd, IoEngine& io);
 // SBC-3 §4.5: every block of [lba, lba + blocks) exists (lba == capacity allowed when blocks == 0).
 bool in_range(const LuState& lu, std::uint64_t lba, std::uint64_t blocks);
+// SBC-3 §4.5, §6.5.3: the checks every block command makes before touching data (TRANSFER
+// LENGTH within the Block Limits maximum, the extent within the LU).
+std::optional<Sense> check_extent(const LuState& lu, const cdb::Extent& e);
+// The data-out bytes a write of `blocks` writes. Data-out shorter than the TRANSFER LENGTH (the
+// initiator's expected length was smaller): the whole blocks that arrived, and GOOD, so that the
+// transport's residual tells the initiator what moved (libiscsi's iSCSIResiduals expects exactly
+// this); 0 when none did. nullopt for a partial block, which cannot be written: the caller
+// answers INVALID FIELD IN COMMAND INFORMATION UNIT (SPC-4 0Eh/03h).
+std::optional<std::size_t> whole_blocks_received(const LuState& lu, const Command& cmd, std::uint32_t blocks);
 // The sense for a failed backstore call (`ec` as its IoCallback got it): read_only_file_system and
 // no_space_on_device on a write, invalid_argument, else MEDIUM ERROR.
 // Counts and reports the failure in `lu.health`.
@@ -247,6 +264,10 @@ inline Sense write_protect_sense(const LuState& lu, const Command& cmd) {
 bool designates_lu(const LuState& lu, std::span<const std::uint8_t> designation);
 // copy_results.cpp: the Third-party Copy VPD page (SPC-4 §7.8.17).
 std::vector<std::uint8_t> third_party_copy_vpd(const LuState& lu);
+// read_write.cpp: writes `bytes` of the command's buffer from offset `at` to block `lba` (forced
+// to the medium with `fua` or the write cache off), then GOOD or the storage error, and complete().
+void write_and_complete(LuState& lu, Command& cmd, IoEngine& io, std::uint64_t lba, std::size_t at, std::size_t bytes,
+                        bool fua);
 
 // unmap.cpp: deallocates byte ranges of the store one after another (then flushes when the write
 // cache is off), and completes `cmd` with GOOD or the storage error. Always Flow::pending.
@@ -311,5 +332,9 @@ Flow sanitize(LuState&, Command&, IoEngine&);
 Flow extended_copy(LuState&, Command&, IoEngine&);
 // copy_results.cpp
 Flow receive_copy_results(LuState&, Command&, IoEngine&);
+// atomic_write.cpp
+Flow compare_and_write(LuState&, Command&, IoEngine&);
+Flow orwrite(LuState&, Command&, IoEngine&);
+Flow write_atomic16(LuState&, Command&, IoEngine&);
 
 }  // namespace iscsikit::scsi::detail

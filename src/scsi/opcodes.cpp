@@ -6,7 +6,10 @@ namespace iscsikit::scsi::detail {
 namespace {
 
 constexpr std::uint16_t kIo = kMediaAccess;
-constexpr std::uint16_t kRead = kMediaAccess | kPrReadAccess;  // reads: allowed through Write Exclusive types
+constexpr std::uint16_t kRead = kMediaAccess | kPrReadAccess | kBlocks;  // reads: allowed through Write Exclusive types
+constexpr std::uint16_t kWrite = kMediaAccess | kBlocks;
+// COMPARE AND WRITE, ORWRITE and WRITE ATOMIC(16): writes no other command's blocks interleave with.
+constexpr std::uint16_t kAtomicWrite = kWrite | kAtomic;
 // INQUIRY, REQUEST SENSE and REPORT LUNS: no unit attention, no reservation conflict, and they run
 // while a sanitize does.
 constexpr std::uint16_t kQuiet = kNoUnitAttention | kAllowedWhenReserved | kPrAllowed | kRunsWhileSanitizing;
@@ -18,7 +21,7 @@ constexpr std::uint16_t kInfo = kPrReadAccess;
 constexpr std::uint16_t kPrIn = kAllowedWhenReserved | kPrAllowed;
 constexpr std::uint16_t kPrOut = kPrAllowed;
 // SANITIZE accesses the medium, and is how a failed sanitize ends.
-constexpr std::uint16_t kSanitize = kIo | kLeavesSanitizeFailure;
+constexpr std::uint16_t kSanitize = kWrite | kLeavesSanitizeFailure;
 
 // Rows sorted by opcode, then service action.
 // clang-format off
@@ -29,7 +32,7 @@ constexpr OpcodeRow kRows[] = {
      {0x03, 0x01, 0x00, 0x00, 0xff, 0x04}, "REQUEST SENSE"},
     {0x08, 0, false, 6, kRead, DataOut::none, read,
      {0x08, 0x1f, 0xff, 0xff, 0xff, 0x04}, "READ(6)"},
-    {0x0a, 0, false, 6, kIo, DataOut::blocks, write,
+    {0x0a, 0, false, 6, kWrite, DataOut::blocks, write,
      {0x0a, 0x1f, 0xff, 0xff, 0xff, 0x04}, "WRITE(6)"},
     {0x12, 0, false, 6, kQuiet, DataOut::none, inquiry,
      {0x12, 0x01, 0xff, 0xff, 0xff, 0x04}, "INQUIRY"},
@@ -49,9 +52,9 @@ constexpr OpcodeRow kRows[] = {
      {0x25, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x01, 0x04}, "READ CAPACITY(10)"},
     {0x28, 0, false, 10, kRead, DataOut::none, read,
      {0x28, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}, "READ(10)"},
-    {0x2a, 0, false, 10, kIo, DataOut::blocks, write,
+    {0x2a, 0, false, 10, kWrite, DataOut::blocks, write,
      {0x2a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}, "WRITE(10)"},
-    {0x2e, 0, false, 10, kIo, DataOut::blocks, write_and_verify,
+    {0x2e, 0, false, 10, kWrite, DataOut::blocks, write_and_verify,
      {0x2e, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}, "WRITE AND VERIFY(10)"},
     {0x2f, 0, false, 10, kRead, DataOut::verify, verify,
      {0x2f, 0xf6, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}, "VERIFY(10)"},
@@ -61,9 +64,9 @@ constexpr OpcodeRow kRows[] = {
      {0x35, 0x06, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}, "SYNCHRONIZE CACHE(10)"},
     {0x37, 0, false, 10, kIo | kInfo, DataOut::none, read_defect_data,
      {0x37, 0x00, 0x1f, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "READ DEFECT DATA(10)"},
-    {0x41, 0, false, 10, kIo, DataOut::write_same, write_same,
+    {0x41, 0, false, 10, kWrite, DataOut::write_same, write_same,
      {0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}, "WRITE SAME(10)"},
-    {0x42, 0, false, 10, kIo | kThinOnly, DataOut::parameter10, unmap,
+    {0x42, 0, false, 10, kWrite | kThinOnly, DataOut::parameter10, unmap,
      {0x42, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "UNMAP"},
     // SBC-3 §5.30: IMMED, AUSE and the PARAMETER LIST LENGTH (which only OVERWRITE may use). The
     // erase methods deallocate, so only a thin LU offers them (libiscsi's Sanitize.BlockErase
@@ -104,7 +107,7 @@ constexpr OpcodeRow kRows[] = {
      {0x5f, 0x06, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x04}, "PERSISTENT RESERVE OUT"},
     // SPC-4 §6.4: EXTENDED COPY(LID1), conflicting with reservations as a write does; SPC-4
     // §6.18: RECEIVE COPY RESULTS(LID1), COPY STATUS and OPERATING PARAMETERS, which only read.
-    {0x83, 0x00, true, 16, kIo, DataOut::parameter10_13, extended_copy,
+    {0x83, 0x00, true, 16, kWrite, DataOut::parameter10_13, extended_copy,
      {0x83, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04},
      "EXTENDED COPY(LID1)"},
     {0x84, 0x00, true, 16, kInfo, DataOut::none, receive_copy_results,
@@ -115,9 +118,16 @@ constexpr OpcodeRow kRows[] = {
      "RECEIVE COPY RESULTS(LID1) OPERATING PARAMETERS"},
     {0x88, 0, false, 16, kRead, DataOut::none, read,
      {0x88, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04}, "READ(16)"},
-    {0x8a, 0, false, 16, kIo, DataOut::blocks, write,
+    // SBC-3 §5.2: the compare and the write as one uninterrupted action; FUA_NV (bit 1) is accepted.
+    {0x89, 0, false, 16, kAtomicWrite, DataOut::compare, compare_and_write,
+     {0x89, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0x1f, 0x04},
+     "COMPARE AND WRITE"},
+    {0x8a, 0, false, 16, kWrite, DataOut::blocks, write,
      {0x8a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04}, "WRITE(16)"},
-    {0x8e, 0, false, 16, kIo, DataOut::blocks, write_and_verify,
+    // SBC-3 §5.14: the medium's blocks ORed with the data-out, read and written as one action.
+    {0x8b, 0, false, 16, kAtomicWrite, DataOut::blocks, orwrite,
+     {0x8b, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04}, "ORWRITE(16)"},
+    {0x8e, 0, false, 16, kWrite, DataOut::blocks, write_and_verify,
      {0x8e, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04},
      "WRITE AND VERIFY(16)"},
     {0x8f, 0, false, 16, kRead, DataOut::verify, verify,
@@ -128,13 +138,17 @@ constexpr OpcodeRow kRows[] = {
     {0x91, 0, false, 16, kIo, DataOut::none, synchronize_cache,
      {0x91, 0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04},
      "SYNCHRONIZE CACHE(16)"},
-    {0x93, 0, false, 16, kIo, DataOut::write_same, write_same,
+    {0x93, 0, false, 16, kWrite, DataOut::write_same, write_same,
      {0x93, 0xf9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04},
      "WRITE SAME(16)"},
+    // SBC-4 §5.48: ATOMIC BOUNDARY (bytes 10-11) must be 0, as MAXIMUM ATOMIC BOUNDARY SIZE is.
+    {0x9c, 0, false, 16, kAtomicWrite, DataOut::atomic16, write_atomic16,
+     {0x9c, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04},
+     "WRITE ATOMIC(16)"},
     {0x9e, 0x10, true, 16, kIo | kPrAllowed, DataOut::none, read_capacity16,
      {0x9e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x04},
      "READ CAPACITY(16)"},
-    {0x9e, 0x12, true, 16, kRead, DataOut::none, get_lba_status,
+    {0x9e, 0x12, true, 16, kMediaAccess | kPrReadAccess, DataOut::none, get_lba_status,
      {0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04},
      "GET LBA STATUS"},
     {0xa0, 0, false, 12, kQuiet, DataOut::none, report_luns_single,
@@ -143,9 +157,9 @@ constexpr OpcodeRow kRows[] = {
      {0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04}, "REPORT SUPPORTED OPERATION CODES"},
     {0xa8, 0, false, 12, kRead, DataOut::none, read,
      {0xa8, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04}, "READ(12)"},
-    {0xaa, 0, false, 12, kIo, DataOut::blocks, write,
+    {0xaa, 0, false, 12, kWrite, DataOut::blocks, write,
      {0xaa, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04}, "WRITE(12)"},
-    {0xae, 0, false, 12, kIo, DataOut::blocks, write_and_verify,
+    {0xae, 0, false, 12, kWrite, DataOut::blocks, write_and_verify,
      {0xae, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04}, "WRITE AND VERIFY(12)"},
     {0xaf, 0, false, 12, kRead, DataOut::verify, verify,
      {0xaf, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04}, "VERIFY(12)"},
@@ -207,6 +221,8 @@ std::uint32_t data_out_bytes(const OpcodeRow& row, const Cdb& cdb, std::uint32_t
         case DataOut::parameter10: return load_be16(&cdb[7]);
         case DataOut::parameter5_8: bytes = load_be32(&cdb[5]); break;
         case DataOut::parameter10_13: bytes = load_be32(&cdb[10]); break;
+        case DataOut::compare: bytes = 2 * std::uint64_t{cdb[13]} * block_size; break;
+        case DataOut::atomic16: bytes = std::uint64_t{load_be16(&cdb[12])} * block_size; break;
     }
     return bytes > kMaxTransferBytes ? 0 : static_cast<std::uint32_t>(bytes);
 }

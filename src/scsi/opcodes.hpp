@@ -25,6 +25,10 @@ enum RowFlags : std::uint16_t {
     kPrByCdb = 1 << 6,                // allowed or not by its CDB: reservation_exempt_by_cdb()
     kRunsWhileSanitizing = 1 << 7,    // SBC-4 §4.11: processed while a sanitize runs, or after one failed
     kLeavesSanitizeFailure = 1 << 8,  // SBC-4 §4.11: SANITIZE, processed after a sanitize failed
+    // Reads or writes blocks: waits while an atomic command holds its blocks (extent_lock.hpp).
+    kBlocks = 1 << 9,
+    // COMPARE AND WRITE, ORWRITE, WRITE ATOMIC: no other command touches its blocks meanwhile.
+    kAtomic = 1 << 10,
 };
 
 enum class DataOut : std::uint8_t {
@@ -36,6 +40,8 @@ enum class DataOut : std::uint8_t {
     parameter10,     // PARAMETER LIST LENGTH in bytes 7-8
     parameter5_8,    // PARAMETER LIST LENGTH in bytes 5-8 (PERSISTENT RESERVE OUT)
     parameter10_13,  // PARAMETER LIST LENGTH in bytes 10-13 (EXTENDED COPY)
+    compare,         // twice NUMBER OF LOGICAL BLOCKS (byte 13) blocks: COMPARE AND WRITE
+    atomic16,        // TRANSFER LENGTH in bytes 12-13 blocks: WRITE ATOMIC(16)
 };
 
 struct OpcodeRow {

@@ -6,33 +6,25 @@
 namespace iscsikit::scsi::detail {
 namespace {
 
-// SBC-3 §4.5, §6.5.3: the checks every block command makes before touching data.
-std::optional<Sense> check_extent(const LuState& lu, const cdb::Extent& e) {
-    if (std::uint64_t{e.blocks} * lu.block_size > kMaxTransferBytes)
-        return Sense::invalid_field_in_cdb(static_cast<std::uint16_t>(e.length_field));
-    if (!in_range(lu, e.lba, e.blocks)) return Sense::lba_out_of_range();
-    return std::nullopt;
-}
-
 Flow write_blocks(LuState& lu, Command& cmd, IoEngine& io, const cdb::Extent& e, bool fua) {
     if (auto error = check_extent(lu, e)) return fail(cmd, *error);
     if (e.blocks == 0) return good(cmd);  // SBC-3 §5.34: not an error, nothing written
     if (write_protected(lu, cmd)) return fail(cmd, write_protect_sense(lu, cmd));
 
-    // Data-out shorter than the TRANSFER LENGTH (the initiator's expected length was smaller):
-    // write the whole blocks that arrived and report GOOD, so the transport's residual tells the
-    // initiator what moved (libiscsi iSCSIResiduals expects exactly this). A partial block cannot
-    // be written: INVALID FIELD IN COMMAND INFORMATION UNIT (SPC-4 0Eh/03h).
-    std::size_t bytes = std::size_t{e.blocks} * lu.block_size;
-    if (cmd.buffer.size() < bytes) {
-        if (cmd.buffer.size() % lu.block_size != 0)
-            return fail(cmd, Sense::invalid_field_in_command_information_unit());
-        bytes = cmd.buffer.size();
-        if (bytes == 0) return good(cmd);
-    }
+    const auto bytes = whole_blocks_received(lu, cmd, e.blocks);
+    if (!bytes) return fail(cmd, Sense::invalid_field_in_command_information_unit());
+    if (*bytes == 0) return good(cmd);
+    write_and_complete(lu, cmd, io, e.lba, 0, *bytes, fua);
+    return Flow::pending;
+}
+
+}  // namespace
+
+void write_and_complete(LuState& lu, Command& cmd, IoEngine& io, std::uint64_t lba, std::size_t at, std::size_t bytes,
+                        bool fua) {
     // SBC-3 §6.4.5: with the write cache disabled every write is forced to the medium.
     fua = fua || !lu.write_cache.load(std::memory_order_relaxed);
-    lu.store.write(e.lba * lu.block_size, ConstByteSpan(cmd.buffer.data(), bytes), fua, io,
+    lu.store.write(lba * lu.block_size, ConstByteSpan(cmd.buffer.data() + at, bytes), fua, io,
                    [c = &cmd, l = &lu](std::error_code ec) {
                        if (ec) {
                            fail(*c, storage_error(*l, ec, true));
@@ -42,10 +34,7 @@ Flow write_blocks(LuState& lu, Command& cmd, IoEngine& io, const cdb::Extent& e,
                        }
                        complete(*c);
                    });
-    return Flow::pending;
 }
-
-}  // namespace
 
 Flow read(LuState& lu, Command& cmd, IoEngine& io) {
     const Cdb& c = cmd.cdb;

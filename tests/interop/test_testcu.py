@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """libiscsi's conformance suite against iscsikit-target, in four profiles (PROFILES below): every
-family (ALL, SCSI, iSCSI, LINUX) with destructive tests on a thin, removable file LUN; ALL.ReadOnly
+family (ALL, SCSI, iSCSI, LINUX) with destructive tests on a thin, removable file LUN served on two
+portals (the second is the multipath URL, for MultipathIO); ALL.ReadOnly
 on a read-only LUN; the ALL family on a plain file LUN; ALL.Sanitize on a thin LUN. Each run is scored by
 ../shared/tools/testcu-score.py and held against tests/interop/testcu_baseline.json, a ratchet per
 profile: the test fails when a test recorded as passing now skips or fails, when fewer pass, or
@@ -45,13 +46,15 @@ PROFILES = {
     "sanitize": ("thin=true,sanitize_rate=16M", "ALL.Sanitize", 6 * 60, ["-S"], ["--nop-timeout", "120"]),
 }
 
-# The only [SKIPPED] lines a profile may print, where the scorer's whole-test verdict is too coarse:
-# ALL.ReadOnly is one test that probes every write-type command, and a skipped probe makes the
-# whole test "skipped"; the probes of COMPARE AND WRITE and ORWRITE, which later issues add,
-# report themselves as not implemented, and no other probe may skip.
-EXCUSED_SKIP_LINES = {
-    "read-only": {"COMPAREANDWRITE is not implemented.", "ORWRITE is not implemented."},
-}
+# Profiles whose target listens on a second portal too, given to iscsi-test-cu as the multipath
+# URL (a second I_T nexus, libiscsi's second initiator name): the MultipathIO suite runs there.
+MULTIPATH_PROFILES = {"thin-removable"}
+
+# The only [SKIPPED] lines a profile may print, where the scorer's whole-test verdict is too coarse
+# (ALL.ReadOnly is one test that probes every write-type command, and a skipped probe makes the
+# whole test "skipped"). None any more in read-only, whose COMPARE AND WRITE and ORWRITE probes
+# skipped before those commands existed: any [SKIPPED] line there fails it.
+EXCUSED_SKIP_LINES = {"read-only": set()}
 
 # Tests the scorer counts as failed although CUnit passed them, because output that follows the
 # test's "passed" on the same line belongs to the suite's cleanup, not to the test. Each entry
@@ -112,9 +115,13 @@ def run_profile(case, tool, name):
     lun = case.path(f"{name}.img")
     with open(lun, "wb") as f:
         f.truncate(LUN_SIZE)
+    second = case.port() if name in MULTIPATH_PROFILES else None
+    if second:
+        target_args = [*target_args, "--portal", f"127.0.0.1:{second}"]
     t = case.start(luns=[f"file:{lun}" + (f",{options}" if options else "")], args=target_args)
+    urls = [t.url(0)] + ([f"iscsi://127.0.0.1:{second}/{t.iqn}/{t.lun_id(0)}"] if second else [])
     log_path = case.out / f"testcu-{name}.log"
-    cmd = ["iscsi-test-cu", "-d", "-v"] + extra + (["-t", suite] if suite else []) + [t.url(0)]
+    cmd = ["iscsi-test-cu", "-d", "-v"] + extra + (["-t", suite] if suite else []) + urls
     log(f"profile {name}: $ {' '.join(cmd)} > {log_path}  (hard timeout {hard_timeout} s)")
     started = time.monotonic()
     with open(log_path, "wb") as out:

@@ -45,6 +45,7 @@ public:
     std::uint32_t block_size() const override { return inner_->block_size(); }
     bool read_only() const override { return inner_->read_only(); }
     void read(std::uint64_t offset, ByteSpan dst, IoEngine& io, IoCallback done) override {
+        ++reads;
         inner_->read(offset, dst, io, [this, done = std::move(done)](std::error_code ec) mutable {
             pending_.push_back([done = std::move(done), ec] { done(ec); });
         });
@@ -98,6 +99,7 @@ public:
     std::vector<Write> writes;
     std::vector<Write> unmaps;  // fua unused
     int flushes = 0;
+    int reads = 0;
     // When set, writes fail with it and leave the store as it was.
     std::error_code write_error{};
     // Stands in for the store's answer to provisioning() when set.

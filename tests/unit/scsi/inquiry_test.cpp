@@ -103,10 +103,12 @@ TEST(Inquiry, BlockLimits) {
     Bytes expected(64, 0);
     expected[1] = 0xb0;
     expected[3] = 0x3c;
+    expected[5] = 0xff;                        // maximum compare and write length 255 blocks
     expected[7] = 0x08;                        // optimal granularity: 4096 / 512
     expected[9] = 0x00, expected[10] = 0x40;   // maximum transfer length 16384 blocks (8 MiB)
     expected[14] = 0x08;                       // optimal transfer length 2048 blocks (1 MiB)
     expected[42] = 0xff, expected[43] = 0xff;  // maximum write same length 65535 blocks
+    expected[46] = 0x40;                       // maximum atomic transfer length: the transfer limit
     EXPECT_EQ(bytes_of(h.run(inquiry(1, 0xb0, 255))), expected);
     Harness big(ram(256, 4096));
     const Bytes b = bytes_of(big.run(inquiry(1, 0xb0, 255)));
@@ -118,6 +120,7 @@ TEST(Inquiry, BlockLimitsOfAThinLuCarryUnmapLimits) {
     Bytes expected(64, 0);
     expected[1] = 0xb0;
     expected[3] = 0x3c;
+    expected[5] = 0xff;                        // maximum compare and write length 255 blocks
     expected[7] = 0x01;                        // optimal granularity: one block (LBPPBE 0 on thin LUs)
     expected[9] = 0x00, expected[10] = 0x40;   // maximum transfer length 16384 blocks (8 MiB)
     expected[14] = 0x08;                       // optimal transfer length 2048 blocks (1 MiB)
@@ -126,6 +129,7 @@ TEST(Inquiry, BlockLimitsOfAThinLuCarryUnmapLimits) {
     expected[31] = 0x08;                       // optimal unmap granularity 8 blocks (4 KiB)
     expected[32] = 0x80;                       // UGAVALID, alignment 0
     expected[42] = 0xff, expected[43] = 0xff;  // maximum write same length 65535 blocks
+    expected[46] = 0x40;                       // maximum atomic transfer length: the transfer limit
     EXPECT_EQ(bytes_of(h.run(inquiry(1, 0xb0, 255))), expected);
 
     Harness big(ram(256, 4096), thin_identity());

@@ -152,14 +152,23 @@ TEST(ReadWrite, DataOutLengthFollowsTheCdb) {
     EXPECT_EQ(h.lu->data_out_length(cdb({0x55, 0x10, 0, 0, 0, 0, 0, 0x01, 0x02, 0})), 258u);
     EXPECT_EQ(h.lu->data_out_length(cdb({0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0})), 24u);            // PERSISTENT RESERVE OUT
     EXPECT_FALSE(h.lu->data_out_length(cdb({0x5f, 5, 0, 0, 0, 0, 0, 0, 24, 0})).has_value());  // PREEMPT AND ABORT
-    EXPECT_FALSE(h.lu->data_out_length(cdb({0x89, 0, 0, 0, 0, 0, 0, 0, 0, 0})).has_value());
+    EXPECT_FALSE(h.lu->data_out_length(cdb({0x8c, 0, 0, 0, 0, 0, 0, 0, 0, 0})).has_value());   // READ ATTRIBUTE
+    Bytes compare(16, 0);
+    compare[0] = 0x89;
+    compare[13] = 3;
+    EXPECT_EQ(h.lu->data_out_length(cdb(compare)), 3072u);  // COMPARE AND WRITE: verify and write instances
+    Bytes atomic(16, 0);
+    atomic[0] = 0x9c;
+    atomic[13] = 3;
+    EXPECT_EQ(h.lu->data_out_length(cdb(atomic)), 1536u);  // WRITE ATOMIC(16): TRANSFER LENGTH in bytes 12-13
+    EXPECT_EQ(h.lu->data_out_length(cdb(cdb16(0x8b, 0, 3))), 1536u);  // ORWRITE(16)
 }
 
 TEST(ReadWrite, UnsupportedOpcodesAreRejected) {
     Harness h;
     // PERSISTENT RESERVE OUT's missing service actions are tested in persistent_reserve_test.cpp;
-    // COMPARE AND WRITE, READ ATTRIBUTE, UNMAP (on a fully provisioned LU), ORWRITE, WRITE ATOMIC(16)
-    for (std::uint8_t op : {0x89, 0x8c, 0x42, 0x8b, 0x9c})
+    // READ ATTRIBUTE, UNMAP (on a fully provisioned LU)
+    for (std::uint8_t op : {0x8c, 0x42})
         expect_sense(h.run({op, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), SenseKey::illegal_request, 0x20, 0x00);
     // An unknown service action of SERVICE ACTION IN(16): invalid field, pointer byte 1.
     const Command c = h.run(cdb16(0x9e, 0, 0, 0x13));

@@ -218,9 +218,13 @@ TEST(ReportSupportedOperationCodes, OneCommand) {
     Harness h;
     EXPECT_EQ(bytes_of(h.run(rsoc(1, 0x28))),
               (Bytes{0, 0x03, 0, 10, 0x28, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0x04}));
-    EXPECT_EQ(bytes_of(h.run(rsoc(1, 0x89))), (Bytes{0, 0x01, 0, 0}));  // not supported
-    expect_invalid_cdb_field(h.run(rsoc(1, 0x9e)), 2);                  // has service actions
-    expect_invalid_cdb_field(h.run(rsoc(2, 0x28)), 2);                  // has none
+    EXPECT_EQ(bytes_of(h.run(rsoc(1, 0x8c))), (Bytes{0, 0x01, 0, 0}));  // not supported (READ ATTRIBUTE)
+    // COMPARE AND WRITE: DPO and FUA in its usage data, as MODE SENSE's DPOFUA promises.
+    const Bytes compare = bytes_of(h.run(rsoc(1, 0x89)));
+    ASSERT_EQ(compare.size(), 20u);
+    EXPECT_EQ(compare[5] & 0x18, 0x18);
+    expect_invalid_cdb_field(h.run(rsoc(1, 0x9e)), 2);  // has service actions
+    expect_invalid_cdb_field(h.run(rsoc(2, 0x28)), 2);  // has none
     const Bytes rc16 = bytes_of(h.run(rsoc(2, 0x9e, 0x10)));
     EXPECT_EQ((Bytes{rc16.begin(), rc16.begin() + 6}), (Bytes{0, 0x03, 0, 16, 0x9e, 0x10}));
     EXPECT_EQ(bytes_of(h.run(rsoc(2, 0x9e, 0x12))),
