@@ -59,8 +59,11 @@ TEST_F(RaceTest, CompareAndWriteFromTwoReactorsLosesNoIncrement) {
     constexpr int kIncrements = 150;
     std::array<int, 2> miscompares{};
     std::array<int, 2> unexpected{};
+    // Both log in first, then start together: one racer must not finish before the other begins.
+    std::barrier start_line(2);
     auto racer = [&](int who) {
         auto s = connect_as(url(), kNames[who]);
+        start_line.arrive_and_wait();
         if (!s) {
             ++unexpected[who];
             return;
