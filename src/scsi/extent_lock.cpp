@@ -76,6 +76,18 @@ bool ExtentLocks::enter(Command& cmd, IoEngine& io, const LbaRange& range, bool 
 void ExtentLocks::leave(Command& cmd) {
     const std::uint8_t hold = std::exchange(cmd.extent_hold, 0);
     cmd.extent_locks = nullptr;
+    release(&cmd, hold);
+}
+
+Hold ExtentLocks::hand_over(Command& cmd) {
+    const std::uint8_t hold = std::exchange(cmd.extent_hold, 0);
+    cmd.extent_locks = nullptr;
+    if (hold == 0) return {};
+    // The Command outlives its data_in_hold, so its address still names its slow-path entry.
+    return Hold([this, c = &cmd, hold] { release(c, hold); });
+}
+
+void ExtentLocks::release(const Command* cmd, std::uint8_t hold) {
     if (hold == 0) return;
     if (hold != kSlowPath) {
         shards_[hold - 1].in_flight.fetch_sub(1, std::memory_order_seq_cst);
@@ -85,7 +97,7 @@ void ExtentLocks::leave(Command& cmd) {
     {
         std::lock_guard lock(mutex_);
         if (hold == kSlowPath) {
-            auto it = std::find_if(active_.begin(), active_.end(), [&](const Entry& e) { return e.cmd == &cmd; });
+            auto it = std::find_if(active_.begin(), active_.end(), [&](const Entry& e) { return e.cmd == cmd; });
             if (it != active_.end()) {
                 if (it->exclusive) exclusive_.fetch_sub(1, std::memory_order_seq_cst);
                 *it = active_.back();

@@ -46,6 +46,10 @@ public:
     bool enter(Command& cmd, IoEngine& io, const LbaRange& range, bool exclusive, Callback<void()> resume);
     // When the command that entered is complete (from complete()); lets waiters run.
     void leave(Command& cmd);
+    // For a read whose data-in the transport sends from the store's own memory after the command
+    // completes: the command's hold moves into the Hold returned, which the transport keeps until
+    // those bytes have left (Command::data_in_hold), so no atomic command writes them meanwhile.
+    Hold hand_over(Command& cmd);
 
     // For tests: commands waiting.
     std::size_t waiting() const;
@@ -67,6 +71,7 @@ private:
     };
 
     static std::uint8_t my_shard();
+    void release(const Command* cmd, std::uint8_t hold);
     std::uint64_t counted_in_flight() const;
     bool may_run_locked(const Entry& entry, std::size_t waiting_ahead) const;
     // Moves the waiters that may run now into active_ and hands them to their reactors.

@@ -49,6 +49,9 @@ Flow read(LuState& lu, Command& cmd, IoEngine& io) {
         if (const std::byte* in_memory = lu.store.mapped(e.lba * lu.block_size, bytes)) {
             cmd.mapped_data_in = in_memory;
             cmd.mapped_file = lu.store.mapped_file(e.lba * lu.block_size, bytes);
+            // The transport reads these bytes after the command completes: its blocks stay held
+            // against atomic commands (COMPARE AND WRITE...) until they have been sent.
+            if (cmd.extent_locks != nullptr) cmd.data_in_hold = cmd.extent_locks->hand_over(cmd);
             cmd.status = Status::good;
             cmd.data_in_length = static_cast<std::uint32_t>(bytes);
             return Flow::complete;

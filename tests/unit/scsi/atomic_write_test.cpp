@@ -179,6 +179,36 @@ TEST(ExtentLock, ACompareAndWriteWaitsForWritesInFlight) {
     EXPECT_EQ(read_blocks(h, 3, 1), fresh);
 }
 
+TEST(ExtentLock, AReadSentFromTheStoresMemoryHoldsItsBlocksUntilTheTransportLetsGo) {
+    // A RAM store completes inline and lends its memory: the read completes at once, and its
+    // Data-In is read later by the transport, until it resets data_in_hold.
+    auto lu = std::make_shared<LogicalUnit>(identity(), ram(64));
+    NullIoEngine io;
+    const Bytes old = pattern(512, 1), fresh = pattern(512, 2);
+    Command setup = command(write10(4, 1), old);
+    lu->execute(setup, io, [] {});  // POWER ON
+    setup = command(write10(4, 1), old);
+    lu->execute(setup, io, [] {});
+    expect_good(setup);
+
+    Command read = command(read10(4, 1));
+    read.mapped_data_in_ok = true;
+    int read_done = 0;
+    lu->execute(read, io, [&] { ++read_done; });
+    ASSERT_EQ(read_done, 1);
+    ASSERT_NE(read.mapped_data_in, nullptr);
+    ASSERT_TRUE(read.data_in_hold);
+
+    Command compare = command(caw(4, 1), concat(old, fresh));
+    int compared = 0;
+    lu->execute(compare, io, [&] { ++compared; });
+    EXPECT_EQ(compared, 0);  // waits: the read's bytes are still being sent
+    EXPECT_TRUE(std::equal(old.begin(), old.end(), reinterpret_cast<const std::uint8_t*>(read.mapped_data_in)));
+    read.data_in_hold.reset();  // the transport has sent them
+    EXPECT_EQ(compared, 1);
+    expect_good(compare);
+}
+
 TEST(ExtentLock, RangesOverlapByBlocks) {
     using detail::LbaRange;
     EXPECT_TRUE((LbaRange{10, 5}.overlaps({14, 1})));
