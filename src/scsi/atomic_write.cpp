@@ -93,9 +93,8 @@ Flow write_atomic16(LuState& lu, Command& cmd, IoEngine& io) {
     if (load_be16(&c[10]) != 0) return fail(cmd, Sense::invalid_field_in_cdb(10));  // ATOMIC BOUNDARY
     const std::uint64_t lba = load_be64(&c[2]);
     const std::uint32_t blocks = load_be16(&c[12]);
-    // MAXIMUM ATOMIC TRANSFER LENGTH is MAXIMUM TRANSFER LENGTH (inquiry.cpp).
-    if (std::uint64_t{blocks} * lu.block_size > kMaxTransferBytes) return fail(cmd, Sense::invalid_field_in_cdb(12));
-    if (!in_range(lu, lba, blocks)) return fail(cmd, Sense::lba_out_of_range());
+    // MAXIMUM ATOMIC TRANSFER LENGTH is MAXIMUM TRANSFER LENGTH (inquiry.cpp): the checks of WRITE.
+    if (auto error = check_extent(lu, cdb::Extent{lba, blocks, 12})) return fail(cmd, *error);
     if (blocks == 0) return good(cmd);
     if (write_protected(lu, cmd)) return fail(cmd, write_protect_sense(lu, cmd));
     // All of it or none: unlike WRITE, a short data-out writes nothing.

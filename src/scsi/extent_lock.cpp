@@ -109,11 +109,6 @@ void ExtentLocks::release(const Command* cmd, std::uint8_t hold) {
     run(ready);
 }
 
-std::size_t ExtentLocks::waiting() const {
-    std::lock_guard lock(mutex_);
-    return waiting_.size();
-}
-
 bool ExtentLocks::may_run_locked(const Entry& entry, std::size_t waiting_ahead) const {
     // An atomic command waits for every command counted by the fast path (whose ranges are not
     // known); no command is counted any more once exclusive_ is raised, so they only drain.

@@ -51,9 +51,6 @@ public:
     // those bytes have left (Command::data_in_hold), so no atomic command writes them meanwhile.
     Hold hand_over(Command& cmd);
 
-    // For tests: commands waiting.
-    std::size_t waiting() const;
-
 private:
     static constexpr std::size_t kShards = 16;
     struct alignas(64) Shard {
@@ -81,7 +78,7 @@ private:
     std::array<Shard, kShards> shards_{};
     // Atomic commands waiting or running; while non-zero, every command takes the slow path.
     alignas(64) std::atomic<std::uint32_t> exclusive_{0};
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     std::vector<Entry> active_;   // commands admitted by the slow path and not yet done
     std::deque<Waiter> waiting_;  // in arrival order
 };
