@@ -310,9 +310,12 @@ class TgtTarget(Target):
             if "block_size" in opts:
                 args += ["--blocksize", opts["block_size"]]
             self.adm(*args)
-            if opts.get("readonly") == "true":
+            # our LUN options that tgt has too, under its own names
+            params = [f"{theirs}=1" for ours, theirs in (("readonly", "readonly"), ("removable", "removable"),
+                                                          ("thin", "thin_provisioning")) if opts.get(ours) == "true"]
+            if params:
                 self.adm("--lld", "iscsi", "--op", "update", "--mode", "logicalunit", "--tid", "1",
-                         "--lun", str(n + 1), "--params", "readonly=1")
+                         "--lun", str(n + 1), "--params", ",".join(params))
         if self.chap:
             user, password = self.chap
             self.adm("--lld", "iscsi", "--op", "new", "--mode", "account", "--user", user, "--password", password)
@@ -332,6 +335,10 @@ class TgtTarget(Target):
 
     def lun_id(self, lun):
         return lun + 1
+
+    def add_portal(self, portal):
+        """Serves the target on one more portal ("host:port"), as our --portal does."""
+        self.adm("--lld", "iscsi", "--op", "new", "--mode", "portal", "--param", f"portal={portal}")
 
     def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
         # tgtd ignores SIGTERM; it leaves through its management channel, once its target is gone
