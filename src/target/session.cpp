@@ -19,7 +19,14 @@ using iscsi::Opcode;
 
 namespace {
 constexpr std::size_t kMaxRequestText = std::size_t{64} * 1024;
+
+// RFC 7143 §13: the keys an initiator may send in a Text Request in full feature phase, those of
+// use "ALL" or "FFPO" that it may send at all.
+bool renegotiable_in_full_feature_phase(const iscsi::KeyDef& def) {
+    const bool phase = def.phase == iscsi::KeyPhase::any || def.phase == iscsi::KeyPhase::full_feature_only;
+    return phase && def.sender != iscsi::KeySender::target;
 }
+}  // namespace
 
 Session::Session(Connection& connection, SessionSetup setup)
     : connection_(connection),
@@ -406,18 +413,31 @@ bool Session::on_text(const Bhs& bhs, ConstByteSpan data) {
         reject(bhs, iscsi::RejectReason::protocol_error);
         return true;
     }
-    iscsi::TextPairs answers;
     std::vector<std::byte> out;
     for (const auto& [key, value] : *pairs) {
+        const iscsi::KeyDef* def = iscsi::find_key(key);
         if (key == "SendTargets") {
             append_send_targets(connection_.server(), connection_, setup_.node.get(), setup_.params.initiator_name,
                                 value, out);
-        } else if (iscsi::find_key(key) == nullptr) {
-            iscsi::append_text(out, key, "NotUnderstood");
-        } else {
-            // Renegotiation in full feature phase is not offered: keep the login's values.
-            iscsi::append_text(out, key, "Reject");
+        } else if (def == nullptr) {
+            iscsi::append_text(out, key, iscsi::kNotUnderstood);
+        } else if (!renegotiable_in_full_feature_phase(*def)) {
+            // RFC 7143 §13: a key of the login phase only ("LO", "IO"), or one only the target
+            // sends, has no meaning here: the values of the login stay.
+            iscsi::append_text(out, key, iscsi::kReject);
+        } else if (key == "MaxRecvDataSegmentLength") {
+            // RFC 7143 §13.12: declarative, "ALL": the initiator may declare a new limit at any
+            // time; nothing is answered to a declaration.
+            const auto length = iscsi::parse_numeric_value(value);
+            if (!length || *length < def->min || *length > def->max) {
+                spdlog::warn("{} MaxRecvDataSegmentLength={} in a Text Request is out of range",
+                             connection_.log_prefix(), value);
+                iscsi::append_text(out, key, iscsi::kReject);
+            } else {
+                text_max_recv_data_segment_length_ = static_cast<std::uint32_t>(*length);
+            }
         }
+        // InitiatorAlias (§13.7) is declarative and informational: taken as said, not answered.
     }
     text_out_ = std::move(out);
     text_out_offset_ = 0;
@@ -446,6 +466,13 @@ void Session::send_text_chunk(std::uint32_t itt) {
         text_out_.clear();
         text_out_offset_ = 0;
         text_itt_ = iscsi::kReservedTag;
+        // A limit declared in this exchange holds for the PDUs after its last response.
+        if (text_max_recv_data_segment_length_ != 0) {
+            spdlog::info("{} the initiator's MaxRecvDataSegmentLength is now {} (was {})", connection_.log_prefix(),
+                         text_max_recv_data_segment_length_, setup_.params.initiator_max_recv_data_segment_length);
+            setup_.params.initiator_max_recv_data_segment_length = text_max_recv_data_segment_length_;
+            text_max_recv_data_segment_length_ = 0;
+        }
     }
 }
 

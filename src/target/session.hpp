@@ -183,7 +183,8 @@ private:
     std::size_t text_out_offset_ = 0;
     std::uint32_t text_itt_ = iscsi::kReservedTag;
     std::uint32_t text_ttt_ = iscsi::kReservedTag;
-    std::vector<std::byte> text_in_;  // request text sent with the C bit
+    std::vector<std::byte> text_in_;                       // request text sent with the C bit
+    std::uint32_t text_max_recv_data_segment_length_ = 0;  // declared in the Text exchange under way
 
     asio::steady_timer nop_timer_;
     std::uint32_t ping_ttt_ = iscsi::kReservedTag;  // outstanding target ping

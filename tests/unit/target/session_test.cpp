@@ -255,6 +255,75 @@ TEST_F(RemovableSession, LogoutReleasesPreventBeforeItsResponse) {
 
 // ---- PDUs the session rejects ----
 
+// ---- Text in full feature phase (RFC 7143 §11.10, §13) ----
+
+// Sends one Text Request with `keys` and returns the final response's pairs.
+TextPairs text_exchange(RawClient& c, const TextPairs& keys) {
+    std::vector<std::byte> text;
+    for (const auto& [key, value] : keys) iscsi::append_text(text, key, value);
+    const std::uint32_t itt = c.take_itt();
+    EXPECT_TRUE(c.send(c.text_request(itt, std::move(text))));
+    auto rsp = c.recv();
+    if (!rsp) {
+        ADD_FAILURE() << recv_error_name(rsp.error());
+        return {};
+    }
+    EXPECT_EQ(rsp->bhs.opcode(), Opcode::text_response) << describe(*rsp);
+    EXPECT_TRUE(rsp->bhs.final());
+    EXPECT_EQ(rsp->bhs.initiator_task_tag(), itt);
+    auto pairs = iscsi::parse_text(ConstByteSpan(rsp->data.data(), rsp->data.size()));
+    EXPECT_TRUE(pairs);
+    return pairs ? *pairs : TextPairs{};
+}
+
+TEST_F(Session, SendTargetsInANormalSessionIsAnsweredWithThisTarget) {
+    auto client = logged_in();
+    ASSERT_NE(client, nullptr);
+    const auto pairs = text_exchange(*client, {{"SendTargets", "All"}});
+    ASSERT_FALSE(pairs.empty());
+    EXPECT_EQ(pairs.front(), (std::pair<std::string, std::string>{"TargetName", kTargetIqn}));
+}
+
+TEST_F(Session, MaxRecvDataSegmentLengthDeclaredInFullFeaturePhaseBoundsLaterPdus) {
+    // §13.12: "ALL", declarative: logged in with 8 KiB, the initiator declares 512 bytes.
+    auto client = logged_in({{"MaxRecvDataSegmentLength", "8192"}});
+    ASSERT_NE(client, nullptr);
+    auto before = client->nop_out(pattern(4096, 1));
+    ASSERT_TRUE(client->send(before));
+    auto echo = client->recv();
+    ASSERT_TRUE(echo) << recv_error_name(echo.error());
+    ASSERT_EQ(echo->bhs.opcode(), Opcode::nop_in) << "4 KiB fits the login's 8 KiB: " << describe(*echo);
+
+    EXPECT_TRUE(text_exchange(*client, {{"MaxRecvDataSegmentLength", "512"}}).empty())
+        << "nothing is answered to a declaration";
+    auto after = client->nop_out(pattern(4096, 2));
+    ASSERT_TRUE(client->send(after));
+    auto rsp = client->recv();
+    ASSERT_TRUE(rsp) << recv_error_name(rsp.error());
+    EXPECT_EQ(rsp->bhs.opcode(), Opcode::reject) << "a 4 KiB echo no longer fits: " << describe(*rsp);
+}
+
+TEST_F(Session, LoginOnlyKeysInFullFeaturePhaseAreRejectedAndUnknownOnesNotUnderstood) {
+    auto client = logged_in();
+    ASSERT_NE(client, nullptr);
+    const auto pairs = text_exchange(*client, {{"MaxBurstLength", "4096"},
+                                               {"HeaderDigest", "CRC32C"},
+                                               {"X-com.example.Foo", "1"},
+                                               {"InitiatorAlias", "host"},
+                                               {"MaxRecvDataSegmentLength", "100"}});
+    const TextPairs expected{{"MaxBurstLength", "Reject"},
+                             {"HeaderDigest", "Reject"},
+                             {"X-com.example.Foo", "NotUnderstood"},
+                             {"MaxRecvDataSegmentLength", "Reject"}};  // below §13.12's 512
+    EXPECT_EQ(pairs, expected);
+    // The session goes on with the login's values: a ping still works.
+    auto ping = client->nop_out(to_bytes("still here"));
+    ASSERT_TRUE(client->send(ping));
+    auto echo = client->recv();
+    ASSERT_TRUE(echo) << recv_error_name(echo.error());
+    EXPECT_EQ(echo->bhs.opcode(), Opcode::nop_in) << describe(*echo);
+}
+
 TEST_F(Session, SnackAtErrorRecoveryLevelZeroIsRejectedAsProtocolError) {
     auto client = logged_in();
     ASSERT_NE(client, nullptr);
