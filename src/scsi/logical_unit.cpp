@@ -285,6 +285,8 @@ void LogicalUnit::forget_nexus(std::uint64_t nexus) {
     lu.update_quiet_locked();
 }
 
+void LogicalUnit::set_task_aborter(TaskAborter aborter) { state_->task_aborter = std::move(aborter); }
+
 void LogicalUnit::reset(std::uint8_t reset_ascq) {
     LuState& lu = *state_;
     std::lock_guard lock(lu.mutex);

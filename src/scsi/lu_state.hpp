@@ -171,6 +171,7 @@ struct LuState {
     const std::uint8_t lbppb_exponent;  // logical blocks per physical block, as 2^n
     // Who owns this state: a sanitize that outlives its command (IMMED) keeps it alive.
     LogicalUnit* owner = nullptr;
+    LogicalUnit::TaskAborter task_aborter;  // PREEMPT AND ABORT's way to the transport's tasks
 
     std::uint64_t block_count() const { return store.size_bytes() / block_size; }
     std::uint64_t max_write_same_blocks() const {

@@ -3,9 +3,12 @@
 // LuState::mutex; none of it touches the backstore. PERSISTENT RESERVE IN is in
 // persistent_reserve_in.cpp.
 //
+// PREEMPT AND ABORT preempts as PREEMPT does, then has the transport abort the preempted I_T
+// nexuses' tasks on this LU (LogicalUnit::TaskAborter) and completes when they are gone.
+//
 // Not supported yet, and answered as SPC-4 says for that: APTPL (state on disk), SPEC_I_PT and
-// ALL_TG_PT (INVALID FIELD IN PARAMETER LIST), PREEMPT AND ABORT and REGISTER AND MOVE (no row in
-// the opcode table: INVALID FIELD IN CDB). REPORT CAPABILITIES says so.
+// ALL_TG_PT (INVALID FIELD IN PARAMETER LIST), REGISTER AND MOVE (no row in the opcode table:
+// INVALID FIELD IN CDB). REPORT CAPABILITIES says so.
 #include <algorithm>
 
 #include "scsi/opcodes.hpp"
@@ -27,6 +30,7 @@ enum : std::uint8_t {
     kRelease = 0x02,
     kClear = 0x03,
     kPreempt = 0x04,
+    kPreemptAndAbort = 0x05,
     kRegisterAndIgnoreExistingKey = 0x06,
 };
 
@@ -153,18 +157,22 @@ Flow clear(LuState& lu, Command& cmd) {
 }
 
 // Removes the registrations `doomed` picks; each nexus that lost one, but the sender, hears
-// REGISTRATIONS PREEMPTED.
+// REGISTRATIONS PREEMPTED. Their nexuses are added to `preempted`.
 template <typename Doomed>
-void remove_registrations_locked(LuState& lu, std::uint64_t sender, Doomed doomed) {
+void remove_registrations_locked(LuState& lu, std::uint64_t sender, Doomed doomed,
+                                 std::vector<std::uint64_t>& preempted) {
     std::erase_if(lu.pr.registrations, [&](const PrRegistration& r) {
         if (!doomed(r)) return false;
         if (r.nexus != sender) ua_nexus_locked(lu, r.nexus, kRegistrationsPreempted);
+        preempted.push_back(r.nexus);
         return true;
     });
 }
 
-// SPC-4 §5.13.11.4 (preempting).
-Flow preempt(LuState& lu, Command& cmd, const Parameters& p) {
+// SPC-4 §5.13.11.4 (preempting), for PREEMPT and PREEMPT AND ABORT alike; `preempted` gets the
+// I_T nexuses whose registrations or reservation were preempted, whose tasks PREEMPT AND ABORT
+// then aborts (§5.13.11.4.5).
+Flow preempt(LuState& lu, Command& cmd, const Parameters& p, std::vector<std::uint64_t>& preempted) {
     PersistentReservations& pr = lu.pr;
     const std::uint64_t sender = cmd.nexus;
     const std::uint64_t target = p.service_action_key;
@@ -178,7 +186,7 @@ Flow preempt(LuState& lu, Command& cmd, const Parameters& p) {
         if (target == 0) return fail(cmd, Sense::invalid_field_in_parameter_list(8));
         const auto matches = [target](const PrRegistration& r) { return r.key == target; };
         if (std::none_of(pr.registrations.begin(), pr.registrations.end(), matches)) return conflict(cmd);
-        remove_registrations_locked(lu, sender, matches);
+        remove_registrations_locked(lu, sender, matches, preempted);
         drop_orphaned_reservation_locked(pr);
         ++pr.generation;
         return good(cmd);
@@ -190,8 +198,10 @@ Flow preempt(LuState& lu, Command& cmd, const Parameters& p) {
     if (p.scope != 0) return fail(cmd, Sense::invalid_field_in_cdb(2, 7));
     if (!valid_type(p.type)) return fail(cmd, Sense::invalid_field_in_cdb(2, 3));
     const PrType old_type = pr.reservation->type;
-    remove_registrations_locked(lu, sender,
-                                [&](const PrRegistration& r) { return r.nexus != sender && (all || r.key == target); });
+    // The sender naming its own key preempts its own reservation but keeps its registration.
+    if (!all && pr.find(sender)->key == target) preempted.push_back(sender);
+    remove_registrations_locked(
+        lu, sender, [&](const PrRegistration& r) { return r.nexus != sender && (all || r.key == target); }, preempted);
     pr.reservation = PersistentReservations::Reservation{sender, static_cast<PrType>(p.type)};
     if (old_type != pr.reservation->type) ua_registrants_locked(lu, sender, kReservationsReleased);
     ++pr.generation;
@@ -205,7 +215,8 @@ auto* registration_of(Registrations& registrations, std::uint64_t nexus) {
     return it == registrations.end() ? nullptr : &*it;
 }
 
-Flow run_locked(LuState& lu, Command& cmd, std::uint8_t action, const Parameters& p) {
+Flow run_locked(LuState& lu, Command& cmd, std::uint8_t action, const Parameters& p,
+                std::vector<std::uint64_t>& preempted) {
     if (action == kRegister || action == kRegisterAndIgnoreExistingKey)
         return register_key(lu, cmd, p, action == kRegisterAndIgnoreExistingKey);
     // SPC-4 §5.13.1: every other service action needs the sender registered with that key.
@@ -215,7 +226,8 @@ Flow run_locked(LuState& lu, Command& cmd, std::uint8_t action, const Parameters
         case kReserve: return reserve(lu, cmd, p);
         case kRelease: return release(lu, cmd, p);
         case kClear: return clear(lu, cmd);
-        case kPreempt: return preempt(lu, cmd, p);
+        case kPreempt:
+        case kPreemptAndAbort: return preempt(lu, cmd, p, preempted);
         default: return fail(cmd, Sense::invalid_field_in_cdb(1, 4));  // the opcode table lets no other through
     }
 }
@@ -256,7 +268,7 @@ bool persistent_reservation_conflict_locked(const LuState& lu, const OpcodeRow* 
     return true;
 }
 
-Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine&) {
+Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine& io) {
     const Cdb& c = cmd.cdb;
     const std::uint8_t action = c[1] & 0x1f;
     const std::uint32_t length = load_be32(&c[5]);
@@ -278,10 +290,22 @@ Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine&) {
     if (action == kReserve && p.scope != 0) return fail(cmd, Sense::invalid_field_in_cdb(2, 7));
     if (action == kReserve && !valid_type(p.type)) return fail(cmd, Sense::invalid_field_in_cdb(2, 3));
 
-    std::lock_guard lock(lu.mutex);
-    const Flow flow = run_locked(lu, cmd, action, p);
-    lu.update_quiet_locked();  // the reservation may have come or gone, and unit attentions with it
-    return flow;
+    std::vector<std::uint64_t> preempted;
+    {
+        std::lock_guard lock(lu.mutex);
+        run_locked(lu, cmd, action, p, preempted);
+        lu.update_quiet_locked();  // the reservation may have come or gone, and unit attentions with it
+    }
+    // SPC-4 §5.13.11.4.5: PREEMPT AND ABORT aborts the tasks of the preempted I_T nexuses (SAM-5
+    // §5.6), all but itself, and completes once they are gone: every task after it then meets
+    // the new reservation. New tasks of theirs already meet it, so the lock need not be held.
+    if (action != kPreemptAndAbort || cmd.status != Status::good || !lu.task_aborter) return Flow::complete;
+    std::sort(preempted.begin(), preempted.end());
+    preempted.erase(std::unique(preempted.begin(), preempted.end()), preempted.end());
+    if (preempted.empty()) return Flow::complete;
+    // The aborter may call back from another reactor: the command completes on its own.
+    lu.task_aborter(*lu.owner, preempted, &cmd, [&io, &cmd] { io.post([&cmd] { complete(cmd); }); });
+    return Flow::pending;
 }
 
 }  // namespace iscsikit::scsi::detail

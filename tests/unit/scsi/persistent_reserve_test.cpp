@@ -1,5 +1,7 @@
 // Persistent reservations (SPC-4 §5.13) on one LU, seen from several I_T nexuses: 1 and 2 register
 // and reserve, 3 stays unregistered unless a test says otherwise.
+#include <functional>
+
 #include "scsi_test_support.hpp"
 
 namespace iscsikit::scsi::test {
@@ -419,6 +421,117 @@ TEST(PersistentReservePreempt, AllRegistrantsWithKeyZeroLeavesOnlyThePreempter) 
     EXPECT_EQ(r[21], kEa);
 }
 
+// ---- PREEMPT AND ABORT (SPC-4 §5.13.11.4.5) ----
+
+// A transport's task aborter that records what it was asked and answers when told to.
+struct RecordingAborter {
+    int calls = 0;
+    std::vector<std::uint64_t> nexuses;
+    const Command* except = nullptr;
+    std::function<void()> done;
+    bool answer_at_once = true;
+
+    void install(LogicalUnit& lu) {
+        lu.set_task_aborter(
+            [this](const LogicalUnit&, const std::vector<std::uint64_t>& n, const Command* e, std::function<void()> d) {
+                ++calls;
+                nexuses = n;
+                except = e;
+                done = std::move(d);
+                if (answer_at_once) done();
+            });
+    }
+};
+
+TEST(PersistentReservePreemptAndAbort, PreemptsAsPreemptAndAbortsTheTasksOfThePreemptedNexuses) {
+    Pr h;
+    RecordingAborter aborter;
+    aborter.install(*h.lu);
+    h.reserved_by_first(kEa);
+    h.enroll(3, kKey3);
+    const std::uint32_t before = h.generation();
+    expect_good(h.out(2, kPreemptAndAbort, kKey2, kKey1, kWe));
+    EXPECT_EQ(aborter.calls, 1);
+    EXPECT_EQ(aborter.nexuses, (std::vector<std::uint64_t>{1}));
+    EXPECT_NE(aborter.except, nullptr);  // the PERSISTENT RESERVE OUT itself is spared
+    expect_ua(h, 1, 0x2a, 0x05);         // REGISTRATIONS PREEMPTED
+    expect_ua(h, 3, 0x2a, 0x04);         // the type changed: RESERVATIONS RELEASED
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey2, kKey3}));
+    EXPECT_EQ(h.generation(), before + 1);
+    const Bytes r = h.in(1);
+    EXPECT_EQ(get64(r, 8), kKey2);
+    EXPECT_EQ(r[21], kWe);
+}
+
+TEST(PersistentReservePreemptAndAbort, CompletesOnlyAfterTheTransportAbortedTheTasks) {
+    Pr h;
+    RecordingAborter aborter;
+    aborter.answer_at_once = false;
+    aborter.install(*h.lu);
+    h.reserved_by_first(kWe);
+    Command c;
+    const Bytes cdb = prout(kPreemptAndAbort, kEa);
+    std::copy(cdb.begin(), cdb.end(), c.cdb.begin());
+    c.nexus = 2;
+    for (auto b : parameters(kKey2, kKey1)) c.buffer.push_back(std::byte{b});
+    c.expected_transfer_length = 24;
+    int calls = 0;
+    h.lu->execute(c, h.io, [&] { ++calls; });
+    EXPECT_EQ(calls, 0);
+    ASSERT_EQ(aborter.calls, 1);
+    EXPECT_EQ(aborter.except, &c);
+    EXPECT_EQ(aborter.nexuses, (std::vector<std::uint64_t>{1}));
+    // The state changed already: the preempted nexus's new commands meet the new reservation.
+    expect_conflict(h.run(read10(0, 1), {}, 3));
+    aborter.done();
+    EXPECT_EQ(calls, 1);
+    expect_good(c);
+}
+
+TEST(PersistentReservePreemptAndAbort, WithoutReservationAbortsTheTasksOfTheRemovedRegistrations) {
+    Pr h;
+    RecordingAborter aborter;
+    aborter.install(*h.lu);
+    h.clear_power_on(4);
+    h.enroll(1, kKey1);
+    h.enroll(2, kKey2);
+    h.enroll(4, kKey1);
+    expect_good(h.out(2, kPreemptAndAbort, kKey2, kKey1, kEa));
+    EXPECT_EQ(aborter.nexuses, (std::vector<std::uint64_t>{1, 4}));
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey2}));
+    EXPECT_EQ(h.in(1).size(), 8u);  // no reservation was created
+}
+
+TEST(PersistentReservePreemptAndAbort, TheHolderPreemptingItselfAbortsItsOwnOtherTasks) {
+    Pr h;
+    RecordingAborter aborter;
+    aborter.install(*h.lu);
+    h.reserved_by_first(kWe);
+    expect_good(h.out(1, kPreemptAndAbort, kKey1, kKey1, kEa));  // changes the type, keeps its key
+    EXPECT_EQ(aborter.nexuses, (std::vector<std::uint64_t>{1}));
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey1, kKey2}));
+    EXPECT_EQ(h.in(1)[21], kEa);
+}
+
+TEST(PersistentReservePreemptAndAbort, AFailedRequestAbortsNothing) {
+    Pr h;
+    RecordingAborter aborter;
+    aborter.install(*h.lu);
+    h.reserved_by_first(kWe);
+    expect_conflict(h.out(2, kPreemptAndAbort, kKey3, kKey1, kWe));            // not the sender's key
+    expect_conflict(h.out(2, kPreemptAndAbort, kKey2, kKey3, kWe));            // nobody holds that key
+    expect_invalid_cdb_field(h.out(2, kPreemptAndAbort, kKey2, kKey1, 2), 2);  // no type 2
+    EXPECT_EQ(aborter.calls, 0);
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey1, kKey2}));
+}
+
+TEST(PersistentReservePreemptAndAbort, WithoutATransportHookPreemptsAndCompletes) {
+    Pr h;
+    h.reserved_by_first(kEa);
+    expect_good(h.out(2, kPreemptAndAbort, kKey2, kKey1, kEa));
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey2}));
+}
+
 // ---- what is not supported yet answers so ----
 
 TEST(PersistentReserveOut, UnsupportedOptionsAndServiceActionsAreRefused) {
@@ -434,7 +547,6 @@ TEST(PersistentReserveOut, UnsupportedOptionsAndServiceActionsAreRefused) {
         EXPECT_EQ(*c.sense.bit_pointer, bit);
     }
     EXPECT_TRUE(h.keys().empty());
-    expect_invalid_cdb_field(h.run(prout(kPreemptAndAbort, kWe), parameters(0, 0), 1), 1);
     expect_invalid_cdb_field(h.run(prout(kRegisterAndMove, kWe), parameters(0, 0), 1), 1);
     for (std::uint8_t sa = 8; sa < 0x20; ++sa) expect_invalid_cdb_field(h.run(prout(sa), parameters(0, 0), 1), 1);
     expect_sense(h.run(prout(kRegisterAndIgnore, 0, 20), Bytes(20, 0), 1), SenseKey::illegal_request, 0x1a, 0x00);
