@@ -296,6 +296,8 @@ Flow start_stop_unit(LuState&, Command&, IoEngine&);
 Flow prevent_allow_medium_removal(LuState&, Command&, IoEngine&);
 Flow reserve6(LuState&, Command&, IoEngine&);
 Flow release6(LuState&, Command&, IoEngine&);
+Flow reserve10(LuState&, Command&, IoEngine&);
+Flow release10(LuState&, Command&, IoEngine&);
 Flow report_luns_single(LuState&, Command&, IoEngine&);
 // inquiry.cpp
 Flow inquiry(LuState&, Command&, IoEngine&);

@@ -6,6 +6,9 @@
 // PREEMPT AND ABORT preempts as PREEMPT does, then has the transport abort the preempted I_T
 // nexuses' tasks on this LU (LogicalUnit::TaskAborter) and completes when they are gone.
 //
+// RESERVE(6) and RESERVE(10) reservations (spc.cpp) and persistent ones exclude each other
+// (SPC-4 §5.13.3).
+//
 // Not supported yet, and answered as SPC-4 says for that: APTPL (state on disk), SPEC_I_PT and
 // ALL_TG_PT (INVALID FIELD IN PARAMETER LIST), REGISTER AND MOVE (no row in the opcode table:
 // INVALID FIELD IN CDB). REPORT CAPABILITIES says so.

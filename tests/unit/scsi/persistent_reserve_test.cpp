@@ -342,6 +342,19 @@ TEST(PersistentReserveReserve6, RegistrationsMakeReserve6AndRelease6Conflict) {
     expect_good(h.run(release6, {}, 3));
 }
 
+TEST(PersistentReserveReserve6, RegistrationsMakeReserve10AndRelease10ConflictToo) {
+    Pr h;
+    const Bytes reserve10{0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0}, release10{0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    h.enroll(1, kKey1);
+    expect_conflict(h.run(reserve10, {}, 1));
+    expect_conflict(h.run(reserve10, {}, 3));
+    expect_conflict(h.run(release10, {}, 1));
+    expect_good(h.out(1, kRegister, kKey1, 0));
+    expect_good(h.run(reserve10, {}, 3));
+    expect_conflict(h.out(1, kRegisterAndIgnore, 0, kKey1));  // the RESERVE(10) holder's gate
+    expect_good(h.run(release10, {}, 3));
+}
+
 TEST(PersistentReserveReserve6, Reserve6ConflictsWithPersistentReserveOut) {
     Pr h;
     const Bytes reserve6{0x16, 0, 0, 0, 0, 0};
