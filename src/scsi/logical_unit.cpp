@@ -148,7 +148,9 @@ bool admit(LuState& lu, const OpcodeRow* row, Command& cmd) {
     if (lu.quiet.load(std::memory_order_acquire) && lu.known.contains(cmd.nexus)) return true;
 
     std::lock_guard lock(lu.mutex);
-    lu.nexus_locked(cmd.nexus);
+    const bool arrives = !lu.nexuses.contains(cmd.nexus);
+    NexusState& nexus = lu.nexus_locked(cmd.nexus);
+    if (arrives) nexus_arrived_locked(lu, cmd.nexus, nexus, cmd.transport_id);
     if (row == nullptr || !(row->flags & kNoUnitAttention)) {
         if (auto ua = lu.take_ua_locked(cmd.nexus)) {
             fail(cmd, *ua);

@@ -20,6 +20,7 @@
 #include "scsi/extent_lock.hpp"
 #include "scsi/logical_unit.hpp"
 #include "scsi/mode_pages.hpp"
+#include "scsi/transport_id.hpp"
 
 namespace iscsikit::scsi::detail {
 
@@ -89,6 +90,10 @@ struct NexusState {
     // EXTENDED COPY commands with a LIST IDENTIFIER, running or ended and not yet reported (SPC-4
     // §6.18), oldest first; at most kMaxConcurrentCopies. Lost with the nexus or an LU reset.
     std::vector<CopyStatus> copies;
+    // Its initiator port's TransportID as the transport gave it (Command::transport_id), and the
+    // port that names: a registration made for that port before it came (SPEC_I_PT) becomes its.
+    std::vector<std::uint8_t> transport_id;
+    std::optional<IscsiPortName> port;
 };
 
 // SPC-4 §6.16.2 (table "Persistent reservation TYPE field"): the six reservation types.
@@ -116,11 +121,17 @@ inline bool exclusive_access(PrType type) {
 
 // SPC-4 §5.13.7: one I_T nexus's registration with its reservation key.
 struct PrRegistration {
+    // A registration made through SPEC_I_PT for an initiator port that has not reached this LU
+    // yet: its TransportID says which port it waits for (persistent_reserve_ports.cpp).
+    static constexpr std::uint64_t kNoNexus = ~std::uint64_t{0};
     std::uint64_t nexus = 0;
     std::uint64_t key = 0;
     // The initiator port's TransportID (SPC-4 §7.6.4), for READ FULL STATUS; empty when the
     // transport gave none (Command::transport_id).
     std::vector<std::uint8_t> transport_id;
+    // ALL_TG_PT (SPC-4 §6.16.3): made for every target port. The LU has one target port, so
+    // this changes only what READ FULL STATUS says.
+    bool all_target_ports = false;
 };
 
 // SPC-4 §5.13: the persistent reservation state of one logical unit, per I_T nexus and so shared
@@ -325,6 +336,24 @@ Flow write_same(LuState&, Command&, IoEngine&);
 Flow persistent_reserve_in(LuState&, Command&, IoEngine&);
 // persistent_reserve.cpp
 Flow persistent_reserve_out(LuState&, Command&, IoEngine&);
+// persistent_reserve_ports.cpp: SPEC_I_PT (SPC-4 §6.16.3). One initiator port a REGISTER names,
+// with where its TransportID lies in the parameter list.
+struct SpecifiedPort {
+    IscsiPortName port;
+    std::vector<std::uint8_t> transport_id;
+    std::uint16_t offset = 0;
+};
+// Reads the TransportID list (parameter list bytes 24 on) of a PERSISTENT RESERVE OUT of
+// `length` bytes, `data` being what arrived; the sense when something is wrong.
+std::optional<Sense> read_specified_ports(std::span<const std::uint8_t> data, std::uint32_t length,
+                                          std::vector<SpecifiedPort>& out);
+// Registers the unregistered sender and every port of `specified` with `key`, all or none.
+Flow register_specified_locked(LuState& lu, Command& cmd, std::uint64_t key, bool all_target_ports,
+                               const std::vector<SpecifiedPort>& specified);
+// A nexus reaches the LU (its first command since it appeared): it keeps its port, and takes a
+// registration that waits for that port.
+void nexus_arrived_locked(LuState& lu, std::uint64_t nexus, NexusState& state,
+                          std::span<const std::uint8_t> transport_id);
 // unmap.cpp
 Flow unmap(LuState&, Command&, IoEngine&);
 // get_lba_status.cpp

@@ -4,14 +4,14 @@
 // persistent_reserve_in.cpp.
 //
 // PREEMPT AND ABORT preempts as PREEMPT does, then has the transport abort the preempted I_T
-// nexuses' tasks on this LU (LogicalUnit::TaskAborter) and completes when they are gone.
+// nexuses' tasks on this LU (LogicalUnit::TaskAborter) and completes when they are gone. REGISTER
+// with SPEC_I_PT also registers the initiator ports its TransportIDs name, and ALL_TG_PT is taken
+// (persistent_reserve_ports.cpp). RESERVE(6) and RESERVE(10) reservations (spc.cpp) and
+// persistent ones exclude each other (SPC-4 §5.13.3).
 //
-// RESERVE(6) and RESERVE(10) reservations (spc.cpp) and persistent ones exclude each other
-// (SPC-4 §5.13.3).
-//
-// Not supported yet, and answered as SPC-4 says for that: APTPL (state on disk), SPEC_I_PT and
-// ALL_TG_PT (INVALID FIELD IN PARAMETER LIST), REGISTER AND MOVE (no row in the opcode table:
-// INVALID FIELD IN CDB). REPORT CAPABILITIES says so.
+// Not supported yet, and answered as SPC-4 says for that: APTPL (state on disk: INVALID FIELD IN
+// PARAMETER LIST), REGISTER AND MOVE (no row in the opcode table: INVALID FIELD IN CDB). REPORT
+// CAPABILITIES says so.
 #include <algorithm>
 
 #include "scsi/opcodes.hpp"
@@ -56,10 +56,13 @@ bool valid_type(std::uint8_t type) {
 }
 
 struct Parameters {
-    std::uint64_t key;                 // RESERVATION KEY
-    std::uint64_t service_action_key;  // SERVICE ACTION RESERVATION KEY
-    std::uint8_t scope;
-    std::uint8_t type;
+    std::uint64_t key = 0;                 // RESERVATION KEY
+    std::uint64_t service_action_key = 0;  // SERVICE ACTION RESERVATION KEY
+    std::uint8_t scope = 0;
+    std::uint8_t type = 0;
+    bool spec_i_pt = false;
+    bool all_target_ports = false;
+    std::vector<SpecifiedPort> specified;  // SPEC_I_PT's TransportIDs
 };
 
 // A unit attention for every registered I_T nexus but `except` (SPC-4 §5.13.11: "the initiator
@@ -105,11 +108,16 @@ Flow register_key(LuState& lu, Command& cmd, const Parameters& p, bool ignore_ex
     PrRegistration* mine = pr.find(cmd.nexus);
     const std::uint64_t held = mine ? mine->key : 0;
     if (!ignore_existing_key && p.key != held) return conflict(cmd);
+    // SPC-4 §5.13.7 (table "Register behaviors"): SPEC_I_PT is for an unregistered I_T nexus.
+    if (mine != nullptr && p.spec_i_pt) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 3));
+    if (mine == nullptr && p.service_action_key != 0 && p.spec_i_pt)
+        return register_specified_locked(lu, cmd, p.service_action_key, p.all_target_ports, p.specified);
     if (mine == nullptr && p.service_action_key != 0) {
         if (pr.registrations.size() >= PersistentReservations::kMaxRegistrations)
             return fail(cmd, Sense::insufficient_registration_resources());
         pr.registrations.push_back({cmd.nexus, p.service_action_key,
-                                    std::vector<std::uint8_t>(cmd.transport_id.begin(), cmd.transport_id.end())});
+                                    std::vector<std::uint8_t>(cmd.transport_id.begin(), cmd.transport_id.end()),
+                                    p.all_target_ports});
     } else if (mine != nullptr && p.service_action_key != 0) {
         mine->key = p.service_action_key;  // a holder's reservation now carries the new key
     } else if (mine != nullptr) {
@@ -279,16 +287,24 @@ Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine& io) {
     if (length < kBasicParameterListLength || cmd.buffer.size() < kBasicParameterListLength)
         return fail(cmd, Sense::parameter_list_length_error());
     const auto* d = reinterpret_cast<const std::uint8_t*>(cmd.buffer.data());
-    const Parameters p{load_be64(&d[0]), load_be64(&d[8]), static_cast<std::uint8_t>(c[2] >> 4),
-                       static_cast<std::uint8_t>(c[2] & 0x0f)};
+    Parameters p;
+    p.key = load_be64(&d[0]);
+    p.service_action_key = load_be64(&d[8]);
+    p.scope = static_cast<std::uint8_t>(c[2] >> 4);
+    p.type = static_cast<std::uint8_t>(c[2] & 0x0f);
     const bool registering = action == kRegister || action == kRegisterAndIgnoreExistingKey;
-    // SPC-4 §6.16.3: SPEC_I_PT is an error but for REGISTER, and not supported there either;
-    // ALL_TG_PT and APTPL count only when registering, where they are not supported
-    // (REPORT CAPABILITIES: SIP_C, ATP_C, PTPL_C 0).
-    if (d[20] & kSpecIPt) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 3));
-    if (registering && (d[20] & kAllTgPt)) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 2));
+    // SPC-4 §6.16.3: SPEC_I_PT is an error but for REGISTER; ALL_TG_PT and APTPL count only when
+    // registering, and APTPL is not supported (REPORT CAPABILITIES: PTPL_C 0).
+    p.spec_i_pt = (d[20] & kSpecIPt) != 0;
+    p.all_target_ports = registering && (d[20] & kAllTgPt) != 0;
+    if (p.spec_i_pt && action != kRegister) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 3));
     if (registering && (d[20] & kAptpl)) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 0));
-    if (length != kBasicParameterListLength) return fail(cmd, Sense::parameter_list_length_error());
+    if (p.spec_i_pt) {
+        const std::span<const std::uint8_t> data(d, cmd.buffer.size());
+        if (auto sense = read_specified_ports(data, length, p.specified)) return fail(cmd, *sense);
+    } else if (length != kBasicParameterListLength) {
+        return fail(cmd, Sense::parameter_list_length_error());
+    }
     // SPC-4 §6.16.2: RESERVE names an LU_SCOPE reservation of a valid type.
     if (action == kReserve && p.scope != 0) return fail(cmd, Sense::invalid_field_in_cdb(2, 7));
     if (action == kReserve && !valid_type(p.type)) return fail(cmd, Sense::invalid_field_in_cdb(2, 3));
@@ -303,6 +319,7 @@ Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine& io) {
     // §5.6), all but itself, and completes once they are gone: every task after it then meets
     // the new reservation. New tasks of theirs already meet it, so the lock need not be held.
     if (action != kPreemptAndAbort || cmd.status != Status::good || !lu.task_aborter) return Flow::complete;
+    std::erase(preempted, PrRegistration::kNoNexus);  // a registration waiting for its nexus has no tasks
     std::sort(preempted.begin(), preempted.end());
     preempted.erase(std::unique(preempted.begin(), preempted.end()), preempted.end());
     if (preempted.empty()) return Flow::complete;
