@@ -121,9 +121,11 @@ inline bool exclusive_access(PrType type) {
 
 // SPC-4 §5.13.7: one I_T nexus's registration with its reservation key.
 struct PrRegistration {
-    // A registration made through SPEC_I_PT for an initiator port that has not reached this LU
-    // yet: its TransportID says which port it waits for (persistent_reserve_ports.cpp).
-    static constexpr std::uint64_t kNoNexus = ~std::uint64_t{0};
+    // A registration made for an initiator port that has not reached this LU yet (SPEC_I_PT,
+    // REGISTER AND MOVE) has a stand-in nexus id from here up, which no transport gives; its
+    // TransportID says which port it waits for (persistent_reserve_ports.cpp).
+    static constexpr std::uint64_t kFirstStandIn = std::uint64_t{1} << 63;
+    static bool waiting(std::uint64_t nexus) { return nexus >= kFirstStandIn; }
     std::uint64_t nexus = 0;
     std::uint64_t key = 0;
     // The initiator port's TransportID (SPC-4 §7.6.4), for READ FULL STATUS; empty when the
@@ -149,6 +151,7 @@ struct PersistentReservations {
     std::vector<PrRegistration> registrations;  // in order of registration, as READ KEYS lists them
     std::uint32_t generation = 0;               // PRgeneration (SPC-4 §6.15.2)
     std::optional<Reservation> reservation;     // LU_SCOPE is the only scope
+    std::uint64_t next_stand_in = PrRegistration::kFirstStandIn;
 
     PrRegistration* find(std::uint64_t nexus);
     const PrRegistration* find(std::uint64_t nexus) const;
@@ -350,6 +353,8 @@ std::optional<Sense> read_specified_ports(std::span<const std::uint8_t> data, st
 // Registers the unregistered sender and every port of `specified` with `key`, all or none.
 Flow register_specified_locked(LuState& lu, Command& cmd, std::uint64_t key, bool all_target_ports,
                                const std::vector<SpecifiedPort>& specified);
+// REGISTER AND MOVE (SPC-4 §5.13.8, §6.16.4), its parameter list `data` of `length` bytes.
+Flow register_and_move_locked(LuState& lu, Command& cmd, std::span<const std::uint8_t> data, std::uint32_t length);
 // A nexus reaches the LU (its first command since it appeared): it keeps its port, and takes a
 // registration that waits for that port.
 void nexus_arrived_locked(LuState& lu, std::uint64_t nexus, NexusState& state,

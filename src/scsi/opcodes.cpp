@@ -96,8 +96,6 @@ constexpr OpcodeRow kRows[] = {
      {0x5e, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "PERSISTENT RESERVE IN"},
     {0x5e, 0x03, true, 10, kPrIn, DataOut::none, persistent_reserve_in,
      {0x5e, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "PERSISTENT RESERVE IN"},
-    // SPC-4 §6.16: REGISTER AND MOVE (07h) is not offered yet, so it gets INVALID FIELD IN CDB
-    // like any unsupported service action.
     {0x5f, 0x00, true, 10, kPrOut, DataOut::parameter5_8, persistent_reserve_out,
      {0x5f, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x04}, "PERSISTENT RESERVE OUT"},
     {0x5f, 0x01, true, 10, kPrOut, DataOut::parameter5_8, persistent_reserve_out,
@@ -112,6 +110,9 @@ constexpr OpcodeRow kRows[] = {
      {0x5f, 0x05, 0xff, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x04}, "PERSISTENT RESERVE OUT"},
     {0x5f, 0x06, true, 10, kPrOut, DataOut::parameter5_8, persistent_reserve_out,
      {0x5f, 0x06, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x04}, "PERSISTENT RESERVE OUT"},
+    // SPC-4 §5.13.8: REGISTER AND MOVE ignores SCOPE and TYPE; the reservation keeps its own.
+    {0x5f, 0x07, true, 10, kPrOut, DataOut::parameter5_8, persistent_reserve_out,
+     {0x5f, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x04}, "PERSISTENT RESERVE OUT"},
     // SPC-4 §6.4: EXTENDED COPY(LID1), conflicting with reservations as a write does; SPC-4
     // §6.18: RECEIVE COPY RESULTS(LID1), COPY STATUS and OPERATING PARAMETERS, which only read.
     {0x83, 0x00, true, 16, kWrite, DataOut::parameter10_13, extended_copy,

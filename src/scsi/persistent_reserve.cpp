@@ -5,13 +5,13 @@
 //
 // PREEMPT AND ABORT preempts as PREEMPT does, then has the transport abort the preempted I_T
 // nexuses' tasks on this LU (LogicalUnit::TaskAborter) and completes when they are gone. REGISTER
-// with SPEC_I_PT also registers the initiator ports its TransportIDs name, and ALL_TG_PT is taken
-// (persistent_reserve_ports.cpp). RESERVE(6) and RESERVE(10) reservations (spc.cpp) and
-// persistent ones exclude each other (SPC-4 §5.13.3).
+// with SPEC_I_PT also registers the initiator ports its TransportIDs name, ALL_TG_PT is taken, and
+// REGISTER AND MOVE hands the reservation to another initiator port (persistent_reserve_ports.cpp).
+// RESERVE(6) and RESERVE(10) reservations (spc.cpp) and persistent ones exclude each other
+// (SPC-4 §5.13.3).
 //
 // Not supported yet, and answered as SPC-4 says for that: APTPL (state on disk: INVALID FIELD IN
-// PARAMETER LIST), REGISTER AND MOVE (no row in the opcode table: INVALID FIELD IN CDB). REPORT
-// CAPABILITIES says so.
+// PARAMETER LIST). REPORT CAPABILITIES says so (PTPL_C 0).
 #include <algorithm>
 
 #include "scsi/opcodes.hpp"
@@ -35,6 +35,7 @@ enum : std::uint8_t {
     kPreempt = 0x04,
     kPreemptAndAbort = 0x05,
     kRegisterAndIgnoreExistingKey = 0x06,
+    kRegisterAndMove = 0x07,
 };
 
 // Unit attentions of SPC-4 §5.13.11 (ASC 2Ah).
@@ -287,6 +288,13 @@ Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine& io) {
     if (length < kBasicParameterListLength || cmd.buffer.size() < kBasicParameterListLength)
         return fail(cmd, Sense::parameter_list_length_error());
     const auto* d = reinterpret_cast<const std::uint8_t*>(cmd.buffer.data());
+    if (action == kRegisterAndMove) {
+        // SPC-4 §6.16.4: a parameter list of its own, naming where the reservation goes.
+        std::lock_guard lock(lu.mutex);
+        const Flow flow = register_and_move_locked(lu, cmd, {d, cmd.buffer.size()}, length);
+        lu.update_quiet_locked();
+        return flow;
+    }
     Parameters p;
     p.key = load_be64(&d[0]);
     p.service_action_key = load_be64(&d[8]);
@@ -319,7 +327,7 @@ Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine& io) {
     // §5.6), all but itself, and completes once they are gone: every task after it then meets
     // the new reservation. New tasks of theirs already meet it, so the lock need not be held.
     if (action != kPreemptAndAbort || cmd.status != Status::good || !lu.task_aborter) return Flow::complete;
-    std::erase(preempted, PrRegistration::kNoNexus);  // a registration waiting for its nexus has no tasks
+    std::erase_if(preempted, PrRegistration::waiting);  // a registration waiting for its nexus has no tasks
     std::sort(preempted.begin(), preempted.end());
     preempted.erase(std::unique(preempted.begin(), preempted.end()), preempted.end());
     if (preempted.empty()) return Flow::complete;

@@ -695,6 +695,101 @@ TEST(PersistentReserveAllTgPt, IsAcceptedAndReportedByReadFullStatus) {
     EXPECT_EQ(d[8 + 24 + 12], 0x00);  // the other was made for this target port only
 }
 
+// ---- REGISTER AND MOVE (SPC-4 §5.13.8, §6.16.4) ----
+
+// Its parameter list: the keys, UNREG/APTPL, RELATIVE TARGET PORT IDENTIFIER and one TransportID.
+Bytes move_to(std::uint64_t key, std::uint64_t sa_key, const Bytes& id, std::uint8_t byte17 = 0,
+              std::uint16_t port = 1) {
+    Bytes p(24, 0);
+    put64(p, 0, key);
+    put64(p, 8, sa_key);
+    p[17] = byte17;
+    p[18] = std::uint8_t(port >> 8);
+    p[19] = std::uint8_t(port);
+    p[23] = std::uint8_t(id.size());
+    p.insert(p.end(), id.begin(), id.end());
+    return p;
+}
+
+Command move(Pr& h, std::uint64_t nexus, const Bytes& own, const Bytes& list, std::uint8_t scope_type = 0) {
+    return h.run(prout(kRegisterAndMove, scope_type, std::uint32_t(list.size())), list, nexus, own);
+}
+
+TEST(PersistentReserveRegisterAndMove, MovesTheReservationToAPortThatHasNotComeYetAndRegistersIt) {
+    Pr h;
+    const Bytes a = transport_id(kHostA, 1), b = transport_id(kHostB, 1);
+    expect_good(h.run(prout(kRegisterAndIgnore), parameters(0, kKey1), 1, a));
+    expect_good(h.run(prout(kReserve, kEa), parameters(kKey1, 0), 1, a));
+    const std::uint32_t before = h.generation();
+    expect_good(move(h, 1, a, move_to(kKey1, kKey2, b), kWe));  // the CDB's TYPE is ignored
+    EXPECT_EQ(h.generation(), before + 1);
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey1, kKey2}));
+    const Bytes r = h.in(1);
+    EXPECT_EQ(get64(r, 8), kKey2);
+    EXPECT_EQ(r[21], kEa);
+    expect_conflict(h.run(read10(0, 1), {}, 1, a));  // registered, no longer the holder
+    // The port comes: its nexus holds the reservation.
+    h.run({0x00, 0, 0, 0, 0, 0}, {}, 4, b);
+    expect_good(h.run(read10(0, 1), {}, 4, b));
+    expect_good(h.run(prout(kRelease, kEa), parameters(kKey2, 0), 4, b));
+    EXPECT_EQ(h.in(1).size(), 8u);
+}
+
+TEST(PersistentReserveRegisterAndMove, ToARegisteredNexusKeepsItsKeyAndUnregDropsTheSender) {
+    Pr h;
+    const Bytes a = transport_id(kHostA, 1), b = transport_id(kHostB, 1);
+    expect_good(h.run(prout(kRegisterAndIgnore), parameters(0, kKey1), 1, a));
+    expect_good(h.run(prout(kRegisterAndIgnore), parameters(0, kKey2), 2, b));
+    expect_good(h.run(prout(kReserve, kWeRo), parameters(kKey1, 0), 1, a));
+    expect_good(move(h, 1, a, move_to(kKey1, kKey3, b, 0x02)));  // UNREG
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey2}));
+    const Bytes r = h.in(1);
+    EXPECT_EQ(get64(r, 8), kKey2);
+    EXPECT_EQ(r[21], kWeRo);
+    expect_good(h.run(write10(0, 1), pattern(512, 1), 2, b));
+    expect_conflict(h.run(write10(0, 1), pattern(512, 1), 1, a));
+}
+
+TEST(PersistentReserveRegisterAndMove, OnlyTheHolderOfAReservationNotForAllRegistrantsMovesIt) {
+    Pr h;
+    const Bytes a = transport_id(kHostA, 1), b = transport_id(kHostB, 1), c = transport_id(kHostB, 2);
+    expect_conflict(move(h, 1, a, move_to(0, kKey2, c)));  // unregistered
+    expect_good(h.run(prout(kRegisterAndIgnore), parameters(0, kKey1), 1, a));
+    expect_good(h.run(prout(kRegisterAndIgnore), parameters(0, kKey2), 2, b));
+    expect_conflict(move(h, 1, a, move_to(kKey1, kKey2, c)));  // no reservation
+    expect_good(h.run(prout(kReserve, kWe), parameters(kKey1, 0), 1, a));
+    expect_conflict(move(h, 1, a, move_to(kKey2, kKey2, c)));  // not its key
+    expect_conflict(move(h, 2, b, move_to(kKey2, kKey2, c)));  // not the holder
+    expect_good(h.run(prout(kRelease, kWe), parameters(kKey1, 0), 1, a));
+    expect_good(h.run(prout(kReserve, kEaAr), parameters(kKey1, 0), 1, a));
+    expect_conflict(move(h, 1, a, move_to(kKey1, kKey2, c)));  // all registrants
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey1, kKey2}));
+}
+
+TEST(PersistentReserveRegisterAndMove, RefusesWhatNamesNoOtherPortOfThisTargetPort) {
+    Pr h;
+    const Bytes a = transport_id(kHostA, 1), c = transport_id(kHostB, 2);
+    expect_good(h.run(prout(kRegisterAndIgnore), parameters(0, kKey1), 1, a));
+    expect_good(h.run(prout(kReserve, kWe), parameters(kKey1, 0), 1, a));
+    expect_invalid_parameter_list_field(move(h, 1, a, move_to(kKey1, 0, c)), 8);  // no key
+    const Command aptpl = move(h, 1, a, move_to(kKey1, kKey2, c, 0x01));
+    expect_invalid_parameter_list_field(aptpl, 17);
+    EXPECT_EQ(aptpl.sense.bit_pointer, std::optional<std::uint8_t>(0));
+    expect_invalid_parameter_list_field(move(h, 1, a, move_to(kKey1, kKey2, c, 0, 2)), 18);  // no such port
+    expect_invalid_parameter_list_field(move(h, 1, a, move_to(kKey1, kKey2, a)), 24);        // its own
+    const Command device = move(h, 1, a, move_to(kKey1, kKey2, transport_id(kHostB)));
+    expect_invalid_parameter_list_field(device, 24);  // 00b names no one port
+    EXPECT_EQ(device.sense.bit_pointer, std::optional<std::uint8_t>(7));
+    Bytes fc = c;
+    fc[0] = 0x40;
+    expect_invalid_parameter_list_field(move(h, 1, a, move_to(kKey1, kKey2, fc)), 24);
+    Bytes wrong_length = move_to(kKey1, kKey2, c);
+    wrong_length[23] += 4;
+    expect_sense(move(h, 1, a, wrong_length), SenseKey::illegal_request, 0x1a, 0x00);
+    EXPECT_EQ(h.keys(), (std::vector<std::uint64_t>{kKey1}));
+    EXPECT_EQ(get64(h.in(1), 8), kKey1);
+}
+
 // ---- what is not supported yet answers so ----
 
 TEST(PersistentReserveOut, UnsupportedOptionsAndServiceActionsAreRefused) {
@@ -710,7 +805,6 @@ TEST(PersistentReserveOut, UnsupportedOptionsAndServiceActionsAreRefused) {
         EXPECT_EQ(*c.sense.bit_pointer, bit);
     }
     EXPECT_TRUE(h.keys().empty());
-    expect_invalid_cdb_field(h.run(prout(kRegisterAndMove, kWe), parameters(0, 0), 1), 1);
     for (std::uint8_t sa = 8; sa < 0x20; ++sa) expect_invalid_cdb_field(h.run(prout(sa), parameters(0, 0), 1), 1);
     expect_sense(h.run(prout(kRegisterAndIgnore, 0, 20), Bytes(20, 0), 1), SenseKey::illegal_request, 0x1a, 0x00);
     expect_sense(h.run(prout(kRegisterAndIgnore, 0, 32), Bytes(32, 0), 1), SenseKey::illegal_request, 0x1a, 0x00);
