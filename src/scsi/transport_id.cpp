@@ -4,7 +4,10 @@
 #include "scsi/transport_id.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <string_view>
+
+#include "core/bytes.hpp"
 
 namespace iscsikit::scsi {
 namespace {
@@ -23,18 +26,9 @@ std::optional<std::uint64_t> hex(std::string_view digits) {
     // The ISID is 6 bytes: at most 12 hex digits.
     if (digits.empty() || digits.size() > 12) return std::nullopt;
     std::uint64_t v = 0;
-    for (const char c : digits) {
-        int d = 0;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            return std::nullopt;
-        v = (v << 4) | static_cast<std::uint64_t>(d);
-    }
+    const char* end = digits.data() + digits.size();
+    const auto [stop, ec] = std::from_chars(digits.data(), end, v, 16);
+    if (ec != std::errc{} || stop != end) return std::nullopt;
     return v;
 }
 
@@ -45,7 +39,7 @@ ParsedTransportId parse_transport_id(std::span<const std::uint8_t> bytes) {
     if ((bytes[0] & 0x0f) != kProtocolIscsi) return bad(0, 3);  // PROTOCOL IDENTIFIER
     const std::uint8_t format = bytes[0] >> 6;
     if (format > 1 || (bytes[0] & 0x30) != 0) return bad(0, 7);  // FORMAT CODE, then reserved bits
-    const std::size_t additional = (std::size_t{bytes[2]} << 8) | bytes[3];
+    const std::size_t additional = load_be16(&bytes[2]);
     // ADDITIONAL LENGTH: a multiple of four, within what is there.
     if (additional == 0 || additional % 4 != 0 || 4 + additional > bytes.size()) return bad(2);
     const auto* text = reinterpret_cast<const char*>(bytes.data() + 4);

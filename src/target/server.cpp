@@ -69,7 +69,7 @@ Result<std::shared_ptr<scsi::LogicalUnit>> Server::make_unit(const TargetSpec& t
     auto unit = std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store));
     unit->set_task_aborter([this](const scsi::LogicalUnit& u, const std::vector<std::uint64_t>& nexuses,
                                   const scsi::Command* except,
-                                  std::function<void()> done) { abort_tasks(u, nexuses, except, done); });
+                                  const std::function<void()>& done) { abort_tasks(u, nexuses, except, done); });
     return unit;
 }
 
