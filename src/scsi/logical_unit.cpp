@@ -148,7 +148,9 @@ bool admit(LuState& lu, const OpcodeRow* row, Command& cmd) {
     if (lu.quiet.load(std::memory_order_acquire) && lu.known.contains(cmd.nexus)) return true;
 
     std::lock_guard lock(lu.mutex);
-    lu.nexus_locked(cmd.nexus);
+    const bool arrives = !lu.nexuses.contains(cmd.nexus);
+    NexusState& nexus = lu.nexus_locked(cmd.nexus);
+    if (arrives) nexus_arrived_locked(lu, cmd.nexus, nexus, cmd.transport_id);
     if (row == nullptr || !(row->flags & kNoUnitAttention)) {
         if (auto ua = lu.take_ua_locked(cmd.nexus)) {
             fail(cmd, *ua);
@@ -284,6 +286,8 @@ void LogicalUnit::forget_nexus(std::uint64_t nexus) {
     lu.forget_locked(nexus);
     lu.update_quiet_locked();
 }
+
+void LogicalUnit::set_task_aborter(TaskAborter aborter) { state_->task_aborter = std::move(aborter); }
 
 void LogicalUnit::reset(std::uint8_t reset_ascq) {
     LuState& lu = *state_;

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "backstore/backstore.hpp"
 #include "core/io_engine.hpp"
@@ -73,6 +74,13 @@ public:
     void unit_attention_all(std::uint8_t asc, std::uint8_t ascq,
                             std::optional<std::uint64_t> except_nexus = std::nullopt);
     void forget_nexus(std::uint64_t nexus);
+    // SPC-4 §5.13.11.4.5 (PREEMPT AND ABORT): the transport aborts, as SAM-5 §5.6 says, every task
+    // this unit has from each I_T nexus of `nexuses` but `except` (the PERSISTENT RESERVE OUT
+    // itself), then calls `done` once, from any thread. Without one, the unit knows of no task but
+    // the one it runs, and aborts nothing. Set before serving.
+    using TaskAborter = std::function<void(const LogicalUnit& unit, const std::vector<std::uint64_t>& nexuses,
+                                           const Command* except, std::function<void()> done)>;
+    void set_task_aborter(TaskAborter aborter);
     // LOGICAL UNIT RESET (SAM-5 §7.7): mode pages back to saved values, prevent-allow and
     // RESERVE(6) cleared, UA 29h/<reset_ascq> for every nexus (03h: BUS DEVICE RESET FUNCTION
     // OCCURRED; Device::reset passes 02h for a warm and 01h for a cold target reset).

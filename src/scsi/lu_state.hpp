@@ -20,6 +20,7 @@
 #include "scsi/extent_lock.hpp"
 #include "scsi/logical_unit.hpp"
 #include "scsi/mode_pages.hpp"
+#include "scsi/transport_id.hpp"
 
 namespace iscsikit::scsi::detail {
 
@@ -89,6 +90,10 @@ struct NexusState {
     // EXTENDED COPY commands with a LIST IDENTIFIER, running or ended and not yet reported (SPC-4
     // §6.18), oldest first; at most kMaxConcurrentCopies. Lost with the nexus or an LU reset.
     std::vector<CopyStatus> copies;
+    // Its initiator port's TransportID as the transport gave it (Command::transport_id), and the
+    // port that names: a registration made for that port before it came (SPEC_I_PT) becomes its.
+    std::vector<std::uint8_t> transport_id;
+    std::optional<IscsiPortName> port;
 };
 
 // SPC-4 §6.16.2 (table "Persistent reservation TYPE field"): the six reservation types.
@@ -116,11 +121,19 @@ inline bool exclusive_access(PrType type) {
 
 // SPC-4 §5.13.7: one I_T nexus's registration with its reservation key.
 struct PrRegistration {
+    // A registration made for an initiator port that has not reached this LU yet (SPEC_I_PT,
+    // REGISTER AND MOVE) has a stand-in nexus id from here up, which no transport gives; its
+    // TransportID says which port it waits for (persistent_reserve_ports.cpp).
+    static constexpr std::uint64_t kFirstStandIn = std::uint64_t{1} << 63;
+    static bool waiting(std::uint64_t nexus) { return nexus >= kFirstStandIn; }
     std::uint64_t nexus = 0;
     std::uint64_t key = 0;
     // The initiator port's TransportID (SPC-4 §7.6.4), for READ FULL STATUS; empty when the
     // transport gave none (Command::transport_id).
     std::vector<std::uint8_t> transport_id;
+    // ALL_TG_PT (SPC-4 §6.16.3): made for every target port. The LU has one target port, so
+    // this changes only what READ FULL STATUS says.
+    bool all_target_ports = false;
 };
 
 // SPC-4 §5.13: the persistent reservation state of one logical unit, per I_T nexus and so shared
@@ -138,6 +151,7 @@ struct PersistentReservations {
     std::vector<PrRegistration> registrations;  // in order of registration, as READ KEYS lists them
     std::uint32_t generation = 0;               // PRgeneration (SPC-4 §6.15.2)
     std::optional<Reservation> reservation;     // LU_SCOPE is the only scope
+    std::uint64_t next_stand_in = PrRegistration::kFirstStandIn;
 
     PrRegistration* find(std::uint64_t nexus);
     const PrRegistration* find(std::uint64_t nexus) const;
@@ -171,6 +185,7 @@ struct LuState {
     const std::uint8_t lbppb_exponent;  // logical blocks per physical block, as 2^n
     // Who owns this state: a sanitize that outlives its command (IMMED) keeps it alive.
     LogicalUnit* owner = nullptr;
+    LogicalUnit::TaskAborter task_aborter;  // PREEMPT AND ABORT's way to the transport's tasks
 
     std::uint64_t block_count() const { return store.size_bytes() / block_size; }
     std::uint64_t max_write_same_blocks() const {
@@ -295,6 +310,8 @@ Flow start_stop_unit(LuState&, Command&, IoEngine&);
 Flow prevent_allow_medium_removal(LuState&, Command&, IoEngine&);
 Flow reserve6(LuState&, Command&, IoEngine&);
 Flow release6(LuState&, Command&, IoEngine&);
+Flow reserve10(LuState&, Command&, IoEngine&);
+Flow release10(LuState&, Command&, IoEngine&);
 Flow report_luns_single(LuState&, Command&, IoEngine&);
 // inquiry.cpp
 Flow inquiry(LuState&, Command&, IoEngine&);
@@ -322,6 +339,26 @@ Flow write_same(LuState&, Command&, IoEngine&);
 Flow persistent_reserve_in(LuState&, Command&, IoEngine&);
 // persistent_reserve.cpp
 Flow persistent_reserve_out(LuState&, Command&, IoEngine&);
+// persistent_reserve_ports.cpp: SPEC_I_PT (SPC-4 §6.16.3). One initiator port a REGISTER names,
+// with where its TransportID lies in the parameter list.
+struct SpecifiedPort {
+    IscsiPortName port;
+    std::vector<std::uint8_t> transport_id;
+    std::uint16_t offset = 0;
+};
+// Reads the TransportID list (parameter list bytes 24 on) of a PERSISTENT RESERVE OUT of
+// `length` bytes, `data` being what arrived; the sense when something is wrong.
+std::optional<Sense> read_specified_ports(std::span<const std::uint8_t> data, std::uint32_t length,
+                                          std::vector<SpecifiedPort>& out);
+// Registers the unregistered sender and every port of `specified` with `key`, all or none.
+Flow register_specified_locked(LuState& lu, Command& cmd, std::uint64_t key, bool all_target_ports,
+                               const std::vector<SpecifiedPort>& specified);
+// REGISTER AND MOVE (SPC-4 §5.13.8, §6.16.4), its parameter list `data` of `length` bytes.
+Flow register_and_move_locked(LuState& lu, Command& cmd, std::span<const std::uint8_t> data, std::uint32_t length);
+// A nexus reaches the LU (its first command since it appeared): it keeps its port, and takes a
+// registration that waits for that port.
+void nexus_arrived_locked(LuState& lu, std::uint64_t nexus, NexusState& state,
+                          std::span<const std::uint8_t> transport_id);
 // unmap.cpp
 Flow unmap(LuState&, Command&, IoEngine&);
 // get_lba_status.cpp

@@ -3,9 +3,15 @@
 // LuState::mutex; none of it touches the backstore. PERSISTENT RESERVE IN is in
 // persistent_reserve_in.cpp.
 //
-// Not supported yet, and answered as SPC-4 says for that: APTPL (state on disk), SPEC_I_PT and
-// ALL_TG_PT (INVALID FIELD IN PARAMETER LIST), PREEMPT AND ABORT and REGISTER AND MOVE (no row in
-// the opcode table: INVALID FIELD IN CDB). REPORT CAPABILITIES says so.
+// PREEMPT AND ABORT preempts as PREEMPT does, then has the transport abort the preempted I_T
+// nexuses' tasks on this LU (LogicalUnit::TaskAborter) and completes when they are gone. REGISTER
+// with SPEC_I_PT also registers the initiator ports its TransportIDs name, ALL_TG_PT is taken, and
+// REGISTER AND MOVE hands the reservation to another initiator port (persistent_reserve_ports.cpp).
+// RESERVE(6) and RESERVE(10) reservations (spc.cpp) and persistent ones exclude each other
+// (SPC-4 §5.13.3).
+//
+// Not supported yet, and answered as SPC-4 says for that: APTPL (state on disk: INVALID FIELD IN
+// PARAMETER LIST). REPORT CAPABILITIES says so (PTPL_C 0).
 #include <algorithm>
 
 #include "scsi/opcodes.hpp"
@@ -27,7 +33,9 @@ enum : std::uint8_t {
     kRelease = 0x02,
     kClear = 0x03,
     kPreempt = 0x04,
+    kPreemptAndAbort = 0x05,
     kRegisterAndIgnoreExistingKey = 0x06,
+    kRegisterAndMove = 0x07,
 };
 
 // Unit attentions of SPC-4 §5.13.11 (ASC 2Ah).
@@ -49,10 +57,13 @@ bool valid_type(std::uint8_t type) {
 }
 
 struct Parameters {
-    std::uint64_t key;                 // RESERVATION KEY
-    std::uint64_t service_action_key;  // SERVICE ACTION RESERVATION KEY
-    std::uint8_t scope;
-    std::uint8_t type;
+    std::uint64_t key = 0;                 // RESERVATION KEY
+    std::uint64_t service_action_key = 0;  // SERVICE ACTION RESERVATION KEY
+    std::uint8_t scope = 0;
+    std::uint8_t type = 0;
+    bool spec_i_pt = false;
+    bool all_target_ports = false;
+    std::vector<SpecifiedPort> specified;  // SPEC_I_PT's TransportIDs
 };
 
 // A unit attention for every registered I_T nexus but `except` (SPC-4 §5.13.11: "the initiator
@@ -98,11 +109,16 @@ Flow register_key(LuState& lu, Command& cmd, const Parameters& p, bool ignore_ex
     PrRegistration* mine = pr.find(cmd.nexus);
     const std::uint64_t held = mine ? mine->key : 0;
     if (!ignore_existing_key && p.key != held) return conflict(cmd);
+    // SPC-4 §5.13.7 (table "Register behaviors"): SPEC_I_PT is for an unregistered I_T nexus.
+    if (mine != nullptr && p.spec_i_pt) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 3));
+    if (mine == nullptr && p.service_action_key != 0 && p.spec_i_pt)
+        return register_specified_locked(lu, cmd, p.service_action_key, p.all_target_ports, p.specified);
     if (mine == nullptr && p.service_action_key != 0) {
         if (pr.registrations.size() >= PersistentReservations::kMaxRegistrations)
             return fail(cmd, Sense::insufficient_registration_resources());
         pr.registrations.push_back({cmd.nexus, p.service_action_key,
-                                    std::vector<std::uint8_t>(cmd.transport_id.begin(), cmd.transport_id.end())});
+                                    std::vector<std::uint8_t>(cmd.transport_id.begin(), cmd.transport_id.end()),
+                                    p.all_target_ports});
     } else if (mine != nullptr && p.service_action_key != 0) {
         mine->key = p.service_action_key;  // a holder's reservation now carries the new key
     } else if (mine != nullptr) {
@@ -153,18 +169,22 @@ Flow clear(LuState& lu, Command& cmd) {
 }
 
 // Removes the registrations `doomed` picks; each nexus that lost one, but the sender, hears
-// REGISTRATIONS PREEMPTED.
+// REGISTRATIONS PREEMPTED. Their nexuses are added to `preempted`.
 template <typename Doomed>
-void remove_registrations_locked(LuState& lu, std::uint64_t sender, Doomed doomed) {
+void remove_registrations_locked(LuState& lu, std::uint64_t sender, Doomed doomed,
+                                 std::vector<std::uint64_t>& preempted) {
     std::erase_if(lu.pr.registrations, [&](const PrRegistration& r) {
         if (!doomed(r)) return false;
         if (r.nexus != sender) ua_nexus_locked(lu, r.nexus, kRegistrationsPreempted);
+        preempted.push_back(r.nexus);
         return true;
     });
 }
 
-// SPC-4 §5.13.11.4 (preempting).
-Flow preempt(LuState& lu, Command& cmd, const Parameters& p) {
+// SPC-4 §5.13.11.4 (preempting), for PREEMPT and PREEMPT AND ABORT alike; `preempted` gets the
+// I_T nexuses whose registrations or reservation were preempted, whose tasks PREEMPT AND ABORT
+// then aborts (§5.13.11.4.5).
+Flow preempt(LuState& lu, Command& cmd, const Parameters& p, std::vector<std::uint64_t>& preempted) {
     PersistentReservations& pr = lu.pr;
     const std::uint64_t sender = cmd.nexus;
     const std::uint64_t target = p.service_action_key;
@@ -178,7 +198,7 @@ Flow preempt(LuState& lu, Command& cmd, const Parameters& p) {
         if (target == 0) return fail(cmd, Sense::invalid_field_in_parameter_list(8));
         const auto matches = [target](const PrRegistration& r) { return r.key == target; };
         if (std::none_of(pr.registrations.begin(), pr.registrations.end(), matches)) return conflict(cmd);
-        remove_registrations_locked(lu, sender, matches);
+        remove_registrations_locked(lu, sender, matches, preempted);
         drop_orphaned_reservation_locked(pr);
         ++pr.generation;
         return good(cmd);
@@ -190,8 +210,10 @@ Flow preempt(LuState& lu, Command& cmd, const Parameters& p) {
     if (p.scope != 0) return fail(cmd, Sense::invalid_field_in_cdb(2, 7));
     if (!valid_type(p.type)) return fail(cmd, Sense::invalid_field_in_cdb(2, 3));
     const PrType old_type = pr.reservation->type;
-    remove_registrations_locked(lu, sender,
-                                [&](const PrRegistration& r) { return r.nexus != sender && (all || r.key == target); });
+    // The sender naming its own key preempts its own reservation but keeps its registration.
+    if (!all && pr.find(sender)->key == target) preempted.push_back(sender);
+    remove_registrations_locked(
+        lu, sender, [&](const PrRegistration& r) { return r.nexus != sender && (all || r.key == target); }, preempted);
     pr.reservation = PersistentReservations::Reservation{sender, static_cast<PrType>(p.type)};
     if (old_type != pr.reservation->type) ua_registrants_locked(lu, sender, kReservationsReleased);
     ++pr.generation;
@@ -205,7 +227,8 @@ auto* registration_of(Registrations& registrations, std::uint64_t nexus) {
     return it == registrations.end() ? nullptr : &*it;
 }
 
-Flow run_locked(LuState& lu, Command& cmd, std::uint8_t action, const Parameters& p) {
+Flow run_locked(LuState& lu, Command& cmd, std::uint8_t action, const Parameters& p,
+                std::vector<std::uint64_t>& preempted) {
     if (action == kRegister || action == kRegisterAndIgnoreExistingKey)
         return register_key(lu, cmd, p, action == kRegisterAndIgnoreExistingKey);
     // SPC-4 §5.13.1: every other service action needs the sender registered with that key.
@@ -215,7 +238,8 @@ Flow run_locked(LuState& lu, Command& cmd, std::uint8_t action, const Parameters
         case kReserve: return reserve(lu, cmd, p);
         case kRelease: return release(lu, cmd, p);
         case kClear: return clear(lu, cmd);
-        case kPreempt: return preempt(lu, cmd, p);
+        case kPreempt:
+        case kPreemptAndAbort: return preempt(lu, cmd, p, preempted);
         default: return fail(cmd, Sense::invalid_field_in_cdb(1, 4));  // the opcode table lets no other through
     }
 }
@@ -256,7 +280,7 @@ bool persistent_reservation_conflict_locked(const LuState& lu, const OpcodeRow* 
     return true;
 }
 
-Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine&) {
+Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine& io) {
     const Cdb& c = cmd.cdb;
     const std::uint8_t action = c[1] & 0x1f;
     const std::uint32_t length = load_be32(&c[5]);
@@ -264,24 +288,52 @@ Flow persistent_reserve_out(LuState& lu, Command& cmd, IoEngine&) {
     if (length < kBasicParameterListLength || cmd.buffer.size() < kBasicParameterListLength)
         return fail(cmd, Sense::parameter_list_length_error());
     const auto* d = reinterpret_cast<const std::uint8_t*>(cmd.buffer.data());
-    const Parameters p{load_be64(&d[0]), load_be64(&d[8]), static_cast<std::uint8_t>(c[2] >> 4),
-                       static_cast<std::uint8_t>(c[2] & 0x0f)};
+    if (action == kRegisterAndMove) {
+        // SPC-4 §6.16.4: a parameter list of its own, naming where the reservation goes.
+        std::lock_guard lock(lu.mutex);
+        const Flow flow = register_and_move_locked(lu, cmd, {d, cmd.buffer.size()}, length);
+        lu.update_quiet_locked();
+        return flow;
+    }
+    Parameters p;
+    p.key = load_be64(&d[0]);
+    p.service_action_key = load_be64(&d[8]);
+    p.scope = static_cast<std::uint8_t>(c[2] >> 4);
+    p.type = static_cast<std::uint8_t>(c[2] & 0x0f);
     const bool registering = action == kRegister || action == kRegisterAndIgnoreExistingKey;
-    // SPC-4 §6.16.3: SPEC_I_PT is an error but for REGISTER, and not supported there either;
-    // ALL_TG_PT and APTPL count only when registering, where they are not supported
-    // (REPORT CAPABILITIES: SIP_C, ATP_C, PTPL_C 0).
-    if (d[20] & kSpecIPt) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 3));
-    if (registering && (d[20] & kAllTgPt)) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 2));
+    // SPC-4 §6.16.3: SPEC_I_PT is an error but for REGISTER; ALL_TG_PT and APTPL count only when
+    // registering, and APTPL is not supported (REPORT CAPABILITIES: PTPL_C 0).
+    p.spec_i_pt = (d[20] & kSpecIPt) != 0;
+    p.all_target_ports = registering && (d[20] & kAllTgPt) != 0;
+    if (p.spec_i_pt && action != kRegister) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 3));
     if (registering && (d[20] & kAptpl)) return fail(cmd, Sense::invalid_field_in_parameter_list(20, 0));
-    if (length != kBasicParameterListLength) return fail(cmd, Sense::parameter_list_length_error());
+    if (p.spec_i_pt) {
+        const std::span<const std::uint8_t> data(d, cmd.buffer.size());
+        if (auto sense = read_specified_ports(data, length, p.specified)) return fail(cmd, *sense);
+    } else if (length != kBasicParameterListLength) {
+        return fail(cmd, Sense::parameter_list_length_error());
+    }
     // SPC-4 §6.16.2: RESERVE names an LU_SCOPE reservation of a valid type.
     if (action == kReserve && p.scope != 0) return fail(cmd, Sense::invalid_field_in_cdb(2, 7));
     if (action == kReserve && !valid_type(p.type)) return fail(cmd, Sense::invalid_field_in_cdb(2, 3));
 
-    std::lock_guard lock(lu.mutex);
-    const Flow flow = run_locked(lu, cmd, action, p);
-    lu.update_quiet_locked();  // the reservation may have come or gone, and unit attentions with it
-    return flow;
+    std::vector<std::uint64_t> preempted;
+    {
+        std::lock_guard lock(lu.mutex);
+        run_locked(lu, cmd, action, p, preempted);
+        lu.update_quiet_locked();  // the reservation may have come or gone, and unit attentions with it
+    }
+    // SPC-4 §5.13.11.4.5: PREEMPT AND ABORT aborts the tasks of the preempted I_T nexuses (SAM-5
+    // §5.6), all but itself, and completes once they are gone: every task after it then meets
+    // the new reservation. New tasks of theirs already meet it, so the lock need not be held.
+    if (action != kPreemptAndAbort || cmd.status != Status::good || !lu.task_aborter) return Flow::complete;
+    std::erase_if(preempted, PrRegistration::waiting);  // a registration waiting for its nexus has no tasks
+    std::sort(preempted.begin(), preempted.end());
+    preempted.erase(std::unique(preempted.begin(), preempted.end()), preempted.end());
+    if (preempted.empty()) return Flow::complete;
+    // The aborter may call back from another reactor: the command completes on its own.
+    lu.task_aborter(*lu.owner, preempted, &cmd, [&io, &cmd] { io.post([&cmd] { complete(cmd); }); });
+    return Flow::pending;
 }
 
 }  // namespace iscsikit::scsi::detail

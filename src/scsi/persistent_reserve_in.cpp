@@ -44,9 +44,10 @@ std::vector<std::uint8_t> read_reservation(const PersistentReservations& pr) {
 std::vector<std::uint8_t> report_capabilities() {
     std::vector<std::uint8_t> d(8, 0);
     store_be16(&d[0], 8);  // LENGTH
-    // CRH: RESERVE(6)/RELEASE(6) conflict while registrations exist (SPC-4 §5.13.3). SIP_C, ATP_C
-    // and PTPL_C stay 0: SPEC_I_PT, ALL_TG_PT and APTPL are not supported.
-    d[2] = 0x10;
+    // CRH: RESERVE and RELEASE conflict while registrations exist (SPC-4 §5.13.3). SIP_C and
+    // ATP_C: SPEC_I_PT and ALL_TG_PT are supported (persistent_reserve_ports.cpp; the LU has one
+    // target port). PTPL_C stays 0: APTPL is not supported.
+    d[2] = 0x10 | 0x08 | 0x04;
     // TMV: the type mask is valid. ALLOW COMMANDS 011b: TEST UNIT READY passes every type; MODE
     // SENSE, REPORT SUPPORTED OPERATION CODES and READ DEFECT DATA pass Write Exclusive types
     // (opcodes.cpp). PTPL_A 0.
@@ -58,7 +59,7 @@ std::vector<std::uint8_t> report_capabilities() {
 }
 
 // SPC-4 §6.15.5 READ FULL STATUS: one descriptor per registration, with its initiator port's
-// TransportID. There is one target port (ALL_TG_PT 0), the one the LU's identity names.
+// TransportID. There is one target port, the one the LU's identity names.
 std::vector<std::uint8_t> read_full_status(const PersistentReservations& pr, std::uint16_t relative_target_port) {
     constexpr std::size_t kDescriptorHeader = 24;
     std::vector<std::uint8_t> d(kHeaderLength, 0);
@@ -67,8 +68,9 @@ std::vector<std::uint8_t> read_full_status(const PersistentReservations& pr, std
         d.resize(at + kDescriptorHeader + r.transport_id.size(), 0);
         std::uint8_t* p = &d[at];
         store_be64(&p[0], r.key);
+        if (r.all_target_ports) p[12] |= 0x02;  // ALL_TG_PT
         if (pr.holds(r.nexus)) {
-            p[12] = 0x01;                                             // R_HOLDER
+            p[12] |= 0x01;                                            // R_HOLDER
             p[13] = static_cast<std::uint8_t>(pr.reservation->type);  // SCOPE 0h (LU_SCOPE), TYPE
         }
         store_be16(&p[18], relative_target_port);

@@ -1,5 +1,5 @@
 // The SPC-4 commands every logical unit answers besides INQUIRY and MODE: TEST UNIT READY,
-// REQUEST SENSE, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, RESERVE(6) and RELEASE(6).
+// REQUEST SENSE, START STOP UNIT, PREVENT ALLOW MEDIUM REMOVAL, RESERVE and RELEASE (6 and 10).
 #include "scsi/lu_state.hpp"
 
 namespace iscsikit::scsi::detail {
@@ -75,9 +75,21 @@ Flow prevent_allow_medium_removal(LuState& lu, Command& cmd, IoEngine&) {
     return good(cmd);
 }
 
-Flow reserve6(LuState& lu, Command& cmd, IoEngine&) {
-    // SPC-2 §7.21: third-party and extent reservations are not supported.
-    if (cmd.cdb[1] != 0) return fail(cmd, Sense::invalid_field_in_cdb(1));
+namespace {
+
+// SPC-2 §7.21.2, §7.17.2: RESERVE(10) and RELEASE(10) are RESERVE(6) and RELEASE(6) with room for
+// third-party (3RDPTY, byte 1 bit 4) and long-ID (LONGID, bit 1) reservations, which are not
+// supported; without them there is no parameter data (PARAMETER LIST LENGTH, bytes 7-8).
+std::optional<Sense> refuse_cdb10(const Cdb& c) {
+    if (c[1] & 0x10) return Sense::invalid_field_in_cdb(1, 4);
+    if (c[1] & 0x02) return Sense::invalid_field_in_cdb(1, 1);
+    if (c[1] != 0) return Sense::invalid_field_in_cdb(1);  // the obsolete EXTENT bit and reserved bits
+    if (c[7] != 0 || c[8] != 0) return Sense::invalid_field_in_cdb(7);
+    return std::nullopt;
+}
+
+// The logical unit reservation of SPC-2 §5.5.1, for RESERVE(6) and RESERVE(10).
+Flow reserve_lu(LuState& lu, Command& cmd) {
     std::lock_guard lock(lu.mutex);
     if (lu.reservation && *lu.reservation != cmd.nexus) return conflict(cmd);
     // SPC-4 §5.13.3: while any I_T nexus is registered, every RESERVE and RELEASE conflicts.
@@ -87,8 +99,7 @@ Flow reserve6(LuState& lu, Command& cmd, IoEngine&) {
     return good(cmd);
 }
 
-Flow release6(LuState& lu, Command& cmd, IoEngine&) {
-    if (cmd.cdb[1] != 0) return fail(cmd, Sense::invalid_field_in_cdb(1));
+Flow release_lu(LuState& lu, Command& cmd) {
     std::lock_guard lock(lu.mutex);
     if (!lu.pr.registrations.empty()) return conflict(cmd);  // SPC-4 §5.13.3, as for RESERVE(6)
     // SPC-2 §7.17: releasing someone else's reservation (or none) is not an error, just a no-op.
@@ -97,6 +108,29 @@ Flow release6(LuState& lu, Command& cmd, IoEngine&) {
         lu.update_quiet_locked();
     }
     return good(cmd);
+}
+
+}  // namespace
+
+Flow reserve6(LuState& lu, Command& cmd, IoEngine&) {
+    // SPC-2 §7.21: third-party and extent reservations are not supported.
+    if (cmd.cdb[1] != 0) return fail(cmd, Sense::invalid_field_in_cdb(1));
+    return reserve_lu(lu, cmd);
+}
+
+Flow release6(LuState& lu, Command& cmd, IoEngine&) {
+    if (cmd.cdb[1] != 0) return fail(cmd, Sense::invalid_field_in_cdb(1));
+    return release_lu(lu, cmd);
+}
+
+Flow reserve10(LuState& lu, Command& cmd, IoEngine&) {
+    if (auto sense = refuse_cdb10(cmd.cdb)) return fail(cmd, *sense);
+    return reserve_lu(lu, cmd);
+}
+
+Flow release10(LuState& lu, Command& cmd, IoEngine&) {
+    if (auto sense = refuse_cdb10(cmd.cdb)) return fail(cmd, *sense);
+    return release_lu(lu, cmd);
 }
 
 }  // namespace iscsikit::scsi::detail

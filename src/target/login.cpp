@@ -329,7 +329,13 @@ Login::Step Login::complete(const iscsi::Bhs& request, const iscsi::TextPairs& a
                 if (auto c = weak.lock()) c->close("session reinstated or target stopping");
             });
         },
-        std::move(info));
+        std::move(info),
+        [weak, &reactor](const scsi::LogicalUnit* unit, const scsi::Command* except, std::function<void()> done) {
+            asio::post(reactor.context(), [weak, unit, except, done = std::move(done)] {
+                if (auto c = weak.lock(); c && c->session()) c->session()->abort_tasks_of(unit, except);
+                done();
+            });
+        });
     if (!tsih) return fail(LoginStatus::out_of_resources, "no free TSIH");
     tsih_ = *tsih;
     connection_.server().login_throttle().succeeded(connection_.remote_endpoint().address().to_string());

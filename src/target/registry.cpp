@@ -2,7 +2,7 @@
 
 namespace iscsikit::target {
 
-std::optional<std::uint16_t> SessionTable::add(const Key& key, Closer closer, SessionInfo info) {
+std::optional<std::uint16_t> SessionTable::add(const Key& key, Closer closer, SessionInfo info, TaskAborter aborter) {
     Closer previous;
     std::uint16_t tsih = 0;
     {
@@ -22,7 +22,7 @@ std::optional<std::uint16_t> SessionTable::add(const Key& key, Closer closer, Se
         info.initiator = std::get<0>(key);
         info.isid = std::get<1>(key);
         info.target = std::get<2>(key);
-        sessions_.emplace(tsih, Entry{key, std::move(closer), std::move(info)});
+        sessions_.emplace(tsih, Entry{key, std::move(closer), std::move(info), std::move(aborter)});
     }
     if (previous) previous();
     return tsih;
@@ -71,6 +71,14 @@ std::size_t SessionTable::close_target(const std::string& iqn) {
     }
     for (auto& closer : closers) closer();
     return closers.size();
+}
+
+std::vector<SessionTable::TaskAborter> SessionTable::aborters(const std::function<bool(const Key&)>& pick) const {
+    std::lock_guard lock(mutex_);
+    std::vector<TaskAborter> out;
+    for (const auto& [tsih, entry] : sessions_)
+        if (entry.aborter && pick(entry.key)) out.push_back(entry.aborter);
+    return out;
 }
 
 void SessionTable::close_all() {

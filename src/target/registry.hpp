@@ -89,11 +89,17 @@ public:
     using Key = std::tuple<std::string, std::uint64_t, std::string>;
     // Closes a session from any thread (posts to its reactor).
     using Closer = std::function<void()>;
+    // Aborts, on the session's reactor, the session's tasks on `unit` but `except`, then calls
+    // `done` (PERSISTENT RESERVE OUT with PREEMPT AND ABORT; callable from any thread).
+    using TaskAborter =
+        std::function<void(const scsi::LogicalUnit* unit, const scsi::Command* except, std::function<void()> done)>;
 
     // Registers a new session and returns its TSIH (never 0), or nullopt when full. A registered
     // session with the same key is removed and its closer called: reinstatement.
     // `info` is what session ls shows (initiator, ISID and target come from the key).
-    std::optional<std::uint16_t> add(const Key& key, Closer closer, SessionInfo info = {});
+    std::optional<std::uint16_t> add(const Key& key, Closer closer, SessionInfo info = {}, TaskAborter aborter = {});
+    // The task aborters of the sessions whose key `pick` accepts (`pick` runs with the table locked).
+    std::vector<TaskAborter> aborters(const std::function<bool(const Key&)>& pick) const;
     void remove(std::uint16_t tsih);
     bool contains(std::uint16_t tsih) const;
     std::size_t size() const;
@@ -110,6 +116,7 @@ private:
         Key key;
         Closer closer;
         SessionInfo info;
+        TaskAborter aborter;
     };
     mutable std::mutex mutex_;
     std::map<std::uint16_t, Entry> sessions_;

@@ -66,7 +66,11 @@ Result<std::shared_ptr<scsi::LogicalUnit>> Server::make_unit(const TargetSpec& t
     identity.removable = lun.removable;
     identity.thin = lun.thin;
     identity.sanitize_bytes_per_second = lun.sanitize_rate;
-    return std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store));
+    auto unit = std::make_shared<scsi::LogicalUnit>(std::move(identity), std::move(*store));
+    unit->set_task_aborter([this](const scsi::LogicalUnit& u, const std::vector<std::uint64_t>& nexuses,
+                                  const scsi::Command* except,
+                                  const std::function<void()>& done) { abort_tasks(u, nexuses, except, done); });
+    return unit;
 }
 
 std::shared_ptr<const LunTable> Server::make_table(
@@ -179,6 +183,32 @@ std::uint64_t Server::nexus_id(const std::string& initiator, std::uint64_t isid,
     std::lock_guard lock(nexus_mutex_);
     auto [it, inserted] = nexus_ids_.try_emplace({initiator, isid, target}, nexus_ids_.size() + 1);
     return it->second;
+}
+
+void Server::abort_tasks(const scsi::LogicalUnit& unit, const std::vector<std::uint64_t>& nexuses,
+                         const scsi::Command* except, const std::function<void()>& done) {
+    // The nexus ids of the sessions' keys, looked up without adding any (a session in the table
+    // has its id already, or has no task yet).
+    std::vector<SessionTable::Key> keys;
+    {
+        std::lock_guard lock(nexus_mutex_);
+        for (const auto& [key, id] : nexus_ids_)
+            if (std::find(nexuses.begin(), nexuses.end(), id) != nexuses.end()) keys.push_back(key);
+    }
+    auto aborters = sessions_.aborters(
+        [&keys](const SessionTable::Key& key) { return std::find(keys.begin(), keys.end(), key) != keys.end(); });
+    struct Countdown {
+        std::atomic<std::size_t> left;
+        std::function<void()> done;
+    };
+    auto countdown = std::make_shared<Countdown>();
+    countdown->left = aborters.size() + 1;
+    countdown->done = done;
+    auto one_done = [countdown] {
+        if (countdown->left.fetch_sub(1, std::memory_order_acq_rel) == 1) countdown->done();
+    };
+    for (auto& aborter : aborters) aborter(&unit, except, one_done);
+    one_done();
 }
 
 void Server::start() {

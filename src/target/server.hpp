@@ -88,6 +88,10 @@ public:
     // The I_T nexus of an initiator port (InitiatorName + ISID) on a target: stable across
     // logins, so unit attentions wait for the same initiator port that missed them.
     std::uint64_t nexus_id(const std::string& initiator, std::uint64_t isid, const std::string& target);
+    // PREEMPT AND ABORT (scsi::LogicalUnit::TaskAborter): aborts `unit`'s tasks from `nexuses` in
+    // every session on them, each on its reactor, then calls `done` from the last to finish.
+    void abort_tasks(const scsi::LogicalUnit& unit, const std::vector<std::uint64_t>& nexuses,
+                     const scsi::Command* except, const std::function<void()>& done);
     bool stopping() const { return stopping_; }
 
     // Live connection bookkeeping (bounded by config().max_connections).

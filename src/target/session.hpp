@@ -64,6 +64,9 @@ public:
     // Async Message "target requests logout" (RFC 7143 §11.9.1, AsyncEvent 1), for shutdown.
     void request_logout(std::uint16_t seconds);
     std::size_t active_tasks() const { return tasks_.size(); }
+    // SPC-4 §5.13.11.4.5: another I_T nexus's PREEMPT AND ABORT aborts this session's tasks on
+    // `unit` (SAM-5 §5.6), all but `except`. With TAS 0 they end without status.
+    void abort_tasks_of(const scsi::LogicalUnit* unit, const scsi::Command* except);
 
 private:
     // CmdSN ordering (RFC 7143 §4.2.2.1, §3.2.2.1)

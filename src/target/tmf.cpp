@@ -48,6 +48,18 @@ void Session::abort_task_set(std::optional<std::uint64_t> lun_field, std::uint32
     if (sent && !known && abort_fences_.size() < kMaxAbortFences) abort_fences_.push_back(fence);
 }
 
+void Session::abort_tasks_of(const scsi::LogicalUnit* unit, const scsi::Command* except) {
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+        if (it->second->unit == unit && &it->second->command != except) {
+            it->second->aborted = true;  // as abort_task_set: a running task's status is dropped
+            release(*it->second);
+            it = tasks_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
 bool Session::AbortFence::covers(const Bhs& bhs) const {
     return bhs.opcode() == iscsi::Opcode::scsi_command && !bhs.immediate() && (!lun_field || bhs.lun() == *lun_field) &&
            iscsi::serial_lt(iscsi::RequestSequenceView{bhs}.cmd_sn(), below);

@@ -151,7 +151,9 @@ TEST(ReadWrite, DataOutLengthFollowsTheCdb) {
     EXPECT_EQ(h.lu->data_out_length(cdb({0x15, 0x10, 0, 0, 24, 0})), 24u);
     EXPECT_EQ(h.lu->data_out_length(cdb({0x55, 0x10, 0, 0, 0, 0, 0, 0x01, 0x02, 0})), 258u);
     EXPECT_EQ(h.lu->data_out_length(cdb({0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0})), 24u);            // PERSISTENT RESERVE OUT
-    EXPECT_FALSE(h.lu->data_out_length(cdb({0x5f, 5, 0, 0, 0, 0, 0, 0, 24, 0})).has_value());  // PREEMPT AND ABORT
+    EXPECT_EQ(h.lu->data_out_length(cdb({0x5f, 5, 0, 0, 0, 0, 0, 0, 24, 0})), 24u);            // PREEMPT AND ABORT
+    EXPECT_EQ(h.lu->data_out_length(cdb({0x5f, 7, 0, 0, 0, 0, 0, 0, 40, 0})), 40u);            // REGISTER AND MOVE
+    EXPECT_FALSE(h.lu->data_out_length(cdb({0x5f, 8, 0, 0, 0, 0, 0, 0, 24, 0})).has_value());  // reserved
     EXPECT_FALSE(h.lu->data_out_length(cdb({0x8c, 0, 0, 0, 0, 0, 0, 0, 0, 0})).has_value());   // READ ATTRIBUTE
     Bytes compare(16, 0);
     compare[0] = 0x89;

@@ -127,5 +127,41 @@ TEST(Reservation, ReleasedByNexusLossAndReset) {
     expect_good(h.run(kTur, {}, 1));
 }
 
+TEST(Reservation, Reserve10AndRelease10AreTheReserve6Reservation) {
+    Harness h;
+    h.clear_power_on(2);
+    const Bytes reserve6{0x16, 0, 0, 0, 0, 0}, release6{0x17, 0, 0, 0, 0, 0};
+    const Bytes reserve10{0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0}, release10{0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    expect_good(h.run(reserve10, {}, 1));
+    expect_good(h.run(reserve6, {}, 1));  // the same reservation, held again
+    EXPECT_EQ(h.run(reserve6, {}, 2).status, Status::reservation_conflict);
+    EXPECT_EQ(h.run(reserve10, {}, 2).status, Status::reservation_conflict);
+    EXPECT_EQ(h.run(read10(0, 1), {}, 2).status, Status::reservation_conflict);
+    expect_good(h.run(release10, {}, 2));  // not the holder: a no-op
+    EXPECT_EQ(h.run(read10(0, 1), {}, 2).status, Status::reservation_conflict);
+    expect_good(h.run(release6, {}, 1));
+    expect_good(h.run(reserve6, {}, 2));
+    expect_good(h.run(release10, {}, 2));
+    expect_good(h.run(read10(0, 1), {}, 1));
+}
+
+TEST(Reservation, Reserve10ThirdPartyLongIdAndParameterDataAreInvalidFieldsInTheCdb) {
+    Harness h;
+    for (const std::uint8_t opcode : {0x56, 0x57}) {
+        Bytes third_party{opcode, 0x10, 0, 7, 0, 0, 0, 0, 0, 0};
+        const Command a = h.run(third_party);
+        expect_invalid_cdb_field(a, 1);
+        EXPECT_EQ(a.sense.bit_pointer, std::optional<std::uint8_t>(4));
+        const Command b = h.run({opcode, 0x02, 0, 0, 0, 0, 0, 0, 8, 0}, Bytes(8, 0));
+        expect_invalid_cdb_field(b, 1);
+        EXPECT_EQ(b.sense.bit_pointer, std::optional<std::uint8_t>(1));
+        expect_invalid_cdb_field(h.run({opcode, 0x01, 0, 0, 0, 0, 0, 0, 0, 0}), 1);  // EXTENT (obsolete)
+        expect_invalid_cdb_field(h.run({opcode, 0, 0, 0, 0, 0, 0, 0, 8, 0}), 7);
+    }
+    // None of them reserved anything.
+    h.clear_power_on(2);
+    expect_good(h.run(read10(0, 1), {}, 2));
+}
+
 }  // namespace
 }  // namespace iscsikit::scsi::test

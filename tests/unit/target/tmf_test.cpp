@@ -224,6 +224,53 @@ TEST_F(TaskManagement, LogicalUnitResetGivesEveryNexusBusDeviceResetAttention) {
     EXPECT_EQ(client->execute(test_unit_ready(), 0, false, false, {}, 1).status, 0) << "LUN 1 was not reset";
 }
 
+// PERSISTENT RESERVE OUT (SPC-4 §6.16): a service action with its 24-byte parameter list.
+Cdb prout(std::uint8_t action, std::uint8_t type) { return Cdb{0x5f, action, type, 0, 0, 0, 0, 0, 24, 0}; }
+std::vector<std::byte> prout_keys(std::uint64_t key, std::uint64_t service_action_key) {
+    std::vector<std::byte> p(24);
+    for (int i = 0; i < 8; ++i) {
+        p[static_cast<std::size_t>(i)] = std::byte(key >> (56 - 8 * i));
+        p[8 + static_cast<std::size_t>(i)] = std::byte(service_action_key >> (56 - 8 * i));
+    }
+    return p;
+}
+
+// SPC-4 §5.13.11.4.5: PREEMPT AND ABORT from another I_T nexus aborts this nexus's tasks on the LU
+// (SAM-5 §5.6; TAS 0: they end without status), whatever reactor its session is on, and its own
+// status comes after.
+TEST_F(TaskManagement, PreemptAndAbortFromAnotherNexusAbortsItsWriteWaitingForData) {
+    auto victim = logged_in({{"InitialR2T", "Yes"}});
+    ASSERT_NE(victim, nullptr);
+    auto other = logged_in();
+    ASSERT_NE(other, nullptr);
+    constexpr std::uint8_t kRegisterAndIgnore = 6, kReserve = 1, kPreemptAndAbort = 5, kWriteExclusive = 1;
+    EXPECT_EQ(victim->execute(prout(kRegisterAndIgnore, 0), 24, false, true, prout_keys(0, 0xaa)).status, 0);
+    EXPECT_EQ(other->execute(prout(kRegisterAndIgnore, 0), 24, false, true, prout_keys(0, 0xbb)).status, 0);
+    EXPECT_EQ(victim->execute(prout(kReserve, kWriteExclusive), 24, false, true, prout_keys(0xaa, 0)).status, 0);
+    auto before = victim->execute(read10(40, 8), 4096, true, false).data;
+    auto write = victim->scsi_command(write10(40, 8), 4096, false, true);
+    const std::uint32_t itt = write.bhs.initiator_task_tag();
+    ASSERT_TRUE(victim->send(write));
+    auto r2t = victim->recv();
+    ASSERT_TRUE(r2t);
+    ASSERT_EQ(r2t->bhs.opcode(), Opcode::r2t);
+
+    auto preempt = other->execute(prout(kPreemptAndAbort, kWriteExclusive), 24, false, true, prout_keys(0xbb, 0xaa));
+    ASSERT_TRUE(preempt.completed) << preempt.error;
+    EXPECT_EQ(preempt.status, 0);
+    // The write's data, sent now, is discarded, and the write never answers.
+    ASSERT_TRUE(victim->send(
+        victim->data_out(itt, iscsi::R2tView{r2t->bhs}.target_transfer_tag(), 0, 0, pattern(4096, 8), true)));
+    EXPECT_TRUE(victim->expect_silence(300ms));
+    // SPC-4 §5.13.11.4: REGISTRATIONS PREEMPTED, then the new holder's Write Exclusive applies.
+    auto tur = victim->execute(test_unit_ready(), 0, false, false);
+    EXPECT_EQ(tur.sense_key(), 0x06);
+    EXPECT_EQ(tur.asc(), 0x2a);
+    EXPECT_EQ(tur.ascq(), 0x05);
+    EXPECT_EQ(victim->execute(write10(40, 8), 4096, false, true, pattern(4096, 9)).status, 0x18);
+    EXPECT_EQ(victim->execute(read10(40, 8), 4096, true, false).data, before) << "nothing written";
+}
+
 TEST_F(TaskManagement, TargetWarmResetCompletesAndEveryLunSeesTargetResetAttention) {
     auto client = logged_in();
     ASSERT_NE(client, nullptr);
