@@ -5,14 +5,19 @@
 // An iSCSI target port is the target name with its portal group tag (RFC 7143 §4.4.1); a target
 // has one portal group, so each LU is reached through one target port, in one target port group,
 // both named by its LuIdentity. The group's state is LuState::access_state, shared by every
-// session; SET TARGET PORT GROUPS (explicit ALUA) is the only thing that changes it.
+// session; SET TARGET PORT GROUPS (explicit ALUA) and management (implicit ALUA,
+// LogicalUnit::set_access_state) change it.
 #include <algorithm>
+#include <iterator>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "scsi/lu_state.hpp"
 #include "scsi/opcodes.hpp"
 
-namespace iscsikit::scsi::detail {
+namespace iscsikit::scsi {
+namespace detail {
 namespace {
 
 constexpr std::size_t kGroupDescriptorBytes = 8;  // SPC-4 §6.36.2: target port group descriptor
@@ -26,16 +31,32 @@ constexpr std::uint8_t kSupportedStates = 0x0f;
 
 // SPC-4 §6.36.2 table "STATUS CODE field".
 constexpr std::uint8_t kStatusSetByStpg = 0x01;  // altered by SET TARGET PORT GROUPS
+constexpr std::uint8_t kStatusImplicit = 0x02;   // altered by implicit asymmetric logical unit access
 
 // SPC-4 §6.36.1: PARAMETER DATA FORMAT 000b (length only header) and 001b (extended header).
 constexpr std::uint8_t kLengthOnlyFormat = 0x0;
 constexpr std::uint8_t kExtendedFormat = 0x1;
-// SPC-4 §6.36.2: IMPLICIT TRANSITION TIME 0 is "not specified"; this LU makes no implicit transitions.
+// SPC-4 §6.36.2: IMPLICIT TRANSITION TIME 0 is "not specified"; implicit transitions (management's)
+// are instant.
 constexpr std::uint8_t kImplicitTransitionSeconds = 0;
+
+constexpr std::string_view kStateNames[] = {"active/optimized", "active/non-optimized", "standby", "unavailable"};
 
 bool settable(std::uint8_t state) {
     // SPC-4 §6.46: the primary states SET TARGET PORT GROUPS may ask for, of those we support.
     return state <= static_cast<std::uint8_t>(AccessState::unavailable);
+}
+
+// Sets the state with its STATUS CODE; on a change, every I_T nexus but `except` gets
+// ASYMMETRIC ACCESS STATE CHANGED (2Ah/06h).
+void change_access_state(LuState& lu, AccessState state, std::uint8_t status, std::optional<std::uint64_t> except) {
+    std::lock_guard lock(lu.mutex);
+    if (state == lu.access_state.load(std::memory_order_relaxed)) return;
+    lu.access_state.store(state, std::memory_order_release);
+    lu.access_status = status;
+    for (auto& [nexus, n] : lu.nexuses)
+        if (nexus != except) lu.queue_ua_locked(n, 0x2a, 0x06);
+    lu.update_quiet_locked();
 }
 
 }  // namespace
@@ -106,20 +127,27 @@ Flow set_target_port_groups(LuState& lu, Command& cmd, IoEngine&) {
             return fail(cmd, Sense::invalid_field_in_parameter_list(static_cast<std::uint16_t>(at + 2)));
         wanted = static_cast<AccessState>(state);  // a group named twice takes the last state
     }
-
-    if (wanted) {
-        std::lock_guard lock(lu.mutex);
-        if (*wanted != lu.access_state.load(std::memory_order_relaxed)) {
-            lu.access_state.store(*wanted, std::memory_order_release);
-            lu.access_status = kStatusSetByStpg;
-            // SPC-4 §6.46: every other I_T nexus learns of it through ASYMMETRIC ACCESS STATE CHANGED.
-            for (auto& [nexus, state] : lu.nexuses)
-                if (nexus != cmd.nexus) lu.queue_ua_locked(state, 0x2a, 0x06);
-            lu.update_quiet_locked();
-        }
-    }
+    // SPC-4 §6.46: every other I_T nexus learns of it through ASYMMETRIC ACCESS STATE CHANGED.
+    if (wanted) change_access_state(lu, *wanted, kStatusSetByStpg, cmd.nexus);
     cmd.buffer.clear();
     return good(cmd);
 }
 
-}  // namespace iscsikit::scsi::detail
+}  // namespace detail
+
+std::string_view access_state_name(AccessState state) { return detail::kStateNames[static_cast<std::size_t>(state)]; }
+
+std::optional<AccessState> parse_access_state(std::string_view name) {
+    for (std::size_t i = 0; i < std::size(detail::kStateNames); ++i)
+        if (detail::kStateNames[i] == name) return static_cast<AccessState>(i);
+    return std::nullopt;
+}
+
+// SPC-4 §5.15: an implicit transition, reported to every I_T nexus, with STATUS CODE 02h (§6.36.2).
+void LogicalUnit::set_access_state(AccessState state) {
+    detail::change_access_state(*state_, state, detail::kStatusImplicit, std::nullopt);
+}
+
+AccessState LogicalUnit::access_state() const { return state_->access_state.load(std::memory_order_acquire); }
+
+}  // namespace iscsikit::scsi

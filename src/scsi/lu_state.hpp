@@ -65,15 +65,6 @@ enum class SanitizeState : std::uint8_t {
     failed_restricted,  // failed with AUSE 0: only another sanitize that succeeds leaves it
 };
 
-// SPC-4 §6.36.2 table "ASYMMETRIC ACCESS STATE field": the primary target port asymmetric access
-// states this LU offers (alua.cpp).
-enum class AccessState : std::uint8_t {
-    active_optimized = 0x0,
-    active_non_optimized = 0x1,
-    standby = 0x2,      // SPC-4 §5.15.2.4.4: only the kAluaStandby rows run
-    unavailable = 0x3,  // SPC-4 §5.15.2.4.5: only the kAluaUnavailable rows run
-};
-
 // Whether a handler finished inline or will call complete() from a storage callback.
 enum class Flow { complete, pending };
 

@@ -295,6 +295,30 @@ TEST(Alua, ReportIsAllowedAndSetConflictsUnderAnotherNexussReservation) {
     EXPECT_EQ(reported_state(h), kActiveOptimized);
 }
 
+TEST(Alua, AnImplicitChangeIsAUnitAttentionForEveryNexusWithStatusCode02h) {
+    Harness h(ram(), alua_identity());
+    h.clear_power_on(2);
+    h.lu->set_access_state(AccessState::standby);
+    EXPECT_EQ(h.lu->access_state(), AccessState::standby);
+    for (std::uint64_t nexus : {1u, 2u}) {
+        expect_sense(h.run(kTur, {}, nexus), SenseKey::unit_attention, 0x2a, 0x06);
+        expect_sense(h.run(kTur, {}, nexus), SenseKey::not_ready, 0x04, 0x0b);
+    }
+    const Bytes b = bytes_of(h.run(rtpg(64)));
+    EXPECT_EQ(b[4], kStandby);
+    EXPECT_EQ(b[9], 0x02);  // STATUS CODE: altered by implicit asymmetric logical unit access
+    h.lu->set_access_state(AccessState::standby);
+    expect_sense(h.run(kTur, {}, 2), SenseKey::not_ready, 0x04, 0x0b);  // no change, no unit attention
+}
+
+TEST(Alua, StateNamesRoundTrip) {
+    for (AccessState s : {AccessState::active_optimized, AccessState::active_non_optimized, AccessState::standby,
+                          AccessState::unavailable})
+        EXPECT_EQ(parse_access_state(access_state_name(s)), s);
+    EXPECT_EQ(access_state_name(AccessState::active_non_optimized), "active/non-optimized");
+    EXPECT_FALSE(parse_access_state("offline").has_value());
+}
+
 TEST(Alua, LogicalUnitResetKeepsTheState) {
     Harness h(ram(), alua_identity());
     expect_good(set_state(h, kStandby));
