@@ -339,6 +339,23 @@ Answer lun_resize(AdminContext& context, const Json& params) {
     return Json{{"target", *target}, {"lun", *number}, {"size", size}};
 }
 
+// Implicit ALUA: the asymmetric access state of the LUN's target port group (SPC-4 §5.15).
+Answer lun_alua(AdminContext& context, const Json& params) {
+    auto target = text(params, "target");
+    if (!target) return tl::unexpected(target.error());
+    auto number = lun_number(params, "lun");
+    if (!number) return tl::unexpected(number.error());
+    auto name = text(params, "state");
+    if (!name) return tl::unexpected(name.error());
+    const auto state = scsi::parse_access_state(*name);
+    if (!state)
+        return invalid(
+            "params.state: one of \"active/optimized\", \"active/non-optimized\", \"standby\", \"unavailable\"");
+    if (auto done = context.server.set_access_state(*target, *number, *state); !done)
+        return refused(done.error().message);
+    return Json{{"target", *target}, {"lun", *number}, {"state", *name}};
+}
+
 // Per LUN, what its commands did since the daemon started (the metrics' counters, summed).
 Answer stats(AdminContext& context, const Json&) {
     Json targets = Json::array();
@@ -401,6 +418,7 @@ constexpr std::array kMethods{
     Method{"lun.add", lun_add},
     Method{"lun.rm", lun_rm},
     Method{"lun.resize", lun_resize},
+    Method{"lun.alua", lun_alua},
     Method{"session.ls", session_ls},
     Method{"session.close", session_close},
     Method{"acl.add", acl_add},

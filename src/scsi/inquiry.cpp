@@ -49,7 +49,7 @@ Flow standard(LuState& lu, Command& cmd, std::uint32_t allocation) {
     d[2] = 0x06;                                 // VERSION: SPC-4
     d[3] = 0x02;                                 // RESPONSE DATA FORMAT 2
     d[4] = static_cast<std::uint8_t>(d.size() - 5);
-    d[5] = 0x00;  // TPGS 00b: no ALUA (REPORT TARGET PORT GROUPS is not implemented)
+    d[5] = 0x30;  // SPC-4 §6.6.2 TPGS 11b: implicit (management) and explicit (SET TARGET PORT GROUPS) ALUA
     d[7] = 0x02;  // CMDQUE
     put_padded(d, 8, lu.identity.vendor, 8);
     put_padded(d, 16, lu.identity.product, 16);

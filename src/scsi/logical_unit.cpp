@@ -1,6 +1,7 @@
 // LogicalUnit: one dispatcher in front of the opcode table. Every command passes the same gate
-// (SAM-5 §5.14 unit attentions, SPC-2 §5.5.1 reservations, SBC-3 §4.20 readiness) before its
-// handler runs; handlers live in one file per command family.
+// (SAM-5 §5.14 unit attentions, SPC-2 §5.5.1 reservations, SPC-4 §5.15.2.4 asymmetric access
+// states, SBC-3 §4.20 readiness) before its handler runs; handlers live in one file per command
+// family.
 #include "scsi/logical_unit.hpp"
 
 #include <algorithm>
@@ -247,6 +248,11 @@ void LogicalUnit::execute(Command& cmd, IoEngine& io, CommandDone done) {
     // SAM-5 §5.13: we do not support ACA, so NACA set in the CONTROL byte is an error.
     if (cmd.cdb[row->cdb_length - 1] & 0x04) {
         fail(cmd, Sense::invalid_field_in_cdb(static_cast<std::uint16_t>(row->cdb_length - 1), 2));
+        return done();
+    }
+    // SPC-4 §5.15.2.4: a standby or unavailable target port group runs only what its state allows.
+    if (auto sense = access_state_refusal(lu, *row)) {
+        fail(cmd, *sense);
         return done();
     }
     if (row->flags & kMediaAccess) {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backstore/backstore.hpp"
@@ -48,6 +49,18 @@ struct LuIdentity {
     // The most bytes per second SANITIZE OVERWRITE writes; 0: as fast as the store takes them.
     std::uint64_t sanitize_bytes_per_second = 0;
 };
+
+// SPC-4 §6.36.2 table "ASYMMETRIC ACCESS STATE field": the primary target port asymmetric access
+// states an LU offers for its target port group (scsi/alua.cpp).
+enum class AccessState : std::uint8_t {
+    active_optimized = 0x0,
+    active_non_optimized = 0x1,
+    standby = 0x2,      // SPC-4 §5.15.2.4.4: only the kAluaStandby rows run
+    unavailable = 0x3,  // SPC-4 §5.15.2.4.5: only the kAluaUnavailable rows run
+};
+// "active/optimized", "active/non-optimized", "standby", "unavailable": how management names them.
+std::string_view access_state_name(AccessState state);
+std::optional<AccessState> parse_access_state(std::string_view name);
 
 // Shared ownership (std::make_shared) lets a sanitize that outlives its command (IMMED) keep the
 // unit alive until it ends.
@@ -87,6 +100,10 @@ public:
     // Every nexus gets the unit attention, the one that asked for the reset included (SAM-5
     // §6.3.3; libiscsi's MultipathIO.Reset checks the issuing path too).
     void reset(std::uint8_t reset_ascq = 0x03);
+    // Implicit ALUA (SPC-4 §5.15): the target itself (management) sets the state of this LU's
+    // target port group; on a change every I_T nexus gets ASYMMETRIC ACCESS STATE CHANGED.
+    void set_access_state(AccessState state);
+    AccessState access_state() const;
 
     std::uint64_t block_count() const;
     std::uint32_t block_size() const;

@@ -205,6 +205,9 @@ struct LuState {
     std::atomic<Readiness> readiness{Readiness::ready};
     std::atomic<SanitizeState> sanitize{SanitizeState::idle};  // starts with the mutex held
     std::atomic<std::uint16_t> sanitize_progress{0};           // of 65536 (SPC-4 §4.5.2.4.4)
+    // SPC-4 §5.15: the asymmetric access state of identity.target_port_group, the one group of
+    // this LU's one target port; every session's commands see it.
+    std::atomic<AccessState> access_state{AccessState::active_optimized};
     KnownNexuses known;
     ExtentLocks extents;  // the blocks of atomic commands in flight (extent_lock.hpp)
     StoreHealth health;   // backstore failures: counted, logged on change of state
@@ -218,6 +221,7 @@ struct LuState {
     std::optional<std::uint64_t> reservation;  // RESERVE(6) holder
     PersistentReservations pr;                 // kept across I_T nexus loss and resets (SPC-4 §5.13.1)
     ModeValues mode = ModeValues::defaults();
+    std::uint8_t access_status = 0;  // REPORT TARGET PORT GROUPS STATUS CODE (SPC-4 §6.36.2)
 
     // unit_attention.cpp; all *_locked members expect the mutex held.
     NexusState& nexus_locked(std::uint64_t nexus);  // a new nexus starts with POWER ON pending
@@ -320,6 +324,9 @@ Flow mode_sense(LuState&, Command&, IoEngine&);
 Flow mode_select(LuState&, Command&, IoEngine&);
 // report_opcodes.cpp
 Flow report_supported_operation_codes(LuState&, Command&, IoEngine&);
+// alua.cpp
+Flow report_target_port_groups(LuState&, Command&, IoEngine&);
+Flow set_target_port_groups(LuState&, Command&, IoEngine&);
 // capacity.cpp
 Flow read_capacity10(LuState&, Command&, IoEngine&);
 Flow read_capacity16(LuState&, Command&, IoEngine&);

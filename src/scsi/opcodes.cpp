@@ -11,15 +11,27 @@ constexpr std::uint16_t kWrite = kMediaAccess | kBlocks;
 // COMPARE AND WRITE, ORWRITE and WRITE ATOMIC(16): writes no other command's blocks interleave with.
 constexpr std::uint16_t kAtomicWrite = kWrite | kAtomic;
 // INQUIRY, REQUEST SENSE and REPORT LUNS: no unit attention, no reservation conflict, and they run
-// while a sanitize does.
-constexpr std::uint16_t kQuiet = kNoUnitAttention | kAllowedWhenReserved | kPrAllowed | kRunsWhileSanitizing;
+// while a sanitize does, and in every asymmetric access state (SPC-4 §5.15.2.4.4, §5.15.2.4.5).
+constexpr std::uint16_t kQuiet =
+    kNoUnitAttention | kAllowedWhenReserved | kPrAllowed | kRunsWhileSanitizing | kAluaStandby | kAluaUnavailable;
 // SPC-4 §6.15.4 ALLOW COMMANDS 011b: MODE SENSE, REPORT SUPPORTED OPERATION CODES and READ DEFECT
 // DATA are allowed through Write Exclusive reservations, like reads.
 constexpr std::uint16_t kInfo = kPrReadAccess;
 // PERSISTENT RESERVE IN/OUT: allowed at the gate, whatever the reservations (SPC-2 §5.5.1 lets PR
 // IN through a RESERVE(6); the PR OUT service actions check the keys themselves, SPC-4 §5.13.1).
-constexpr std::uint16_t kPrIn = kAllowedWhenReserved | kPrAllowed;
-constexpr std::uint16_t kPrOut = kPrAllowed;
+// SPC-4 §5.15.2.4.4: both run in the standby asymmetric access state.
+constexpr std::uint16_t kPrIn = kAllowedWhenReserved | kPrAllowed | kAluaStandby;
+constexpr std::uint16_t kPrOut = kPrAllowed | kAluaStandby;
+// SPC-4 §5.15.2.4.4: MODE SENSE and MODE SELECT run in the standby asymmetric access state.
+constexpr std::uint16_t kModeSense = kInfo | kAluaStandby;
+constexpr std::uint16_t kModeSelect = kAluaStandby;
+// REPORT and SET TARGET PORT GROUPS are how an initiator finds and leaves a standby or unavailable
+// group (SPC-4 §5.15.2.4.4, §5.15.2.4.5). REPORT is allowed under every persistent reservation
+// (SPC-4 §5.13.1) and, like it, through a RESERVE(6); SET conflicts as a write does.
+constexpr std::uint16_t kAluaAny = kAluaStandby | kAluaUnavailable;
+constexpr std::uint16_t kReportGroups = kAllowedWhenReserved | kPrAllowed | kAluaAny;
+// REPORT SUPPORTED OPERATION CODES reads nothing but this table: it runs in every state too.
+constexpr std::uint16_t kReportOpcodes = kAllowedWhenReserved | kInfo | kAluaAny;
 // SANITIZE accesses the medium, and is how a failed sanitize ends.
 constexpr std::uint16_t kSanitize = kWrite | kLeavesSanitizeFailure;
 
@@ -36,13 +48,13 @@ constexpr OpcodeRow kRows[] = {
      {0x0a, 0x1f, 0xff, 0xff, 0xff, 0x04}, "WRITE(6)"},
     {0x12, 0, false, 6, kQuiet, DataOut::none, inquiry,
      {0x12, 0x01, 0xff, 0xff, 0xff, 0x04}, "INQUIRY"},
-    {0x15, 0, false, 6, 0, DataOut::parameter6, mode_select,
+    {0x15, 0, false, 6, kModeSelect, DataOut::parameter6, mode_select,
      {0x15, 0x11, 0x00, 0x00, 0xff, 0x04}, "MODE SELECT(6)"},
     {0x16, 0, false, 6, 0, DataOut::none, reserve6,
      {0x16, 0x00, 0x00, 0x00, 0x00, 0x04}, "RESERVE(6)"},
     {0x17, 0, false, 6, kAllowedWhenReserved, DataOut::none, release6,
      {0x17, 0x00, 0x00, 0x00, 0x00, 0x04}, "RELEASE(6)"},
-    {0x1a, 0, false, 6, kInfo, DataOut::none, mode_sense,
+    {0x1a, 0, false, 6, kModeSense, DataOut::none, mode_sense,
      {0x1a, 0x08, 0xff, 0xff, 0xff, 0x04}, "MODE SENSE(6)"},
     {0x1b, 0, false, 6, kPrByCdb, DataOut::none, start_stop_unit,
      {0x1b, 0x01, 0x00, 0x0f, 0xf7, 0x04}, "START STOP UNIT"},
@@ -79,14 +91,14 @@ constexpr OpcodeRow kRows[] = {
      {0x48, 0xa3, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "SANITIZE CRYPTOGRAPHIC ERASE"},
     {0x48, 0x1f, true, 10, kSanitize, DataOut::parameter10, sanitize,
      {0x48, 0x1f, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "SANITIZE EXIT FAILURE MODE"},
-    {0x55, 0, false, 10, 0, DataOut::parameter10, mode_select,
+    {0x55, 0, false, 10, kModeSelect, DataOut::parameter10, mode_select,
      {0x55, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "MODE SELECT(10)"},
     // SPC-2 §7.21, §7.17: as RESERVE(6) and RELEASE(6); third-party and long-ID forms refused.
     {0x56, 0, false, 10, 0, DataOut::none, reserve10,
      {0x56, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04}, "RESERVE(10)"},
     {0x57, 0, false, 10, kAllowedWhenReserved, DataOut::none, release10,
      {0x57, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04}, "RELEASE(10)"},
-    {0x5a, 0, false, 10, kInfo, DataOut::none, mode_sense,
+    {0x5a, 0, false, 10, kModeSense, DataOut::none, mode_sense,
      {0x5a, 0x18, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "MODE SENSE(10)"},
     {0x5e, 0x00, true, 10, kPrIn, DataOut::none, persistent_reserve_in,
      {0x5e, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x04}, "PERSISTENT RESERVE IN"},
@@ -161,8 +173,14 @@ constexpr OpcodeRow kRows[] = {
      "GET LBA STATUS"},
     {0xa0, 0, false, 12, kQuiet, DataOut::none, report_luns_single,
      {0xa0, 0x00, 0xff, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04}, "REPORT LUNS"},
-    {0xa3, 0x0c, true, 12, kAllowedWhenReserved | kInfo, DataOut::none, report_supported_operation_codes,
+    // SPC-4 §6.36: PARAMETER DATA FORMAT (byte 1 bits 7-5) and ALLOCATION LENGTH.
+    {0xa3, 0x0a, true, 12, kReportGroups, DataOut::none, report_target_port_groups,
+     {0xa3, 0xea, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04}, "REPORT TARGET PORT GROUPS"},
+    {0xa3, 0x0c, true, 12, kReportOpcodes, DataOut::none, report_supported_operation_codes,
      {0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04}, "REPORT SUPPORTED OPERATION CODES"},
+    // SPC-4 §6.46: PARAMETER LIST LENGTH in bytes 6-9.
+    {0xa4, 0x0a, true, 12, kAluaAny, DataOut::parameter6_9, set_target_port_groups,
+     {0xa4, 0x0a, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0x00, 0x04}, "SET TARGET PORT GROUPS"},
     {0xa8, 0, false, 12, kRead, DataOut::none, read,
      {0xa8, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x04}, "READ(12)"},
     {0xaa, 0, false, 12, kWrite, DataOut::blocks, write,
@@ -229,6 +247,7 @@ std::uint32_t data_out_bytes(const OpcodeRow& row, const Cdb& cdb, std::uint32_t
         case DataOut::parameter10: return load_be16(&cdb[7]);
         case DataOut::parameter5_8: bytes = load_be32(&cdb[5]); break;
         case DataOut::parameter10_13: bytes = load_be32(&cdb[10]); break;
+        case DataOut::parameter6_9: bytes = load_be32(&cdb[6]); break;
         case DataOut::compare: bytes = 2 * std::uint64_t{cdb[13]} * block_size; break;
         case DataOut::atomic16: bytes = std::uint64_t{load_be16(&cdb[12])} * block_size; break;
     }

@@ -29,6 +29,10 @@ enum RowFlags : std::uint16_t {
     kBlocks = 1 << 9,
     // COMPARE AND WRITE, ORWRITE, WRITE ATOMIC: no other command touches its blocks meanwhile.
     kAtomic = 1 << 10,
+    // SPC-4 §5.15.2.4.4 and §5.15.2.4.5: runs while the LU's target port group is in the standby,
+    // or the unavailable, asymmetric access state; other commands get NOT READY (alua.cpp).
+    kAluaStandby = 1 << 14,
+    kAluaUnavailable = 1 << 15,
 };
 
 enum class DataOut : std::uint8_t {
@@ -40,6 +44,7 @@ enum class DataOut : std::uint8_t {
     parameter10,     // PARAMETER LIST LENGTH in bytes 7-8
     parameter5_8,    // PARAMETER LIST LENGTH in bytes 5-8 (PERSISTENT RESERVE OUT)
     parameter10_13,  // PARAMETER LIST LENGTH in bytes 10-13 (EXTENDED COPY)
+    parameter6_9,    // PARAMETER LIST LENGTH in bytes 6-9 (SET TARGET PORT GROUPS)
     compare,         // twice NUMBER OF LOGICAL BLOCKS (byte 13) blocks: COMPARE AND WRITE
     atomic16,        // TRANSFER LENGTH in bytes 12-13 blocks: WRITE ATOMIC(16)
 };
@@ -76,6 +81,10 @@ bool reservation_exempt_by_cdb(const Cdb& cdb);
 // SPC-4 §5.13.1: whether another I_T nexus's persistent reservation stops `cmd` (`row` null for an
 // unknown command, which conflicts like a write). Expects LuState::mutex held.
 bool persistent_reservation_conflict_locked(const LuState& lu, const OpcodeRow* row, const Command& cmd);
+
+// SPC-4 §5.15.2.4: NOT READY when the LU's target port group is in a state that `row` may not run
+// in (alua.cpp). Reads one atomic; takes no lock.
+std::optional<Sense> access_state_refusal(const LuState& lu, const OpcodeRow& row);
 
 // Bytes of data-out a CDB asks for; 0 when its length exceeds kMaxTransferBytes (such a
 // command fails before it touches data, so nothing should be solicited).

@@ -191,6 +191,19 @@ Result<void> Server::resize_lun(const std::string& iqn, std::uint64_t number, st
     return {};
 }
 
+Result<void> Server::set_access_state(const std::string& iqn, std::uint64_t number, scsi::AccessState state) {
+    std::lock_guard lock(manage_mutex_);
+    auto found = find_locked(iqn);
+    if (!found) return fail(found.error().message);
+    auto unit = found->node->luns()->device->unit(number);
+    if (!unit) return fail(fmt::format("target {} has no LUN {}", iqn, number));
+    const scsi::AccessState before = unit->access_state();
+    unit->set_access_state(state);
+    spdlog::info("management: target {} LUN {} ALUA state {} (was {})", iqn, number, scsi::access_state_name(state),
+                 scsi::access_state_name(before));
+    return {};
+}
+
 // A LUN the file names with the same backing: a larger size in the file grows it live (RAM and
 // file stores; a block device's size is its own); a smaller one never shrinks it (a resize not
 // saved yet, usually); any other difference waits for a restart.

@@ -81,6 +81,10 @@ public:
     Result<void> remove_lun(const std::string& iqn, std::uint64_t lun);
     // Grows the LUN's store to `size` bytes; its initiators get CAPACITY DATA HAS CHANGED (2Ah/09h).
     Result<void> resize_lun(const std::string& iqn, std::uint64_t lun, std::uint64_t size);
+    // Implicit ALUA (SPC-4 §5.15): the asymmetric access state of the LUN's target port group;
+    // on a change its initiators get ASYMMETRIC ACCESS STATE CHANGED (2Ah/06h). Not saved: a
+    // restart starts every LUN active/optimized.
+    Result<void> set_access_state(const std::string& iqn, std::uint64_t lun, scsi::AccessState state);
     // The configured portal whose listening socket has this local address (nullopt: none, as for
     // a connection made before start()).
     std::optional<PortalAddress> portal_of(const asio::ip::tcp::endpoint& local) const;

@@ -72,7 +72,7 @@ std::uint64_t allowed_data_in(const Cdb& cdb, std::uint32_t block_size) {
         case 0x9e: return be(cdb, 10, 4);  // READ CAPACITY(16), GET LBA STATUS
         case 0xa0:
         case 0xa3:
-        case 0xb7: return be(cdb, 6, 4);  // REPORT LUNS, RSOC, READ DEFECT DATA(12)
+        case 0xb7: return be(cdb, 6, 4);  // REPORT LUNS, RSOC and RTPG, READ DEFECT DATA(12)
         case 0x08: return std::uint64_t{cdb[4] ? cdb[4] : 256u} * block_size;  // READ(6): 0 means 256
         case 0x28: return be(cdb, 7, 2) * block_size;
         case 0xa8: return be(cdb, 6, 4) * block_size;

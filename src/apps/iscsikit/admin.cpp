@@ -214,6 +214,11 @@ Result<void> run(const CommonOptions& common, const AdminArgs& args) {
         method = w[1] == "rm" ? "lun.rm" : "lun.resize";
         params = {{"target", w[2]}, {"lun", *lun}};
         if (w[1] == "resize") params["size"] = w[4];
+    } else if (is({"lun", "alua", "*", "*", "*"})) {
+        auto lun = parse_decimal(w[3], 16383);
+        if (!lun) return usage(fmt::format("lun alua: '{}' is not a LUN number (0 to 16383)", w[3]));
+        method = "lun.alua";
+        params = {{"target", w[2]}, {"lun", *lun}, {"state", w[4]}};
     } else if (is({"stats"})) {
         method = "stats";
     } else if (is({"save"}) || is({"save", "*"})) {
@@ -225,7 +230,8 @@ Result<void> run(const CommonOptions& common, const AdminArgs& args) {
         return usage(
             "expected one of: ls | stats | target add IQN --portal HOST:PORT [--alias A] [--allow IQN] | "
             "target rm IQN | lun add TARGET SPEC [--lun N] | lun rm TARGET LUN | lun resize TARGET LUN SIZE | "
-            "session ls | session close TSIH | acl add|rm TARGET IQN | acl map TARGET IQN LUN [TARGET_LUN] "
+            "lun alua TARGET LUN STATE | session ls | session close TSIH | acl add|rm TARGET IQN | acl map TARGET IQN "
+            "LUN [TARGET_LUN] "
             "[--readonly] | acl unmap TARGET IQN LUN | chap set TARGET USER "
             "[--initiator IQN] [--mutual] | chap clear TARGET [--initiator IQN] [--mutual] | save [PATH] | reload");
     }

@@ -152,6 +152,21 @@ TEST_F(Admin, TargetAndLunMethodsCheckTheirParams) {
     EXPECT_EQ(stats["result"]["targets"][0]["luns"][0]["size"], 1 << 20);
 }
 
+TEST_F(Admin, LunAluaSetsTheLunsAccessState) {
+    auto set = call("lun.alua", {{"target", kIqn}, {"lun", 0}, {"state", "standby"}});
+    ASSERT_TRUE(set.contains("result")) << set.dump();
+    EXPECT_EQ(set["result"]["state"], "standby");
+    const auto unit = server_->targets().front()->luns()->device->unit(0);
+    EXPECT_EQ(unit->access_state(), scsi::AccessState::standby);
+
+    EXPECT_EQ(call("lun.alua", {{"target", kIqn}, {"lun", 0}, {"state", "offline"}})["error"]["code"], kInvalidParams);
+    EXPECT_EQ(call("lun.alua", {{"target", kIqn}, {"lun", 0}})["error"]["code"], kInvalidParams);
+    auto gone = call("lun.alua", {{"target", kIqn}, {"lun", 9}, {"state", "unavailable"}});
+    EXPECT_EQ(gone["error"]["code"], kRefused);
+    EXPECT_NE(gone["error"]["message"].get<std::string>().find("has no LUN 9"), std::string::npos);
+    EXPECT_EQ(unit->access_state(), scsi::AccessState::standby) << "a refused request changed the state";
+}
+
 TEST_F(Admin, LsNeverShowsASecret) {
     ASSERT_TRUE(
         call("chap.set", {{"target", kIqn}, {"user", "alice"}, {"secret", "alice-secret-0123"}}).contains("result"));

@@ -19,6 +19,7 @@ TEST(Inquiry, StandardDataIsSpc4WithVersionDescriptors) {
     expected[2] = 0x06;  // SPC-4
     expected[3] = 0x02;  // response data format
     expected[4] = 91;
+    expected[5] = 0x30;  // TPGS 11b: implicit and explicit ALUA
     expected[7] = 0x02;  // CmdQue
     const Bytes text = ascii("ISCSIKITVIRTUAL-DISK    0001");
     std::copy(text.begin(), text.end(), expected.begin() + 8);
