@@ -3,27 +3,19 @@
 tgt's, from the joined profile logs that test_testcu.py leaves (testcu-PROFILE.log).
 usage: conformance_table.py OURS_DIR TGT_DIR   (both: a logs/iscsi-test-cu folder; see
 scripts/conformance.sh, which runs both and calls this)"""
-import subprocess
 import sys
 from pathlib import Path
 
 sys.dont_write_bytecode = True
-from harness import REPO
-
-SCORER = REPO.parent / "shared" / "tools" / "testcu-score.py"
-PROFILES = ("thin-removable", "removable", "read-only", "plain")
+from test_testcu import PROFILES, score, scorer
 
 
 def verdicts(log):
     """{SUITE.TEST[#n]: pass|skip|fail} of one joined log, or {} when there is none."""
     if not log.exists():
         return {}
-    result = {}
-    for what in ("pass", "skip", "fail"):
-        out = subprocess.run([sys.executable, str(SCORER), str(log), "--list", what], stdout=subprocess.PIPE,
-                             text=True, check=True).stdout.splitlines()[:-1]
-        result.update({name: what for name in out})
-    return result
+    tool = scorer()
+    return {name: what for what in ("pass", "skip", "fail") for name in score(tool, log, what)[:-1]}
 
 
 def counts(tests):
